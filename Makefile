@@ -1,0 +1,41 @@
+# chatvakt: `make run` brings the whole system up; `make test` passes the suite.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-faults bench eval setup broker clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+broker:
+	@WITH_MANAGEMENT=$(WITH_MANAGEMENT) deploy/local/ensure-rabbitmq.sh
+
+run: setup
+	@$(MAKE) -s broker WITH_MANAGEMENT=0
+	$(BIN)/chatvakt run
+
+test: setup
+	@$(MAKE) -s broker WITH_MANAGEMENT=1
+	@deploy/local/ensure-postgres.sh
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-faults: setup
+	@$(MAKE) -s broker WITH_MANAGEMENT=1
+	$(BIN)/pytest -m faults $(PYTEST_ARGS)
+
+eval: setup
+	$(BIN)/python -m services.escalation.evaluate
+
+bench: setup
+	@$(MAKE) -s broker WITH_MANAGEMENT=1
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf var results

@@ -1,0 +1,110 @@
+"""The `chatvakt` command."""
+import argparse
+import getpass
+import os
+import sys
+
+
+def _accounts_add(args):
+    from sqlalchemy.orm import sessionmaker
+
+    from chatvakt.db import setup_database
+    from gateway import accounts
+    from gateway.models import metadata
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        print("chatvakt: a password is required on standard input", file=sys.stderr)
+        return 2
+    engine = setup_database("gateway", metadata)
+    try:
+        with sessionmaker(bind=engine)() as session, session.begin():
+            account_id = accounts.add_account(session, args.username, args.name, args.role, password)
+    finally:
+        engine.dispose()
+    print(f"account {args.username} ({args.role}) saved with id {account_id}")
+    return 0
+
+
+def _service(args):
+    from chatvakt.stack import service_command
+
+    os.environ.setdefault("CHATVAKT_PROCESS", args.name)
+    command = service_command(args.name)
+    os.execv(command[0], command)
+
+
+def _ping(args):
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    from chatvakt import config
+
+    try:
+        with ClusterRpcProxy({"AMQP_URI": config.amqp_uri()}, timeout=args.timeout) as cluster:
+            getattr(cluster, args.name).ping()
+    except Exception as exc:  # noqa: BLE001 - a probe reports, it does not explain
+        print(f"{args.name}: no answer ({type(exc).__name__})", file=sys.stderr)
+        return 1
+    print(f"{args.name}: ok")
+    return 0
+
+
+def _migrate(args):
+    from chatvakt.db import setup_database
+    from chatvakt.stack import MODULES
+    import importlib
+
+    names = [args.name] if args.name != "all" else list(MODULES)
+    for name in names:
+        package = MODULES[name].split(":")[0].rsplit(".", 1)[0]
+        models = importlib.import_module(f"{package}.models")
+        setup_database(name, models.metadata).dispose()
+        print(f"{name}: database up to date")
+    return 0
+
+
+def _run(args):
+    from chatvakt.stack import run
+
+    return run(replicas=args.replicas)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="chatvakt")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the whole local stack in the foreground")
+    run.add_argument("--replicas", type=int, default=int(os.environ.get("CHATVAKT_REPLICAS", "1")),
+                     help="processes per service (the gateway gets consecutive ports)")
+    run.set_defaults(func=_run)
+
+    service = sub.add_parser("service", help="run one service (nameko run)")
+    service.add_argument("name", choices=["queue", "chat", "coding", "escalation", "gateway"])
+    service.set_defaults(func=_service)
+
+    ping = sub.add_parser("ping", help="exit 0 when a service answers an RPC ping")
+    ping.add_argument("name", choices=["queue", "chat", "coding", "escalation"])
+    ping.add_argument("--timeout", type=float, default=5.0)
+    ping.set_defaults(func=_ping)
+
+    migrate = sub.add_parser("migrate", help="create or upgrade a service's database")
+    migrate.add_argument("name", choices=["queue", "chat", "coding", "escalation", "gateway", "all"])
+    migrate.set_defaults(func=_migrate)
+
+    accounts = sub.add_parser("accounts", help="manage counsellor accounts")
+    accounts_sub = accounts.add_subparsers(dest="accounts_command", required=True)
+    add = accounts_sub.add_parser("add", help="create or update an account (password on stdin)")
+    add.add_argument("username")
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", required=True, choices=["counsellor", "supervisor", "admin"])
+    add.set_defaults(func=_accounts_add)
+
+    args = parser.parse_args(argv)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Settings from the environment, read in one place.
+
+API.md fixes the names AMQP_URI, GATEWAY_PORT, CHATVAKT_DATA, CHATVAKT_DB_URL
+and CHATVAKT_DEMO; the rest are ours and documented in the README.
+"""
+import os
+from pathlib import Path
+
+DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
+SERVICES = ("queue", "chat", "coding", "escalation")
+PROCESSES = SERVICES + ("gateway",)
+
+
+def env(name, default=None):
+    value = os.environ.get(name)
+    return default if value in (None, "") else value
+
+
+def env_int(name, default):
+    return int(env(name, default))
+
+
+def env_float(name, default):
+    return float(env(name, default))
+
+
+def amqp_uri():
+    return env("AMQP_URI", DEFAULT_AMQP_URI)
+
+
+def data_dir():
+    return Path(env("CHATVAKT_DATA", "./var")).resolve()
+
+
+def db_url(service):
+    """The SQLAlchemy URL of one service's own database."""
+    template = env("CHATVAKT_DB_URL")
+    if template:
+        url = template.replace("{service}", service)
+        # A URL that names no driver gets the one we chose: pg8000 is pure
+        # Python, so eventlet's patched sockets keep it from blocking the hub.
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+pg8000://" + url.split("://", 1)[1]
+        return url
+    folder = data_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / (service + '.sqlite3')}"
+
+
+def rpc_timeout():
+    """Seconds an RPC made from inside a process may take before we answer 503."""
+    return env_float("CHATVAKT_RPC_TIMEOUT", 5.0)
+
+
+def helpline_name():
+    return env("CHATVAKT_HELPLINE_NAME", "Alarmtelefonen")

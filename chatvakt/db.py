@@ -1,0 +1,100 @@
+"""Database plumbing shared by the services (each with its own database).
+
+SQLite is the embedded default; PostgreSQL (through pg8000) in production.
+Every SQLite transaction starts with BEGIN IMMEDIATE: two replicas writing the
+same file then queue on the write lock instead of failing half-way through a
+read-then-write (SQLITE_BUSY on lock upgrade), which is what keeps assignment
+and sequence numbers atomic across processes.
+"""
+import datetime as dt
+
+from nameko.extensions import DependencyProvider
+from sqlalchemy import create_engine, event
+from sqlalchemy.orm import sessionmaker
+
+from chatvakt import config
+
+
+def utcnow():
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def iso(value):
+    """ISO 8601 in UTC with a Z, or None."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def parse_iso(value):
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        parsed = value
+    else:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed.astimezone(dt.timezone.utc)
+
+
+def make_engine(url):
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_connection, _record):
+            # Let us issue BEGIN ourselves (pysqlite's implicit BEGIN is DEFERRED).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def setup_database(service, metadata, url=None):
+    """Create the engine for one service and bring its schema up to date."""
+    engine = make_engine(url or config.db_url(service))
+    from chatvakt import migrations  # local import: alembic is heavy
+
+    migrations.upgrade(service, engine, metadata)
+    return engine
+
+
+class Database(DependencyProvider):
+    """Gives each worker a SQLAlchemy session factory bound to the service's engine.
+
+    The worker opens sessions with `with self.db() as session, session.begin():`
+    so a transaction never outlives the piece of domain code that needs it.
+    """
+
+    def __init__(self, service, metadata):
+        self.service = service
+        self.metadata = metadata
+        self.engine = None
+        self.sessions = None
+
+    def setup(self):
+        self.engine = setup_database(self.service, self.metadata)
+        self.sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
+
+    def stop(self):
+        if self.engine is not None:
+            self.engine.dispose()
+
+    def get_dependency(self, worker_ctx):
+        return self.sessions

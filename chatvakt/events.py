@@ -1,0 +1,192 @@
+"""The event contract between services: names and payload schemas.
+
+Every event that crosses a service boundary is named here and has a
+marshmallow schema. Emitters `dump` through it, handlers `load` through it;
+unknown fields are ignored on load so an older consumer keeps working when an
+emitter adds a field. Payloads carry a child's text only where the receiver
+needs it (message_posted, for the relay and the risk screen) — never log them.
+"""
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+# nameko service names (also the RPC target names).
+QUEUE, CHAT, CODING, ESCALATION, GATEWAY = "queue", "chat", "coding", "escalation", "gateway"
+
+# chat (relay)
+CHAT_STARTED = "chat_started"
+MESSAGE_POSTED = "message_posted"
+TYPING = "typing"
+CHAT_ENDED = "chat_ended"
+CHAT_TRANSFERRED = "chat_transferred"
+# queue (intake)
+CHAT_QUEUED = "chat_queued"
+QUEUE_CHANGED = "queue_changed"
+CHAT_ASSIGNED = "chat_assigned"
+CHAT_ABANDONED = "chat_abandoned"
+PRESENCE_CHANGED = "presence_changed"
+# coding
+CHAT_CODED = "chat_coded"
+CODING_REQUIRED = "coding_required"
+# escalation
+RISK_DETECTED = "risk_detected"
+ESCALATION_RAISED = "escalation_raised"
+ESCALATION_UPDATED = "escalation_updated"
+
+SENDERS = ("child", "counsellor", "system")
+GENDERS = ("girl", "boy", "other", "unspecified")
+END_STATUSES = ("ended", "abandoned", "timed_out")
+
+
+class _Event(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class ChatStarted(_Event):
+    chat_id = fields.String(required=True)
+    started_at = fields.String(required=True)
+    gender = fields.String(allow_none=True, load_default=None)
+    age = fields.Integer(allow_none=True, load_default=None)
+
+
+class MessagePosted(_Event):
+    chat_id = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    sender = fields.String(required=True, validate=validate.OneOf(SENDERS))
+    text = fields.String(required=True)
+    sent_at = fields.String(required=True)
+    counsellor_id = fields.String(allow_none=True, load_default=None)
+    # "all": both sides see it; "counsellors": internal notes and whispers.
+    visibility = fields.String(load_default="all")
+    kind = fields.String(load_default="message")
+    author_id = fields.String(allow_none=True, load_default=None)
+
+
+class Typing(_Event):
+    chat_id = fields.String(required=True)
+    sender = fields.String(required=True)
+    counsellor_id = fields.String(allow_none=True, load_default=None)
+
+
+class ChatEnded(_Event):
+    chat_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(END_STATUSES))
+    ended_by = fields.String(required=True)
+    started_at = fields.String(required=True)
+    assigned_at = fields.String(allow_none=True, load_default=None)
+    ended_at = fields.String(required=True)
+    counsellor_id = fields.String(allow_none=True, load_default=None)
+    counsellor_name = fields.String(allow_none=True, load_default=None)
+    gender = fields.String(allow_none=True, load_default=None)
+    age = fields.Integer(allow_none=True, load_default=None)
+    phases = fields.Dict(load_default=dict)
+
+
+class ChatTransferred(_Event):
+    chat_id = fields.String(required=True)
+    from_counsellor_id = fields.String(allow_none=True, load_default=None)
+    to_counsellor_id = fields.String(required=True)
+    to_counsellor_name = fields.String(allow_none=True, load_default=None)
+
+
+class QueueEntry(_Event):
+    chat_id = fields.String(required=True)
+    position = fields.Integer(required=True)
+    waiting_since = fields.String(required=True)
+    priority = fields.Integer(required=True)
+    risk = fields.Boolean(required=True)
+    reason = fields.String(allow_none=True, load_default=None)
+    gender = fields.String(allow_none=True, load_default=None)
+    age = fields.Integer(allow_none=True, load_default=None)
+    estimated_wait_s = fields.Integer(allow_none=True, load_default=None)
+
+
+class QueueChanged(_Event):
+    waiting = fields.List(fields.Nested(QueueEntry), required=True)
+    available_counsellors = fields.Integer(required=True)
+    open = fields.Boolean(load_default=True)
+
+
+class ChatQueued(_Event):
+    chat_id = fields.String(required=True)
+    queued_at = fields.String(required=True)
+
+
+class ChatAssigned(_Event):
+    chat_id = fields.String(required=True)
+    counsellor_id = fields.String(required=True)
+    counsellor_name = fields.String(required=True)
+    assigned_at = fields.String(required=True)
+    waited_s = fields.Float(required=True)
+
+
+class ChatAbandoned(_Event):
+    chat_id = fields.String(required=True)
+    waited_s = fields.Float(required=True)
+
+
+class PresenceChanged(_Event):
+    counsellor_id = fields.String(required=True)
+    status = fields.String(required=True)
+    capacity = fields.Integer(required=True)
+    active_chats = fields.Integer(required=True)
+
+
+class RiskDetected(_Event):
+    chat_id = fields.String(required=True)
+    seq = fields.Integer(allow_none=True, load_default=None)
+    category = fields.String(required=True)
+    severity = fields.String(required=True)
+    reason = fields.String(required=True)
+    detected_at = fields.String(required=True)
+    counsellor_id = fields.String(allow_none=True, load_default=None)
+
+
+class EscalationChanged(_Event):
+    escalation_id = fields.String(required=True)
+    chat_id = fields.String(required=True)
+    kind = fields.String(required=True)
+    status = fields.String(required=True)
+    counsellor_id = fields.String(allow_none=True, load_default=None)
+
+
+class ChatCoded(_Event):
+    chat_id = fields.String(required=True)
+    counsellor_id = fields.String(allow_none=True, load_default=None)
+    coded_at = fields.String(required=True)
+
+
+class CodingRequired(_Event):
+    chat_id = fields.String(required=True)
+    counsellor_id = fields.String(allow_none=True, load_default=None)
+
+
+SCHEMAS = {
+    (CHAT, CHAT_STARTED): ChatStarted(),
+    (CHAT, MESSAGE_POSTED): MessagePosted(),
+    (CHAT, TYPING): Typing(),
+    (CHAT, CHAT_ENDED): ChatEnded(),
+    (CHAT, CHAT_TRANSFERRED): ChatTransferred(),
+    (QUEUE, CHAT_QUEUED): ChatQueued(),
+    (QUEUE, QUEUE_CHANGED): QueueChanged(),
+    (QUEUE, CHAT_ASSIGNED): ChatAssigned(),
+    (QUEUE, CHAT_ABANDONED): ChatAbandoned(),
+    (QUEUE, PRESENCE_CHANGED): PresenceChanged(),
+    (ESCALATION, RISK_DETECTED): RiskDetected(),
+    (ESCALATION, ESCALATION_RAISED): EscalationChanged(),
+    (ESCALATION, ESCALATION_UPDATED): EscalationChanged(),
+    (CODING, CHAT_CODED): ChatCoded(),
+    (CODING, CODING_REQUIRED): CodingRequired(),
+}
+
+
+def dump(source, name, payload):
+    """Validate an outgoing payload against the contract and return it as JSON-ready."""
+    schema = SCHEMAS[(source, name)]
+    errors = schema.validate(payload)
+    if errors:
+        raise ValueError(f"event {source}.{name} breaks its schema: {sorted(errors)}")
+    return schema.dump(payload)
+
+
+def load(source, name, payload):
+    return SCHEMAS[(source, name)].load(payload)

@@ -1,0 +1,34 @@
+"""Structured logs: one JSON object per line.
+
+What goes in a log line is chosen by the code that logs, and no code logs a
+child's text, a nickname, a token or a password. As a second line of defence
+the formatter drops exception *values* (which could quote input) and keeps
+only their type and the traceback's code locations.
+"""
+import json
+import logging
+import os
+import traceback
+
+SERVICE = os.environ.get("CHATVAKT_PROCESS", "")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record):
+        entry = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "service": SERVICE,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info and record.exc_info[0] is not None:
+            exc_type, _value, tb = record.exc_info
+            entry["exc_type"] = exc_type.__name__
+            entry["where"] = [f"{f.filename}:{f.lineno} in {f.name}"
+                              for f in traceback.extract_tb(tb)][-5:]
+        return json.dumps(entry, ensure_ascii=False)
+
+    def formatTime(self, record, datefmt=None):  # noqa: N802 - logging's name
+        import time
+        return time.strftime(datefmt, time.gmtime(record.created))

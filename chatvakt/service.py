@@ -1,0 +1,71 @@
+"""Pieces every nameko service class shares: the ping, the outbox sweeper and
+the one way a worker runs a unit of work (transaction, then publish)."""
+import logging
+
+import eventlet
+from nameko.rpc import rpc
+from nameko.timer import timer
+from sqlalchemy.exc import IntegrityError
+
+log = logging.getLogger(__name__)
+
+
+class _Recorder:
+    """Hands domain code the outbox while remembering what this transaction wrote."""
+
+    def __init__(self, outbox):
+        self.outbox = outbox
+        self.ids = []
+
+    def add(self, session, name, payload):
+        self.ids.append(self.outbox.add(session, name, payload))
+
+
+def run_unit(sessions, outbox, dispatch, fn, *args, **kwargs):
+    """Run `fn(session, outbox, ...)` in one transaction, then publish its events.
+
+    A unique-key collision means a concurrent replica did the same thing first
+    (e.g. the same client_msg_id sent twice at once): run again, and the domain
+    code finds the earlier row.
+    """
+    for attempt in range(5):
+        recorder = _Recorder(outbox)
+        try:
+            with sessions() as session, session.begin():
+                result = fn(session, recorder, *args, **kwargs)
+            break
+        except IntegrityError:
+            if attempt == 4:
+                raise
+            eventlet.sleep(0.005 * (attempt + 1))
+    outbox.publish(sessions, dispatch, recorder.ids)
+    return result
+
+
+def read(sessions, fn, *args, **kwargs):
+    with sessions() as session:
+        return fn(session, *args, **kwargs)
+
+
+class ServiceBase:
+    """Mixed into every service class: a ping for /readyz and probes, and the
+    sweeper that republishes outbox rows a crashed worker left behind."""
+
+    outbox = None  # set by services that own an outbox
+
+    @rpc
+    def ping(self):
+        return {"service": self.name, "ok": True}
+
+    @timer(interval=1.0)
+    def sweep_outbox(self):
+        if self.outbox is not None:
+            sent = self.outbox.sweep(self.db, self.dispatch)
+            if sent:
+                log.info("outbox sweeper republished %d event(s)", sent)
+
+    def unit(self, fn, *args, **kwargs):
+        return run_unit(self.db, self.outbox, self.dispatch, fn, *args, **kwargs)
+
+    def read(self, fn, *args, **kwargs):
+        return read(self.db, fn, *args, **kwargs)

@@ -1,0 +1,184 @@
+"""The local stack: every service and the gateway as separate processes.
+
+`chatvakt run` (what `make run` calls) starts each process with `nameko run`,
+restarts one that dies (as a process manager would, with back-off), waits
+until the gateway says every service answers, prints where the pages are,
+and on Ctrl-C or SIGTERM stops everything it started.
+"""
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+from chatvakt import config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NAMEKO_CONFIG = os.path.join(ROOT, "deploy", "nameko.yaml")
+MODULES = {
+    "queue": "services.queue.service:QueueService",
+    "chat": "services.chat.service:ChatService",
+    "coding": "services.coding.service:CodingService",
+    "escalation": "services.escalation.service:EscalationService",
+    "gateway": "gateway.service:GatewayService",
+}
+
+
+def _die_with_parent():
+    # If the launcher is killed outright, its children must not live on.
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def service_command(name):
+    return [sys.executable, "-m", "nameko", "run", "--config", NAMEKO_CONFIG, MODULES[name]]
+
+
+def broker_reachable(uri, timeout=2.0):
+    parsed = urllib.parse.urlparse(uri)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 5672), timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_ready(port, timeout=90.0, procs=None):
+    deadline = time.monotonic() + timeout
+    url = f"http://127.0.0.1:{port}/readyz"
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return True
+        except Exception as exc:  # noqa: BLE001 - not up yet
+            last = exc
+        time.sleep(0.3)
+    print(f"chatvakt: the stack did not become ready in {timeout:.0f} s ({last})", file=sys.stderr)
+    return False
+
+
+class Process:
+    def __init__(self, name, replica, env):
+        self.name = name
+        self.replica = replica
+        self.env = env
+        self.popen = None
+        self.restarts = 0
+        self.started_at = 0.0
+
+    @property
+    def label(self):
+        return f"{self.name}-{self.replica}"
+
+    def start(self):
+        self.started_at = time.monotonic()
+        self.popen = subprocess.Popen(service_command(self.name), cwd=ROOT, env=self.env,
+                                      preexec_fn=_die_with_parent)
+
+    def alive(self):
+        return self.popen is not None and self.popen.poll() is None
+
+
+def build_env(name, replica, port):
+    env = dict(os.environ)
+    env["CHATVAKT_PROCESS"] = f"{name}-{replica}" if replica > 1 else name
+    env.setdefault("AMQP_URI", config.DEFAULT_AMQP_URI)
+    env["CHATVAKT_DATA"] = str(config.data_dir())
+    env["PYTHONUNBUFFERED"] = "1"
+    # eventlet announces its deprecation in every process; we know (README).
+    env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+    if name == "gateway":
+        env["GATEWAY_PORT"] = str(port + replica - 1)
+    return env
+
+
+def ensure_demo_accounts():
+    from sqlalchemy.orm import sessionmaker
+
+    from chatvakt.db import setup_database
+    from gateway import accounts
+    from gateway.models import metadata
+
+    engine = setup_database("gateway", metadata)
+    try:
+        with sessionmaker(bind=engine)() as session, session.begin():
+            accounts.add_account(session, "demo-counsellor", "Cathrine Demo", "counsellor", "demo")
+            accounts.add_account(session, "demo-supervisor", "Siri Demo", "supervisor", "demo")
+    finally:
+        engine.dispose()
+
+
+def run(replicas=1):
+    port = config.env_int("GATEWAY_PORT", 8000)
+    uri = config.amqp_uri()
+    if not broker_reachable(uri):
+        print("chatvakt: RabbitMQ does not answer at the AMQP_URI; start it "
+              "(`rabbitmq-server -detached`) or install it (`apt-get install rabbitmq-server`).",
+              file=sys.stderr)
+        return 2
+    # Each service creates and migrates its own database at start; the gateway's
+    # is made here first so the demo accounts exist before anyone logs in.
+    if config.env("CHATVAKT_DEMO", "1") != "0":
+        ensure_demo_accounts()
+
+    procs = [Process(name, replica, build_env(name, replica, port))
+             for name in MODULES for replica in range(1, replicas + 1)]
+    stopping = []
+
+    def stop(signum, _frame):
+        stopping.append(signum)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for proc in procs:
+        proc.start()
+
+    ready = wait_ready(port, procs=procs)
+    if ready and not stopping:
+        pages = "\n".join(
+            f"  gateway {i + 1}: http://127.0.0.1:{port + i}/" for i in range(replicas)) if replicas > 1 else ""
+        print(f"""
+chatvakt is running.
+  Child's chat page:    http://127.0.0.1:{port}/
+  Counsellor console:   http://127.0.0.1:{port}/console/
+  API (OpenAPI):        http://127.0.0.1:{port}/api/v1/openapi.json
+{pages}""" + ("""  Demo accounts:        demo-counsellor / demo,  demo-supervisor / demo
+""" if config.env("CHATVAKT_DEMO", "1") != "0" else "") + """Stop with Ctrl-C.
+""", flush=True)
+
+    try:
+        while not stopping:
+            for proc in procs:
+                if not proc.alive():
+                    # Back off when a process keeps dying at start.
+                    quick = time.monotonic() - proc.started_at < 5
+                    delay = min(10.0, 0.5 * (2 ** min(proc.restarts, 5))) if quick else 0.5
+                    if time.monotonic() - proc.started_at >= delay:
+                        proc.restarts += 1
+                        print(f"chatvakt: {proc.label} exited ({proc.popen.returncode}); restarting",
+                              file=sys.stderr, flush=True)
+                        proc.start()
+            time.sleep(0.2)
+    finally:
+        for proc in procs:
+            if proc.alive():
+                proc.popen.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in procs:
+            if proc.popen is None:
+                continue
+            try:
+                proc.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.popen.kill()
+                proc.popen.wait()
+    return 0

@@ -1,0 +1,57 @@
+"""Test helpers for domain code: a real database (SQLite file, or the
+PostgreSQL named by CHATVAKT_TEST_PG) and an outbox that records what the
+code would publish."""
+import os
+import secrets
+
+from sqlalchemy import text
+from sqlalchemy.orm import sessionmaker
+
+from chatvakt.db import make_engine
+from chatvakt.migrations import upgrade
+
+PG_ADMIN_URL = os.environ.get("CHATVAKT_TEST_PG", "postgresql+pg8000://postgres@127.0.0.1:5432/postgres")
+
+
+class RecordingOutbox:
+    def __init__(self):
+        self.events = []
+
+    def add(self, session, name, payload):
+        self.events.append((name, payload))
+
+    def names(self):
+        return [name for name, _ in self.events]
+
+
+def sqlite_sessions(tmp_path, service, metadata):
+    engine = make_engine(f"sqlite:///{tmp_path / (service + '.sqlite3')}")
+    upgrade(service, engine, metadata)
+    return engine, sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def postgres_database():
+    """Create a throw-away PostgreSQL database; returns (url, drop)."""
+    admin = make_engine(PG_ADMIN_URL)
+    name = f"chatvakt_test_{secrets.token_hex(4)}"
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+    def drop():
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url, drop
+
+
+def postgres_available():
+    try:
+        engine = make_engine(PG_ADMIN_URL)
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return True
+    except Exception:  # noqa: BLE001
+        return False

@@ -1,0 +1,13 @@
+"""The gateway's Prometheus metrics (names shared with deploy/grafana)."""
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_REQUESTS = Counter("chatvakt_http_requests_total", "HTTP requests", ["method", "route", "status"])
+HTTP_LATENCY = Histogram("chatvakt_http_request_seconds", "HTTP request latency", ["route"])
+RPC_LATENCY = Histogram("chatvakt_rpc_latency_seconds", "RPC latency seen by the caller",
+                        ["service", "method"])
+ERRORS = Counter("chatvakt_errors_total", "Errors", ["service", "kind"])
+WEBSOCKETS = Gauge("chatvakt_websockets_connected", "Open websockets on this gateway process")
+RELAY_LATENCY = Histogram(
+    "chatvakt_relay_latency_seconds", "Time from a message being stored to its push to sockets",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+QUEUE_WAITING = Gauge("chatvakt_queue_waiting", "Children waiting in the queue")

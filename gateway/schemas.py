@@ -1,0 +1,60 @@
+"""marshmallow schemas for what clients send the gateway (API.md)."""
+from marshmallow import RAISE, Schema, fields, validate
+
+GENDERS = ("girl", "boy", "other", "unspecified")
+
+
+class _Body(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class StartChat(_Body):
+    gender = fields.String(validate=validate.OneOf(GENDERS), allow_none=True, load_default=None)
+    age = fields.Integer(strict=True, validate=validate.Range(min=5, max=25), allow_none=True,
+                         load_default=None)
+    nickname = fields.String(validate=validate.Length(max=40), allow_none=True, load_default=None)
+    message = fields.String(validate=validate.Length(max=4000 + 200), allow_none=True, load_default=None)
+    lang = fields.String(validate=validate.OneOf(("nb", "en")), load_default="nb")
+
+
+class PostMessage(_Body):
+    text = fields.String(required=True)
+    client_msg_id = fields.String(validate=validate.Length(min=1, max=64), allow_none=True,
+                                  load_default=None)
+
+
+class EndChat(_Body):
+    reason = fields.String(validate=validate.OneOf(("child", "quick_exit", "counsellor")),
+                           load_default=None, allow_none=True)
+
+
+class Login(_Body):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+
+
+class Presence(_Body):
+    status = fields.String(required=True, validate=validate.OneOf(("available", "away", "offline")))
+    capacity = fields.Integer(strict=True, validate=validate.Range(min=1, max=10), load_default=None,
+                              allow_none=True)
+
+
+class Take(_Body):
+    chat_id = fields.String(validate=validate.Length(min=1, max=64), load_default=None, allow_none=True)
+
+
+class Transfer(_Body):
+    to = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    note = fields.String(validate=validate.Length(max=2000), load_default=None, allow_none=True)
+
+
+class Escalation(_Body):
+    kind = fields.String(required=True, validate=validate.OneOf(
+        ("acute_danger", "report_of_concern", "network_contact", "referral")))
+    details = fields.Dict(load_default=dict)
+
+
+class Priority(_Body):
+    priority = fields.Integer(strict=True, required=True, validate=validate.Range(min=-100, max=100))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))

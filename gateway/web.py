@@ -1,0 +1,130 @@
+"""HTTP edge: JSON in and out, and the one table that turns errors into
+status codes (API.md, Conventions). No input a client can send gets a 500."""
+import json
+import logging
+import time
+
+from marshmallow import ValidationError
+from nameko.exceptions import BadRequest
+from nameko.web.handlers import HttpRequestHandler
+from werkzeug.wrappers import Response
+
+from chatvakt import errors
+
+from . import metrics
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024
+
+# The one table: error class -> (status, code). First match wins.
+STATUS = (
+    (errors.Malformed, 400, "malformed"),
+    (errors.Unauthorized, 401, "unauthorized"),
+    (errors.Forbidden, 403, "forbidden"),
+    (errors.NotFound, 404, "not_found"),
+    (errors.Conflict, 409, "conflict"),
+    (errors.TooLarge, 413, "too_large"),
+    (errors.Invalid, 422, "invalid"),
+    (errors.RateLimited, 429, "rate_limited"),
+    (errors.Unavailable, 503, "service_unavailable"),
+    (BadRequest, 400, "malformed"),  # nameko: a path that does not fit the handler
+)
+
+
+def json_response(status, payload, headers=None):
+    return Response(json.dumps(payload, ensure_ascii=False), status=status,
+                    headers=headers or {}, mimetype="application/json")
+
+
+def error_response(exc):
+    for cls, status, code in STATUS:
+        if isinstance(exc, cls):
+            body = {"error": {"code": code, "message": str(exc) or code.replace("_", " ")}}
+            fields = getattr(exc, "fields", None)
+            if fields:
+                body["error"]["fields"] = fields
+            headers = {}
+            if isinstance(exc, errors.RateLimited):
+                headers["Retry-After"] = str(max(1, int(exc.retry_after)))
+            if isinstance(exc, errors.Unauthorized):
+                headers["WWW-Authenticate"] = "Bearer"
+            return json_response(status, body, headers)
+    # Anything else is our bug, not the client's: say little, log the type only.
+    log.error("unhandled %s in the gateway", type(exc).__name__)
+    metrics.ERRORS.labels(service="gateway", kind=type(exc).__name__).inc()
+    return json_response(500, {"error": {"code": "internal", "message": "Something went wrong on our side."}})
+
+
+class ApiHandler(HttpRequestHandler):
+    """nameko's HTTP entrypoint, with our JSON results and error table."""
+
+    def handle_request(self, request):
+        started = time.perf_counter()
+        if request.content_length and request.content_length > MAX_BODY:
+            response = error_response(errors.TooLarge("The request body is too large."))
+        else:
+            response = super().handle_request(request)
+        route = self.url
+        metrics.HTTP_REQUESTS.labels(method=request.method, route=route,
+                                     status=str(response.status_code)).inc()
+        metrics.HTTP_LATENCY.labels(route=route).observe(time.perf_counter() - started)
+        return response
+
+    def response_from_result(self, result):
+        if isinstance(result, Response):
+            return result
+        if isinstance(result, tuple):
+            status, payload = result
+        else:
+            status, payload = 200, result
+        if status == 204:
+            return Response(status=204)
+        return json_response(status, payload)
+
+    def response_from_exception(self, exc):
+        return error_response(exc)
+
+
+api = ApiHandler.decorator
+
+
+def read_json(request, schema=None):
+    """The body as a validated dict: 400 when it is not JSON, 422 when it breaks the schema."""
+    raw = request.get_data(cache=True)
+    if len(raw) > MAX_BODY:
+        raise errors.TooLarge("The request body is too large.")
+    if not raw.strip():
+        body = {}
+    else:
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise errors.Malformed("The body is not valid JSON.")
+    if not isinstance(body, dict):
+        raise errors.Malformed("The body must be a JSON object.")
+    if schema is None:
+        return body
+    try:
+        return schema.load(body)
+    except ValidationError as error:
+        raise errors.Invalid("Some fields are not valid.", _flat(error.messages))
+
+
+def _flat(messages):
+    out = {}
+    for key, value in (messages.items() if isinstance(messages, dict) else [("_schema", messages)]):
+        if isinstance(value, dict):
+            out[str(key)] = [f"{k}: {v}" for k, v in value.items()]
+        elif isinstance(value, list):
+            out[str(key)] = [str(v) for v in value]
+        else:
+            out[str(key)] = [str(value)]
+    return out
+
+
+def bearer(request):
+    header = request.headers.get("Authorization", "")
+    if not header.lower().startswith("bearer "):
+        raise errors.Unauthorized("A bearer token is required.")
+    return header[7:].strip()

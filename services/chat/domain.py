@@ -1,0 +1,257 @@
+"""The chat relay's domain: conversations, messages and their order.
+
+Plain functions over a SQLAlchemy session and the outbox; no broker here.
+Each public function is one transaction: the caller opens it, these functions
+change state and record the events that state change implies.
+"""
+import secrets
+
+from sqlalchemy import select, update
+
+from chatvakt import events as ev
+from chatvakt.db import iso, utcnow
+from chatvakt.errors import Conflict, Invalid, NotFound
+
+from .models import conversations, messages
+
+MAX_TEXT = 4000
+OPEN = ("waiting", "active")
+PHASES = ("opening", "request_and_goal", "options_for_action", "summary_and_close")
+
+# System texts in the helpline's own words (Norwegian first: the child's page
+# speaks bokmål first). `kind` lets a page show its own translation.
+WELCOME = "Hei, velkommen til {helpline}. Hva ønsker du å snakke med oss om?"
+CONNECTED = "Du snakker nå med {name}."
+ENDED = "Chatten er avsluttet."
+
+
+def new_chat_id():
+    return secrets.token_hex(16)
+
+
+def first_name(name):
+    return (name or "").split()[0] if (name or "").strip() else "en veileder"
+
+
+def clean_text(text):
+    if not isinstance(text, str):
+        raise Invalid("The message must be text.", {"text": ["Must be a string."]})
+    text = text.strip()
+    if not text:
+        raise Invalid("The message is empty.", {"text": ["Must not be empty."]})
+    if len(text) > MAX_TEXT:
+        raise Invalid("The message is too long.", {"text": [f"At most {MAX_TEXT} characters."]})
+    return text
+
+
+def _load(session, chat_id):
+    row = session.execute(select(conversations).where(conversations.c.id == chat_id)).first()
+    if row is None:
+        raise NotFound("No such chat.")
+    return row
+
+
+def can_see(chat, actor):
+    """Who may read a chat: its child, its counsellor, any supervisor."""
+    role = actor.get("role")
+    if role == "child":
+        return actor.get("chat_id") == chat.id
+    if role in ("supervisor", "admin", "system"):
+        return True
+    if role == "counsellor":
+        return chat.counsellor_id is not None and chat.counsellor_id == actor.get("id")
+    return False
+
+
+def _visible(session, chat_id, actor):
+    chat = _load(session, chat_id)
+    if not can_see(chat, actor):
+        # 404, not 403: a chat the caller may not see does not exist for them.
+        raise NotFound("No such chat.")
+    return chat
+
+
+def chat_view(chat):
+    return {
+        "chat_id": chat.id,
+        "status": chat.status,
+        "gender": chat.gender,
+        "age": chat.age,
+        "counsellor": {"id": chat.counsellor_id, "name": first_name(chat.counsellor_name)}
+        if chat.counsellor_id else None,
+        "started_at": iso(chat.started_at),
+        "assigned_at": iso(chat.assigned_at),
+        "ended_at": iso(chat.ended_at),
+        "ended_by": chat.ended_by,
+        "last_seq": chat.last_seq,
+        "phase": chat.phase,
+        "phases": dict(chat.phases or {}),
+    }
+
+
+def _append(session, outbox, chat, sender, text, *, kind="message", visibility="all",
+            author_id=None, client_msg_id=None, now=None):
+    """Store one message with the next sequence number of its chat.
+
+    The increment and the insert are one transaction on the conversation row,
+    so numbers are gap-free and strictly increasing across replicas.
+    """
+    now = now or utcnow()
+    seq = session.execute(
+        update(conversations)
+        .where(conversations.c.id == chat.id)
+        .values(last_seq=conversations.c.last_seq + 1,
+                **({"last_child_at": now} if sender == "child" else {}))
+        .returning(conversations.c.last_seq)
+    ).scalar_one()
+    session.execute(messages.insert().values(
+        chat_id=chat.id, seq=seq, sender=sender, kind=kind, visibility=visibility,
+        author_id=author_id, text=text, sent_at=now, client_msg_id=client_msg_id,
+    ))
+    outbox.add(session, ev.MESSAGE_POSTED, {
+        "chat_id": chat.id, "seq": seq, "sender": sender, "text": text, "sent_at": iso(now),
+        "counsellor_id": chat.counsellor_id, "visibility": visibility, "kind": kind,
+        "author_id": author_id,
+    })
+    return seq, now
+
+
+def start_chat(session, outbox, *, helpline, gender=None, age=None, nickname=None,
+               message=None, now=None):
+    now = now or utcnow()
+    text = clean_text(message) if message is not None else None
+    chat_id = new_chat_id()
+    session.execute(conversations.insert().values(
+        id=chat_id, status="waiting", gender=gender, age=age, nickname=nickname,
+        started_at=now, last_seq=0, phase="opening", phases={"opening": iso(now)},
+    ))
+    chat = _load(session, chat_id)
+    outbox.add(session, ev.CHAT_STARTED, {
+        "chat_id": chat_id, "started_at": iso(now), "gender": gender, "age": age,
+    })
+    welcome = WELCOME.format(helpline=helpline)
+    _append(session, outbox, chat, "system", welcome, kind="welcome", now=now)
+    if text:
+        _append(session, outbox, chat, "child", text, now=now)
+    return {"chat_id": chat_id, "status": "waiting", "started_at": iso(now), "welcome": welcome}
+
+
+def post_message(session, outbox, chat_id, actor, text, client_msg_id=None, now=None):
+    """Store a message from the child or the chat's counsellor; idempotent on client_msg_id."""
+    text = clean_text(text)
+    chat = _visible(session, chat_id, actor)
+    if client_msg_id is not None:
+        earlier = session.execute(
+            select(messages.c.seq, messages.c.sent_at)
+            .where(messages.c.chat_id == chat_id, messages.c.client_msg_id == client_msg_id)
+        ).first()
+        if earlier is not None:
+            return {"seq": earlier.seq, "sent_at": iso(earlier.sent_at), "duplicate": True}
+    if chat.status not in OPEN:
+        raise Conflict("The chat has ended.")
+    role = actor.get("role")
+    if role == "child":
+        sender = "child"
+    else:
+        if chat.status != "active" or chat.counsellor_id != actor.get("id"):
+            # A supervisor watching is not the chat's voice (whispers come with issue 4).
+            raise Conflict("Only the counsellor assigned to this chat can write in it.")
+        sender = "counsellor"
+    seq, sent_at = _append(session, outbox, chat, sender, text, author_id=actor.get("id"),
+                           client_msg_id=client_msg_id, now=now)
+    return {"seq": seq, "sent_at": iso(sent_at), "duplicate": False}
+
+
+def list_messages(session, chat_id, actor, after=0, limit=500):
+    _visible(session, chat_id, actor)
+    query = (
+        select(messages)
+        .where(messages.c.chat_id == chat_id, messages.c.seq > int(after))
+        .order_by(messages.c.seq)
+        .limit(limit)
+    )
+    if actor.get("role") == "child":
+        query = query.where(messages.c.visibility == "all")
+    return [
+        {"seq": m.seq, "sender": m.sender, "text": m.text, "sent_at": iso(m.sent_at),
+         "kind": m.kind, "visibility": m.visibility}
+        for m in session.execute(query)
+    ]
+
+
+def get_chat(session, chat_id, actor):
+    return chat_view(_visible(session, chat_id, actor))
+
+
+def activate(session, outbox, chat_id, counsellor_id, counsellor_name, now=None):
+    """The queue gave this chat to a counsellor. Idempotent: the gateway and the
+    chat_assigned event may both ask."""
+    now = now or utcnow()
+    chat = _load(session, chat_id)
+    if chat.status == "active" and chat.counsellor_id == counsellor_id:
+        return chat_view(chat)
+    changed = session.execute(
+        update(conversations)
+        .where(conversations.c.id == chat_id, conversations.c.status == "waiting")
+        .values(status="active", assigned_at=now, counsellor_id=counsellor_id,
+                counsellor_name=counsellor_name)
+    ).rowcount
+    if not changed:
+        chat = _load(session, chat_id)
+        if chat.status == "active" and chat.counsellor_id == counsellor_id:
+            return chat_view(chat)
+        raise Conflict("The chat is no longer waiting.")
+    chat = _load(session, chat_id)
+    _append(session, outbox, chat, "system", CONNECTED.format(name=first_name(counsellor_name)),
+            kind="connected", now=now)
+    return chat_view(_load(session, chat_id))
+
+
+def end_chat(session, outbox, chat_id, actor, ended_by=None, now=None):
+    """End a chat; a chat that never left the queue ends as abandoned."""
+    now = now or utcnow()
+    chat = _visible(session, chat_id, actor)
+    if chat.status not in OPEN:
+        return chat_view(chat)  # ending twice is not an error: the child may tap twice
+    if actor.get("role") == "counsellor" and chat.counsellor_id != actor.get("id"):
+        raise NotFound("No such chat.")
+    status = "abandoned" if chat.status == "waiting" else "ended"
+    ended_by = ended_by or actor.get("role")
+    _append(session, outbox, chat, "system", ENDED, kind="ended", now=now)
+    session.execute(update(conversations).where(conversations.c.id == chat_id).values(
+        status=status, ended_at=now, ended_by=ended_by,
+    ))
+    chat = _load(session, chat_id)
+    outbox.add(session, ev.CHAT_ENDED, {
+        "chat_id": chat_id, "status": status, "ended_by": ended_by,
+        "started_at": iso(chat.started_at), "assigned_at": iso(chat.assigned_at),
+        "ended_at": iso(now), "counsellor_id": chat.counsellor_id,
+        "counsellor_name": chat.counsellor_name, "gender": chat.gender, "age": chat.age,
+        "phases": dict(chat.phases or {}),
+    })
+    return chat_view(chat)
+
+
+TRANSFERRED = "Samtalen er overført til {name}."
+
+
+def transfer(session, outbox, chat_id, actor, to_id, to_name, note=None, now=None):
+    """Hand an active chat to another counsellor, with an internal note."""
+    now = now or utcnow()
+    chat = _visible(session, chat_id, actor)
+    if chat.status != "active":
+        raise Conflict("Only an active chat can be transferred.")
+    if chat.counsellor_id == to_id:
+        return chat_view(chat)
+    session.execute(update(conversations).where(conversations.c.id == chat_id).values(
+        counsellor_id=to_id, counsellor_name=to_name))
+    chat = _load(session, chat_id)
+    if note:
+        _append(session, outbox, chat, "counsellor", clean_text(note), kind="note",
+                visibility="counsellors", author_id=actor.get("id"), now=now)
+    _append(session, outbox, chat, "system", TRANSFERRED.format(name=first_name(to_name)),
+            kind="transferred", now=now)
+    outbox.add(session, ev.CHAT_TRANSFERRED, {
+        "chat_id": chat_id, "from_counsellor_id": actor.get("id"), "to_counsellor_id": to_id,
+        "to_counsellor_name": to_name})
+    return chat_view(_load(session, chat_id))

@@ -1,0 +1,48 @@
+"""The chat relay's own tables."""
+from sqlalchemy import (
+    JSON, Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint,
+)
+
+from chatvakt.outbox import outbox_table
+
+metadata = MetaData()
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("status", String(16), nullable=False, index=True),
+    Column("gender", String(16)),
+    Column("age", Integer),
+    Column("nickname", String(40)),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("assigned_at", DateTime(timezone=True)),
+    Column("ended_at", DateTime(timezone=True), index=True),
+    Column("ended_by", String(32)),
+    Column("counsellor_id", String(64), index=True),
+    Column("counsellor_name", String(120)),
+    Column("last_seq", Integer, nullable=False, default=0),
+    Column("last_child_at", DateTime(timezone=True)),
+    Column("phase", String(32)),
+    # {phase: ISO time it began}: kept for coding and statistics.
+    Column("phases", JSON, nullable=False, default=dict),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("chat_id", String(40), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("sender", String(16), nullable=False),
+    Column("kind", String(24), nullable=False, default="message"),
+    Column("visibility", String(16), nullable=False, default="all"),
+    Column("author_id", String(64)),
+    Column("text", Text, nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+    Column("client_msg_id", String(64)),
+    UniqueConstraint("chat_id", "seq", name="uq_messages_chat_seq"),
+    UniqueConstraint("chat_id", "client_msg_id", name="uq_messages_chat_client_msg"),
+)
+
+outbox = outbox_table(metadata)

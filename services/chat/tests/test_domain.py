@@ -1,0 +1,92 @@
+"""The relay's domain on a real database, without a broker."""
+import pytest
+
+from chatvakt.errors import Conflict, Invalid, NotFound
+from chatvakt.testing import RecordingOutbox, sqlite_sessions
+from services.chat import domain
+from services.chat.models import metadata
+
+COUNSELLOR = {"role": "counsellor", "id": "c1"}
+
+
+@pytest.fixture
+def db(tmp_path):
+    engine, sessions = sqlite_sessions(tmp_path, "chat", metadata)
+    yield sessions
+    engine.dispose()
+
+
+def run(sessions, fn, *args, **kwargs):
+    outbox = RecordingOutbox()
+    with sessions() as session, session.begin():
+        result = fn(session, outbox, *args, **kwargs)
+    return result, outbox
+
+
+def child(chat_id):
+    return {"role": "child", "chat_id": chat_id}
+
+
+def test_start_greets_and_stores_the_first_message(db):
+    chat, outbox = run(db, domain.start_chat, helpline="Alarmtelefonen", gender="girl", age=12,
+                       message="  hei  ")
+    assert chat["welcome"] == "Hei, velkommen til Alarmtelefonen. Hva ønsker du å snakke med oss om?"
+    assert outbox.names() == ["chat_started", "message_posted", "message_posted"]
+    with db() as session:
+        messages = domain.list_messages(session, chat["chat_id"], child(chat["chat_id"]))
+    assert [(m["seq"], m["sender"], m["text"]) for m in messages] == [
+        (1, "system", chat["welcome"]), (2, "child", "hei")]
+
+
+def test_sequence_is_gap_free_and_client_msg_id_idempotent(db):
+    chat, _ = run(db, domain.start_chat, helpline="X")
+    me = child(chat["chat_id"])
+    first, _ = run(db, domain.post_message, chat["chat_id"], me, "en", "a")
+    second, _ = run(db, domain.post_message, chat["chat_id"], me, "to", "b")
+    again, outbox = run(db, domain.post_message, chat["chat_id"], me, "en", "a")
+    assert (first["seq"], second["seq"]) == (2, 3)
+    assert again["seq"] == 2 and again["duplicate"] and outbox.events == []
+
+
+def test_text_limits(db):
+    chat, _ = run(db, domain.start_chat, helpline="X")
+    me = child(chat["chat_id"])
+    with pytest.raises(Invalid):
+        run(db, domain.post_message, chat["chat_id"], me, " \n ")
+    with pytest.raises(Invalid):
+        run(db, domain.post_message, chat["chat_id"], me, "x" * 4001)
+    ok, _ = run(db, domain.post_message, chat["chat_id"], me, "x" * 4000)
+    assert ok["seq"] == 2
+
+
+def test_visibility_and_roles(db):
+    chat, _ = run(db, domain.start_chat, helpline="X")
+    with db() as session:
+        with pytest.raises(NotFound):
+            domain.get_chat(session, chat["chat_id"], child("someone-else"))
+        with pytest.raises(NotFound):
+            domain.get_chat(session, chat["chat_id"], COUNSELLOR)  # not assigned yet
+        assert domain.get_chat(session, chat["chat_id"], {"role": "supervisor", "id": "s"})
+    with pytest.raises(NotFound):
+        run(db, domain.post_message, chat["chat_id"], COUNSELLOR, "hei")
+    run(db, domain.activate, chat["chat_id"], "c1", "Cathrine Hansen")
+    view, outbox = run(db, domain.activate, chat["chat_id"], "c1", "Cathrine Hansen")
+    assert outbox.events == []  # idempotent: no second "connected" message
+    assert view["status"] == "active" and view["counsellor"]["name"] == "Cathrine"
+    with pytest.raises(Conflict):
+        run(db, domain.activate, chat["chat_id"], "c2", "Other")
+    sent, _ = run(db, domain.post_message, chat["chat_id"], COUNSELLOR, "Hei, jeg heter Cathrine")
+    assert sent["seq"] == 3
+
+
+def test_end_waiting_is_abandoned_and_ended_rejects_messages(db):
+    chat, _ = run(db, domain.start_chat, helpline="X")
+    me = child(chat["chat_id"])
+    view, outbox = run(db, domain.end_chat, chat["chat_id"], me, "quick_exit")
+    assert view["status"] == "abandoned" and view["ended_by"] == "quick_exit"
+    ended = dict(outbox.events)["chat_ended"]
+    assert ended["status"] == "abandoned"
+    with pytest.raises(Conflict):
+        run(db, domain.post_message, chat["chat_id"], me, "hallo?")
+    again, outbox = run(db, domain.end_chat, chat["chat_id"], me)
+    assert again["status"] == "abandoned" and outbox.events == []

@@ -1,0 +1,265 @@
+"""The category taxonomy chats are coded with.
+
+Pure domain: no broker, no database. The default taxonomy follows Child Helpline
+International's data framework (main categories with subcategories, each main
+category with an "unspecified/other" subcategory) and lives in
+``data/taxonomy.json``; a helpline can replace it with its own file through the
+``CHATVAKT_TAXONOMY`` environment variable.
+
+File format::
+
+    {"version": "chi-1", "name": "...",
+     "categories": [{"code": "violence", "label_nb": "Vold", "label_en": "Violence",
+                     "subcategories": [{"code": "violence.bullying", "label_nb": "Mobbing",
+                                        "label_en": "Bullying"}, ...]}, ...]}
+
+Codes are stable lowercase ASCII identifiers: a main category is one segment
+(``violence``), a subcategory is its main category's code, a dot and one more
+segment (``violence.bullying``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+__all__ = [
+    "Subcategory",
+    "Category",
+    "Taxonomy",
+    "TaxonomyError",
+    "load_taxonomy",
+    "taxonomy_from_dict",
+    "DEFAULT_TAXONOMY_PATH",
+    "TAXONOMY_ENV",
+]
+
+TAXONOMY_ENV = "CHATVAKT_TAXONOMY"
+DEFAULT_TAXONOMY_PATH = Path(__file__).resolve().parent / "data" / "taxonomy.json"
+
+_SEGMENT = r"[a-z][a-z0-9_]*"
+_MAIN_RE = re.compile(rf"^{_SEGMENT}$")
+_SUB_RE = re.compile(rf"^{_SEGMENT}\.{_SEGMENT}$")
+_MAX_CODE_LEN = 100
+_MAX_LABEL_LEN = 200
+
+
+class TaxonomyError(ValueError):
+    """The taxonomy file is missing, unreadable or breaks a rule."""
+
+
+@dataclass(frozen=True)
+class Subcategory:
+    code: str
+    label_nb: str
+    label_en: str
+
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    label_nb: str
+    label_en: str
+    subcategories: tuple[Subcategory, ...] = ()
+
+
+def _lang_key(lang: str | None) -> str:
+    """'en', 'en-GB', 'EN' -> 'en'; anything else (nb, no, nn, None) -> 'nb'."""
+    if lang and str(lang).strip().lower().startswith("en"):
+        return "en"
+    return "nb"
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    version: str
+    categories: tuple[Category, ...]
+    name: str = ""
+    # code -> Category | Subcategory, and sub code -> main code; built once.
+    _by_code: dict = field(default=None, init=False, repr=False, compare=False, hash=False)
+    _parent: dict = field(default=None, init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        by_code: dict[str, Category | Subcategory] = {}
+        parent: dict[str, str] = {}
+        for cat in self.categories:
+            by_code[cat.code] = cat
+            for sub in cat.subcategories:
+                by_code[sub.code] = sub
+                parent[sub.code] = cat.code
+        object.__setattr__(self, "_by_code", by_code)
+        object.__setattr__(self, "_parent", parent)
+
+    # -- questions about a code -------------------------------------------
+    def knows(self, code: Any) -> bool:
+        return isinstance(code, str) and code in self._by_code
+
+    def is_main(self, code: Any) -> bool:
+        return self.knows(code) and isinstance(self._by_code[code], Category)
+
+    def is_sub(self, code: Any) -> bool:
+        return isinstance(code, str) and code in self._parent
+
+    def parent(self, code: Any) -> str | None:
+        """The main category of a subcategory; None for a main or unknown code."""
+        if not isinstance(code, str):
+            return None
+        return self._parent.get(code)
+
+    def main_of(self, code: Any) -> str | None:
+        """The main category a known code belongs to (a main code is its own)."""
+        if self.is_main(code):
+            return code
+        return self.parent(code)
+
+    def get(self, code: Any) -> Category | Subcategory | None:
+        return self._by_code.get(code) if isinstance(code, str) else None
+
+    def label(self, code: Any, lang: str = "nb") -> str | None:
+        entry = self.get(code)
+        if entry is None:
+            return None
+        return entry.label_en if _lang_key(lang) == "en" else entry.label_nb
+
+    def codes(self) -> list[str]:
+        """Every code, main categories each followed by their subcategories."""
+        out: list[str] = []
+        for cat in self.categories:
+            out.append(cat.code)
+            out.extend(sub.code for sub in cat.subcategories)
+        return out
+
+    def main_codes(self) -> list[str]:
+        return [cat.code for cat in self.categories]
+
+    def subcategory_codes(self, main_code: str) -> list[str]:
+        entry = self.get(main_code)
+        if not isinstance(entry, Category):
+            return []
+        return [sub.code for sub in entry.subcategories]
+
+    # -- the public shape ---------------------------------------------------
+    def to_api(self, lang: str = "nb") -> dict:
+        key = _lang_key(lang)
+
+        def one(entry: Category | Subcategory) -> dict:
+            return {
+                "code": entry.code,
+                "label": entry.label_en if key == "en" else entry.label_nb,
+                "label_nb": entry.label_nb,
+                "label_en": entry.label_en,
+            }
+
+        categories = []
+        for cat in self.categories:
+            item = one(cat)
+            item["subcategories"] = [one(sub) for sub in cat.subcategories]
+            categories.append(item)
+        return {"version": self.version, "name": self.name, "categories": categories}
+
+
+# -- loading and validation -------------------------------------------------
+
+def _label(entry: Mapping, key: str, where: str) -> str:
+    value = entry.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise TaxonomyError(f"{where}: '{key}' must be a non-empty string")
+    if len(value) > _MAX_LABEL_LEN:
+        raise TaxonomyError(f"{where}: '{key}' is longer than {_MAX_LABEL_LEN} characters")
+    return value.strip()
+
+
+def taxonomy_from_dict(doc: Any, source: str = "taxonomy") -> Taxonomy:
+    """Validate a parsed taxonomy document and build a Taxonomy.
+
+    Raises TaxonomyError naming the first problem found.
+    """
+    if not isinstance(doc, Mapping):
+        raise TaxonomyError(f"{source}: the top level must be a JSON object")
+    version = doc.get("version")
+    if not isinstance(version, str) or not version.strip():
+        raise TaxonomyError(f"{source}: 'version' must be a non-empty string")
+    name = doc.get("name", "")
+    if name is None:
+        name = ""
+    if not isinstance(name, str):
+        raise TaxonomyError(f"{source}: 'name' must be a string")
+    raw_categories = doc.get("categories")
+    if not isinstance(raw_categories, list) or not raw_categories:
+        raise TaxonomyError(f"{source}: 'categories' must be a non-empty list")
+
+    seen: dict[str, str] = {}
+
+    def claim(code: str, where: str) -> None:
+        if code in seen:
+            raise TaxonomyError(f"{where}: code '{code}' is used more than once (also at {seen[code]})")
+        seen[code] = where
+
+    categories: list[Category] = []
+    for i, raw in enumerate(raw_categories):
+        where = f"{source}: categories[{i}]"
+        if not isinstance(raw, Mapping):
+            raise TaxonomyError(f"{where} must be an object")
+        code = raw.get("code")
+        if not isinstance(code, str) or len(code) > _MAX_CODE_LEN or not _MAIN_RE.match(code):
+            raise TaxonomyError(
+                f"{where}: main category code {code!r} must be lowercase ASCII letters, digits "
+                "and underscores, starting with a letter, without a dot"
+            )
+        where = f"{source}: category '{code}'"
+        claim(code, where)
+        label_nb = _label(raw, "label_nb", where)
+        label_en = _label(raw, "label_en", where)
+        raw_subs = raw.get("subcategories", [])
+        if not isinstance(raw_subs, list):
+            raise TaxonomyError(f"{where}: 'subcategories' must be a list")
+        subs: list[Subcategory] = []
+        for j, raw_sub in enumerate(raw_subs):
+            swhere = f"{where}: subcategories[{j}]"
+            if not isinstance(raw_sub, Mapping):
+                raise TaxonomyError(f"{swhere} must be an object")
+            scode = raw_sub.get("code")
+            if not isinstance(scode, str) or len(scode) > _MAX_CODE_LEN or not _SUB_RE.match(scode):
+                raise TaxonomyError(
+                    f"{swhere}: subcategory code {scode!r} must be the main category's code, a dot "
+                    f"and a lowercase ASCII name (e.g. '{code}.other')"
+                )
+            if not scode.startswith(code + "."):
+                raise TaxonomyError(
+                    f"{swhere}: subcategory code '{scode}' must start with its main category's "
+                    f"code '{code}.'"
+                )
+            swhere = f"{where}: subcategory '{scode}'"
+            claim(scode, swhere)
+            subs.append(Subcategory(scode, _label(raw_sub, "label_nb", swhere), _label(raw_sub, "label_en", swhere)))
+        categories.append(Category(code, label_nb, label_en, tuple(subs)))
+    return Taxonomy(version=version.strip(), categories=tuple(categories), name=name.strip())
+
+
+def load_taxonomy(path: str | os.PathLike | None = None) -> Taxonomy:
+    """Load and validate a taxonomy file.
+
+    ``path`` defaults to the environment variable CHATVAKT_TAXONOMY, else the
+    bundled ``data/taxonomy.json``. Raises TaxonomyError with a clear message
+    when the file is missing, is not JSON, or breaks a rule.
+    """
+    if path is None:
+        path = os.environ.get(TAXONOMY_ENV) or DEFAULT_TAXONOMY_PATH
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TaxonomyError(f"taxonomy file {str(p)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TaxonomyError(f"taxonomy file {str(p)!r} cannot be read: {exc}") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TaxonomyError(
+            f"taxonomy file {str(p)!r} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
+    return taxonomy_from_dict(doc, source=str(p))

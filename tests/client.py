@@ -1,0 +1,91 @@
+"""A client of the gateway as outside clients use it: HTTP and WebSocket."""
+import itertools
+import json
+import time
+
+import eventlet
+import requests
+import websocket
+
+
+class Api:
+    def __init__(self, url, token=None):
+        self.url = url
+        self.token = token
+        self.http = requests.Session()
+
+    def call(self, method, path, json_body=None, token=None, **kwargs):
+        headers = kwargs.pop("headers", {})
+        token = token or self.token
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.http.request(method, self.url + path, json=json_body, headers=headers,
+                                 timeout=kwargs.pop("timeout", 15), **kwargs)
+
+    def get(self, path, **kw):
+        return self.call("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.call("POST", path, body if body is not None else {}, **kw)
+
+    def put(self, path, body=None, **kw):
+        return self.call("PUT", path, body if body is not None else {}, **kw)
+
+    def login(self, username, password="demo"):
+        response = self.post("/api/v1/auth/login", {"username": username, "password": password})
+        assert response.status_code == 200, response.text
+        self.token = response.json()["token"]
+        return response.json()
+
+
+class Socket:
+    """A websocket that records every pushed event in the background."""
+
+    def __init__(self, url, token):
+        self.ws = websocket.create_connection(url.replace("http", "ws", 1) + "/ws", timeout=10)
+        self.events = []
+        self.results = {}
+        self._ids = itertools.count(1)
+        self._reader = eventlet.spawn(self._read)
+        result = self.call("auth", {"token": token})
+        assert result["success"], result
+
+    def _read(self):
+        while True:
+            try:
+                raw = self.ws.recv()
+            except Exception:  # noqa: BLE001 - closed
+                return
+            if not raw:
+                return
+            frame = json.loads(raw)
+            if frame.get("type") == "event":
+                self.events.append(frame)
+            elif frame.get("type") == "result":
+                self.results[frame.get("correlation_id")] = frame
+
+    def call(self, method, data, timeout=10):
+        correlation = str(next(self._ids))
+        self.ws.send(json.dumps({"method": method, "data": data, "correlation_id": correlation}))
+        deadline = time.monotonic() + timeout
+        while correlation not in self.results:
+            if time.monotonic() > deadline:
+                raise TimeoutError(method)
+            eventlet.sleep(0.01)
+        return self.results.pop(correlation)
+
+    def wait_for(self, name, predicate=lambda data: True, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for frame in self.events:
+                if frame["event"] == name and predicate(frame["data"]):
+                    return frame["data"]
+            eventlet.sleep(0.02)
+        seen = [f["event"] for f in self.events]
+        raise AssertionError(f"no {name} event within {timeout} s; saw {seen}")
+
+    def close(self):
+        try:
+            self.ws.close()
+        finally:
+            self._reader.kill()

@@ -1,0 +1,126 @@
+"""Start the real stack (as `make run` does) on a vhost of its own and a free port."""
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+MANAGEMENT = os.environ.get("RABBIT_MANAGEMENT", "http://127.0.0.1:15672")
+RABBIT_AUTH = ("guest", "guest")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def create_vhost(prefix="chatvakt_test"):
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    quoted = urllib.parse.quote(name, safe="")
+    requests.put(f"{MANAGEMENT}/api/vhosts/{quoted}", auth=RABBIT_AUTH, timeout=10).raise_for_status()
+    requests.put(f"{MANAGEMENT}/api/permissions/{quoted}/guest", auth=RABBIT_AUTH, timeout=10,
+                 json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+    return name
+
+
+def delete_vhost(name):
+    quoted = urllib.parse.quote(name, safe="")
+    requests.delete(f"{MANAGEMENT}/api/vhosts/{quoted}", auth=RABBIT_AUTH, timeout=10)
+
+
+def amqp_uri(vhost):
+    return f"amqp://guest:guest@127.0.0.1:5672/{urllib.parse.quote(vhost, safe='')}"
+
+
+class Stack:
+    def __init__(self, workdir, replicas=1, env=None):
+        self.workdir = Path(workdir)
+        self.replicas = replicas
+        self.extra_env = env or {}
+        self.vhost = None
+        self.port = None
+        self.proc = None
+        self.log_path = self.workdir / "stack.log"
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def amqp_uri(self):
+        return amqp_uri(self.vhost)
+
+    def start(self, timeout=120):
+        self.vhost = create_vhost()
+        self.port = free_port() if self.replicas == 1 else _free_port_run(self.replicas)
+        env = dict(os.environ)
+        env.update({
+            "AMQP_URI": self.amqp_uri, "GATEWAY_PORT": str(self.port),
+            "CHATVAKT_DATA": str(self.workdir / "var"), "CHATVAKT_DEMO": "1",
+            "CHATVAKT_RPC_TIMEOUT": "5", "PYTHONUNBUFFERED": "1",
+        })
+        env.update(self.extra_env)
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "chatvakt"), "run", "--replicas", str(self.replicas)],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the stack exited early; see {self.log_path}")
+            try:
+                if requests.get(f"{self.url}/readyz", timeout=5).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"the stack did not become ready; see {self.log_path}")
+
+    def add_account(self, username, name, role="counsellor", password="pw-" + "x" * 8):
+        env = dict(os.environ, CHATVAKT_DATA=str(self.workdir / "var"), AMQP_URI=self.amqp_uri)
+        subprocess.run([str(ROOT / ".venv" / "bin" / "chatvakt"), "accounts", "add", username,
+                        "--name", name, "--role", role], input=password + "\n", text=True,
+                       env=env, cwd=ROOT, check=True, capture_output=True)
+        return password
+
+    def logs(self):
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if self.vhost:
+            delete_vhost(self.vhost)
+            self.vhost = None
+
+
+def _free_port_run(count):
+    for _ in range(50):
+        base = free_port()
+        if all(_port_free(base + i) for i in range(count)):
+            return base
+    raise RuntimeError("no run of free ports")
+
+
+def _port_free(port):
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
