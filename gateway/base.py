@@ -1,0 +1,127 @@
+"""The gateway's shared plumbing: dependencies, auth and pushing to sockets.
+
+Maps API.md's HTTP calls to RPC on the services (with deadlines), holds the
+accounts and tokens, and pushes the services' events to the sockets that may
+see them. Pushes are BROADCAST handlers so every replica sees every event;
+they may miss events while a replica is down, so everything pushed is also
+fetchable (messages with ?after=N, the queue with GET /queue).
+"""
+import logging
+from pathlib import Path
+
+from nameko.rpc import RpcProxy
+from nameko.web.websocket import WebSocketHubProvider
+
+from chatvakt import errors
+from chatvakt import events as ev
+from chatvakt.db import Database
+
+from . import accounts
+from .models import metadata
+from .remote import Remote
+from .web import bearer
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png",
+                 ".json": "application/json", ".ico": "image/x-icon"}
+STAFF = ("counsellor", "supervisor", "admin")
+SUPERVISORS = ("supervisor", "admin")
+
+# Per process: the last position pushed to each waiting chat, so a child is
+# told only when their place changes.
+_last_positions = {}
+
+
+def _chan_chat(chat_id):
+    return f"chat:{chat_id}"
+
+
+def _chan_counsellor(counsellor_id):
+    return f"counsellor:{counsellor_id}"
+
+
+CHAN_QUEUE = "queue"
+CHAN_SUPERVISORS = "supervisors"
+
+
+def _public_chat(chat, position=None):
+    return {
+        "chat_id": chat["chat_id"], "status": chat["status"],
+        "position": position.get("position") if position else None,
+        "estimated_wait_s": position.get("estimated_wait_s") if position else None,
+        "counsellor": {"name": chat["counsellor"]["name"]} if chat.get("counsellor") else None,
+        "started_at": chat["started_at"], "assigned_at": chat["assigned_at"],
+        "ended_at": chat["ended_at"], "ended_by": chat.get("ended_by"),
+        "gender": chat.get("gender"), "age": chat.get("age"), "phase": chat.get("phase"),
+    }
+
+
+def _coding_facts(chat):
+    counsellor = chat.get("counsellor") or {}
+    return {
+        "chat_id": chat["chat_id"], "status": chat["status"], "started_at": chat["started_at"],
+        "assigned_at": chat["assigned_at"], "ended_at": chat["ended_at"],
+        "counsellor_id": counsellor.get("id"), "counsellor_name": counsellor.get("name"),
+        "gender": chat.get("gender"), "age": chat.get("age"), "phases": chat.get("phases") or {},
+    }
+
+
+class GatewayBase:
+    db = Database(ev.GATEWAY, metadata)
+    hub = WebSocketHubProvider()
+    chat_proxy = RpcProxy(ev.CHAT)
+    queue_proxy = RpcProxy(ev.QUEUE)
+    coding_proxy = RpcProxy(ev.CODING)
+    escalation_proxy = RpcProxy(ev.ESCALATION)
+
+    @property
+    def chat(self):
+        return Remote(ev.CHAT, self.chat_proxy)
+
+    @property
+    def queue(self):
+        return Remote(ev.QUEUE, self.queue_proxy)
+
+    @property
+    def coding(self):
+        return Remote(ev.CODING, self.coding_proxy)
+
+    @property
+    def escalation(self):
+        return Remote(ev.ESCALATION, self.escalation_proxy)
+
+    def _tx(self, fn, *args, **kwargs):
+        with self.db() as session, session.begin():
+            return fn(session, *args, **kwargs)
+
+    def _actor(self, request, roles=None):
+        actor = self._tx(accounts.resolve, bearer(request))
+        if roles is not None and actor["role"] not in roles:
+            raise errors.Forbidden("Your role may not do this.")
+        return actor
+
+    def _chat_actor(self, request, chat_id):
+        actor = self._actor(request)
+        if actor["role"] == "child" and actor["chat_id"] != chat_id:
+            raise errors.NotFound("No such chat.")
+        return actor
+
+    def _socket_actor(self, socket_id):
+        connection = self.hub.connections.get(socket_id)
+        actor = connection.context_data.get("actor") if connection is not None else None
+        if actor is None:
+            raise errors.Unauthorized("Call auth first.")
+        return actor
+
+    def _push(self, channels, event, data):
+        sockets = set()
+        for channel in channels:
+            sockets |= self.hub.subscriptions.get(channel, set())
+        for socket_id in sockets:
+            try:
+                self.hub.unicast(socket_id, event, data)
+            except Exception:  # noqa: BLE001 - a dead socket must not stop the others
+                pass

@@ -1,0 +1,83 @@
+"""HTTP routes of a chat: what the child and the chat's counsellor call."""
+from chatvakt import errors
+
+from . import accounts, schemas
+from .base import STAFF, _public_chat
+from .web import api, read_json
+
+
+class ChatRoutes:
+    @api("POST", "/api/v1/chats")
+    def start_chat(self, request):
+        body = read_json(request, schemas.StartChat())
+        started = self.chat.start_chat(gender=body["gender"], age=body["age"],
+                                       nickname=body["nickname"], message=body["message"])
+        token = self._tx(accounts.issue_child_token, started["chat_id"])
+        position = None
+        try:
+            # The chat_started event enqueues too; asking directly lets us tell
+            # the child their place at once. Both paths are idempotent.
+            position = self.queue.enqueue(started["chat_id"], started["started_at"],
+                                          body["gender"], body["age"])
+        except errors.Unavailable:
+            pass
+        return 201, {"chat_id": started["chat_id"], "token": token, "status": "waiting",
+                     "position": position.get("position") if position else None,
+                     "estimated_wait_s": position.get("estimated_wait_s") if position else None,
+                     "welcome": started["welcome"], "started_at": started["started_at"]}
+
+    @api("GET", "/api/v1/chats/<string:chat_id>")
+    def get_chat(self, request, chat_id):
+        actor = self._chat_actor(request, chat_id)
+        chat = self.chat.get_chat(chat_id, actor)
+        position = self.queue.position(chat_id) if chat["status"] == "waiting" else None
+        view = _public_chat(chat, position)
+        if actor["role"] != "child":
+            view["counsellor"] = chat["counsellor"]
+        return view
+
+    @api("POST", "/api/v1/chats/<string:chat_id>/messages")
+    def post_message(self, request, chat_id):
+        actor = self._chat_actor(request, chat_id)
+        body = read_json(request, schemas.PostMessage())
+        result = self.chat.post_message(chat_id, actor, body["text"], body["client_msg_id"])
+        return 201, {"seq": result["seq"], "sent_at": result["sent_at"]}
+
+    @api("GET", "/api/v1/chats/<string:chat_id>/messages")
+    def list_messages(self, request, chat_id):
+        actor = self._chat_actor(request, chat_id)
+        raw = request.args.get("after", "0")
+        try:
+            after = int(raw)
+        except ValueError:
+            raise errors.Invalid("after must be a whole number.", {"after": ["Not an integer."]})
+        if after < 0 or after > 2**31:
+            raise errors.Invalid("after is out of range.", {"after": ["Out of range."]})
+        messages = self.chat.list_messages(chat_id, actor, after)
+        return {"messages": [
+            {"seq": m["seq"], "sender": m["sender"], "text": m["text"], "sent_at": m["sent_at"],
+             "kind": m["kind"], **({"visibility": m["visibility"]} if actor["role"] != "child" else {})}
+            for m in messages]}
+
+    @api("POST", "/api/v1/chats/<string:chat_id>/end")
+    def end_chat(self, request, chat_id):
+        actor = self._chat_actor(request, chat_id)
+        body = read_json(request, schemas.EndChat())
+        ended_by = body["reason"] if actor["role"] == "child" and body["reason"] == "quick_exit" else None
+        chat = self.chat.end_chat(chat_id, actor, ended_by)
+        return {"status": chat["status"], "ended_by": chat["ended_by"]}
+
+    @api("POST", "/api/v1/chats/<string:chat_id>/typing")
+    def typing_http(self, request, chat_id):
+        actor = self._chat_actor(request, chat_id)
+        self.chat.typing(chat_id, actor)
+        return 202, {"ok": True}
+
+    @api("POST", "/api/v1/chats/<string:chat_id>/transfer")
+    def transfer(self, request, chat_id):
+        actor = self._actor(request, STAFF)
+        body = read_json(request, schemas.Transfer())
+        target = self._tx(accounts.find, body["to"])
+        if target is None or target["role"] not in STAFF:
+            raise errors.Invalid("No such counsellor.", {"to": ["Unknown counsellor id."]})
+        return self.chat.transfer(chat_id, actor, target["id"], target["name"], body["note"])

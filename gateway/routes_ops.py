@@ -1,0 +1,69 @@
+"""Operations (health, readiness, metrics, the OpenAPI document) and the two pages."""
+import eventlet
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from werkzeug.wrappers import Response
+
+from chatvakt import errors
+from chatvakt import events as ev
+
+from .base import CONTENT_TYPES, STATIC
+from .openapi import spec
+from .remote import Remote
+from .web import api
+
+
+class OpsRoutes:
+    @api("GET", "/healthz")
+    def healthz(self, request):
+        return {"ok": True}
+
+    @api("GET", "/readyz")
+    def readyz(self, request):
+        proxies = {ev.QUEUE: self.queue_proxy, ev.CHAT: self.chat_proxy,
+                   ev.CODING: self.coding_proxy, ev.ESCALATION: self.escalation_proxy}
+        results = {}
+
+        def ping(name):
+            try:
+                Remote(name, proxies[name], timeout=2.0).ping()
+                results[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - readiness reports, it does not raise
+                results[name] = "unavailable" if isinstance(exc, errors.Unavailable) else type(exc).__name__
+
+        pool = eventlet.GreenPool()
+        for name in proxies:
+            pool.spawn_n(ping, name)
+        pool.waitall()
+        ready = all(value == "ok" for value in results.values())
+        return (200 if ready else 503), {"ready": ready, "services": results}
+
+    @api("GET", "/metrics")
+    def metrics(self, request):
+        return Response(generate_latest(), status=200, content_type=CONTENT_TYPE_LATEST)
+
+    @api("GET", "/api/v1/openapi.json")
+    def openapi(self, request):
+        return spec()
+
+    def _file(self, relative):
+        path = (STATIC / relative).resolve()
+        if STATIC not in path.parents or not path.is_file():
+            raise errors.NotFound("No such file.")
+        headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
+                   "X-Content-Type-Options": "nosniff",
+                   "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; "
+                                              "img-src 'self' data:; frame-ancestors 'none'"}
+        return Response(path.read_bytes(), status=200, headers=headers,
+                        content_type=CONTENT_TYPES.get(path.suffix, "application/octet-stream"))
+
+    @api("GET", "/")
+    def child_page(self, request):
+        return self._file("child/index.html")
+
+    @api("GET", "/console/")
+    def console_page(self, request):
+        return self._file("console/index.html")
+
+    @api("GET", "/static/<path:path>")
+    def static(self, request, path):
+        return self._file(path)
