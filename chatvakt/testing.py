@@ -4,8 +4,9 @@ code would publish."""
 import os
 import secrets
 
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import NullPool
 
 from chatvakt.db import make_engine
 from chatvakt.migrations import upgrade
@@ -30,18 +31,24 @@ def sqlite_sessions(tmp_path, service, metadata):
     return engine, sessionmaker(bind=engine, expire_on_commit=False)
 
 
+def _admin_engine():
+    return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+
+
 def postgres_database():
     """Create a throw-away PostgreSQL database; returns (url, drop)."""
-    admin = make_engine(PG_ADMIN_URL)
     name = f"chatvakt_test_{secrets.token_hex(4)}"
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+    admin = _admin_engine()
+    with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
 
     def drop():
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        engine = _admin_engine()
+        with engine.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        engine.dispose()
 
     return url, drop
 
