@@ -22,6 +22,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        from chatvakt.observability import current_request_id
+
+        request_id = current_request_id()
+        if request_id:
+            entry["request_id"] = request_id
         if record.exc_info and record.exc_info[0] is not None:
             exc_type, _value, tb = record.exc_info
             entry["exc_type"] = exc_type.__name__

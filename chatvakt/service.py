@@ -7,6 +7,8 @@ from nameko.rpc import rpc
 from nameko.timer import timer
 from sqlalchemy.exc import IntegrityError
 
+from chatvakt.observability import Observed
+
 log = logging.getLogger(__name__)
 
 
@@ -52,6 +54,7 @@ class ServiceBase:
     sweeper that republishes outbox rows a crashed worker left behind."""
 
     outbox = None  # set by services that own an outbox
+    observed = Observed()
 
     @rpc
     def ping(self):

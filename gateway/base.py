@@ -15,6 +15,7 @@ from nameko.web.websocket import WebSocketHubProvider
 from chatvakt import errors
 from chatvakt import events as ev
 from chatvakt.db import Database
+from chatvakt.observability import Observed
 
 from . import accounts
 from .models import metadata
@@ -71,6 +72,7 @@ def _coding_facts(chat):
 
 class GatewayBase:
     db = Database(ev.GATEWAY, metadata)
+    observed = Observed()
     hub = WebSocketHubProvider()
     chat_proxy = RpcProxy(ev.CHAT)
     queue_proxy = RpcProxy(ev.QUEUE)

@@ -1,11 +1,11 @@
 """The gateway's Prometheus metrics (names shared with deploy/grafana)."""
 from prometheus_client import Counter, Gauge, Histogram
 
+# Shared with every service process (one registry per process).
+from chatvakt.observability import ERRORS, RPC_LATENCY  # noqa: F401
+
 HTTP_REQUESTS = Counter("chatvakt_http_requests_total", "HTTP requests", ["method", "route", "status"])
 HTTP_LATENCY = Histogram("chatvakt_http_request_seconds", "HTTP request latency", ["route"])
-RPC_LATENCY = Histogram("chatvakt_rpc_latency_seconds", "RPC latency seen by the caller",
-                        ["service", "method"])
-ERRORS = Counter("chatvakt_errors_total", "Errors", ["service", "kind"])
 WEBSOCKETS = Gauge("chatvakt_websockets_connected", "Open websockets on this gateway process")
 RELAY_LATENCY = Histogram(
     "chatvakt_relay_latency_seconds", "Time from a message being stored to its push to sockets",

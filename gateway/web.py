@@ -2,7 +2,12 @@
 status codes (API.md, Conventions). No input a client can send gets a 500."""
 import json
 import logging
+import re
 import time
+import uuid
+from functools import partial
+
+from eventlet.event import Event
 
 from marshmallow import ValidationError
 from nameko.exceptions import BadRequest
@@ -16,6 +21,7 @@ from . import metrics
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 # The one table: error class -> (status, code). First match wins.
 STATUS = (
@@ -61,15 +67,36 @@ class ApiHandler(HttpRequestHandler):
 
     def handle_request(self, request):
         started = time.perf_counter()
+        request_id = request.headers.get("X-Request-Id", "")
+        if not REQUEST_ID.fullmatch(request_id):
+            request_id = uuid.uuid4().hex[:16]
         if request.content_length and request.content_length > MAX_BODY:
             response = error_response(errors.TooLarge("The request body is too large."))
         else:
-            response = super().handle_request(request)
-        route = self.url
-        metrics.HTTP_REQUESTS.labels(method=request.method, route=route,
+            response = self._run(request, {"request_id": request_id})
+        response.headers["X-Request-Id"] = request_id
+        elapsed = time.perf_counter() - started
+        metrics.HTTP_REQUESTS.labels(method=request.method, route=self.url,
                                      status=str(response.status_code)).inc()
-        metrics.HTTP_LATENCY.labels(route=route).observe(time.perf_counter() - started)
+        metrics.HTTP_LATENCY.labels(route=self.url).observe(elapsed)
+        # Our access log: the route's template, never the client's address or query.
+        log.info("%s %s %s %.1fms request_id=%s", request.method, self.url, response.status_code,
+                 elapsed * 1000, request_id)
         return response
+
+    def _run(self, request, context_data):
+        # nameko's HttpRequestHandler.handle_request, with our context data
+        # (the request id travels with every RPC and event this request causes).
+        request.shallow = False
+        try:
+            args, kwargs = self.get_entrypoint_parameters(request)
+            self.check_signature(args, kwargs)
+            event = Event()
+            self.container.spawn_worker(self, args, kwargs, context_data=context_data,
+                                        handle_result=partial(self.handle_result, event))
+            return self.response_from_result(event.wait())
+        except Exception as exc:  # noqa: BLE001 - every error goes through the one table
+            return self.response_from_exception(exc)
 
     def response_from_result(self, result):
         if isinstance(result, Response):

@@ -86,7 +86,8 @@ class Stack:
         self.stop()
         raise RuntimeError(f"the stack did not become ready; see {self.log_path}")
 
-    def add_account(self, username, name, role="counsellor", password="pw-" + "x" * 8):
+    def add_account(self, username, name, role="counsellor", password=None):
+        password = password or "pw-" + secrets.token_hex(6)
         env = dict(os.environ, CHATVAKT_DATA=str(self.workdir / "var"), AMQP_URI=self.amqp_uri)
         subprocess.run([str(ROOT / ".venv" / "bin" / "chatvakt"), "accounts", "add", username,
                         "--name", name, "--role", role], input=password + "\n", text=True,

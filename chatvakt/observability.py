@@ -1,0 +1,80 @@
+"""Metrics and request ids for every process, as nameko dependencies.
+
+`Observed` times every worker (RPC, event handler, timer, HTTP) into
+chatvakt_rpc_latency_seconds{service, method}, counts failures into
+chatvakt_errors_total, serves /metrics on METRICS_PORT when that is set, and
+keeps the request id of the call it serves so log lines carry it. The
+gateway puts a request id in the nameko context of each HTTP request; nameko
+passes context data along with every RPC and event, so the id follows a call
+across services.
+"""
+import logging
+import threading
+import time
+import uuid
+
+from nameko.extensions import DependencyProvider
+from prometheus_client import Counter, Histogram, start_http_server
+
+from chatvakt import config
+
+log = logging.getLogger(__name__)
+
+RPC_LATENCY = Histogram("chatvakt_rpc_latency_seconds", "Time a worker took, by entrypoint",
+                        ["service", "method"])
+ERRORS = Counter("chatvakt_errors_total", "Errors", ["service", "kind"])
+
+# With eventlet's monkey patching this is local to each green thread (worker).
+_local = threading.local()
+_metrics_started = []
+
+
+def current_request_id():
+    return getattr(_local, "request_id", None)
+
+
+def set_request_id(value):
+    _local.request_id = value
+
+
+class Observed(DependencyProvider):
+    def setup(self):
+        port = config.env("METRICS_PORT")
+        if port and not _metrics_started:
+            start_http_server(int(port), addr=config.env("METRICS_HOST", "0.0.0.0"))
+            _metrics_started.append(port)
+
+    def get_dependency(self, worker_ctx):
+        return None
+
+    def worker_setup(self, worker_ctx):
+        request_id = worker_ctx.data.get("request_id")
+        if request_id is None:
+            request_id = uuid.uuid4().hex[:16]
+            worker_ctx.data["request_id"] = request_id
+        set_request_id(request_id)
+        worker_ctx.data.setdefault("_started", time.perf_counter())
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        started = worker_ctx.data.pop("_started", None)
+        service = self.container.service_name
+        method = worker_ctx.entrypoint.method_name
+        if started is not None:
+            elapsed = time.perf_counter() - started
+            RPC_LATENCY.labels(service=service, method=method).observe(elapsed)
+            if not method.startswith(("sweep_", "push_")) and method != "ping":
+                # One line per unit of work: names and timings only, never arguments.
+                log.info("%s.%s %s %.1fms", service, method,
+                         "failed" if exc_info else "ok", elapsed * 1000)
+        if exc_info is not None:
+            exc_type = exc_info[0]
+            from chatvakt.errors import ChatvaktError
+
+            if not issubclass(exc_type, ChatvaktError):
+                # A domain error (404, 409, 422 …) is the client's; anything else is ours.
+                ERRORS.labels(service=service, kind=exc_type.__name__).inc()
+                log.error("%s.%s failed with %s", service, worker_ctx.entrypoint.method_name,
+                          exc_type.__name__)
+
+    def worker_teardown(self, worker_ctx):
+        set_request_id(None)
