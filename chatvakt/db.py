@@ -9,7 +9,9 @@ and sequence numbers atomic across processes.
 import datetime as dt
 
 from nameko.extensions import DependencyProvider
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, make_url, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 from sqlalchemy.orm import sessionmaker
 
 from chatvakt import config
@@ -63,12 +65,38 @@ def make_engine(url):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # Small pools: replicas times pool size must stay under PostgreSQL's max_connections.
+    pool = config.env_int("CHATVAKT_DB_POOL", 5)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool, max_overflow=pool)
+
+
+def ensure_database(url):
+    """Create a PostgreSQL database that does not exist yet (API.md: each
+    database is created and migrated when missing)."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("postgresql") or not parsed.database:
+        return
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT",
+                          poolclass=NullPool)
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                  {"name": parsed.database}).first()
+            if not exists:
+                try:
+                    conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+                except DBAPIError:
+                    # Another replica created it first.
+                    pass
+    finally:
+        admin.dispose()
 
 
 def setup_database(service, metadata, url=None):
     """Create the engine for one service and bring its schema up to date."""
-    engine = make_engine(url or config.db_url(service))
+    url = url or config.db_url(service)
+    ensure_database(url)
+    engine = make_engine(url)
     from chatvakt import migrations  # local import: alembic is heavy
 
     migrations.upgrade(service, engine, metadata)

@@ -25,8 +25,25 @@ class RecordingOutbox:
         return [name for name, _ in self.events]
 
 
+# Which database domain tests run on; services/conftest.py runs every test that
+# uses a `db` fixture once on SQLite and once on the real PostgreSQL.
+BACKEND = {"name": "sqlite", "cleanups": []}
+
+
 def sqlite_sessions(tmp_path, service, metadata):
-    engine = make_engine(f"sqlite:///{tmp_path / (service + '.sqlite3')}")
+    """A migrated database for one service's domain tests: SQLite, or a
+    throw-away PostgreSQL database when the test runs on that backend."""
+    if BACKEND["name"] == "postgres":
+        url, drop = postgres_database()
+        engine = make_engine(url)
+
+        def cleanup():
+            engine.dispose()
+            drop()
+
+        BACKEND["cleanups"].append(cleanup)
+    else:
+        engine = make_engine(f"sqlite:///{tmp_path / (service + '.sqlite3')}")
     upgrade(service, engine, metadata)
     return engine, sessionmaker(bind=engine, expire_on_commit=False)
 

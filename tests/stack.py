@@ -42,8 +42,11 @@ def amqp_uri(vhost):
 
 
 class Stack:
-    def __init__(self, workdir, replicas=1, env=None):
+    def __init__(self, workdir, replicas=1, env=None, broker_uri=None):
         self.workdir = Path(workdir)
+        # A broker of the test's own (e.g. tests/private_broker.py): its "/" is
+        # used as given, and no vhost is made on the shared node.
+        self.broker_uri = broker_uri
         self.replicas = replicas
         self.extra_env = env or {}
         self.vhost = None
@@ -57,10 +60,10 @@ class Stack:
 
     @property
     def amqp_uri(self):
-        return amqp_uri(self.vhost)
+        return self.broker_uri or amqp_uri(self.vhost)
 
     def start(self, timeout=120):
-        self.vhost = create_vhost()
+        self.vhost = None if self.broker_uri else create_vhost()
         self.port = free_port() if self.replicas == 1 else _free_port_run(self.replicas)
         env = dict(os.environ)
         env.update({
@@ -89,6 +92,7 @@ class Stack:
     def add_account(self, username, name, role="counsellor", password=None):
         password = password or "pw-" + secrets.token_hex(6)
         env = dict(os.environ, CHATVAKT_DATA=str(self.workdir / "var"), AMQP_URI=self.amqp_uri)
+        env.update(self.extra_env)
         subprocess.run([str(ROOT / ".venv" / "bin" / "chatvakt"), "accounts", "add", username,
                         "--name", name, "--role", role], input=password + "\n", text=True,
                        env=env, cwd=ROOT, check=True, capture_output=True)

@@ -22,6 +22,10 @@ def staff(stack, role="counsellor"):
 
 
 def test_a_whole_chat_from_start_to_statistics(stack):
+    whole_chat(stack)
+
+
+def whole_chat(stack):
     child = Api(stack.url)
     started = child.post("/api/v1/chats", {"gender": "girl", "age": 13,
                                            "message": "Hei, jeg lurer på noe om venner"})

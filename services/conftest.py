@@ -1,0 +1,23 @@
+"""Every domain test that uses a `db` fixture runs on SQLite and on the real
+PostgreSQL (skipped with a reason only where no PostgreSQL answers)."""
+import pytest
+
+from chatvakt import testing
+
+
+def pytest_generate_tests(metafunc):
+    if "db" in metafunc.fixturenames:
+        metafunc.parametrize("db_backend", ["sqlite", "postgres"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def db_backend(request):
+    # autouse: set up before the test's own `db` fixture.
+    backend = getattr(request, "param", "sqlite")
+    if backend == "postgres" and not testing.postgres_available():
+        pytest.skip("PostgreSQL does not answer on 127.0.0.1:5432")
+    testing.BACKEND["name"] = backend
+    yield backend
+    testing.BACKEND["name"] = "sqlite"
+    while testing.BACKEND["cleanups"]:
+        testing.BACKEND["cleanups"].pop()()
