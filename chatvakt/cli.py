@@ -66,6 +66,13 @@ def _migrate(args):
     return 0
 
 
+def _new_migration(args):
+    from chatvakt.migrations import new_revision
+
+    new_revision(args.name, args.message)
+    return 0
+
+
 def _run(args):
     from chatvakt.stack import run
 
@@ -93,6 +100,13 @@ def main(argv=None):
     migrate = sub.add_parser("migrate", help="create or upgrade a service's database")
     migrate.add_argument("name", choices=["queue", "chat", "coding", "escalation", "gateway", "all"])
     migrate.set_defaults(func=_migrate)
+
+    migration = sub.add_parser("migrations", help="write a new migration from the models")
+    migration_sub = migration.add_subparsers(dest="migrations_command", required=True)
+    new = migration_sub.add_parser("new", help="autogenerate a migration for one service")
+    new.add_argument("name", choices=["queue", "chat", "coding", "escalation", "gateway"])
+    new.add_argument("message")
+    new.set_defaults(func=_new_migration)
 
     accounts = sub.add_parser("accounts", help="manage counsellor accounts")
     accounts_sub = accounts.add_subparsers(dest="accounts_command", required=True)

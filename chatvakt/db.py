@@ -46,6 +46,8 @@ def make_engine(url):
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
+            # Bound parameters hold children's words: keep them out of error texts.
+            hide_parameters=True,
             connect_args={"check_same_thread": False, "timeout": 30},
         )
 
@@ -67,7 +69,8 @@ def make_engine(url):
         return engine
     # Small pools: replicas times pool size must stay under PostgreSQL's max_connections.
     pool = config.env_int("CHATVAKT_DB_POOL", 5)
-    return create_engine(url, pool_pre_ping=True, pool_size=pool, max_overflow=pool)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool, max_overflow=pool,
+                         hide_parameters=True)
 
 
 def ensure_database(url):

@@ -15,12 +15,17 @@ SERVICE = os.environ.get("CHATVAKT_PROCESS", "")
 
 class JsonFormatter(logging.Formatter):
     def format(self, record):
+        message = record.getMessage()
+        if "error handling worker" in str(record.msg) and record.args:
+            # nameko writes "error handling worker <ctx>: <exception text>", and an
+            # exception's text may quote what a client sent: keep the worker only.
+            message = f"error handling worker {record.args[0]}"
         entry = {
             "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "service": SERVICE,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": message,
         }
         from chatvakt.observability import current_request_id
 

@@ -15,16 +15,54 @@ def migrations_dir(service):
     return ROOT / "services" / service / "migrations"
 
 
+def alembic_config(service):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir(service)))
+    return cfg
+
+
 def upgrade(service, engine, metadata):
     folder = migrations_dir(service)
-    if (folder / "env.py").exists():
-        from alembic import command
-        from alembic.config import Config
+    if not list((folder / "versions").glob("*.py")):
+        metadata.create_all(engine)
+        return
+    from alembic import command
 
-        cfg = Config()
-        cfg.set_main_option("script_location", str(folder))
+    cfg = alembic_config(service)
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Replicas starting together: one migrates, the others wait for it.
+            # (On SQLite, BEGIN IMMEDIATE already serialises them.)
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_lock_key(service)})")
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+
+
+def _lock_key(service):
+    return 7_300_000 + sum(ord(c) for c in service)
+
+
+def new_revision(service, message):
+    """Autogenerate a migration from the difference between models and a
+    database at head (a scratch SQLite file)."""
+    import importlib
+    import tempfile
+
+    from alembic import command
+
+    from chatvakt.db import make_engine
+
+    package = "gateway" if service == "gateway" else f"services.{service}"
+    importlib.import_module(f"{package}.models")
+    folder = migrations_dir(service)
+    (folder / "versions").mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        engine = make_engine(f"sqlite:///{scratch}/scratch.sqlite3")
+        cfg = alembic_config(service)
         with engine.begin() as connection:
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, "head")
-        return
-    metadata.create_all(engine)
+            command.revision(cfg, message=message, autogenerate=True)
+        engine.dispose()

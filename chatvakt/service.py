@@ -3,10 +3,13 @@ the one way a worker runs a unit of work (transaction, then publish)."""
 import logging
 
 import eventlet
+from kombu import Connection
 from nameko.rpc import rpc
 from nameko.timer import timer
 from sqlalchemy.exc import IntegrityError
 
+from chatvakt import config
+from chatvakt.handlers import DEAD_LETTER_QUEUE, dead_letter_count
 from chatvakt.observability import Observed
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,12 @@ class ServiceBase:
     @rpc
     def ping(self):
         return {"service": self.name, "ok": True}
+
+    @rpc
+    def dead_letters(self):
+        """Events parked after their last try (chatvakt/handlers.py), for ops and probes."""
+        with Connection(config.amqp_uri()) as connection:
+            return {"queue": DEAD_LETTER_QUEUE, "messages": dead_letter_count(connection)}
 
     @timer(interval=1.0)
     def sweep_outbox(self):
