@@ -98,6 +98,32 @@ class Stack:
                        env=env, cwd=ROOT, check=True, capture_output=True)
         return password
 
+    def pids(self, name):
+        """Process ids of one service's processes in this stack (never another stack's)."""
+        from chatvakt.stack import MODULES
+
+        module = MODULES[name]
+        found = []
+        for child in _children(self.proc.pid):
+            try:
+                cmdline = open(f"/proc/{child}/cmdline", "rb").read().split(b"\0")
+            except OSError:
+                continue
+            if module.encode() in cmdline:
+                found.append(child)
+        return found
+
+    def wait_ready(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.url}/readyz", timeout=5).status_code == 200:
+                    return True
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        return False
+
     def logs(self):
         return self.log_path.read_text(errors="replace")
 
@@ -129,3 +155,13 @@ def _port_free(port):
             return True
         except OSError:
             return False
+
+
+def _children(pid):
+    out = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            out += [int(c) for c in open(f"/proc/{pid}/task/{task}/children").read().split()]
+        except OSError:
+            pass
+    return out
