@@ -24,6 +24,7 @@ run: setup
 test: setup
 	@$(MAKE) -s broker WITH_MANAGEMENT=1
 	@deploy/local/ensure-postgres.sh
+	@deploy/local/ensure-chromium.sh
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-faults: setup

@@ -1,0 +1,532 @@
+// The child's chat page. Nothing is kept in the browser but this tab's chat
+// token (sessionStorage, so an accidental reload does not lose the chat);
+// it goes when the chat ends, on quick exit, or when the tab is closed.
+import { api, clientId, h, Live } from "/static/common/net.js";
+
+const EXIT_URL = "https://www.google.com/";
+const STORE = "chatvakt-chat";
+const TYPING_EVERY_MS = 3000;
+const TYPING_SHOWN_MS = 5000;
+
+const TEXT = {
+  nb: {
+    skip: "Hopp til chatten", brand: "Alarmtelefonen", langSwitch: "English", emergencyButton: "Nødnumre",
+    exit: "Avslutt raskt", exitTitle: "Lukker chatten og går til en annen nettside",
+    startTitle: "Chat med en voksen",
+    startLead: "Du kan skrive om alt som er vanskelig. Du er anonym – du trenger ikke si hvem du er.",
+    fact1: "Gratis, og åpent hele døgnet.", fact2: "Vi ser ikke hvem du er eller hvor du er.",
+    fact3: "Trykk «Avslutt raskt» øverst hvis du må lukke chatten fort.",
+    genderLegend: "Jeg er (valgfritt)", girl: "Jente", boy: "Gutt", other: "Annet", noSay: "Vil ikke si",
+    ageLabel: "Alder (valgfritt)", firstLabel: "Vil du skrive noe allerede nå? (valgfritt)",
+    startButton: "Start chat", starting: "Starter …", inDanger: "Er du i fare nå? Se nødnumre",
+    chatTitle: "Chatten", whileWaiting: "Mens du venter: er du i fare nå?",
+    endedHelp: "Trenger du mer hjelp, kan du starte en ny chat eller ringe 116 111.",
+    newChat: "Start en ny chat", messageLabel: "Skriv en melding", placeholder: "Skriv her …",
+    send: "Send", end: "Avslutt chatten", emergencyTitle: "Nødnumre",
+    emergencyLead: "Er du eller noen andre i fare nå, ring med en gang. Det er gratis.", close: "Lukk",
+    confirmEndTitle: "Vil du avslutte chatten?", confirmEndText: "Du kan alltid starte en ny chat senere.",
+    keepChatting: "Nei, fortsett", yesEnd: "Ja, avslutt",
+    position: (n) => (n === 1 ? "Du er den neste i køen." : `Du er nummer ${n} i køen.`),
+    inQueue: "Du står i kø.",
+    wait: (s) => (s < 90 ? "Forventet ventetid: omtrent ett minutt." :
+      `Forventet ventetid: omtrent ${Math.round(s / 60)} minutter.`),
+    waitUnknown: "Vi svarer så fort vi kan. Du kan skrive mens du venter.",
+    connected: (name) => (name ? `Du snakker med ${name}.` : "Du snakker med en voksen."),
+    you: "Du", adult: "Voksen", sending: "Sender …", sent: "Sendt", delivered: "Levert",
+    failed: "Ikke sendt.", retry: "Prøv igjen", typing: (name) => `${name || "Den voksne"} skriver …`,
+    newFrom: (name, text) => `Ny melding fra ${name}: ${text}`,
+    reconnecting: "Mistet forbindelsen. Kobler til igjen …", back: "Tilkoblet igjen.",
+    endedByYou: "Du avsluttet chatten.", endedByThem: "Chatten er avsluttet.",
+    startFailed: "Vi fikk ikke startet chatten. Sjekk nettet og prøv igjen.",
+    busy: "Det er mange som prøver akkurat nå. Vent litt og prøv igjen.",
+    tooLong: "Meldingen er for lang (høyst 4000 tegn).",
+    numbers: [["112", "Politi", "når noen er i fare"], ["113", "Ambulanse", "ved skade eller akutt sykdom"],
+      ["110", "Brann", ""], ["116 117", "Legevakt", "når du trenger lege"],
+      ["116 111", "Alarmtelefonen for barn og unge", "gratis, hele døgnet"]],
+  },
+  en: {
+    skip: "Skip to the chat", brand: "Alarmtelefonen", langSwitch: "Norsk", emergencyButton: "Emergency numbers",
+    exit: "Quick exit", exitTitle: "Closes the chat and goes to another website",
+    startTitle: "Chat with an adult",
+    startLead: "You can write about anything that is hard. You are anonymous – you don't have to say who you are.",
+    fact1: "Free, and open around the clock.", fact2: "We cannot see who you are or where you are.",
+    fact3: "Press “Quick exit” at the top if you need to close the chat fast.",
+    genderLegend: "I am (optional)", girl: "A girl", boy: "A boy", other: "Other", noSay: "Rather not say",
+    ageLabel: "Age (optional)", firstLabel: "Do you want to write something already? (optional)",
+    startButton: "Start chat", starting: "Starting …", inDanger: "In danger now? See emergency numbers",
+    chatTitle: "The chat", whileWaiting: "While you wait: are you in danger now?",
+    endedHelp: "If you need more help, you can start a new chat or call 116 111.",
+    newChat: "Start a new chat", messageLabel: "Write a message", placeholder: "Write here …",
+    send: "Send", end: "End the chat", emergencyTitle: "Emergency numbers",
+    emergencyLead: "If you or someone else is in danger now, call at once. It is free.", close: "Close",
+    confirmEndTitle: "Do you want to end the chat?", confirmEndText: "You can always start a new chat later.",
+    keepChatting: "No, continue", yesEnd: "Yes, end it",
+    position: (n) => (n === 1 ? "You are next in the queue." : `You are number ${n} in the queue.`),
+    inQueue: "You are in the queue.",
+    wait: (s) => (s < 90 ? "Expected wait: about one minute." : `Expected wait: about ${Math.round(s / 60)} minutes.`),
+    waitUnknown: "We will answer as soon as we can. You can write while you wait.",
+    connected: (name) => (name ? `You are talking with ${name}.` : "You are talking with an adult."),
+    you: "You", adult: "Adult", sending: "Sending …", sent: "Sent", delivered: "Delivered",
+    failed: "Not sent.", retry: "Try again", typing: (name) => `${name || "The adult"} is typing …`,
+    newFrom: (name, text) => `New message from ${name}: ${text}`,
+    reconnecting: "Lost the connection. Reconnecting …", back: "Connected again.",
+    endedByYou: "You ended the chat.", endedByThem: "The chat has ended.",
+    startFailed: "We could not start the chat. Check your connection and try again.",
+    busy: "Many are trying right now. Wait a little and try again.",
+    tooLong: "The message is too long (at most 4000 characters).",
+    numbers: [["112", "Police", "when someone is in danger"], ["113", "Ambulance", "injury or sudden illness"],
+      ["110", "Fire", ""], ["116 117", "Out-of-hours doctor", "when you need a doctor"],
+      ["116 111", "Alarmtelefonen for children and young people", "free, around the clock"]],
+  },
+};
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  lang: new URLSearchParams(location.search).get("lang") === "en" ? "en" : "nb",
+  chatId: null, token: null, status: null, counsellor: null, lastSeq: 0,
+  live: null, bySeq: new Map(), pending: [], lastTypingSent: 0, typingTimer: null,
+  poll: null, syncing: null,
+};
+const t = (key, ...args) => {
+  const value = TEXT[state.lang][key];
+  return typeof value === "function" ? value(...args) : value;
+};
+
+// -- language --------------------------------------------------------------
+function applyLanguage() {
+  document.documentElement.lang = state.lang;
+  document.title = state.lang === "en" ? "Chat with Alarmtelefonen" : "Chat med Alarmtelefonen";
+  for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+  for (const node of document.querySelectorAll("[data-i18n-placeholder]")) node.placeholder = t(node.dataset.i18nPlaceholder);
+  for (const node of document.querySelectorAll("[data-i18n-title]")) node.title = t(node.dataset.i18nTitle);
+  $("lang").lang = state.lang === "en" ? "nb" : "en";
+  for (const list of document.querySelectorAll("[data-numbers]")) {
+    list.replaceChildren(...t("numbers").map(([number, name, note]) => h("li", {},
+      h("a", { href: `tel:${number.replace(/\s/g, "")}`, class: "number" }, number),
+      h("span", { class: "number-name" }, name, note ? h("small", {}, note) : null))));
+  }
+  renderQueue();
+  renderCounsellor();
+  for (const item of state.bySeq.values()) if (item.mine) renderStatus(item);
+  for (const item of state.pending) renderStatus(item);
+}
+
+// -- storage ------------------------------------------------------------------
+function remember() {
+  try {
+    sessionStorage.setItem(STORE, JSON.stringify({ chat_id: state.chatId, token: state.token, lang: state.lang }));
+  } catch (error) { /* private mode: the chat lives in memory only */ }
+}
+function forget() {
+  try { sessionStorage.clear(); localStorage.clear(); } catch (error) { /* nothing stored */ }
+}
+
+// -- quick exit --------------------------------------------------------------
+function quickExit() {
+  if (state.chatId && state.token && !isOver()) {
+    // keepalive lets the request finish after the page is gone; sendBeacon cannot carry the token.
+    fetch(`/api/v1/chats/${state.chatId}/end`, {
+      method: "POST", keepalive: true, credentials: "omit",
+      headers: { Authorization: `Bearer ${state.token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ reason: "quick_exit" }),
+    }).catch(() => {});
+  }
+  forget();
+  if (state.live) state.live.stop();
+  state.token = null;
+  document.body.replaceChildren();
+  document.title = "";
+  // replace(): the chat page leaves the history, so Back does not return to it.
+  location.replace(EXIT_URL);
+}
+
+// -- start -----------------------------------------------------------------------
+async function startChat(event) {
+  event.preventDefault();
+  const form = $("start-form");
+  const button = $("start-button");
+  const gender = form.elements.gender.value || null;
+  const age = $("age").value ? Number($("age").value) : null;
+  const message = $("first-message").value.trim() || null;
+  button.disabled = true;
+  button.textContent = t("starting");
+  $("start-error").hidden = true;
+  const result = await api("POST", "/api/v1/chats", { body: { gender, age, message, lang: state.lang } });
+  button.disabled = false;
+  button.textContent = t("startButton");
+  if (!result.ok) {
+    $("start-error").textContent = result.status === 429 || result.status === 503 ? t("busy") : t("startFailed");
+    $("start-error").hidden = false;
+    return;
+  }
+  const data = result.data;
+  Object.assign(state, { chatId: data.chat_id, token: data.token, status: data.status, lastSeq: 0 });
+  state.queue = { position: data.position, estimated_wait_s: data.estimated_wait_s };
+  $("first-message").value = "";
+  remember();
+  openChat();
+}
+
+function openChat() {
+  $("start").hidden = true;
+  $("chat").hidden = false;
+  $("ended-box").hidden = true;
+  $("composer").hidden = false;
+  renderQueue();
+  state.live = new Live(state.token, { onEvent, onState }).start();
+  sync();
+  $("text").focus();
+}
+
+// -- keeping up to date --------------------------------------------------------------
+// One path for everything that may have been missed: the chat's state, then
+// the messages after the last one we have.
+function sync() {
+  if (state.syncing) return state.syncing;
+  state.syncing = (async () => {
+    const chat = await api("GET", `/api/v1/chats/${state.chatId}`, { token: state.token });
+    if (chat.status === 401 || chat.status === 404) {
+      forget();
+      showEnded(null);
+      return;
+    }
+    if (chat.ok) applyChat(chat.data);
+    const result = await api("GET", `/api/v1/chats/${state.chatId}/messages?after=${state.lastSeq}`,
+      { token: state.token });
+    if (result.ok) for (const message of result.data.messages) addMessage(message, false);
+  })().finally(() => { state.syncing = null; });
+  return state.syncing;
+}
+
+function applyChat(chat) {
+  if (chat.counsellor?.name) state.counsellor = chat.counsellor.name;
+  const before = state.status;
+  state.status = chat.status;
+  if (chat.status === "waiting") {
+    state.queue = { ...(state.queue || {}), position: chat.position, estimated_wait_s: chat.estimated_wait_s };
+  }
+  if (chat.status === "active" && before !== "active") markDelivered();
+  renderQueue();
+  renderCounsellor();
+  if (isOver()) showEnded(chat.ended_by);
+}
+
+function isOver() {
+  return state.status === "ended" || state.status === "abandoned";
+}
+
+function onState(kind, info) {
+  const line = $("conn");
+  if (kind === "online") {
+    if (info?.reconnected) {
+      line.textContent = t("back");
+      setTimeout(() => { if (line.textContent === t("back")) line.hidden = true; }, 2500);
+      sync();
+    } else {
+      line.hidden = true;
+    }
+    clearInterval(state.poll);
+    state.poll = null;
+  } else if (kind === "offline" || kind === "reconnecting") {
+    if (isOver()) return;
+    line.textContent = t("reconnecting");
+    line.hidden = false;
+    // While the socket is down, ask now and then, so nothing waits on it.
+    if (!state.poll) state.poll = setInterval(() => { if (navigator.onLine) sync(); }, 5000);
+  } else if (kind === "unauthorized") {
+    sync();
+  }
+}
+
+function onEvent(name, data) {
+  if (data.chat_id && data.chat_id !== state.chatId) return;
+  if (name === "chat.message") {
+    addMessage(data, true);
+  } else if (name === "queue.position") {
+    state.queue = { position: data.position, estimated_wait_s: data.estimated_wait_s, notice: data.notice };
+    if (state.status !== "waiting" && !isOver()) state.status = "waiting";
+    renderQueue();
+  } else if (name === "chat.assigned") {
+    state.status = "active";
+    state.counsellor = data.counsellor?.name || state.counsellor;
+    renderQueue();
+    renderCounsellor();
+    markDelivered();
+  } else if (name === "chat.typing") {
+    if (data.sender !== "child") showTyping();
+  } else if (name === "chat.ended") {
+    state.status = data.status || "ended";
+    showEnded(data.ended_by);
+  }
+}
+
+// -- rendering ------------------------------------------------------------------------
+function renderQueue() {
+  const waiting = state.status === "waiting";
+  $("waiting").hidden = !waiting;
+  if (!waiting) return;
+  const queue = state.queue || {};
+  $("queue-text").textContent = queue.position ? t("position", queue.position) : t("inQueue");
+  $("wait-text").textContent = queue.estimated_wait_s ? t("wait", queue.estimated_wait_s) : t("waitUnknown");
+  const notice = queue.notice;
+  const box = $("notice");
+  if (notice && (notice.message_nb || notice.message_en)) {
+    box.textContent = (state.lang === "en" ? notice.message_en : notice.message_nb) || notice.message_nb;
+    box.hidden = false;
+  } else {
+    box.hidden = true;
+  }
+}
+
+function renderCounsellor() {
+  const line = $("counsellor-line");
+  line.hidden = state.status !== "active";
+  if (!line.hidden) line.textContent = t("connected", state.counsellor);
+}
+
+function senderName(sender) {
+  if (sender === "child") return t("you");
+  if (sender === "counsellor") return state.counsellor || t("adult");
+  return "";
+}
+
+function addMessage(message, live) {
+  if (message.seq <= 0) return;
+  state.lastSeq = Math.max(state.lastSeq, message.seq);
+  const known = state.bySeq.get(message.seq);
+  if (known) {
+    if (known.mine && live) setStatus(known, state.status === "active" ? "delivered" : "sent");
+    return;
+  }
+  if (message.sender === "child") {
+    // Our own message coming back before its POST answered: adopt the bubble.
+    const pending = state.pending.find((item) => !item.seq && item.text === message.text);
+    if (pending) {
+      pending.seq = message.seq;
+      state.bySeq.set(message.seq, pending);
+      setStatus(pending, state.status === "active" ? "delivered" : "sent");
+      return;
+    }
+  }
+  const item = { seq: message.seq, mine: message.sender === "child", text: message.text };
+  item.el = bubble(message.sender, message.text, message.sent_at);
+  state.bySeq.set(message.seq, item);
+  insertInOrder(item);
+  if (item.mine) setStatus(item, state.status === "active" ? "delivered" : "sent");
+  if (message.sender === "counsellor") {
+    hideTyping();
+    announce(t("newFrom", senderName("counsellor"), message.text));
+  } else if (message.sender === "system" && live) {
+    announce(message.text);
+  }
+  scrollDown();
+}
+
+function bubble(sender, text, sentAt) {
+  const li = h("li", { class: `msg ${sender}` });
+  const name = senderName(sender);
+  if (name) li.append(h("span", { class: "who" }, name));
+  li.append(h("p", { class: "text" }, text));
+  const meta = h("span", { class: "meta" });
+  if (sentAt) meta.append(h("time", { datetime: sentAt }, clock(sentAt)));
+  li.append(meta);
+  return li;
+}
+
+function insertInOrder(item) {
+  const log = $("log");
+  item.el.dataset.seq = item.seq || "";
+  const after = [...log.children].find((node) => node.dataset.seq && Number(node.dataset.seq) > item.seq);
+  if (after) log.insertBefore(item.el, after); else log.append(item.el);
+}
+
+function clock(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? "" :
+    date.toLocaleTimeString(state.lang === "en" ? "en-GB" : "nb-NO", { hour: "2-digit", minute: "2-digit" });
+}
+
+function setStatus(item, status) {
+  if (item.status === "delivered" && status === "sent") return;
+  item.status = status;
+  renderStatus(item);
+}
+
+function renderStatus(item) {
+  if (!item.el || !item.status) return;
+  const meta = item.el.querySelector(".meta");
+  let mark = meta.querySelector(".state");
+  if (!mark) {
+    mark = h("span", { class: "state" });
+    meta.append(mark);
+  }
+  mark.className = `state ${item.status}`;
+  const icon = { sending: "…", sent: "✓", delivered: "✓✓", failed: "!" }[item.status];
+  mark.replaceChildren(h("span", { "aria-hidden": "true" }, icon), " ", t(item.status));
+  item.el.querySelector(".retry")?.remove();
+  if (item.status === "failed") {
+    item.el.append(h("button", { type: "button", class: "retry ghost", onclick: () => send(item) }, t("retry")));
+  }
+}
+
+function markDelivered() {
+  for (const item of state.bySeq.values()) if (item.mine && item.status === "sent") setStatus(item, "delivered");
+}
+
+function announce(text) {
+  const region = $("announce");
+  region.textContent = "";
+  // A fresh text node after a tick makes screen readers read it even when repeated.
+  setTimeout(() => { region.textContent = text; }, 50);
+}
+
+function scrollDown() {
+  const log = $("log");
+  log.lastElementChild?.scrollIntoView({ block: "end", behavior: "smooth" });
+}
+
+function showTyping() {
+  $("typing").textContent = t("typing", state.counsellor);
+  clearTimeout(state.typingTimer);
+  state.typingTimer = setTimeout(hideTyping, TYPING_SHOWN_MS);
+}
+function hideTyping() {
+  clearTimeout(state.typingTimer);
+  $("typing").textContent = "";
+}
+
+function showEnded(endedBy) {
+  if (state.endedShown) return;
+  state.endedShown = true;
+  if (!isOver()) state.status = "ended";
+  forget();
+  if (state.live) state.live.stop();
+  clearInterval(state.poll);
+  hideTyping();
+  $("waiting").hidden = true;
+  $("composer").hidden = true;
+  $("conn").hidden = true;
+  $("counsellor-line").hidden = true;
+  $("ended-text").textContent = endedBy === "child" || endedBy === "quick_exit" ? t("endedByYou") : t("endedByThem");
+  $("ended-box").hidden = false;
+  $("new-chat").focus();
+}
+
+// -- sending --------------------------------------------------------------------------
+async function submitMessage(event) {
+  event.preventDefault();
+  const box = $("text");
+  const text = box.value.trim();
+  if (!text || isOver()) return;
+  if (text.length > 4000) {
+    announce(t("tooLong"));
+    return;
+  }
+  box.value = "";
+  autosize();
+  const item = { mine: true, text, id: clientId(), seq: null };
+  item.el = bubble("child", text, new Date().toISOString());
+  item.el.dataset.seq = "";
+  $("log").append(item.el);
+  state.pending.push(item);
+  scrollDown();
+  await send(item);
+}
+
+async function send(item) {
+  setStatus(item, "sending");
+  // The same client_msg_id on a retry: the gateway stores the message once.
+  const result = await api("POST", `/api/v1/chats/${state.chatId}/messages`,
+    { token: state.token, body: { text: item.text, client_msg_id: item.id } });
+  if (result.ok) {
+    state.pending = state.pending.filter((other) => other !== item);
+    if (!item.seq) {
+      item.seq = result.data.seq;
+      const existing = state.bySeq.get(item.seq);
+      if (existing && existing !== item) { item.el.remove(); return; }
+      state.bySeq.set(item.seq, item);
+      item.el.dataset.seq = item.seq;
+    }
+    setStatus(item, state.status === "active" ? "delivered" : "sent");
+  } else if (result.status === 409) {
+    setStatus(item, "failed");
+    sync();
+  } else {
+    setStatus(item, "failed");
+  }
+}
+
+function typed() {
+  autosize();
+  const now = Date.now();
+  if (state.status !== "active" || now - state.lastTypingSent < TYPING_EVERY_MS) return;
+  state.lastTypingSent = now;
+  if (state.live?.ready()) state.live.call("typing", {});
+  else api("POST", `/api/v1/chats/${state.chatId}/typing`, { token: state.token });
+}
+
+function autosize() {
+  const box = $("text");
+  box.style.height = "auto";
+  box.style.height = `${Math.min(box.scrollHeight, 160)}px`;
+}
+
+// -- wiring ---------------------------------------------------------------------------------
+function init() {
+  const announceRegion = h("div", { id: "announce", class: "visually-hidden", "aria-live": "polite", "aria-atomic": "true" });
+  document.body.append(announceRegion);
+  const age = $("age");
+  for (let year = 5; year <= 25; year += 1) age.append(h("option", { value: year }, year));
+  $("quick-exit").addEventListener("click", quickExit);
+  $("lang").addEventListener("click", () => {
+    state.lang = state.lang === "en" ? "nb" : "en";
+    applyLanguage();
+    if (state.token && !isOver()) remember();
+  });
+  const emergency = $("emergency");
+  const openEmergency = (event) => { event?.preventDefault(); emergency.showModal(); };
+  $("show-emergency").addEventListener("click", openEmergency);
+  $("emergency-link").addEventListener("click", openEmergency);
+  $("start-form").addEventListener("submit", startChat);
+  $("composer").addEventListener("submit", submitMessage);
+  $("text").addEventListener("input", typed);
+  $("text").addEventListener("keydown", (event) => {
+    // Enter sends, Shift+Enter is a new line (on a phone's keyboard Enter is a new line too).
+    if (event.key === "Enter" && !event.shiftKey && !matchMedia("(pointer: coarse)").matches) {
+      event.preventDefault();
+      $("composer").requestSubmit();
+    }
+  });
+  $("end").addEventListener("click", () => $("confirm-end").showModal());
+  $("confirm-end").addEventListener("close", async () => {
+    if ($("confirm-end").returnValue !== "yes") return;
+    const result = await api("POST", `/api/v1/chats/${state.chatId}/end`, { token: state.token, body: {} });
+    state.status = result.data?.status || "ended";
+    showEnded("child");
+  });
+  $("new-chat").addEventListener("click", () => {
+    Object.assign(state, { chatId: null, token: null, status: null, counsellor: null, lastSeq: 0,
+      live: null, bySeq: new Map(), pending: [], endedShown: false, queue: null });
+    $("log").replaceChildren();
+    $("chat").hidden = true;
+    $("start").hidden = false;
+    $("start-title").focus?.();
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && state.token && !isOver()) {
+      if (!state.live?.ready()) state.live?.reconnectNow();
+      sync();
+    }
+  });
+
+  let saved = null;
+  try { saved = JSON.parse(sessionStorage.getItem(STORE) || "null"); } catch (error) { saved = null; }
+  if (saved?.lang === "en" || saved?.lang === "nb") state.lang = saved.lang;
+  applyLanguage();
+  if (saved?.chat_id && saved?.token) {
+    Object.assign(state, { chatId: saved.chat_id, token: saved.token, status: "waiting" });
+    openChat();
+  }
+}
+
+init();

@@ -1,0 +1,342 @@
+"""A whole chat in a real headless Chromium: a child (phone) and a counsellor
+(desktop) in two browser contexts, then a supervisor.
+
+Run as a plain script (no eventlet: Playwright's sync API does not work under
+the suite's monkey patching). Prints one JSON object: the steps passed, the
+first failure, the screenshots saved, and any request that left the origin.
+
+    python tests/browser/flow.py '{"url": ..., "counsellor": [user, password, name],
+                                   "supervisor": [user, password], "out": "results/screenshots"}'
+"""
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from urllib.parse import urlparse
+
+from playwright.sync_api import expect, sync_playwright
+
+CHROMIUM = os.environ.get("CHATVAKT_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run"]
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True,
+         "has_touch": True}
+DESKTOP = {"viewport": {"width": 1366, "height": 900}}
+EXIT_HOST = "www.google.com"
+TIMEOUT_MS = int(os.environ.get("CHATVAKT_BROWSER_TIMEOUT_MS", "15000"))
+
+# Test-only: keep a handle on the page's sockets so the test can cut them.
+SOCKET_SPY = """
+(() => {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.WebSocket = class extends Native {
+    constructor(...args) { super(...args); window.__sockets.push(this); }
+  };
+})();
+"""
+
+
+class Run:
+    def __init__(self, config):
+        self.url = config["url"].rstrip("/")
+        self.origin = urlparse(self.url).netloc
+        self.config = config
+        self.out = Path(config["out"])
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.pages = {}
+        self.result = {"steps": [], "skipped": {}, "failed": None, "screenshots": [],
+                       "third_party": [], "page_errors": [], "facts": {}}
+
+    def shot(self, page, name):
+        path = self.out / f"{name}.png"
+        page.screenshot(path=str(path), full_page=False)
+        self.result["screenshots"].append(str(path))
+
+    def guard(self, context, label):
+        """Fail on any request that leaves our origin; the quick-exit site gets a blank page."""
+        def route(route):
+            host = urlparse(route.request.url).netloc
+            if host == self.origin or route.request.url.startswith(("data:", "blob:")):
+                route.continue_()
+            elif host == EXIT_HOST:
+                route.fulfill(status=200, content_type="text/html", body="<title>Google</title>neutral")
+            else:
+                self.result["third_party"].append(f"{label}: {route.request.url}")
+                route.abort()
+        context.route("**/*", route)
+
+    def watch(self, page, label):
+        self.pages[label] = page
+        page.on("pageerror", lambda error: self.result["page_errors"].append(f"{label}: {error}"))
+        page.on("console", lambda msg: msg.type == "error" and self.result["page_errors"].append(
+            f"{label} console: {msg.text}"))
+
+    def step(self, name):
+        self.result["steps"].append(name)
+
+
+def main():
+    config = json.loads(sys.argv[1])
+    run = Run(config)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                flow(run, browser)
+            except Exception:
+                for label, page in run.pages.items():
+                    try:
+                        run.shot(page, f"failure-{label}")
+                    except Exception:  # noqa: BLE001 - best effort
+                        pass
+                raise
+            finally:
+                browser.close()
+    except Exception as error:  # noqa: BLE001 - reported to the test as JSON
+        run.result["failed"] = {"step_after": run.result["steps"][-1] if run.result["steps"] else None,
+                                "error": f"{type(error).__name__}: {error}",
+                                "trace": traceback.format_exc()[-3000:]}
+    print(json.dumps(run.result))
+
+
+def flow(run, browser):
+    url = run.url
+    user, password, name = run.config["counsellor"]
+    first = name.split()[0]
+    expect.set_options(timeout=TIMEOUT_MS)
+
+    child_ctx = browser.new_context(**PHONE, locale="nb-NO")
+    run.guard(child_ctx, "child")
+    child_ctx.add_init_script(SOCKET_SPY)
+    child = child_ctx.new_page()
+    run.watch(child, "child")
+    staff_ctx = browser.new_context(**DESKTOP, locale="nb-NO", accept_downloads=True)
+    run.guard(staff_ctx, "console")
+    staff = staff_ctx.new_page()
+    run.watch(staff, "console")
+
+    # -- the child starts, sees the welcome, the queue and the emergency numbers
+    child.goto(f"{url}/")
+    expect(child.get_by_role("heading", name="Chat med en voksen")).to_be_visible()
+    expect(child.get_by_role("button", name="Avslutt raskt")).to_be_visible()
+    run.shot(child, "child-start-phone")
+    child.get_by_text("Jente", exact=True).click()
+    child.get_by_label("Alder (valgfritt)").select_option("12")
+    child.get_by_role("button", name="Start chat").click()
+    expect(child.locator("#queue-text")).to_contain_text("køen")
+    expect(child.locator("#waiting .numbers")).to_contain_text("112")
+    expect(child.locator("#log")).to_contain_text("velkommen til Alarmtelefonen")
+    run.shot(child, "child-waiting-phone")
+    chat_id = json.loads(child.evaluate("sessionStorage.getItem('chatvakt-chat')"))["chat_id"]
+    run.result["facts"]["chat_id"] = chat_id
+    run.step("child started and waits in the queue with emergency numbers")
+
+    child.get_by_role("button", name="Nødnumre").click()
+    expect(child.locator("#emergency")).to_contain_text("116 117")
+    child.locator("#emergency").get_by_role("button", name="Lukk").click()
+    run.step("emergency numbers on request")
+
+    # -- the counsellor logs in, becomes available, sees the child in the queue and takes it
+    staff.goto(f"{url}/console/")
+    run.shot(staff, "console-login-desktop")
+    staff.get_by_label("Brukernavn").fill(user)
+    staff.get_by_label("Passord").fill(password)
+    staff.get_by_role("button", name="Logg inn").click()
+    expect(staff.locator("#me-name")).to_have_text(name)
+    staff.get_by_label("Status").select_option("available")
+    expect(staff.locator("#load")).to_contain_text("av 3")
+    entry = staff.locator(f'#queue li[data-chat-id="{chat_id}"]')
+    expect(entry).to_contain_text("Jente 12")
+    run.step("counsellor logged in, available, sees Jente 12 in the queue")
+    entry.get_by_role("button").click()
+    card = staff.locator(f'.chat-card[data-chat-id="{chat_id}"]')
+    expect(card.locator(".chat-title")).to_have_text("Jente 12")
+    expect(child.locator("#counsellor-line")).to_contain_text(first)
+    run.step("counsellor took the chat; the child is told who they talk to")
+
+    # -- greeting from the ready phrases, both ways, sent/delivered, typing
+    card.locator(".phrases").select_option(label=f"Presenter deg: Hei, jeg heter {first}.")
+    expect(card.locator("textarea")).to_have_value(f"Hei, jeg heter {first}.")
+    card.get_by_role("button", name="Send").click()
+    expect(child.locator("#log .msg.counsellor").last).to_contain_text(f"Hei, jeg heter {first}.")
+    expect(child.locator("#announce")).to_contain_text(f"Hei, jeg heter {first}.")
+    run.step("ready phrase greeting reaches the child and is announced")
+
+    child.locator("#text").fill("jeg blir mobbet på skolen hver dag")
+    expect(card.locator(".typing")).to_contain_text("skriver")
+    child.get_by_role("button", name="Send", exact=True).click()
+    mine = child.locator("#log .msg.child").last
+    expect(mine.locator(".state")).to_contain_text("Levert")
+    expect(card.locator(".log")).to_contain_text("mobbet på skolen")
+    run.step("typing shown; the child's message is delivered")
+
+    card.get_by_role("button", name="2. Bestilling og mål").click()
+    expect(card.get_by_role("button", name="2. Bestilling og mål")).to_have_attribute("aria-current", "step")
+    expect(card.locator(".phase-hint")).to_contain_text("bekreftelsesfella")
+    run.step("phase moved to request and goal")
+
+    # -- internal note (hidden from the child) when the gateway offers it
+    note_mode = card.locator(".modes label", has_text="Internt notat")
+    if note_mode.is_visible():
+        note_mode.click()
+        card.locator("textarea").fill("Notat: vurder skolen som nettverk")
+        card.get_by_role("button", name="Lagre notat").click()
+        error = card.locator(".compose-error")
+        time.sleep(0.5)
+        if error.is_visible():
+            run.result["skipped"]["notes"] = error.inner_text()
+        else:
+            expect(card.locator(".log .internal")).to_contain_text("vurder skolen")
+            run.step("internal note saved, not shown to the child")
+        card.locator(".modes label", has_text="Til barnet").click()
+    else:
+        run.result["skipped"]["notes"] = "notes endpoint not offered"
+
+    run.shot(staff, "console-chat-desktop")
+    run.shot(child, "child-chat-phone")
+
+    # -- reconnect: the child's socket drops; what was sent meanwhile arrives after
+    child_ctx.set_offline(True)
+    child.evaluate("window.__sockets.forEach((s) => s.close())")
+    expect(child.locator("#conn")).to_contain_text("Kobler til igjen")
+    card.locator("textarea").fill("Er du trygg der du er nå?")
+    card.get_by_role("button", name="Send").click()
+    expect(card.locator(".log")).to_contain_text("Er du trygg der du er nå?")
+    time.sleep(0.5)
+    assert "Er du trygg" not in child.locator("#log").inner_text(), "message arrived while offline"
+    child_ctx.set_offline(False)
+    child.evaluate("window.dispatchEvent(new Event('online'))")
+    expect(child.locator("#log")).to_contain_text("Er du trygg der du er nå?")
+    expect(child.locator("#conn")).to_be_hidden()
+    run.step("child reconnected and fetched the message sent while offline")
+
+    # -- a risky message raises an alert the counsellor cannot miss
+    child.locator("#text").fill("noen ganger vil jeg ikke leve mer")
+    child.get_by_role("button", name="Send", exact=True).click()
+    alert = staff.locator("#alerts .alert").first
+    try:
+        expect(alert).to_be_visible(timeout=TIMEOUT_MS)
+        expect(card.locator(".risk")).to_be_visible()
+        run.shot(staff, "console-alert-desktop")
+        run.step("risk alert shown in the console")
+        alert.get_by_role("button", name="Kvitter").click()
+    except AssertionError as error:
+        run.result["skipped"]["alert"] = f"no escalation.alert push seen: {str(error)[:200]}"
+
+    # -- report of concern: draft, saved, PDF when offered
+    card.get_by_role("button", name="Eskaler …").click()
+    dialog = staff.locator("#escalate-dialog")
+    dialog.get_by_label("Bekymringsmelding til barnevernet").check()
+    dialog.get_by_label("Hvem gjelder det?").fill("Jente 12 år")
+    dialog.get_by_label("Hva er det konkret som gir bekymring? Gi eksempler.").fill(
+        "Forteller om mobbing hver dag og at hun ikke vil leve.")
+    dialog.get_by_label("Én gang eller over tid?").select_option("over_time")
+    run.shot(staff, "console-report-of-concern-desktop")
+    dialog.get_by_role("button", name="Lagre utkast").click()
+    expect(dialog.locator("#r-result")).to_contain_text("Utkastet er lagret")
+    run.step("report of concern draft saved")
+    try:
+        with staff.expect_download(timeout=5000) as download:
+            dialog.get_by_role("button", name="Last ned PDF").click()
+        pdf = run.out / "report-of-concern.pdf"
+        download.value.save_as(str(pdf))
+        run.result["facts"]["pdf_bytes"] = pdf.stat().st_size
+        run.result["facts"]["pdf_magic"] = pdf.read_bytes()[:5].decode("latin-1")
+        run.step("report of concern PDF downloaded")
+    except Exception as error:  # noqa: BLE001 - the PDF endpoint comes from another issue
+        run.result["skipped"]["pdf"] = dialog.locator(".error").last.inner_text() if dialog.locator(".error").count() else str(error)[:200]
+    dialog.get_by_role("button", name="Lukk", exact=True).click()
+
+    # -- quick exit: the chat ends, the page goes to a neutral site, no trace is left
+    child.get_by_role("button", name="Avslutt raskt").click()
+    child.wait_for_url(f"https://{EXIT_HOST}/**")
+    run.result["facts"]["history_length_after_exit"] = child.evaluate("history.length")
+    child.go_back()
+    run.result["facts"]["url_after_back"] = child.url
+    assert "/static/" not in child.url and child.url.rstrip("/") != url, "Back returned to the chat page"
+    check = child_ctx.new_page()
+    check.goto(f"{url}/static/common/net.js")
+    run.result["facts"]["storage_after_exit"] = check.evaluate(
+        "[localStorage.length, sessionStorage.length, document.cookie]")
+    run.result["facts"]["cookies_after_exit"] = len(child_ctx.cookies())
+    check.close()
+    expect(card.locator(".state")).to_contain_text("rask utgang")
+    run.step("quick exit ended the chat, left no history entry, storage or cookies")
+
+    # -- coding: the subcategory rule bites, then a valid coding clears the uncoded list
+    expect(staff.locator("#uncoded")).to_contain_text("Kode")
+    card.get_by_role("button", name="Kode").click()
+    coding = staff.locator("#coding-dialog")
+    expect(coding).to_be_visible()
+    coding.get_by_label("Søk i kategoriene").fill("mobbing")
+    coding.get_by_label("Mobbing", exact=True).check()
+    coding.get_by_label("Bare hovedkategori: Vold (kun når ingen underkategori passer)").check()
+    expect(coding.locator(".rule-warn").first).to_contain_text("fjern hovedkategorien")
+    coding.get_by_label("Jeg har vurdert akutt fare").check()
+    run.shot(staff, "console-coding-desktop")
+    coding.get_by_role("button", name="Lagre koding").click()
+    expect(coding.locator('[data-field="categories"]')).to_contain_text("subcategory")
+    run.step("coding: the subcategory rule is explained and enforced")
+    coding.get_by_label("Bare hovedkategori: Vold (kun når ingen underkategori passer)").uncheck()
+    coding.get_by_role("button", name="Lagre koding").click()
+    expect(coding).to_be_hidden()
+    expect(staff.locator("#uncoded")).to_contain_text("Alt er kodet")
+    run.step("coding saved; nothing left uncoded")
+
+    staff.set_viewport_size({"width": 390, "height": 844})
+    run.shot(staff, "console-chat-phone")
+    staff.set_viewport_size(DESKTOP["viewport"])
+
+    # -- the supervisor: escalations with deadlines, statistics as charts, CSV
+    sup_user, sup_password = run.config["supervisor"]
+    sup_ctx = browser.new_context(**DESKTOP, locale="nb-NO", accept_downloads=True)
+    run.guard(sup_ctx, "supervisor")
+    sup = sup_ctx.new_page()
+    run.watch(sup, "supervisor")
+    sup.goto(f"{url}/console/")
+    sup.get_by_label("Brukernavn").fill(sup_user)
+    sup.get_by_label("Passord").fill(sup_password)
+    sup.get_by_role("button", name="Logg inn").click()
+    expect(sup.locator("#me-role")).to_have_text("vakthavende")
+    expect(sup.locator("#escalations")).to_contain_text("Bekymringsmelding")
+    expect(sup.locator("#escalations .deadline").first).to_contain_text("Frist")
+    run.shot(sup, "console-supervisor-desktop")
+    run.step("supervisor sees the report of concern with its deadline")
+    sup.get_by_role("button", name="Statistikk").click()
+    expect(sup.locator("#stats-keys")).to_contain_text("Samtaler")
+    expect(sup.locator("#chart-heat svg")).to_be_visible()
+    run.result["facts"]["charts"] = sup.locator("#stats svg").count()
+    assert run.result["facts"]["charts"] >= 4, "expected at least four charts"
+    run.shot(sup, "console-stats-desktop")
+    with sup.expect_download() as download:
+        sup.get_by_role("button", name="Last ned CSV").click()
+    csv_path = run.out / "stats.csv"
+    download.value.save_as(str(csv_path))
+    run.result["facts"]["csv_first_line"] = csv_path.read_text(encoding="utf-8").splitlines()[0][:120]
+    sup.set_viewport_size({"width": 390, "height": 844})
+    run.shot(sup, "console-stats-phone")
+    run.step("statistics drawn as charts; CSV downloaded")
+
+    # -- the child's page on a desktop-sized screen, in English
+    wide = browser.new_context(**DESKTOP)
+    run.guard(wide, "child-desktop")
+    page = wide.new_page()
+    run.watch(page, "child-desktop")
+    page.goto(f"{url}/")
+    run.shot(page, "child-start-desktop")
+    page.get_by_role("button", name="English").click()
+    expect(page.get_by_role("heading", name="Chat with an adult")).to_be_visible()
+    run.shot(page, "child-start-english-desktop")
+    run.step("child page on a desktop screen, English on request")
+    wide.close()
+    sup_ctx.close()
+    staff_ctx.close()
+    child_ctx.close()
+
+
+if __name__ == "__main__":
+    main()
