@@ -42,8 +42,10 @@ def test_canaries_never_reach_the_logs(stack):
     child.post(f"/api/v1/chats/{chat['chat_id']}/typing")
     counsellor.post(f"/api/v1/chats/{chat['chat_id']}/messages", {"text": f"{canary}-reply"})
     sock.wait_for("chat.message", lambda d: d["text"] == f"{canary}-reply")
-    counsellor.post(f"/api/v1/chats/{chat['chat_id']}/escalations", {
-        "kind": "acute_danger", "details": {"name": f"{canary}-name", "address": f"{canary}-address"}})
+    raised = counsellor.post(f"/api/v1/chats/{chat['chat_id']}/escalations", {
+        "kind": "acute_danger",
+        "details": {"person": {"name": f"{canary}-name", "address": f"{canary}-address"}}})
+    assert raised.status_code == 201, raised.text
     child.post(f"/api/v1/chats/{chat['chat_id']}/end", {"reason": "quick_exit"})
     counsellor.put(f"/api/v1/chats/{chat['chat_id']}/coding", {
         "gender": "boy", "age": 14, "categories": ["mental_health"], "acute_danger_assessed": True,

@@ -1,27 +1,189 @@
-"""The escalation service's domain: risk flags from the screen, escalations
-and their audit trail. Plain functions; the screen is passed in (a port)."""
+"""The escalation service's domain: risk flags and alerts from the screen,
+escalations with their status machines, and the audit trail.
+
+Plain functions `fn(session, outbox, ...)`; the screen and the vault (which
+seals what a counsellor writes about a child) are passed in.
+"""
+import datetime as dt
 import json
 import secrets
 from pathlib import Path
 
-from sqlalchemy import select
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from sqlalchemy import func, or_, select, update
 
 from chatvakt import events as ev
-from chatvakt.db import iso, utcnow
-from chatvakt.errors import Invalid, NotFound
+from chatvakt.db import iso, parse_iso, utcnow
+from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound
 
-from .models import audit, escalations, risk_flags
+from .models import alerts, audit, escalations, risk_flags, status_history
 
 KINDS = ("acute_danger", "report_of_concern", "network_contact", "referral")
 SEVERITY_ORDER = {"high": 2, "medium": 1}
 DIRECTORY = Path(__file__).resolve().parent / "data" / "services.json"
+SUPERVISORS = ("supervisor", "admin")
+# Child welfare must assess a report of concern within a week of receiving it.
+ASSESSMENT_DAYS = 7
+EMERGENCY_NUMBERS = (
+    {"number": "112", "name": "Politi", "name_en": "Police"},
+    {"number": "113", "name": "Medisinsk nødhjelp", "name_en": "Medical emergency"},
+    {"number": "110", "name": "Brann", "name_en": "Fire"},
+)
+CALLABLE = ("112", "113", "110", "116 117", "02800")
+CONTACTS = ("parent", "school", "school_nurse", "doctor", "police", "other")
+CONSENT = ("given", "refused", "not_asked", "not_required")
 
+
+# --- details: one schema per kind ------------------------------------------
+
+def _text(limit):
+    return fields.String(validate=validate.Length(max=limit), allow_none=True)
+
+
+class IsoTime(fields.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return iso(parse_iso(text))
+        except ValueError:
+            raise ValidationError("Not an ISO 8601 time.")
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class Person(_Strict):
+    """Identifying details a child gives: sealed, and shown to supervisors only."""
+    name = _text(200)
+    address = _text(500)
+    school = _text(200)
+    phone = _text(40)
+    location = _text(500)
+    guardians = _text(500)
+    other = _text(2000)
+
+
+class ChildFacts(_Strict):
+    gender = fields.String(validate=validate.OneOf(ev.GENDERS), allow_none=True)
+    age = fields.Integer(strict=True, validate=validate.Range(min=0, max=25), allow_none=True)
+
+
+class Reporter(_Strict):
+    anonymous = fields.Boolean(load_default=False)
+    name = _text(200)
+    role = _text(200)
+    organisation = _text(200)
+    phone = _text(40)
+    email = _text(200)
+
+
+class ContactPerson(_Strict):
+    name = _text(200)
+    phone = _text(40)
+    organisation = _text(200)
+
+
+class _Details(_Strict):
+    person = fields.Nested(Person, allow_none=True)
+    note = _text(4000)
+
+
+class AcuteDanger(_Details):
+    emergency_number = fields.String(validate=validate.OneOf(CALLABLE), allow_none=True)
+    called_at = IsoTime(allow_none=True)
+    called_by = _text(200)
+    location = _text(500)  # where the child said they are: identifying
+    situation = _text(4000)
+    outcome = _text(4000)
+
+
+class ReportOfConcern(_Details):
+    child = fields.Nested(ChildFacts, allow_none=True)
+    concerns = _text(2000)  # whom it concerns, beyond the person fields
+    cause = _text(8000)  # what concretely causes concern
+    examples = fields.List(fields.String(validate=validate.Length(min=1, max=2000)),
+                           validate=validate.Length(max=30), allow_none=True)
+    observed = _text(1000)  # when it was observed
+    duration = fields.String(validate=validate.OneOf(("once", "over_time", "unknown")), allow_none=True)
+    others_who_know = _text(2000)
+    reporter = fields.Nested(Reporter, allow_none=True)
+    recipient = _text(300)  # which child welfare service
+    sent_via = fields.String(validate=validate.OneOf(("post", "email", "phone", "digital", "other")),
+                             allow_none=True)
+    reference = _text(200)
+    response = _text(4000)
+
+
+class NetworkContact(_Details):
+    contact = fields.String(validate=validate.OneOf(CONTACTS), allow_none=True)
+    contact_other = _text(200)
+    contact_person = fields.Nested(ContactPerson, allow_none=True)  # identifying
+    consent = fields.String(validate=validate.OneOf(CONSENT), allow_none=True)
+    consent_note = _text(2000)
+    contacted_at = IsoTime(allow_none=True)
+    contacted_by = _text(200)
+    outcome = _text(4000)
+
+
+class Referral(_Details):
+    services = fields.List(fields.String(validate=validate.Length(min=1, max=64)),
+                           validate=validate.Length(min=1, max=50), allow_none=True)
+
+
+SCHEMAS = {"acute_danger": AcuteDanger(), "report_of_concern": ReportOfConcern(),
+           "network_contact": NetworkContact(), "referral": Referral()}
+# Top-level detail keys only supervisors read back (everything is sealed at rest).
+IDENTIFYING = {"person", "location", "contact_person"}
+# Must be filled when the escalation is raised, or before it may move to a status.
+REQUIRED_AT_START = {"network_contact": ("contact", "consent"), "referral": ("services",)}
+REQUIRED_FOR = {("acute_danger", "emergency_contacted"): ("emergency_number",),
+                ("report_of_concern", "approved"): ("cause", "observed", "duration"),
+                ("network_contact", "contacted"): ("contact", "consent")}
+
+
+# --- status machines ----------------------------------------------------------
+
+MACHINES = {
+    "acute_danger": ("open", {"open": ("emergency_contacted", "closed"),
+                              "emergency_contacted": ("closed",), "closed": ()}),
+    "report_of_concern": ("draft", {"draft": ("approved", "closed"),
+                                    "approved": ("draft", "sent", "closed"),
+                                    "sent": ("acknowledged", "closed"),
+                                    "acknowledged": ("closed",), "closed": ()}),
+    "network_contact": ("open", {"open": ("contacted", "closed"), "contacted": ("closed",),
+                                 "closed": ()}),
+    # A referral is a record of what the child was told: done when written.
+    "referral": ("recorded", {"recorded": ()}),
+}
+SUPERVISOR_MOVES = {("report_of_concern", "approved")}
+# A report's content is fixed once approved; only its tracking can change.
+TRACKING = {"sent_via", "reference", "response", "note"}
+CONTENT_STATUSES = {"report_of_concern": ("draft",)}
+
+
+def is_open(kind, status):
+    return bool(MACHINES[kind][1].get(status))
+
+
+def next_statuses(kind, status, actor):
+    moves = MACHINES[kind][1].get(status, ())
+    return [s for s in moves if (kind, s) not in SUPERVISOR_MOVES or _supervisor(actor)]
+
+
+# --- risk screen and alerts ----------------------------------------------------
 
 def screen_message(session, outbox, screen, chat_id, seq, text, counsellor_id=None, now=None):
     """Screen one child message; record and announce what was found.
 
     Only the category and the reason (built from lexicon terms) are kept.
+    Idempotent: a redelivered message that was already recorded adds nothing.
     """
+    if seq is not None and session.execute(
+            select(risk_flags.c.id).where(risk_flags.c.chat_id == chat_id,
+                                          risk_flags.c.seq == seq)).first():
+        return None
     findings = screen.screen(text)
     if not findings:
         return None
@@ -32,10 +194,113 @@ def screen_message(session, outbox, screen, chat_id, seq, text, counsellor_id=No
         session.execute(risk_flags.insert().values(
             chat_id=chat_id, seq=seq, category=finding.category, severity=finding.severity,
             reason=finding.reason[:500], detected_at=now))
+    alert_id = _open_alert(session, chat_id, seq, top.category, top.severity, reason, counsellor_id, now)
     payload = {"chat_id": chat_id, "seq": seq, "category": top.category, "severity": top.severity,
-               "reason": reason, "detected_at": iso(now), "counsellor_id": counsellor_id}
+               "reason": reason, "detected_at": iso(now), "counsellor_id": counsellor_id,
+               "alert_id": alert_id}
     outbox.add(session, ev.RISK_DETECTED, payload)
     return payload
+
+
+def _open_alert(session, chat_id, seq, category, severity, reason, counsellor_id, now):
+    """One open alert per chat: a new finding refreshes it (the most severe
+    category wins) and restarts its repeat clock, but not its raise clock."""
+    row = session.execute(select(alerts).where(alerts.c.chat_id == chat_id, alerts.c.acked_at.is_(None))
+                          .order_by(alerts.c.detected_at.desc())).first()
+    if row is None:
+        alert_id = secrets.token_hex(10)
+        session.execute(alerts.insert().values(
+            id=alert_id, chat_id=chat_id, seq=seq, category=category, severity=severity,
+            reason=reason, counsellor_id=counsellor_id, detected_at=now, last_sent_at=now,
+            sent_count=1))
+        return alert_id
+    values = {"seq": seq, "reason": reason, "last_sent_at": now, "sent_count": row.sent_count + 1}
+    if SEVERITY_ORDER.get(severity, 0) >= SEVERITY_ORDER.get(row.severity, 0):
+        values.update(category=category, severity=severity)
+    if counsellor_id:
+        values["counsellor_id"] = counsellor_id
+    session.execute(update(alerts).where(alerts.c.id == row.id).values(**values))
+    return row.id
+
+
+def alert_view(row):
+    return {"alert_id": row.id, "chat_id": row.chat_id, "kind": "risk", "seq": row.seq,
+            "category": row.category, "severity": row.severity, "reason": row.reason,
+            "counsellor_id": row.counsellor_id, "detected_at": iso(row.detected_at),
+            "last_sent_at": iso(row.last_sent_at), "repeat": row.sent_count - 1,
+            "raised": row.raised_at is not None, "raised_at": iso(row.raised_at),
+            "acked_at": iso(row.acked_at), "acked_by": row.acked_by}
+
+
+def due_alerts(session, outbox, repeat_s, raise_s, now=None, limit=100):
+    """Send again each alert nobody acknowledged within `repeat_s` of its last
+    sending; one older than `raise_s` goes to every supervisor, flagged raised.
+
+    A compare-and-set on last_sent_at keeps two replicas' timers from both
+    sending the same repeat.
+    """
+    now = now or utcnow()
+    rows = session.execute(select(alerts).where(alerts.c.acked_at.is_(None))
+                           .order_by(alerts.c.last_sent_at).limit(limit)).all()
+    sent = []
+    for row in rows:
+        age = (now - _aware(row.detected_at)).total_seconds()
+        quiet = (now - _aware(row.last_sent_at)).total_seconds()
+        raise_now = row.raised_at is None and age >= raise_s
+        if not raise_now and quiet < repeat_s:
+            continue
+        values = {"last_sent_at": now, "sent_count": row.sent_count + 1}
+        if raise_now:
+            values["raised_at"] = now
+        changed = session.execute(update(alerts).where(
+            alerts.c.id == row.id, alerts.c.last_sent_at == row.last_sent_at,
+            alerts.c.acked_at.is_(None)).values(**values)).rowcount
+        if not changed:
+            continue
+        fresh = session.execute(select(alerts).where(alerts.c.id == row.id)).first()
+        payload = {key: value for key, value in alert_view(fresh).items()
+                   if key in ("alert_id", "chat_id", "seq", "category", "severity", "reason",
+                              "counsellor_id", "detected_at", "repeat", "raised")}
+        outbox.add(session, ev.ALERT_REPEATED, payload)
+        sent.append(payload)
+    return sent
+
+
+def acknowledge_alerts(session, outbox, chat_id, actor, alert_id=None, now=None):
+    """The caller has seen the chat's open alerts (or one of them) and acts on them."""
+    now = now or utcnow()
+    query = select(alerts).where(alerts.c.chat_id == chat_id)
+    if alert_id:
+        query = query.where(alerts.c.id == alert_id)
+    rows = session.execute(query).all()
+    if alert_id and not rows:
+        raise NotFound("No such alert.")
+    open_ids = [r.id for r in rows if r.acked_at is None]
+    if open_ids:
+        session.execute(update(alerts).where(alerts.c.id.in_(open_ids), alerts.c.acked_at.is_(None))
+                        .values(acked_at=now, acked_by=actor.get("id") or "unknown"))
+        outbox.add(session, ev.ALERT_ACKNOWLEDGED, {
+            "chat_id": chat_id, "alert_ids": open_ids, "acked_by": actor.get("id") or "unknown",
+            "acked_at": iso(now)})
+    return {"chat_id": chat_id, "acknowledged": open_ids}
+
+
+def open_alerts(session, actor):
+    """Unacknowledged alerts the caller should see: a supervisor all, a
+    counsellor those of their chats and of chats still waiting."""
+    query = select(alerts).where(alerts.c.acked_at.is_(None)).order_by(alerts.c.detected_at)
+    if not _supervisor(actor):
+        query = query.where(or_(alerts.c.counsellor_id == actor.get("id"),
+                                alerts.c.counsellor_id.is_(None)))
+    return [alert_view(r) for r in session.execute(query)]
+
+
+def chat_counsellor_changed(session, _outbox, chat_id, counsellor_id):
+    """Follow a chat to its (new) counsellor: open alerts and escalations go with it."""
+    session.execute(update(alerts).where(alerts.c.chat_id == chat_id, alerts.c.acked_at.is_(None))
+                    .values(counsellor_id=counsellor_id))
+    session.execute(update(escalations).where(escalations.c.chat_id == chat_id)
+                    .values(counsellor_id=counsellor_id))
 
 
 def flags_for(session, chat_id):
@@ -45,51 +310,328 @@ def flags_for(session, chat_id):
              "detected_at": iso(r.detected_at)} for r in rows]
 
 
+# --- escalations ---------------------------------------------------------------
+
+def _supervisor(actor):
+    return (actor or {}).get("role") in SUPERVISORS
+
+
+def _aware(value):
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
 def _audit(session, escalation_id, chat_id, actor, action, detail=None, now=None):
     session.execute(audit.insert().values(
         escalation_id=escalation_id, chat_id=chat_id, actor_id=actor.get("id") or "unknown",
-        action=action, at=now or utcnow(), detail=detail))
+        actor_role=actor.get("role"), action=action, at=now or utcnow(), detail=detail))
 
 
-def view(row):
-    return {"escalation_id": row.id, "chat_id": row.chat_id, "kind": row.kind,
-            "status": row.status, "details": row.details or {}, "created_by": row.created_by,
-            "created_at": iso(row.created_at), "updated_at": iso(row.updated_at)}
+def _history(session, escalation_id, status, actor, now):
+    session.execute(status_history.insert().values(
+        escalation_id=escalation_id, status=status, actor_id=actor.get("id") or "unknown",
+        actor_role=actor.get("role"), actor_name=actor.get("name"), at=now))
 
 
-def raise_escalation(session, outbox, chat_id, kind, details, actor, counsellor_id=None, now=None):
-    if kind not in KINDS:
-        raise Invalid("Unknown kind of escalation.", {"kind": [f"One of {', '.join(KINDS)}."]})
+def _flat(messages, prefix="details"):
+    out = {}
+    for key, value in messages.items():
+        name = f"{prefix}.{key}"
+        if isinstance(value, dict):
+            out.update(_flat(value, name))
+        else:
+            out[name] = [str(v) for v in (value if isinstance(value, list) else [value])]
+    return out
+
+
+def _validate(kind, details):
     if not isinstance(details, dict):
         raise Invalid("Details must be an object.", {"details": ["Must be an object."]})
-    now = now or utcnow()
-    escalation_id = secrets.token_hex(12)
-    session.execute(escalations.insert().values(
-        id=escalation_id, chat_id=chat_id, kind=kind, status="open", details=details,
-        created_by=actor.get("id") or "unknown", created_at=now, updated_at=now))
-    _audit(session, escalation_id, chat_id, actor, "raised", kind, now)
-    outbox.add(session, ev.ESCALATION_RAISED, {
-        "escalation_id": escalation_id, "chat_id": chat_id, "kind": kind, "status": "open",
-        "counsellor_id": counsellor_id})
-    return {"escalation_id": escalation_id, "status": "open"}
+    try:
+        clean = SCHEMAS[kind].load(details)
+    except ValidationError as error:
+        raise Invalid("Some details are not valid.", _flat(error.messages))
+    if kind == "referral" and clean.get("services"):
+        known = {s["id"] for s in directory()["services"]}
+        unknown = [s for s in clean["services"] if s not in known]
+        if unknown:
+            raise Invalid("Unknown services.", {"details.services": [
+                f"Not in the directory: {', '.join(sorted(unknown)[:10])}."]})
+    return clean
 
 
-def list_escalations(session, _outbox, actor, status=None):
-    query = select(escalations).order_by(escalations.c.created_at)
-    if status:
-        query = query.where(escalations.c.status == status)
-    rows = session.execute(query).all()
-    for row in rows:
-        _audit(session, row.id, row.chat_id, actor, "read")
-    return [view(r) for r in rows]
+def _missing(kind, details, names):
+    missing = {f"details.{n}": ["Required."] for n in names if details.get(n) in (None, "", [], {})}
+    if missing:
+        raise Invalid("Some details are required here.", missing)
 
 
-def get_escalation(session, _outbox, escalation_id, actor):
+def _load(session, escalation_id):
     row = session.execute(select(escalations).where(escalations.c.id == escalation_id)).first()
     if row is None:
         raise NotFound("No such escalation.")
-    _audit(session, row.id, row.chat_id, actor, "read")
-    return view(row)
+    return row
+
+
+def _may_see(row, actor):
+    if _supervisor(actor):
+        return True
+    return actor.get("role") == "counsellor" and actor.get("id") in (row.counsellor_id, row.created_by)
+
+
+def _visible(session, escalation_id, actor):
+    row = _load(session, escalation_id)
+    if not _may_see(row, actor):
+        # 404, not 403: an escalation the caller may not see does not exist for them.
+        raise NotFound("No such escalation.")
+    return row
+
+
+def view(session, vault, row, actor):
+    record = vault.open(row.sealed)
+    details = dict(record.get("details") or {})
+    identifying = sorted(k for k in IDENTIFYING if details.get(k) not in (None, "", {}))
+    if not _supervisor(actor):
+        for key in IDENTIFYING:
+            details.pop(key, None)
+    history = session.execute(select(status_history).where(status_history.c.escalation_id == row.id)
+                              .order_by(status_history.c.id)).all()
+    out = {
+        "escalation_id": row.id, "chat_id": row.chat_id, "kind": row.kind, "status": row.status,
+        "open": bool(row.open), "details": details,
+        "identifying": {"fields": identifying, "visible": _supervisor(actor)},
+        "history": [{"status": h.status, "by": h.actor_id, "name": h.actor_name, "role": h.actor_role,
+                     "at": iso(h.at)}
+                    for h in history],
+        "next": next_statuses(row.kind, row.status, actor),
+        "created_by": row.created_by, "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at), "counsellor_id": row.counsellor_id,
+    }
+    if row.kind == "acute_danger":
+        out["emergency_numbers"] = [dict(n) for n in EMERGENCY_NUMBERS]
+    if row.kind == "report_of_concern":
+        out["facts"] = record.get("facts") or {}
+        out["sent_at"] = iso(row.sent_at)
+        out["deadline"] = iso(row.deadline_at)
+        out["assessment_days"] = ASSESSMENT_DAYS
+    return out
+
+
+def _changed_event(row, status, counsellor_id=None):
+    return {"escalation_id": row["id"], "chat_id": row["chat_id"], "kind": row["kind"],
+            "status": status, "counsellor_id": counsellor_id, "open": is_open(row["kind"], status)}
+
+
+def draft_report(facts, actor, helpline):
+    """The first draft of a bekymringsmelding from what the chat and its coding say."""
+    facts = facts or {}
+    chat = facts.get("chat") or {}
+    coding = facts.get("coding") or {}
+    started = chat.get("started_at")
+    day = parse_iso(started).strftime("%d.%m.%Y") if started else None
+    child = {"gender": coding.get("gender") or chat.get("gender"),
+             "age": coding.get("age") if coding.get("age") is not None else chat.get("age")}
+    draft = {
+        "child": {k: v for k, v in child.items() if v is not None},
+        "observed": f"Fortalt av barnet i chat med {helpline} {day}." if day else None,
+        "reporter": {"anonymous": False, "organisation": helpline, "name": actor.get("name"),
+                     "role": "chatvert"},
+        "examples": [],
+    }
+    return {k: v for k, v in draft.items() if v not in (None, {})}
+
+
+def _facts_record(facts):
+    facts = facts or {}
+    chat = facts.get("chat") or {}
+    coding = facts.get("coding") or {}
+    return {
+        "chat": {k: chat.get(k) for k in ("started_at", "ended_at", "counsellor_name", "gender", "age")},
+        "categories": list(coding.get("categories") or []),
+        "acute_danger_assessed": coding.get("acute_danger_assessed"),
+        "acute_danger": coding.get("acute_danger"),
+        "coded": bool(coding),
+    }
+
+
+def raise_escalation(session, outbox, vault, chat_id, kind, details, actor, counsellor_id=None,
+                     facts=None, helpline="Alarmtelefonen", now=None):
+    if kind not in KINDS:
+        raise Invalid("Unknown kind of escalation.", {"kind": [f"One of {', '.join(KINDS)}."]})
+    given = _validate(kind, details if details is not None else {})
+    record = {"details": given}
+    if kind == "report_of_concern":
+        record["details"] = {**draft_report(facts, actor, helpline), **given}
+        record["facts"] = _facts_record(facts)
+    _missing(kind, record["details"], REQUIRED_AT_START.get(kind, ()))
+    now = now or utcnow()
+    status = MACHINES[kind][0]
+    escalation_id = secrets.token_hex(12)
+    row = {"id": escalation_id, "chat_id": chat_id, "kind": kind}
+    session.execute(escalations.insert().values(
+        **row, status=status, open=is_open(kind, status), sealed=vault.seal(record),
+        counsellor_id=counsellor_id, created_by=actor.get("id") or "unknown", created_at=now,
+        updated_at=now))
+    _history(session, escalation_id, status, actor, now)
+    _audit(session, escalation_id, chat_id, actor, "raised",
+           f"{kind}; fields: {', '.join(sorted(given)) or '-'}", now)
+    outbox.add(session, ev.ESCALATION_RAISED, _changed_event(row, status, counsellor_id))
+    return {"escalation_id": escalation_id, "status": status}
+
+
+def update_escalation(session, outbox, vault, escalation_id, actor, details=None, status=None,
+                      facts=None, now=None):
+    """Edit details and/or move to a status (details first, so one call can
+    fill the checklist and close it). 409 on a move the machine does not allow."""
+    row = _visible(session, escalation_id, actor)
+    now = now or utcnow()
+    record = vault.open(row.sealed)
+    current = dict(record.get("details") or {})
+    changed = []
+    if details:
+        if not isinstance(details, dict):
+            raise Invalid("Details must be an object.", {"details": ["Must be an object."]})
+        if not is_open(row.kind, row.status):
+            raise Conflict(f"A {row.status} escalation can no longer be edited.")
+        fixed = CONTENT_STATUSES.get(row.kind)
+        if fixed and row.status not in fixed:
+            frozen = sorted(set(details) - TRACKING)
+            if frozen:
+                raise Conflict(f"The report is {row.status}: move it back to draft to change "
+                               f"{', '.join(frozen)}.")
+        if not _supervisor(actor):
+            # A counsellor cannot read identifying details, so may not blank
+            # them by accident either; they may set them.
+            for key in IDENTIFYING & set(details):
+                if details[key] is None:
+                    raise Invalid("Only a supervisor may remove identifying details.",
+                                  {f"details.{key}": ["Only a supervisor may remove this."]})
+        merged = {**current}
+        for key, value in details.items():
+            if value is None:
+                merged.pop(key, None)
+            elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+        current = _validate(row.kind, merged)
+        changed = sorted(details)
+    if facts is not None and row.kind == "report_of_concern":
+        if row.status != "draft":
+            raise Conflict("Only a draft takes the chat's facts again.")
+        record["facts"] = _facts_record(facts)
+        changed.append("facts")
+    values = {}
+    move = None
+    if status is not None and status != row.status:
+        if status not in MACHINES[row.kind][1]:
+            raise Invalid("Unknown status.", {"status": [
+                f"One of {', '.join(MACHINES[row.kind][1])} for {row.kind}."]})
+        if status not in MACHINES[row.kind][1][row.status]:
+            raise Conflict(f"A {row.kind} cannot go from {row.status} to {status}.")
+        if (row.kind, status) in SUPERVISOR_MOVES and not _supervisor(actor):
+            raise Forbidden("Only a supervisor may approve a report of concern.")
+        current = _fill_on_move(row.kind, status, current, actor, now)
+        _missing(row.kind, current, REQUIRED_FOR.get((row.kind, status), ()))
+        values.update(status=status, open=is_open(row.kind, status))
+        if row.kind == "report_of_concern" and status == "sent":
+            values.update(sent_at=now, deadline_at=now + dt.timedelta(days=ASSESSMENT_DAYS))
+        move = (row.status, status)
+    if not changed and move is None:
+        return get_escalation(session, outbox, vault, escalation_id, actor)
+    record["details"] = current
+    session.execute(update(escalations).where(escalations.c.id == row.id).values(
+        sealed=vault.seal(record), updated_at=now, **values))
+    what = []
+    if changed:
+        what.append(f"fields: {', '.join(changed)}")
+    if move:
+        _history(session, row.id, move[1], actor, now)
+        what.append(f"status: {move[0]} -> {move[1]}")
+    _audit(session, row.id, row.chat_id, actor, "status" if move else "edited", "; ".join(what), now)
+    outbox.add(session, ev.ESCALATION_UPDATED, _changed_event(
+        {"id": row.id, "chat_id": row.chat_id, "kind": row.kind}, values.get("status", row.status),
+        row.counsellor_id))
+    fresh = _load(session, row.id)
+    return view(session, vault, fresh, actor)
+
+
+def _fill_on_move(kind, status, details, actor, now):
+    """What the checklist can fill itself: who did it and when, unless given."""
+    who = actor.get("name") or actor.get("id")
+    if kind == "acute_danger" and status == "emergency_contacted":
+        details = {**details, "called_at": details.get("called_at") or iso(now),
+                   "called_by": details.get("called_by") or who}
+    if kind == "network_contact" and status == "contacted":
+        details = {**details, "contacted_at": details.get("contacted_at") or iso(now),
+                   "contacted_by": details.get("contacted_by") or who}
+    return details
+
+
+def list_escalations(session, _outbox, vault, actor, status=None, kind=None, chat_id=None):
+    """`status=open` means every escalation still open (whatever its own status)."""
+    query = select(escalations).order_by(escalations.c.created_at)
+    if status == "open":
+        query = query.where(escalations.c.open.is_(True))
+    elif status:
+        query = query.where(escalations.c.status == status)
+    if kind:
+        query = query.where(escalations.c.kind == kind)
+    if chat_id:
+        query = query.where(escalations.c.chat_id == chat_id)
+    rows = [r for r in session.execute(query).all() if _may_see(r, actor)]
+    out = []
+    for row in rows:
+        _audit(session, row.id, row.chat_id, actor, "read", "list")
+        out.append(view(session, vault, row, actor))
+    return out
+
+
+def get_escalation(session, _outbox, vault, escalation_id, actor):
+    row = _visible(session, escalation_id, actor)
+    _audit(session, row.id, row.chat_id, actor, "read",
+           "with identifying details" if _supervisor(actor) else None)
+    return view(session, vault, row, actor)
+
+
+def report_document(session, _outbox, vault, escalation_id, actor):
+    """The report with everything in it, for the PDF (supervisors only)."""
+    row = _visible(session, escalation_id, actor)
+    if row.kind != "report_of_concern":
+        raise NotFound("Only a report of concern has a document.")
+    if not _supervisor(actor):
+        raise Forbidden("The report holds identifying details: supervisors only.")
+    _audit(session, row.id, row.chat_id, actor, "read", "report pdf")
+    return view(session, vault, row, actor)
+
+
+def audit_trail(session, _outbox, escalation_id, actor):
+    row = _visible(session, escalation_id, actor)
+    if not _supervisor(actor):
+        raise Forbidden("The audit log is for supervisors.")
+    rows = session.execute(select(audit).where(audit.c.escalation_id == escalation_id)
+                           .order_by(audit.c.id)).all()
+    _audit(session, row.id, row.chat_id, actor, "audit_read")
+    return [{"at": iso(r.at), "actor_id": r.actor_id, "role": r.actor_role, "action": r.action,
+             "detail": r.detail} for r in rows]
+
+
+def holds(session, chat_ids):
+    """Of these chats, those an open escalation keeps from retention deletion."""
+    chat_ids = [c for c in (chat_ids or []) if isinstance(c, str)]
+    if not chat_ids:
+        return []
+    found = set()
+    for start in range(0, len(chat_ids), 500):
+        found |= set(session.execute(
+            select(escalations.c.chat_id).where(escalations.c.chat_id.in_(chat_ids[start:start + 500]),
+                                                escalations.c.open.is_(True))).scalars())
+    return sorted(found)
+
+
+def counts(session):
+    rows = session.execute(select(escalations.c.kind, escalations.c.status, func.count())
+                           .group_by(escalations.c.kind, escalations.c.status)).all()
+    return [{"kind": k, "status": s, "count": n} for k, s, n in rows]
 
 
 def directory(path=DIRECTORY):

@@ -1,11 +1,13 @@
 """The escalation service's own tables."""
-from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy import (JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text,
+                        UniqueConstraint)
 
 from chatvakt.outbox import outbox_table
 
 metadata = MetaData()
 
 # What the screen found: category and reason only, never the message itself.
+# Unique per message and category: a redelivered message_posted records nothing new.
 risk_flags = Table(
     "risk_flags",
     metadata,
@@ -16,8 +18,32 @@ risk_flags = Table(
     Column("severity", String(16), nullable=False),
     Column("reason", Text, nullable=False),
     Column("detected_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("chat_id", "seq", "category", name="uq_risk_flags_message"),
 )
 
+# An alert stays open until someone acknowledges it; a timer re-sends it and
+# then raises it to every supervisor (state here, so any replica's timer works).
+# One open alert per chat: later findings update it rather than pile up.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("chat_id", String(40), nullable=False, index=True),
+    Column("seq", Integer),
+    Column("category", String(32), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("counsellor_id", String(64)),
+    Column("detected_at", DateTime(timezone=True), nullable=False),
+    Column("last_sent_at", DateTime(timezone=True), nullable=False),
+    Column("sent_count", Integer, nullable=False, default=1),
+    Column("raised_at", DateTime(timezone=True)),
+    Column("acked_at", DateTime(timezone=True), index=True),
+    Column("acked_by", String(64)),
+)
+
+# kind/status/times in the clear; every detail the counsellor writes (names,
+# addresses, what the child told) only as a Fernet token in `sealed`.
 escalations = Table(
     "escalations",
     metadata,
@@ -25,13 +51,32 @@ escalations = Table(
     Column("chat_id", String(40), nullable=False, index=True),
     Column("kind", String(32), nullable=False),
     Column("status", String(24), nullable=False, index=True),
-    Column("details", JSON, nullable=False, default=dict),
+    Column("open", Boolean, nullable=False, default=True, index=True),
+    Column("sealed", Text, nullable=False),
+    # the chat's counsellor, kept current from chat_assigned/chat_transferred
+    Column("counsellor_id", String(64), index=True),
     Column("created_by", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("deadline_at", DateTime(timezone=True)),
 )
 
-# Who did what when, for every escalation.
+# Every status an escalation passed through, with who and when.
+status_history = Table(
+    "status_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("escalation_id", String(40), nullable=False, index=True),
+    Column("status", String(24), nullable=False),
+    Column("actor_id", String(64), nullable=False),
+    Column("actor_role", String(16)),
+    Column("actor_name", String(200)),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+# Who did what when, for every read and change of an escalation (field names,
+# never values).
 audit = Table(
     "audit",
     metadata,
@@ -39,6 +84,7 @@ audit = Table(
     Column("escalation_id", String(40), index=True),
     Column("chat_id", String(40)),
     Column("actor_id", String(64), nullable=False),
+    Column("actor_role", String(16)),
     Column("action", String(32), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("detail", Text),

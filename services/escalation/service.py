@@ -1,15 +1,65 @@
 """The escalation service as a nameko service: wiring only."""
-from nameko.events import EventDispatcher, event_handler
-from nameko.rpc import rpc
+import base64
+import logging
+import time
 
+from nameko.events import EventDispatcher
+from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
+from nameko.timer import timer
+
+from chatvakt import config
 from chatvakt import events as ev
 from chatvakt.db import Database
+from chatvakt.handlers import event_handler
 from chatvakt.outbox import Outbox
 from chatvakt.service import ServiceBase
 
-from . import domain
+from . import domain, report
+from .vault import VaultProvider
 from .models import metadata, outbox
 
+log = logging.getLogger(__name__)
+
+# How often the alert timer looks; read once, at import (nameko timers are class-level).
+ALERT_TICK_S = config.env_float("CHATVAKT_ALERT_TICK_S", 1.0)
+
+
+def alert_repeat_s():
+    return config.env_float("CHATVAKT_ALERT_REPEAT_S", 60)
+
+
+def alert_raise_s():
+    return config.env_float("CHATVAKT_ALERT_RAISE_S", 180)
+
+
+class WarmScreen(DependencyProvider):
+    """Compile the lexicon when the service starts, so the first risky message
+    is not the one that waits for it (the alert must come within a second)."""
+
+    def setup(self):
+        from .risk import default_screen
+
+        started = time.perf_counter()
+        try:
+            default_screen()
+        except Exception:  # noqa: BLE001 - the handler raises, and retries, on its own
+            log.exception("the risk screen could not be loaded at start")
+        else:
+            log.info("risk screen loaded in %.0f ms", (time.perf_counter() - started) * 1000)
+
+    def get_dependency(self, worker_ctx):
+        return _LazyScreen()
+
+
+class _LazyScreen:
+    """Loads the screen only when a message is screened: a broken lexicon
+    fails that handler (which retries), not every RPC of the service."""
+
+    def screen(self, text):
+        from .risk import default_screen
+
+        return default_screen().screen(text)
 
 
 class EscalationService(ServiceBase):
@@ -18,31 +68,81 @@ class EscalationService(ServiceBase):
     db = Database(ev.ESCALATION, metadata)
     dispatch = EventDispatcher()
     outbox = Outbox(outbox, ev.ESCALATION)
+    vault = VaultProvider()
+    screen = WarmScreen()
 
+    # A failure (e.g. the database briefly locked) raises: chatvakt's handler
+    # retries the message with a growing delay, so no child message goes
+    # unscreened; screen_message is idempotent per (chat, seq).
     @event_handler(ev.CHAT, ev.MESSAGE_POSTED)
     def on_message_posted(self, payload):
         data = ev.load(ev.CHAT, ev.MESSAGE_POSTED, payload)
-        if data["sender"] != "child":
+        if data["sender"] != "child" or data["kind"] != "message":
             return
-        from .risk import default_screen
-        self.unit(domain.screen_message, default_screen(), data["chat_id"], data["seq"],
+        self.unit(domain.screen_message, self.screen, data["chat_id"], data["seq"],
                   data["text"], data["counsellor_id"])
+
+    @event_handler(ev.QUEUE, ev.CHAT_ASSIGNED)
+    def on_chat_assigned(self, payload):
+        data = ev.load(ev.QUEUE, ev.CHAT_ASSIGNED, payload)
+        self.unit(domain.chat_counsellor_changed, data["chat_id"], data["counsellor_id"])
+
+    @event_handler(ev.CHAT, ev.CHAT_TRANSFERRED)
+    def on_chat_transferred(self, payload):
+        data = ev.load(ev.CHAT, ev.CHAT_TRANSFERRED, payload)
+        self.unit(domain.chat_counsellor_changed, data["chat_id"], data["to_counsellor_id"])
+
+    @timer(interval=ALERT_TICK_S)
+    def repeat_alerts(self):
+        sent = self.unit(domain.due_alerts, alert_repeat_s(), alert_raise_s())
+        if sent:
+            log.info("re-sent %d unacknowledged alert(s), %d raised to all supervisors",
+                     len(sent), sum(1 for a in sent if a["raised"]))
 
     @rpc
     def flags(self, chat_id):
         return self.read(domain.flags_for, chat_id)
 
     @rpc
-    def raise_escalation(self, chat_id, kind, details, actor, counsellor_id=None):
-        return self.unit(domain.raise_escalation, chat_id, kind, details, actor, counsellor_id)
+    def alerts(self, actor):
+        return self.read(domain.open_alerts, actor)
 
     @rpc
-    def list_escalations(self, actor, status=None):
-        return self.unit(domain.list_escalations, actor, status)
+    def acknowledge(self, chat_id, actor, alert_id=None):
+        return self.unit(domain.acknowledge_alerts, chat_id, actor, alert_id)
+
+    @rpc
+    def raise_escalation(self, chat_id, kind, details, actor, counsellor_id=None, facts=None):
+        return self.unit(domain.raise_escalation, self.vault, chat_id, kind, details, actor,
+                         counsellor_id, facts, config.helpline_name())
+
+    @rpc
+    def update_escalation(self, escalation_id, actor, details=None, status=None, facts=None):
+        return self.unit(domain.update_escalation, self.vault, escalation_id, actor, details,
+                         status, facts)
+
+    @rpc
+    def list_escalations(self, actor, status=None, kind=None, chat_id=None):
+        return self.unit(domain.list_escalations, self.vault, actor, status, kind, chat_id)
 
     @rpc
     def get_escalation(self, escalation_id, actor):
-        return self.unit(domain.get_escalation, escalation_id, actor)
+        return self.unit(domain.get_escalation, self.vault, escalation_id, actor)
+
+    @rpc
+    def audit(self, escalation_id, actor):
+        return self.unit(domain.audit_trail, escalation_id, actor)
+
+    @rpc
+    def report_pdf(self, escalation_id, actor, labels=None):
+        """The report of concern as a PDF, base64 (the RPC carries JSON)."""
+        view = self.unit(domain.report_document, self.vault, escalation_id, actor)
+        return base64.b64encode(report.render(view, config.helpline_name(), labels)).decode()
+
+    @rpc
+    def holds(self, chat_ids):
+        """Of these chats, those an open escalation keeps from retention deletion."""
+        return self.read(domain.holds, chat_ids)
 
     @rpc
     def directory(self):

@@ -1,0 +1,251 @@
+"""Escalation domain on a real database (SQLite and PostgreSQL): alerts and
+their repeats, each kind's status machine, access, sealing and the audit log."""
+import datetime as dt
+from dataclasses import dataclass
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import select
+
+from chatvakt.db import utcnow
+from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound
+from chatvakt.testing import RecordingOutbox, sqlite_sessions
+
+from services.escalation import domain, report
+from services.escalation.models import alerts, audit, escalations, metadata
+from services.escalation.vault import Vault
+
+SUP = {"role": "supervisor", "id": "sup-1", "name": "Siri Vakt"}
+COUNSELLOR = {"role": "counsellor", "id": "c-1", "name": "Cathrine"}
+OTHER = {"role": "counsellor", "id": "c-2", "name": "Ola"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    category: str
+    severity: str
+    terms: tuple
+    reason: str
+
+
+class FakeScreen:
+    """The port the risk screen fills; its own tests live in test_risk.py."""
+
+    def screen(self, text):
+        if "danger" in text:
+            return [Finding("suicide", "high", ("x",), "mentions wanting to die")]
+        if "worry" in text:
+            return [Finding("self_harm", "medium", ("y",), "mentions self-harm")]
+        return []
+
+
+@pytest.fixture
+def db(tmp_path):
+    engine, sessions = sqlite_sessions(tmp_path, "escalation", metadata)
+    yield sessions
+    engine.dispose()
+
+
+@pytest.fixture
+def vault():
+    return Vault([Fernet.generate_key()])
+
+
+def run(sessions, fn, *args, **kwargs):
+    outbox = RecordingOutbox()
+    with sessions() as session, session.begin():
+        result = fn(session, outbox, *args, **kwargs)
+    return result, outbox
+
+
+def raise_(db, vault, kind, details, actor=COUNSELLOR, facts=None, chat_id="chat-1"):
+    result, _ = run(db, domain.raise_escalation, vault, chat_id, kind, details, actor, "c-1", facts)
+    return result["escalation_id"]
+
+
+def patch(db, vault, escalation_id, actor=COUNSELLOR, **kw):
+    return run(db, domain.update_escalation, vault, escalation_id, actor, **kw)[0]
+
+
+# --- screening and alerts ------------------------------------------------------
+
+def test_a_risky_message_is_flagged_once_and_opens_one_alert(db):
+    payload, outbox = run(db, domain.screen_message, FakeScreen(), "chat-1", 3, "danger", "c-1")
+    assert outbox.names() == ["risk_detected"]
+    assert payload["counsellor_id"] == "c-1" and payload["alert_id"]
+    assert "danger" not in payload["reason"]
+    again, outbox = run(db, domain.screen_message, FakeScreen(), "chat-1", 3, "danger", "c-1")
+    assert again is None and outbox.events == []  # a redelivered message records nothing new
+    second, _ = run(db, domain.screen_message, FakeScreen(), "chat-1", 4, "worry", "c-1")
+    assert second["alert_id"] == payload["alert_id"]  # one open alert per chat
+    with db() as session:
+        row = session.execute(select(alerts)).one()
+        assert row.severity == "high"  # the most severe finding stays
+    assert run(db, domain.screen_message, FakeScreen(), "chat-1", 5, "hello")[0] is None
+
+
+def test_an_unacknowledged_alert_is_repeated_then_raised_and_stops_when_acknowledged(db):
+    start = utcnow()
+    payload, _ = run(db, domain.screen_message, FakeScreen(), "chat-2", 1, "danger", None, now=start)
+    at = lambda s: start + dt.timedelta(seconds=s)  # noqa: E731
+    assert run(db, domain.due_alerts, 60, 180, now=at(30))[0] == []
+    sent, outbox = run(db, domain.due_alerts, 60, 180, now=at(61))
+    assert outbox.names() == ["alert_repeated"]
+    assert sent[0]["repeat"] == 1 and sent[0]["raised"] is False
+    assert run(db, domain.due_alerts, 60, 180, now=at(90))[0] == []
+    sent, _ = run(db, domain.due_alerts, 60, 180, now=at(181))
+    assert sent[0]["raised"] is True and sent[0]["repeat"] == 2
+    visible, _ = run(db, lambda s, o: domain.open_alerts(s, COUNSELLOR))
+    assert [a["chat_id"] for a in visible] == ["chat-2"]  # still waiting: every counsellor sees it
+    with pytest.raises(NotFound):
+        run(db, domain.acknowledge_alerts, "chat-2", SUP, "nope")
+    acked, outbox = run(db, domain.acknowledge_alerts, "chat-2", SUP)
+    assert acked["acknowledged"] == [payload["alert_id"]] and outbox.names() == ["alert_acknowledged"]
+    assert run(db, domain.due_alerts, 60, 180, now=at(400))[0] == []
+    assert run(db, domain.acknowledge_alerts, "chat-2", SUP)[0]["acknowledged"] == []
+
+
+def test_alerts_follow_the_chat_to_its_counsellor(db):
+    run(db, domain.screen_message, FakeScreen(), "chat-3", 1, "danger", None)
+    run(db, domain.chat_counsellor_changed, "chat-3", "c-2")
+    assert [a["chat_id"] for a in run(db, lambda s, o: domain.open_alerts(s, OTHER))[0]] == ["chat-3"]
+    assert run(db, lambda s, o: domain.open_alerts(s, COUNSELLOR))[0] == []
+
+
+# --- the kinds -------------------------------------------------------------------
+
+def test_acute_danger_checklist_to_closed(db, vault):
+    eid = raise_(db, vault, "acute_danger", {"location": "Storgata 1", "situation": "alone"})
+    out = patch(db, vault, eid, details={"emergency_number": "113"}, status="emergency_contacted")
+    assert out["status"] == "emergency_contacted" and out["details"]["called_by"] == "Cathrine"
+    assert out["details"]["called_at"] and "location" not in out["details"]
+    assert out["identifying"] == {"fields": ["location"], "visible": False}
+    assert [n["number"] for n in out["emergency_numbers"]] == ["112", "113", "110"]
+    with pytest.raises(Conflict):
+        patch(db, vault, eid, status="open")
+    closed = patch(db, vault, eid, status="closed")
+    assert closed["open"] is False and [h["status"] for h in closed["history"]] == [
+        "open", "emergency_contacted", "closed"]
+    with pytest.raises(Conflict):
+        patch(db, vault, eid, details={"outcome": "late"})
+
+
+def test_acute_danger_needs_the_number_before_emergency_contacted(db, vault):
+    eid = raise_(db, vault, "acute_danger", {})
+    with pytest.raises(Invalid) as error:
+        patch(db, vault, eid, status="emergency_contacted")
+    assert "details.emergency_number" in error.value.fields
+
+
+def test_bad_details_are_422_with_fields(db, vault):
+    with pytest.raises(Invalid) as error:
+        raise_(db, vault, "acute_danger", {"emergency_number": "999", "bogus": 1,
+                                            "person": {"name": 5}})
+    assert {"details.emergency_number", "details.bogus", "details.person.name"} <= set(error.value.fields)
+    with pytest.raises(Invalid) as error:
+        raise_(db, vault, "network_contact", {"contact": "parent"})
+    assert "details.consent" in error.value.fields
+    with pytest.raises(Invalid) as error:
+        raise_(db, vault, "referral", {"services": ["police", "nowhere"]})
+    assert "details.services" in error.value.fields
+    with pytest.raises(Invalid):
+        raise_(db, vault, "nonsense", {})
+
+
+def test_report_of_concern_draft_approval_sent_acknowledged_with_deadline(db, vault):
+    facts = {"chat": {"started_at": "2026-01-05T22:10:00Z", "ended_at": "2026-01-05T22:50:00Z",
+                      "gender": "girl", "age": 12, "counsellor_name": "Cathrine"},
+             "coding": {"categories": ["violence_physical"], "acute_danger": False, "age": 12,
+                        "gender": "girl"}}
+    eid = raise_(db, vault, "report_of_concern", {"person": {"name": "Kari Nordmann"}}, facts=facts)
+    draft = run(db, domain.get_escalation, vault, eid, COUNSELLOR)[0]
+    assert draft["status"] == "draft" and draft["details"]["child"] == {"gender": "girl", "age": 12}
+    assert draft["details"]["reporter"]["organisation"] == "Alarmtelefonen"
+    assert "05.01.2026" in draft["details"]["observed"]
+    assert draft["facts"]["categories"] == ["violence_physical"] and draft["deadline"] is None
+    assert "person" not in draft["details"]
+    with pytest.raises(Invalid):  # the content DESIGN.md names is needed before approval
+        patch(db, vault, eid, SUP, status="approved")
+    patch(db, vault, eid, details={"cause": "Hun blir slått hjemme.", "examples": ["Blåmerker"],
+                                   "duration": "over_time", "others_who_know": "Læreren"})
+    with pytest.raises(Forbidden):
+        patch(db, vault, eid, status="approved")
+    approved = patch(db, vault, eid, SUP, status="approved")
+    assert approved["details"]["person"] == {"name": "Kari Nordmann"}
+    with pytest.raises(Conflict):  # content is fixed once approved
+        patch(db, vault, eid, details={"cause": "changed"})
+    sent = patch(db, vault, eid, details={"sent_via": "post"}, status="sent")
+    assert sent["sent_at"] and sent["deadline"]
+    from chatvakt.db import parse_iso
+    assert parse_iso(sent["deadline"]) - parse_iso(sent["sent_at"]) == dt.timedelta(days=7)
+    acked = patch(db, vault, eid, details={"reference": "BV-2026-17"}, status="acknowledged")
+    assert acked["open"] is True and acked["next"] == ["closed"]
+    pdf = report.render(run(db, domain.report_document, vault, eid, SUP)[0])
+    assert pdf.startswith(b"%PDF") and len(pdf) > 1000
+    with pytest.raises(Forbidden):
+        run(db, domain.report_document, vault, eid, COUNSELLOR)
+    assert patch(db, vault, eid, status="closed")["open"] is False
+
+
+def test_network_contact_and_referral(db, vault):
+    eid = raise_(db, vault, "network_contact", {"contact": "school_nurse", "consent": "given",
+                                                "contact_person": {"name": "Helse Søster"}})
+    out = patch(db, vault, eid, status="contacted")
+    assert out["details"]["contacted_by"] == "Cathrine" and "contact_person" not in out["details"]
+    assert patch(db, vault, eid, status="closed")["status"] == "closed"
+    rid = raise_(db, vault, "referral", {"services": ["korspahalsen", "ungno"]})
+    got = run(db, domain.get_escalation, vault, rid, COUNSELLOR)[0]
+    assert got["status"] == "recorded" and got["open"] is False and got["next"] == []
+
+
+def test_only_the_chats_counsellor_and_supervisors_see_an_escalation(db, vault):
+    eid = raise_(db, vault, "acute_danger", {"person": {"name": "Per"}})
+    with pytest.raises(NotFound):
+        run(db, domain.get_escalation, vault, eid, OTHER)
+    with pytest.raises(NotFound):
+        patch(db, vault, eid, OTHER, status="closed")
+    assert run(db, domain.list_escalations, vault, OTHER)[0] == []
+    assert run(db, domain.get_escalation, vault, eid, SUP)[0]["details"]["person"] == {"name": "Per"}
+    with pytest.raises(Forbidden):
+        run(db, domain.audit_trail, eid, COUNSELLOR)
+    with pytest.raises(Invalid):  # a counsellor cannot blank what they cannot see
+        patch(db, vault, eid, details={"person": None})
+
+
+def test_details_are_sealed_at_rest_and_every_access_is_audited(db, vault, tmp_path):
+    eid = raise_(db, vault, "report_of_concern", {"person": {"name": "Zxqvna Plimsoll",
+                                                             "address": "Ørneveien 77"},
+                                                  "cause": "Secretcause"})
+    run(db, domain.get_escalation, vault, eid, SUP)
+    patch(db, vault, eid, details={"examples": ["one"]})
+    with db() as session:
+        sealed = session.execute(select(escalations.c.sealed)).scalar_one()
+        details = session.execute(select(audit.c.detail)).scalars().all()
+    assert "Zxqvna" not in sealed and "Secretcause" not in sealed
+    assert not any("Zxqvna" in (d or "") for d in details)
+    for path in tmp_path.glob("*.sqlite3*"):
+        raw = path.read_bytes()
+        assert b"Zxqvna" not in raw and b"Secretcause" not in raw and "Ørneveien".encode() not in raw
+    trail = run(db, domain.audit_trail, eid, SUP)[0]
+    assert [(t["action"], t["actor_id"]) for t in trail] == [
+        ("raised", "c-1"), ("read", "sup-1"), ("edited", "c-1")]
+    assert trail[2]["detail"] == "fields: examples"
+    with pytest.raises(RuntimeError):  # another key cannot open it
+        run(db, domain.get_escalation, Vault([Fernet.generate_key()]), eid, SUP)
+
+
+def test_holds_name_chats_with_an_open_escalation(db, vault):
+    open_id = raise_(db, vault, "acute_danger", {}, chat_id="held")
+    raise_(db, vault, "referral", {"services": ["ungno"]}, chat_id="referred")
+    done = raise_(db, vault, "acute_danger", {}, chat_id="done")
+    patch(db, vault, done, status="closed")
+    with db() as session:
+        assert domain.holds(session, ["held", "referred", "done", "none"]) == ["held"]
+    assert open_id
+
+
+def test_status_open_lists_every_open_escalation(db, vault):
+    raise_(db, vault, "report_of_concern", {}, chat_id="a")
+    raise_(db, vault, "referral", {"services": ["ungno"]}, chat_id="b")
+    listed = run(db, domain.list_escalations, vault, SUP, "open")[0]
+    assert [e["chat_id"] for e in listed] == ["a"]
