@@ -25,6 +25,9 @@ records = Table(
     Column("taxonomy_version", String(40)),
     Column("coded_at", DateTime(timezone=True)),
     Column("coded_by", String(64)),
+    # re-reminders sent while the chat stays uncoded (the first push is not counted)
+    Column("reminders", Integer, nullable=False, default=0),
+    Column("reminded_at", DateTime(timezone=True)),
 )
 
 # Chats the risk screen flagged (may arrive before the chat ends).
@@ -43,7 +46,19 @@ history = Table(
     Column("coding", JSON, nullable=False),
     Column("taxonomy_version", String(40), nullable=False),
     Column("changed_by", String(64), nullable=False),
+    Column("changed_by_name", String(120)),
     Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+# Every taxonomy a coding was made with, by version, as it was then: a
+# helpline may replace its taxonomy file, and old codings keep their labels.
+# A version, once stored, is never changed.
+taxonomies = Table(
+    "taxonomies",
+    metadata,
+    Column("version", String(40), primary_key=True),
+    Column("document", JSON, nullable=False),
+    Column("registered_at", DateTime(timezone=True), nullable=False),
 )
 
 outbox = outbox_table(metadata)

@@ -1,11 +1,14 @@
 """The coding service as a nameko service: wiring only."""
 import functools
 
-from nameko.events import EventDispatcher, event_handler
+from nameko.events import EventDispatcher
 from nameko.rpc import rpc
+from nameko.timer import timer
 
+from chatvakt import config
 from chatvakt import events as ev
 from chatvakt.db import Database
+from chatvakt.handlers import event_handler
 from chatvakt.outbox import Outbox
 from chatvakt.service import ServiceBase
 
@@ -17,7 +20,31 @@ from .taxonomy import load_taxonomy
 
 @functools.lru_cache(maxsize=1)
 def current_taxonomy():
+    # CHATVAKT_TAXONOMY names a helpline's own file; read once per process.
     return load_taxonomy()
+
+
+# Fail at start, with the file's problem in the log, rather than at the first coding.
+current_taxonomy()
+
+
+def remind_s():
+    """Seconds after a chat ended (or the last reminder) before a counsellor is
+    reminded again of a chat still uncoded; 0 turns re-reminders off."""
+    return config.env_float("CHATVAKT_CODING_REMIND_S", 900)
+
+
+def remind_max():
+    return config.env_int("CHATVAKT_CODING_REMIND_MAX", 3)
+
+
+def suppress_below():
+    return config.env_int("CHATVAKT_STATS_SUPPRESS_BELOW", 5)
+
+
+# The timer's tick is fixed when the class is made; a quarter of the interval
+# keeps a reminder at most 25 % late.
+_REMIND_TICK = max(0.5, min(60.0, (remind_s() or 60.0) / 4))
 
 
 class CodingService(ServiceBase):
@@ -35,21 +62,26 @@ class CodingService(ServiceBase):
     def on_risk_detected(self, payload):
         self.unit(domain.mark_at_risk, ev.load(ev.ESCALATION, ev.RISK_DETECTED, payload)["chat_id"])
 
-    @rpc
-    def taxonomy(self, lang="nb"):
-        return current_taxonomy().to_api(lang)
+    @timer(interval=_REMIND_TICK)
+    def remind(self):
+        if remind_s() > 0:
+            self.unit(domain.remind_uncoded, remind_s(), remind_max())
 
     @rpc
-    def get_coding(self, facts, actor):
-        return self.unit(domain.get_coding, facts, actor)
+    def taxonomy(self, lang="nb", version=None):
+        return self.read(domain.taxonomy_view, version, current_taxonomy(), lang)
 
     @rpc
-    def save_coding(self, facts, body, actor):
-        return self.unit(domain.save_coding, facts, body, actor, current_taxonomy())
+    def get_coding(self, facts, actor, lang="nb"):
+        return self.unit(domain.get_coding, facts, actor, current_taxonomy(), lang=lang)
 
     @rpc
-    def history(self, chat_id):
-        return self.read(domain.coding_history, chat_id)
+    def save_coding(self, facts, body, actor, lang="nb"):
+        return self.unit(domain.save_coding, facts, body, actor, current_taxonomy(), lang=lang)
+
+    @rpc
+    def history(self, chat_id, actor):
+        return self.read(domain.coding_history, chat_id, actor)
 
     @rpc
     def uncoded(self, actor):
@@ -58,4 +90,4 @@ class CodingService(ServiceBase):
     @rpc
     def stats(self, date_from=None, date_to=None, fmt="json"):
         result = self.read(domain.statistics, current_taxonomy(), date_from, date_to)
-        return stats_to_csv(result) if fmt == "csv" else result
+        return stats_to_csv(result, suppress_below()) if fmt == "csv" else result

@@ -47,6 +47,7 @@ __all__ = [
     "stats_to_csv",
     "percentile",
     "age_band",
+    "range_bounds",
 ]
 
 DEFAULT_TZ = "Europe/Oslo"
@@ -117,6 +118,13 @@ def _bound(value: Any, zone: ZoneInfo, end: bool) -> datetime | None:
         day = value + timedelta(days=1) if end else value
         return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
     raise TypeError(f"expected a date or datetime, got {type(value).__name__}")
+
+
+def range_bounds(date_from: Any, date_to: Any, tz: str | None = DEFAULT_TZ) -> tuple:
+    """[start, end) in UTC of a range as ``compute_stats`` reads it (a date is a
+    whole local day, both ends included), so the caller selects the same chats."""
+    zone = _zone(tz)
+    return _bound(date_from, zone, end=False), _bound(date_to, zone, end=True)
 
 
 def _iso(value: Any) -> str | None:

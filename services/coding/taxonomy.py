@@ -13,6 +13,14 @@ File format::
                      "subcategories": [{"code": "violence.bullying", "label_nb": "Mobbing",
                                         "label_en": "Bullying"}, ...]}, ...]}
 
+Replacing it: write the helpline's own file in this format with a NEW
+``version`` (never reuse one), point ``CHATVAKT_TAXONOMY`` at it on every coding
+replica and restart them. Each coding keeps the version it was made with; the
+service stores every version it codes with in its database (table
+``taxonomies``), so old codings keep their labels after the file is replaced
+(``GET /api/v1/taxonomy?version=...``). Versions shipped with the service can
+also be kept beside the default as ``data/taxonomy-<version>.json``.
+
 Codes are stable lowercase ASCII identifiers: a main category is one segment
 (``violence``), a subcategory is its main category's code, a dot and one more
 segment (``violence.bullying``).
@@ -34,6 +42,7 @@ __all__ = [
     "TaxonomyError",
     "load_taxonomy",
     "taxonomy_from_dict",
+    "bundled_taxonomy",
     "DEFAULT_TAXONOMY_PATH",
     "TAXONOMY_ENV",
 ]
@@ -161,6 +170,19 @@ class Taxonomy:
             categories.append(item)
         return {"version": self.version, "name": self.name, "categories": categories}
 
+    def to_document(self) -> dict:
+        """The file format again (what ``taxonomy_from_dict`` reads)."""
+
+        def one(entry: Category | Subcategory) -> dict:
+            return {"code": entry.code, "label_nb": entry.label_nb, "label_en": entry.label_en}
+
+        return {
+            "version": self.version,
+            "name": self.name,
+            "categories": [{**one(cat), "subcategories": [one(sub) for sub in cat.subcategories]}
+                           for cat in self.categories],
+        }
+
 
 # -- loading and validation -------------------------------------------------
 
@@ -263,3 +285,20 @@ def load_taxonomy(path: str | os.PathLike | None = None) -> Taxonomy:
             f"taxonomy file {str(p)!r} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from None
     return taxonomy_from_dict(doc, source=str(p))
+
+
+def bundled_taxonomy(version: str) -> Taxonomy | None:
+    """A taxonomy shipped with the service (``data/taxonomy*.json``) by version.
+
+    Older versions are kept there as ``taxonomy-<version>.json`` so codings made
+    with them keep their labels even on a database that never stored them.
+    """
+    folder = DEFAULT_TAXONOMY_PATH.parent
+    for path in sorted(folder.glob("taxonomy*.json")):
+        try:
+            taxonomy = load_taxonomy(path)
+        except TaxonomyError:
+            continue
+        if taxonomy.version == version:
+            return taxonomy
+    return None
