@@ -1,8 +1,10 @@
 """HTTP routes of a chat: what the child and the chat's counsellor call."""
+import secrets
+
 from chatvakt import errors
 
-from . import accounts, schemas
-from .base import STAFF, _public_chat
+from . import accounts, ratelimit, schemas
+from .base import STAFF, SUPERVISORS, _public_chat
 from .web import api, read_json
 
 
@@ -40,7 +42,19 @@ class ChatRoutes:
     def post_message(self, request, chat_id):
         actor = self._chat_actor(request, chat_id)
         body = read_json(request, schemas.PostMessage())
-        result = self.chat.post_message(chat_id, actor, body["text"], body["client_msg_id"])
+        # Without a client id, one of ours still makes the RPC idempotent: a
+        # request redelivered after the chat service died stores one copy.
+        client_msg_id = body["client_msg_id"] or "gw:" + secrets.token_hex(12)
+        limiter = ratelimit.child_messages() if actor["role"] == "child" else None
+        place = limiter.acquire(chat_id) if limiter else None
+        try:
+            result = self.chat.post_message(chat_id, actor, body["text"], client_msg_id)
+        except Exception:
+            if limiter:
+                limiter.release(chat_id, place)
+            raise
+        if limiter and result.get("duplicate"):
+            limiter.release(chat_id, place)  # a retry is not a new message
         return 201, {"seq": result["seq"], "sent_at": result["sent_at"]}
 
     @api("GET", "/api/v1/chats/<string:chat_id>/messages")
@@ -70,7 +84,8 @@ class ChatRoutes:
     @api("POST", "/api/v1/chats/<string:chat_id>/typing")
     def typing_http(self, request, chat_id):
         actor = self._chat_actor(request, chat_id)
-        self.chat.typing(chat_id, actor)
+        if ratelimit.typing_throttle().allow((chat_id, actor["role"] == "child")):
+            self.chat.typing(chat_id, actor)
         return 202, {"ok": True}
 
     @api("POST", "/api/v1/chats/<string:chat_id>/transfer")
@@ -81,3 +96,28 @@ class ChatRoutes:
         if target is None or target["role"] not in STAFF:
             raise errors.Invalid("No such counsellor.", {"to": ["Unknown counsellor id."]})
         return self.chat.transfer(chat_id, actor, target["id"], target["name"], body["note"])
+
+    @api("GET", "/api/v1/chats")
+    def list_chats(self, request):
+        actor = self._actor(request, STAFF)
+        status = request.args.get("status", "active")
+        return {"chats": self.chat.list_chats(actor, status)}
+
+    @api("POST", "/api/v1/chats/<string:chat_id>/notes")
+    def add_note(self, request, chat_id):
+        actor = self._actor(request, STAFF)
+        body = read_json(request, schemas.Note())
+        return 201, self.chat.add_note(chat_id, actor, body["text"])
+
+    @api("POST", "/api/v1/chats/<string:chat_id>/whisper")
+    def whisper(self, request, chat_id):
+        actor = self._actor(request, SUPERVISORS)
+        body = read_json(request, schemas.Note())
+        return 201, self.chat.whisper(chat_id, actor, body["text"])
+
+    @api("PUT", "/api/v1/chats/<string:chat_id>/phase")
+    def set_phase(self, request, chat_id):
+        actor = self._actor(request, STAFF)
+        body = read_json(request, schemas.Phase())
+        chat = self.chat.set_phase(chat_id, actor, body["phase"])
+        return {"chat_id": chat["chat_id"], "phase": chat["phase"], "phases": chat["phases"]}

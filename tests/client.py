@@ -43,6 +43,8 @@ class Socket:
 
     def __init__(self, url, token):
         self.ws = websocket.create_connection(url.replace("http", "ws", 1) + "/ws", timeout=10)
+        # The reader waits for pushes for as long as the socket lives.
+        self.ws.settimeout(None)
         self.events = []
         self.results = {}
         self._ids = itertools.count(1)

@@ -4,15 +4,16 @@ Plain functions over a SQLAlchemy session and the outbox; no broker here.
 Each public function is one transaction: the caller opens it, these functions
 change state and record the events that state change implies.
 """
+import datetime as dt
 import secrets
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, exists, or_, select, update
 
 from chatvakt import events as ev
 from chatvakt.db import iso, utcnow
-from chatvakt.errors import Conflict, Invalid, NotFound
+from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound
 
-from .models import conversations, messages
+from .models import conversations, holds, messages
 
 MAX_TEXT = 4000
 OPEN = ("waiting", "active")
@@ -101,7 +102,7 @@ def _append(session, outbox, chat, sender, text, *, kind="message", visibility="
         update(conversations)
         .where(conversations.c.id == chat.id)
         .values(last_seq=conversations.c.last_seq + 1,
-                **({"last_child_at": now} if sender == "child" else {}))
+                **({"last_child_at": now, "prompted_at": None} if sender == "child" else {}))
         .returning(conversations.c.last_seq)
     ).scalar_one()
     session.execute(messages.insert().values(
@@ -209,27 +210,37 @@ def activate(session, outbox, chat_id, counsellor_id, counsellor_name, now=None)
 
 def end_chat(session, outbox, chat_id, actor, ended_by=None, now=None):
     """End a chat; a chat that never left the queue ends as abandoned."""
-    now = now or utcnow()
     chat = _visible(session, chat_id, actor)
     if chat.status not in OPEN:
         return chat_view(chat)  # ending twice is not an error: the child may tap twice
     if actor.get("role") == "counsellor" and chat.counsellor_id != actor.get("id"):
         raise NotFound("No such chat.")
     status = "abandoned" if chat.status == "waiting" else "ended"
-    ended_by = ended_by or actor.get("role")
-    _append(session, outbox, chat, "system", ENDED, kind="ended", now=now)
-    session.execute(update(conversations).where(conversations.c.id == chat_id).values(
-        status=status, ended_at=now, ended_by=ended_by,
-    ))
-    chat = _load(session, chat_id)
+    _finish(session, outbox, chat, status, ended_by or actor.get("role"), ENDED, now)
+    return chat_view(_load(session, chat_id))
+
+
+def _finish(session, outbox, chat, status, ended_by, text, now=None):
+    """Close a chat once: the status change is conditional, so a replica that
+    loses a race (the child's tap against the inactivity timer) does nothing."""
+    now = now or utcnow()
+    changed = session.execute(
+        update(conversations)
+        .where(conversations.c.id == chat.id, conversations.c.status.in_(OPEN))
+        .values(status=status, ended_at=now, ended_by=ended_by)
+    ).rowcount
+    if not changed:
+        return False
+    _append(session, outbox, chat, "system", text, kind="ended", now=now)
+    chat = _load(session, chat.id)
     outbox.add(session, ev.CHAT_ENDED, {
-        "chat_id": chat_id, "status": status, "ended_by": ended_by,
+        "chat_id": chat.id, "status": status, "ended_by": ended_by,
         "started_at": iso(chat.started_at), "assigned_at": iso(chat.assigned_at),
         "ended_at": iso(now), "counsellor_id": chat.counsellor_id,
         "counsellor_name": chat.counsellor_name, "gender": chat.gender, "age": chat.age,
         "phases": dict(chat.phases or {}),
     })
-    return chat_view(chat)
+    return True
 
 
 TRANSFERRED = "Samtalen er overført til {name}."
@@ -255,3 +266,202 @@ def transfer(session, outbox, chat_id, actor, to_id, to_name, note=None, now=Non
         "chat_id": chat_id, "from_counsellor_id": actor.get("id"), "to_counsellor_id": to_id,
         "to_counsellor_name": to_name})
     return chat_view(_load(session, chat_id))
+
+
+# --- Staff tools: internal notes, supervisor whispers, the conversation model.
+
+STAFF = ("counsellor", "supervisor", "admin")
+SUPERVISORS = ("supervisor", "admin")
+
+
+def _staff_chat(session, chat_id, actor):
+    if actor.get("role") not in STAFF:
+        raise Forbidden("Only staff may do this.")
+    return _visible(session, chat_id, actor)  # a counsellor sees only their own chats
+
+
+def add_note(session, outbox, chat_id, actor, text, now=None):
+    """An internal note on a chat: counsellors and supervisors see it, the child never."""
+    text = clean_text(text)
+    chat = _staff_chat(session, chat_id, actor)
+    if chat.purged_at is not None:
+        raise Conflict("The chat's transcript has been deleted.")
+    seq, sent_at = _append(session, outbox, chat, "counsellor", text, kind="note",
+                           visibility="counsellors", author_id=actor.get("id"), now=now)
+    return {"seq": seq, "sent_at": iso(sent_at), "kind": "note"}
+
+
+def whisper(session, outbox, chat_id, actor, text, now=None):
+    """A supervisor watching a chat speaks to its counsellor only."""
+    text = clean_text(text)
+    if actor.get("role") not in SUPERVISORS:
+        raise Forbidden("Only a supervisor may whisper.")
+    chat = _visible(session, chat_id, actor)
+    if chat.status not in OPEN:
+        raise Conflict("The chat has ended.")
+    seq, sent_at = _append(session, outbox, chat, "counsellor", text, kind="whisper",
+                           visibility="counsellors", author_id=actor.get("id"), now=now)
+    return {"seq": seq, "sent_at": iso(sent_at), "kind": "whisper"}
+
+
+def set_phase(session, outbox, chat_id, actor, phase, now=None):
+    """Move the chat to a phase of the conversation model, keeping when each first began."""
+    if phase not in PHASES:
+        raise Invalid("Unknown phase.", {"phase": [f"One of {', '.join(PHASES)}."]})
+    now = now or utcnow()
+    chat = _staff_chat(session, chat_id, actor)
+    # Lock the row (PostgreSQL) so two tabs moving the phase do not lose an entry.
+    chat = session.execute(select(conversations).where(conversations.c.id == chat.id)
+                           .with_for_update()).first()
+    if chat.status != "active":
+        raise Conflict("Only an active chat moves through the phases.")
+    phases = dict(chat.phases or {})
+    phases.setdefault(phase, iso(now))
+    session.execute(update(conversations).where(conversations.c.id == chat.id)
+                    .values(phase=phase, phases=phases))
+    return chat_view(_load(session, chat.id))
+
+
+LISTABLE = ("waiting", "active") + ev.END_STATUSES
+
+
+def list_chats(session, actor, status="active", limit=500):
+    """The console's list: a counsellor's own chats, or every chat for a supervisor."""
+    if actor.get("role") not in STAFF:
+        raise Forbidden("Only staff may list chats.")
+    if status not in LISTABLE:
+        raise Invalid("Unknown status.", {"status": [f"One of {', '.join(LISTABLE)}."]})
+    query = (select(conversations).where(conversations.c.status == status)
+             .order_by(conversations.c.started_at).limit(limit))
+    if actor.get("role") not in SUPERVISORS:
+        query = query.where(conversations.c.counsellor_id == actor.get("id"))
+    out = []
+    for chat in session.execute(query):
+        view = chat_view(chat)
+        view["last_child_at"] = iso(chat.last_child_at)
+        out.append(view)
+    return out
+
+
+# --- Typing, throttled in the database so that every replica sees the last one.
+
+def typing(session, _outbox, chat_id, actor, interval_s=2.0, now=None):
+    """Let a typing event through at most once per `interval_s` per chat and side.
+
+    Returns the event payload to publish, or None when throttled or the chat is closed.
+    """
+    now = now or utcnow()
+    chat = _visible(session, chat_id, actor)
+    sender = "child" if actor.get("role") == "child" else "counsellor"
+    if sender == "counsellor" and chat.counsellor_id != actor.get("id"):
+        return None  # a supervisor watching does not type into the chat
+    column = conversations.c.typing_child_at if sender == "child" else conversations.c.typing_counsellor_at
+    changed = session.execute(
+        update(conversations)
+        .where(conversations.c.id == chat_id, conversations.c.status.in_(OPEN),
+               or_(column.is_(None), column <= now - dt.timedelta(seconds=interval_s)))
+        .values({column.key: now})
+    ).rowcount
+    if not changed:
+        return None
+    return {"chat_id": chat_id, "sender": sender, "counsellor_id": chat.counsellor_id}
+
+
+# --- Inactivity: prompt the counsellor, then end the chat as timed out.
+
+INACTIVITY_PROMPT = "Barnet har ikke skrevet på en stund. Vurder å spørre om hen fortsatt er der."
+TIMED_OUT = "Chatten ble avsluttet fordi det var stille lenge."
+
+
+def silent_chats(session, prompt_s, now=None, limit=500):
+    """Active chats whose child has been silent at least `prompt_s` (candidates only)."""
+    now = now or utcnow()
+    cutoff = now - dt.timedelta(seconds=prompt_s)
+    return session.execute(
+        select(conversations.c.id)
+        .where(conversations.c.status == "active", conversations.c.assigned_at <= cutoff,
+               or_(conversations.c.last_child_at.is_(None), conversations.c.last_child_at <= cutoff))
+        .limit(limit)
+    ).scalars().all()
+
+
+def _silence_s(chat, now):
+    # Silence counts from the child's last message, or from the assignment when
+    # the child wrote only while waiting (waiting is our silence, not theirs).
+    since = max(t for t in (chat.assigned_at, chat.last_child_at) if t is not None)
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=dt.timezone.utc)
+    return (now - since).total_seconds()
+
+
+def check_silence(session, outbox, chat_id, prompt_s, end_s, now=None):
+    """Act on one chat's silence; safe to run from every replica at once.
+
+    Returns "timed_out", "prompted" or None.
+    """
+    now = now or utcnow()
+    chat = _load(session, chat_id)
+    if chat.status != "active":
+        return None
+    silence = _silence_s(chat, now)
+    if silence >= end_s:
+        return "timed_out" if _finish(session, outbox, chat, "timed_out", "timeout", TIMED_OUT, now) else None
+    if silence >= prompt_s and chat.prompted_at is None:
+        changed = session.execute(
+            update(conversations)
+            .where(conversations.c.id == chat_id, conversations.c.status == "active",
+                   conversations.c.prompted_at.is_(None))
+            .values(prompted_at=now)
+        ).rowcount
+        if changed:
+            _append(session, outbox, chat, "system", INACTIVITY_PROMPT, kind="inactivity_prompt",
+                    visibility="counsellors", now=now)
+            return "prompted"
+    return None
+
+
+# --- Retention: transcripts go after N days unless an escalation holds them.
+
+# Escalation statuses that no longer hold a transcript; any other status holds
+# (when in doubt, keep: an unknown status must not delete evidence).
+RELEASED = ("closed", "resolved", "done", "cancelled", "canceled", "dismissed", "rejected")
+
+
+def record_hold(session, _outbox, escalation_id, chat_id, status, raised=False, now=None):
+    """Remember an escalation's status. Idempotent; `raised` never overwrites a
+    later update that overtook it (events from different workers may cross)."""
+    now = now or utcnow()
+    row = session.execute(select(holds).where(holds.c.escalation_id == escalation_id)).first()
+    if row is None:
+        session.execute(holds.insert().values(escalation_id=escalation_id, chat_id=chat_id,
+                                              status=status, updated_at=now))
+    elif not raised:
+        session.execute(update(holds).where(holds.c.escalation_id == escalation_id)
+                        .values(status=status, updated_at=now))
+
+
+def held(session, chat_id):
+    return session.execute(
+        select(holds.c.escalation_id)
+        .where(holds.c.chat_id == chat_id, holds.c.status.not_in(RELEASED))
+    ).first() is not None
+
+
+def purge_expired(session, _outbox, retention_days, now=None, limit=200):
+    """Delete the transcripts (messages and nickname) of chats ended more than
+    `retention_days` ago, except those an open escalation holds. The chat row
+    stays without text: its times, phases and counsellor serve coding."""
+    now = now or utcnow()
+    cutoff = now - dt.timedelta(days=retention_days)
+    hold = exists().where(holds.c.chat_id == conversations.c.id, holds.c.status.not_in(RELEASED))
+    ids = session.execute(
+        select(conversations.c.id)
+        .where(conversations.c.status.in_(ev.END_STATUSES), conversations.c.ended_at <= cutoff,
+               conversations.c.purged_at.is_(None), ~hold)
+        .limit(limit)
+    ).scalars().all()
+    if ids:
+        session.execute(delete(messages).where(messages.c.chat_id.in_(ids)))
+        session.execute(update(conversations).where(conversations.c.id.in_(ids))
+                        .values(nickname=None, purged_at=now))
+    return ids

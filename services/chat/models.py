@@ -26,6 +26,26 @@ conversations = Table(
     Column("phase", String(32)),
     # {phase: ISO time it began}: kept for coding and statistics.
     Column("phases", JSON, nullable=False, default=dict),
+    # When the counsellor was prompted about the child's silence; cleared when
+    # the child writes, so each silence prompts once.
+    Column("prompted_at", DateTime(timezone=True)),
+    # Last typing event let through per side: the throttle lives here so that
+    # every replica sees it.
+    Column("typing_child_at", DateTime(timezone=True)),
+    Column("typing_counsellor_at", DateTime(timezone=True)),
+    # When the retention timer deleted the transcript.
+    Column("purged_at", DateTime(timezone=True)),
+)
+
+# Escalations that may hold a chat's transcript past retention, learnt from
+# the escalation service's events (the chat service asks no one at purge time).
+holds = Table(
+    "holds",
+    metadata,
+    Column("escalation_id", String(64), primary_key=True),
+    Column("chat_id", String(40), nullable=False, index=True),
+    Column("status", String(24), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 messages = Table(

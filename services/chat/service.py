@@ -1,15 +1,69 @@
 """The chat relay as a nameko service: wiring only, the work is in domain.py."""
-from nameko.events import EventDispatcher, event_handler
+import logging
+import os
+
+from nameko.events import EventDispatcher
 from nameko.rpc import rpc
+from nameko.timer import timer
 
 from chatvakt import config
 from chatvakt import events as ev
 from chatvakt.db import Database
+from chatvakt.handlers import event_handler
 from chatvakt.outbox import Outbox
-from chatvakt.service import ServiceBase
+from chatvakt.service import ServiceBase, run_unit
 
 from . import domain
 from .models import metadata, outbox
+
+log = logging.getLogger(__name__)
+
+# Timer intervals are fixed when the class is built, so they are read at import.
+INACTIVITY_CHECK_S = config.env_float("CHATVAKT_INACTIVITY_CHECK_S", 15.0)
+RETENTION_CHECK_S = config.env_float("CHATVAKT_RETENTION_CHECK_S", 3600.0)
+
+
+def inactivity_prompt_s():
+    return config.env_float("CHATVAKT_INACTIVITY_PROMPT_S", 600.0)
+
+
+def inactivity_end_s():
+    return config.env_float("CHATVAKT_INACTIVITY_END_S", 1200.0)
+
+
+def retention_days():
+    return config.env_float("CHATVAKT_RETENTION_DAYS", 30.0)
+
+
+def typing_interval_s():
+    return config.env_float("CHATVAKT_TYPING_INTERVAL_S", 2.0)
+
+
+class _CrashAfterCommit:
+    """Test hook: dies between the commit and the publish, once per arming.
+
+    Active only when CHATVAKT_TEST_CRASH_AFTER_COMMIT names a file; a test arms
+    it by creating that file, and the replica that removes it dies. This is
+    the window the outbox exists for.
+    """
+
+    def __init__(self, outbox):
+        self._outbox = outbox
+
+    def __getattr__(self, name):
+        return getattr(self._outbox, name)
+
+    def publish(self, sessions, dispatch, ids):
+        trigger = os.environ.get("CHATVAKT_TEST_CRASH_AFTER_COMMIT")
+        if trigger and ids:
+            try:
+                os.unlink(trigger)
+            except FileNotFoundError:
+                pass
+            else:
+                log.warning("test hook: exiting after commit, before publish")
+                os._exit(17)
+        return self._outbox.publish(sessions, dispatch, ids)
 
 
 class ChatService(ServiceBase):
@@ -26,11 +80,19 @@ class ChatService(ServiceBase):
 
     @rpc
     def post_message(self, chat_id, actor, text, client_msg_id=None):
-        return self.unit(domain.post_message, chat_id, actor, text, client_msg_id)
+        box = self.outbox
+        if os.environ.get("CHATVAKT_TEST_CRASH_AFTER_COMMIT"):
+            box = _CrashAfterCommit(box)
+        return run_unit(self.db, box, self.dispatch, domain.post_message, chat_id, actor, text,
+                        client_msg_id)
 
     @rpc
     def get_chat(self, chat_id, actor):
         return self.read(domain.get_chat, chat_id, actor)
+
+    @rpc
+    def list_chats(self, actor, status="active"):
+        return self.read(domain.list_chats, actor, status)
 
     @rpc
     def list_messages(self, chat_id, actor, after=0):
@@ -49,14 +111,24 @@ class ChatService(ServiceBase):
         return self.unit(domain.transfer, chat_id, actor, to_id, to_name, note)
 
     @rpc
+    def add_note(self, chat_id, actor, text):
+        return self.unit(domain.add_note, chat_id, actor, text)
+
+    @rpc
+    def whisper(self, chat_id, actor, text):
+        return self.unit(domain.whisper, chat_id, actor, text)
+
+    @rpc
+    def set_phase(self, chat_id, actor, phase):
+        return self.unit(domain.set_phase, chat_id, actor, phase)
+
+    @rpc
     def typing(self, chat_id, actor):
-        chat = self.read(domain.get_chat, chat_id, actor)
-        if chat["status"] in domain.OPEN:
-            sender = "child" if actor.get("role") == "child" else "counsellor"
-            counsellor = chat["counsellor"]["id"] if chat["counsellor"] else None
-            self.dispatch(ev.TYPING, ev.dump(ev.CHAT, ev.TYPING, {
-                "chat_id": chat_id, "sender": sender, "counsellor_id": counsellor}))
-        return {"ok": True}
+        payload = self.unit(domain.typing, chat_id, actor, typing_interval_s())
+        if payload is not None:
+            # Not through the outbox: a lost typing hint harms no one.
+            self.dispatch(ev.TYPING, ev.dump(ev.CHAT, ev.TYPING, payload))
+        return {"ok": True, "sent": payload is not None}
 
     @event_handler(ev.QUEUE, ev.CHAT_ASSIGNED)
     def on_chat_assigned(self, payload):
@@ -67,3 +139,36 @@ class ChatService(ServiceBase):
         except Exception as error:  # noqa: BLE001 - a chat that already ended is fine
             if not isinstance(error, domain.Conflict):
                 raise
+
+    @event_handler(ev.ESCALATION, ev.ESCALATION_RAISED)
+    def on_escalation_raised(self, payload):
+        data = ev.load(ev.ESCALATION, ev.ESCALATION_RAISED, payload)
+        self.unit(domain.record_hold, data["escalation_id"], data["chat_id"], data["status"],
+                  raised=True)
+
+    @event_handler(ev.ESCALATION, ev.ESCALATION_UPDATED)
+    def on_escalation_updated(self, payload):
+        data = ev.load(ev.ESCALATION, ev.ESCALATION_UPDATED, payload)
+        self.unit(domain.record_hold, data["escalation_id"], data["chat_id"], data["status"])
+
+    @timer(interval=INACTIVITY_CHECK_S)
+    def check_inactivity(self):
+        prompt_s, end_s = inactivity_prompt_s(), inactivity_end_s()
+        for chat_id in self.read(domain.silent_chats, prompt_s):
+            try:
+                outcome = self.unit(domain.check_silence, chat_id, prompt_s, end_s)
+            except Exception:  # noqa: BLE001 - one chat must not stop the others
+                log.exception("inactivity check failed for one chat")
+                continue
+            if outcome:
+                log.info("inactivity: chat %s", outcome)
+
+    @timer(interval=RETENTION_CHECK_S)
+    def purge_expired(self):
+        days = retention_days()
+        while True:
+            purged = self.unit(domain.purge_expired, days)
+            if purged:
+                log.info("retention: deleted the transcripts of %d chat(s)", len(purged))
+            if len(purged) < 200:
+                break
