@@ -10,7 +10,6 @@ import logging
 from pathlib import Path
 
 from nameko.rpc import RpcProxy
-from nameko.web.websocket import WebSocketHubProvider
 
 from chatvakt import errors
 from chatvakt import events as ev
@@ -20,6 +19,7 @@ from chatvakt.observability import Observed
 from . import accounts
 from .models import metadata
 from .remote import Remote
+from .sockets import HubProvider
 from .web import bearer
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ def _public_chat(chat, position=None):
         "chat_id": chat["chat_id"], "status": chat["status"],
         "position": position.get("position") if position else None,
         "estimated_wait_s": position.get("estimated_wait_s") if position else None,
+        "notice": position.get("notice") if position else None,
         "counsellor": {"name": chat["counsellor"]["name"]} if chat.get("counsellor") else None,
         "started_at": chat["started_at"], "assigned_at": chat["assigned_at"],
         "ended_at": chat["ended_at"], "ended_by": chat.get("ended_by"),
@@ -73,7 +74,7 @@ def _coding_facts(chat):
 class GatewayBase:
     db = Database(ev.GATEWAY, metadata)
     observed = Observed()
-    hub = WebSocketHubProvider()
+    hub = HubProvider()  # nameko's hub on our hardened server (sockets.py)
     chat_proxy = RpcProxy(ev.CHAT)
     queue_proxy = RpcProxy(ev.QUEUE)
     coding_proxy = RpcProxy(ev.CODING)

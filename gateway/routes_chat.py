@@ -26,7 +26,7 @@ class ChatRoutes:
         return 201, {"chat_id": started["chat_id"], "token": token, "status": "waiting",
                      "position": position.get("position") if position else None,
                      "estimated_wait_s": position.get("estimated_wait_s") if position else None,
-                     "welcome": started["welcome"], "started_at": started["started_at"]}
+                     "welcome": started["welcome"], "notice": position.get("notice") if position else None, "started_at": started["started_at"]}
 
     @api("GET", "/api/v1/chats/<string:chat_id>")
     def get_chat(self, request, chat_id):

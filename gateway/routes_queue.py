@@ -1,8 +1,27 @@
 """HTTP routes of counsellors: login, presence and the intake queue."""
+import logging
+
+from nameko.timer import timer
+
+from chatvakt import errors
+from chatvakt.db import iso, parse_iso
 
 from . import accounts, metrics, schemas
+from . import presence as sockets_report
 from .base import STAFF, SUPERVISORS
 from .web import api, bearer, read_json
+
+log = logging.getLogger(__name__)
+
+
+def _time_arg(request, name):
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return iso(parse_iso(raw))
+    except (TypeError, ValueError):
+        raise errors.Invalid(f"{name} must be an ISO 8601 time.", {name: ["Not an ISO 8601 time."]})
 
 
 class QueueRoutes:
@@ -26,7 +45,13 @@ class QueueRoutes:
     def presence(self, request):
         actor = self._actor(request, STAFF)
         body = read_json(request, schemas.Presence())
-        return self.queue.set_presence(actor["id"], actor["name"], body["status"], body["capacity"])
+        return self.queue.set_presence(actor["id"], actor["name"], body["status"], body["capacity"],
+                                       body["opt_in"])
+
+    @api("GET", "/api/v1/presence")
+    def get_presence(self, request):
+        actor = self._actor(request, STAFF)
+        return self.queue.presence(actor["id"])
 
     @api("GET", "/api/v1/queue")
     def get_queue(self, request):
@@ -47,8 +72,42 @@ class QueueRoutes:
         self.chat.activate(taken["chat_id"], actor["id"], actor["name"])
         return taken
 
+    @api("POST", "/api/v1/queue/offers/<string:chat_id>/accept")
+    def accept_offer(self, request, chat_id):
+        actor = self._actor(request, STAFF)
+        taken = self.queue.accept_offer(actor["id"], actor["name"], chat_id)
+        self.chat.activate(taken["chat_id"], actor["id"], actor["name"])
+        return taken
+
+    @api("POST", "/api/v1/queue/offers/<string:chat_id>/decline")
+    def decline_offer(self, request, chat_id):
+        actor = self._actor(request, STAFF)
+        return self.queue.decline_offer(actor["id"], chat_id)
+
     @api("PUT", "/api/v1/queue/<string:chat_id>/priority")
     def set_priority(self, request, chat_id):
         self._actor(request, SUPERVISORS)
         body = read_json(request, schemas.Priority())
         return self.queue.set_priority(chat_id, body["priority"], body["reason"])
+
+    @api("GET", "/api/v1/queue/counsellors")
+    def queue_counsellors(self, request):
+        self._actor(request, SUPERVISORS)
+        return {"counsellors": self.queue.counsellors()}
+
+    @api("GET", "/api/v1/queue/stats")
+    def queue_stats(self, request):
+        self._actor(request, SUPERVISORS)
+        return self.queue.stats(_time_arg(request, "from"), _time_arg(request, "to"))
+
+    @timer(interval=sockets_report.REPORT_S)
+    def report_sockets(self):
+        counts = sockets_report.staff_counts(self.hub)
+        if not sockets_report.reporter.due(counts):
+            return
+        try:
+            self.queue.report_sockets(sockets_report.PROCESS, counts)
+        except errors.Unavailable:
+            log.warning("queue service did not take the socket report; retrying")
+            return
+        sockets_report.reporter.sent(counts)

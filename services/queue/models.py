@@ -1,5 +1,6 @@
 """The intake queue's own tables."""
-from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy import (Boolean, Column, DateTime, Float, Index, Integer, MetaData, String, Table,
+                        Text)
 
 from chatvakt.outbox import outbox_table
 
@@ -16,11 +17,22 @@ entries = Table(
     Column("priority", Integer, nullable=False, default=0),
     Column("risk", Boolean, nullable=False, default=False),
     Column("reason", Text),
+    # who set the priority last: "risk_screen" or "supervisor"
+    Column("priority_source", String(16)),
     Column("gender", String(16)),
     Column("age", Integer),
     Column("counsellor_id", String(64), index=True),
     Column("assigned_at", DateTime(timezone=True), index=True),
     Column("ended_at", DateTime(timezone=True)),
+    Column("waited_s", Float),
+    # acute danger was found in this chat (screen, escalation or coding)
+    Column("acute", Boolean, nullable=False, default=False),
+    Column("cooldown_applied", Boolean, nullable=False, default=False),
+    # auto-assign: the counsellor this waiting chat is offered to, until when
+    Column("offered_to", String(64)),
+    Column("offer_expires_at", DateTime(timezone=True)),
+    Column("last_offered_to", String(64)),
+    Index("ix_entries_order", "status", "priority", "queued_at"),
 )
 
 counsellors = Table(
@@ -32,6 +44,23 @@ counsellors = Table(
     Column("capacity", Integer, nullable=False),
     Column("active_chats", Integer, nullable=False, default=0),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # wellbeing: no new chat until then, unless the counsellor opted in
+    Column("cooldown_until", DateTime(timezone=True)),
+    Column("cooldown_chat_id", String(40)),
+    Column("cooldown_opt_in", Boolean, nullable=False, default=False),
+)
+
+# Open websockets per counsellor and gateway process, as each process last
+# reported them: the counsellor is offline once every count has been zero
+# (or its process silent) for longer than the grace time.
+sockets = Table(
+    "sockets",
+    metadata,
+    Column("counsellor_id", String(64), primary_key=True),
+    Column("gateway", String(80), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+    Column("zero_since", DateTime(timezone=True)),
 )
 
 outbox = outbox_table(metadata)

@@ -83,6 +83,7 @@ def test_abandoned_reports_the_wait(db):
 
 def test_estimate_is_null_without_enough_history(db):
     run(db, domain.enqueue, "a", iso(T0))
+    run(db, domain.set_presence, "c9", "Ola", "available")
     with db() as session:
         assert domain.snapshot(session, T0)["waiting"][0]["estimated_wait_s"] is None
     for i in range(4):
