@@ -23,6 +23,9 @@ QUEUE_CHANGED = "queue_changed"
 CHAT_ASSIGNED = "chat_assigned"
 CHAT_ABANDONED = "chat_abandoned"
 PRESENCE_CHANGED = "presence_changed"
+CHAT_OFFERED = "chat_offered"
+OFFER_WITHDRAWN = "offer_withdrawn"
+COUNSELLOR_COOLDOWN = "counsellor_cooldown"
 # coding
 CHAT_CODED = "chat_coded"
 CODING_REQUIRED = "coding_required"
@@ -30,6 +33,8 @@ CODING_REQUIRED = "coding_required"
 RISK_DETECTED = "risk_detected"
 ESCALATION_RAISED = "escalation_raised"
 ESCALATION_UPDATED = "escalation_updated"
+ALERT_REPEATED = "alert_repeated"
+ALERT_ACKNOWLEDGED = "alert_acknowledged"
 
 SENDERS = ("child", "counsellor", "system")
 GENDERS = ("girl", "boy", "other", "unspecified")
@@ -98,12 +103,18 @@ class QueueEntry(_Event):
     gender = fields.String(allow_none=True, load_default=None)
     age = fields.Integer(allow_none=True, load_default=None)
     estimated_wait_s = fields.Integer(allow_none=True, load_default=None)
+    # "risk_screen" or "supervisor": who set the priority the reason explains
+    priority_source = fields.String(allow_none=True, load_default=None)
+    offered_to = fields.String(allow_none=True, load_default=None)
 
 
 class QueueChanged(_Event):
     waiting = fields.List(fields.Nested(QueueEntry), required=True)
     available_counsellors = fields.Integer(required=True)
     open = fields.Boolean(load_default=True)
+    # what every waiting child is told when the helpline is closed or nobody is
+    # available: {code, message_nb, message_en, emergency: [...]}, or None
+    notice = fields.Dict(allow_none=True, load_default=None)
 
 
 class ChatQueued(_Event):
@@ -139,6 +150,21 @@ class RiskDetected(_Event):
     reason = fields.String(required=True)
     detected_at = fields.String(required=True)
     counsellor_id = fields.String(allow_none=True, load_default=None)
+    # the open alert this finding raised or refreshed (acknowledge it by id)
+    alert_id = fields.String(allow_none=True, load_default=None)
+
+
+class AlertRepeated(RiskDetected):
+    """Nobody acknowledged a risk alert: sent again; `raised` once it goes to every supervisor."""
+    repeat = fields.Integer(required=True)
+    raised = fields.Boolean(load_default=False)
+
+
+class AlertAcknowledged(_Event):
+    chat_id = fields.String(required=True)
+    alert_ids = fields.List(fields.String(), required=True)
+    acked_by = fields.String(required=True)
+    acked_at = fields.String(required=True)
 
 
 class EscalationChanged(_Event):
@@ -147,17 +173,55 @@ class EscalationChanged(_Event):
     kind = fields.String(required=True)
     status = fields.String(required=True)
     counsellor_id = fields.String(allow_none=True, load_default=None)
+    # false once the escalation no longer holds its chat's transcript from retention
+    open = fields.Boolean(allow_none=True, load_default=None)
 
 
 class ChatCoded(_Event):
     chat_id = fields.String(required=True)
     counsellor_id = fields.String(allow_none=True, load_default=None)
     coded_at = fields.String(required=True)
+    # the counsellor's assessment: acute danger was found (starts a cool-down)
+    acute_danger = fields.Boolean(allow_none=True, load_default=None)
+    # a later correction of a coding already saved (not a new assessment)
+    corrected = fields.Boolean(load_default=False)
+
+
+class ChatOffered(_Event):
+    """Auto-assign: a waiting chat is offered to one counsellor until expires_at."""
+    chat_id = fields.String(required=True)
+    counsellor_id = fields.String(required=True)
+    expires_at = fields.String(required=True)
+    priority = fields.Integer(load_default=0)
+    risk = fields.Boolean(load_default=False)
+    reason = fields.String(allow_none=True, load_default=None)
+    gender = fields.String(allow_none=True, load_default=None)
+    age = fields.Integer(allow_none=True, load_default=None)
+
+
+class OfferWithdrawn(_Event):
+    chat_id = fields.String(required=True)
+    counsellor_id = fields.String(required=True)
+    why = fields.String(required=True)  # expired, declined, taken, left
+
+
+class CounsellorCooldown(_Event):
+    """Wellbeing: a chat with acute danger ended; supervisors arrange a debrief."""
+    counsellor_id = fields.String(required=True)
+    counsellor_name = fields.String(allow_none=True, load_default=None)
+    chat_id = fields.String(allow_none=True, load_default=None)
+    state = fields.String(required=True)  # started, opted_in
+    until = fields.String(allow_none=True, load_default=None)
 
 
 class CodingRequired(_Event):
     chat_id = fields.String(required=True)
     counsellor_id = fields.String(allow_none=True, load_default=None)
+    # the counsellor's uncoded chats now; 0 for the first push, N for the Nth re-reminder
+    uncoded = fields.Integer(allow_none=True, load_default=None)
+    reminder = fields.Integer(load_default=0)
+    # the last re-reminder: supervisors are told too
+    overdue = fields.Boolean(load_default=False)
 
 
 SCHEMAS = {
@@ -171,9 +235,14 @@ SCHEMAS = {
     (QUEUE, CHAT_ASSIGNED): ChatAssigned(),
     (QUEUE, CHAT_ABANDONED): ChatAbandoned(),
     (QUEUE, PRESENCE_CHANGED): PresenceChanged(),
+    (QUEUE, CHAT_OFFERED): ChatOffered(),
+    (QUEUE, OFFER_WITHDRAWN): OfferWithdrawn(),
+    (QUEUE, COUNSELLOR_COOLDOWN): CounsellorCooldown(),
     (ESCALATION, RISK_DETECTED): RiskDetected(),
     (ESCALATION, ESCALATION_RAISED): EscalationChanged(),
     (ESCALATION, ESCALATION_UPDATED): EscalationChanged(),
+    (ESCALATION, ALERT_REPEATED): AlertRepeated(),
+    (ESCALATION, ALERT_ACKNOWLEDGED): AlertAcknowledged(),
     (CODING, CHAT_CODED): ChatCoded(),
     (CODING, CODING_REQUIRED): CodingRequired(),
 }

@@ -71,13 +71,15 @@ def _op(summary, body=None, ok=200, auth=True, params=(), responses=()):
 
 
 CHAT_ID = {"name": "chat_id", "in": "path", "required": True, "schema": {"type": "string"}}
+ESCALATION_ID = {"name": "escalation_id", "in": "path", "required": True, "schema": {"type": "string"}}
 AFTER = {"name": "after", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}}
 
 
 @functools.lru_cache(maxsize=1)
 def spec():
     bodies = (schemas.StartChat, schemas.PostMessage, schemas.EndChat, schemas.Login, schemas.Presence,
-              schemas.Take, schemas.Transfer, schemas.Escalation, schemas.Priority)
+              schemas.Take, schemas.Transfer, schemas.Escalation, schemas.Priority,
+              schemas.Note, schemas.Phase, schemas.EscalationUpdate, schemas.AlertAck)
     return {
         "openapi": "3.0.3",
         "info": {"title": "chatvakt gateway", "version": "1",
@@ -94,7 +96,17 @@ def spec():
             },
         },
         "paths": {
-            "/api/v1/chats": {"post": _op("Start a chat (child)", schemas.StartChat, 201, auth=False)},
+            "/api/v1/chats": {"post": _op("Start a chat (child)", schemas.StartChat, 201, auth=False),
+                              "get": _op("Chats by status: a counsellor's own, all for a supervisor",
+                                         params=[{"name": "status", "in": "query", "schema": {
+                                             "type": "string", "enum": ["waiting", "active", "ended",
+                                                                        "abandoned", "timed_out"]}}])},
+            "/api/v1/chats/{chat_id}/notes": {"post": _op("Internal note (staff; the child never sees it)",
+                                                          schemas.Note, 201, params=[CHAT_ID])},
+            "/api/v1/chats/{chat_id}/whisper": {"post": _op("Whisper to the chat's counsellor (supervisor)",
+                                                            schemas.Note, 201, params=[CHAT_ID])},
+            "/api/v1/chats/{chat_id}/phase": {"put": _op("Move to a phase of the conversation model",
+                                                         schemas.Phase, params=[CHAT_ID])},
             "/api/v1/chats/{chat_id}": {"get": _op("Read a chat", params=[CHAT_ID])},
             "/api/v1/chats/{chat_id}/messages": {
                 "post": _op("Send a message", schemas.PostMessage, 201, params=[CHAT_ID]),
@@ -104,25 +116,54 @@ def spec():
             "/api/v1/auth/login": {"post": _op("Log in", schemas.Login, auth=False, responses=(401,))},
             "/api/v1/auth/logout": {"post": _op("Log out")},
             "/api/v1/me": {"get": _op("Who am I")},
-            "/api/v1/presence": {"put": _op("Presence and capacity", schemas.Presence)},
+            "/api/v1/presence": {"put": _op("Presence and capacity", schemas.Presence),
+                                 "get": _op("My presence, capacity, load and cool-down")},
             "/api/v1/queue": {"get": _op("The queue as it will be served")},
             "/api/v1/queue/take": {"post": _op("Take the next or a named chat", schemas.Take,
                                                responses=(204,))},
             "/api/v1/queue/{chat_id}/priority": {"put": _op("Set a waiting chat's priority",
                                                             schemas.Priority, params=[CHAT_ID])},
+            "/api/v1/queue/offers/{chat_id}/accept": {"post": _op("Accept a chat offered to me (auto-assign)",
+                                                                  params=[CHAT_ID])},
+            "/api/v1/queue/offers/{chat_id}/decline": {"post": _op("Let an offered chat pass",
+                                                                   params=[CHAT_ID])},
+            "/api/v1/queue/counsellors": {"get": _op("Counsellors' presence, load and cool-down (supervisor)")},
+            "/api/v1/queue/stats": {"get": _op("Waits of answered and abandoned chats (supervisor)", params=[
+                {"name": "from", "in": "query", "schema": {"type": "string"}},
+                {"name": "to", "in": "query", "schema": {"type": "string"}}])},
             "/api/v1/chats/{chat_id}/transfer": {"post": _op("Transfer", schemas.Transfer, params=[CHAT_ID])},
-            "/api/v1/taxonomy": {"get": _op("The category taxonomy", auth=False)},
+            "/api/v1/taxonomy": {"get": _op("The category taxonomy (current, or ?version=)", auth=False,
+                                            params=[{"name": "version", "in": "query",
+                                                     "schema": {"type": "string", "maxLength": 40}},
+                                                    {"name": "lang", "in": "query",
+                                                     "schema": {"type": "string", "enum": ["nb", "en"]}}],
+                                            responses=(404,))},
             "/api/v1/chats/{chat_id}/coding": {"get": _op("Read the coding", params=[CHAT_ID]),
                                                "put": _op("Save the coding", None, params=[CHAT_ID])},
+            "/api/v1/chats/{chat_id}/coding/history": {"get": _op(
+                "Every saved version of the coding, with who and when", params=[CHAT_ID])},
             "/api/v1/coding/uncoded": {"get": _op("Ended chats without coding")},
             "/api/v1/stats": {"get": _op("Statistics (supervisor)", params=[
                 {"name": "from", "in": "query", "schema": {"type": "string"}},
                 {"name": "to", "in": "query", "schema": {"type": "string"}},
                 {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]}}])},
             "/api/v1/chats/{chat_id}/escalations": {"post": _op("Escalate", schemas.Escalation, 201,
-                                                                params=[CHAT_ID])},
+                                                                params=[CHAT_ID]),
+                                                    "get": _op("A chat's escalations", params=[CHAT_ID])},
             "/api/v1/escalations": {"get": _op("Escalations (supervisor)", params=[
                 {"name": "status", "in": "query", "schema": {"type": "string"}}])},
+            "/api/v1/escalations/{escalation_id}": {
+                "get": _op("One escalation with its status history (identifying details: supervisors)",
+                           params=[ESCALATION_ID]),
+                "patch": _op("Edit details and/or move the status (409 on an illegal move)",
+                             schemas.EscalationUpdate, params=[ESCALATION_ID])},
+            "/api/v1/escalations/{escalation_id}/audit": {"get": _op(
+                "Who read and changed the escalation, when (supervisor)", params=[ESCALATION_ID])},
+            "/api/v1/escalations/{escalation_id}/report.pdf": {"get": _op(
+                "The report of concern as a PDF (supervisor)", params=[ESCALATION_ID])},
+            "/api/v1/alerts": {"get": _op("Unacknowledged risk alerts the caller should see")},
+            "/api/v1/alerts/{chat_id}/ack": {"post": _op("Acknowledge a chat's alerts (or one, by alert_id)",
+                                                         schemas.AlertAck, params=[CHAT_ID])},
             "/api/v1/services": {"get": _op("Directory of other services", auth=False)},
             "/healthz": {"get": _op("Process is up", auth=False)},
             "/readyz": {"get": _op("Broker and services answer", auth=False)},

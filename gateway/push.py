@@ -4,7 +4,6 @@ BROADCAST handlers: every gateway replica sees every event and pushes to the
 sockets it holds. They may miss events while a replica is down, so all that
 is pushed is also fetchable."""
 from nameko.events import BROADCAST, event_handler
-from nameko.web.websocket import rpc as ws_rpc
 
 from chatvakt import errors
 from chatvakt import events as ev
@@ -13,6 +12,7 @@ from chatvakt.db import parse_iso, utcnow
 from . import accounts, metrics
 from .base import (CHAN_QUEUE, CHAN_SUPERVISORS, SUPERVISORS, _chan_chat, _chan_counsellor,
                    _last_positions)
+from .sockets import rpc as ws_rpc
 
 
 class Push:
@@ -88,14 +88,15 @@ class Push:
             "waiting": [{**entry, "waiting_since": entry["waiting_since"]} for entry in data["waiting"]],
             "waiting_count": len(data["waiting"]),
             "available_counsellors": data["available_counsellors"]})
+        notice = data["notice"]
         for entry in data["waiting"]:
-            now = (entry["position"], entry["estimated_wait_s"])
+            now = (entry["position"], entry["estimated_wait_s"], (notice or {}).get("code"))
             if _last_positions.get(entry["chat_id"]) != now:
                 _last_positions[entry["chat_id"]] = now
                 self._push([_chan_chat(entry["chat_id"])], "queue.position", {
                     "chat_id": entry["chat_id"], "position": entry["position"],
                     "estimated_wait_s": entry["estimated_wait_s"],
-                    "available_counsellors": data["available_counsellors"]})
+                    "available_counsellors": data["available_counsellors"], "notice": notice})
 
     @event_handler(ev.ESCALATION, ev.RISK_DETECTED, handler_type=BROADCAST, reliable_delivery=False)
     def push_alert(self, payload):
@@ -105,19 +106,53 @@ class Push:
         self._push(targets, "escalation.alert", {
             "chat_id": data["chat_id"], "kind": "risk", "category": data["category"],
             "severity": data["severity"], "reason": data["reason"], "seq": data["seq"],
-            "detected_at": data["detected_at"]})
+            "detected_at": data["detected_at"], "alert_id": data["alert_id"], "repeat": 0,
+            "raised": False})
 
     @event_handler(ev.CODING, ev.CODING_REQUIRED, handler_type=BROADCAST, reliable_delivery=False)
     def push_coding_required(self, payload):
         data = ev.load(ev.CODING, ev.CODING_REQUIRED, payload)
+        out = {"chat_id": data["chat_id"], "uncoded": data["uncoded"], "reminder": data["reminder"],
+               "overdue": data["overdue"]}
         if data["counsellor_id"]:
-            self._push([_chan_counsellor(data["counsellor_id"])], "coding.required",
-                       {"chat_id": data["chat_id"]})
+            self._push([_chan_counsellor(data["counsellor_id"])], "coding.required", out)
+        if data["overdue"]:  # reminded often enough: a supervisor follows it up
+            self._push([CHAN_SUPERVISORS], "coding.overdue",
+                       {**out, "counsellor_id": data["counsellor_id"]})
 
     @event_handler(ev.ESCALATION, ev.ESCALATION_RAISED, handler_type=BROADCAST, reliable_delivery=False)
     def push_escalation(self, payload):
         data = ev.load(ev.ESCALATION, ev.ESCALATION_RAISED, payload)
         self._push([CHAN_SUPERVISORS], "escalation.raised", data)
+
+    @event_handler(ev.ESCALATION, ev.ESCALATION_UPDATED, handler_type=BROADCAST, reliable_delivery=False)
+    def push_escalation_updated(self, payload):
+        data = ev.load(ev.ESCALATION, ev.ESCALATION_UPDATED, payload)
+        targets = [CHAN_SUPERVISORS]
+        if data["counsellor_id"]:
+            targets.append(_chan_counsellor(data["counsellor_id"]))
+        self._push(targets, "escalation.updated", data)
+
+    @event_handler(ev.ESCALATION, ev.ALERT_REPEATED, handler_type=BROADCAST, reliable_delivery=False)
+    def push_alert_repeated(self, payload):
+        # Unacknowledged: again to whoever had it; once raised, to every
+        # supervisor and, while the chat waits or its counsellor is silent, all staff.
+        data = ev.load(ev.ESCALATION, ev.ALERT_REPEATED, payload)
+        targets = [CHAN_SUPERVISORS]
+        if data["counsellor_id"]:
+            targets.append(_chan_counsellor(data["counsellor_id"]))
+        if data["raised"] or not data["counsellor_id"]:
+            targets.append(CHAN_QUEUE)
+        self._push(targets, "escalation.alert", {
+            "chat_id": data["chat_id"], "kind": "risk", "category": data["category"],
+            "severity": data["severity"], "reason": data["reason"], "seq": data["seq"],
+            "detected_at": data["detected_at"], "alert_id": data["alert_id"],
+            "repeat": data["repeat"], "raised": data["raised"]})
+
+    @event_handler(ev.ESCALATION, ev.ALERT_ACKNOWLEDGED, handler_type=BROADCAST, reliable_delivery=False)
+    def push_alert_acknowledged(self, payload):
+        data = ev.load(ev.ESCALATION, ev.ALERT_ACKNOWLEDGED, payload)
+        self._push([CHAN_QUEUE, CHAN_SUPERVISORS], "escalation.alert_acked", data)
 
     @ws_rpc
     def typing(self, socket_id, chat_id=None):
@@ -126,5 +161,26 @@ class Push:
             chat_id = actor["chat_id"]
         if not isinstance(chat_id, str):
             raise errors.Invalid("chat_id is required.", {"chat_id": ["Required."]})
+        from .ratelimit import typing_throttle  # issue 4: flood guard before the RPC
+        if not typing_throttle().allow((chat_id, actor["role"] == "child")):
+            return {"ok": True}
         self.chat.typing(chat_id, actor)
         return {"ok": True}
+
+    # -- issue 3: auto-assign offers and the counsellors' cool-down --
+
+    @event_handler(ev.QUEUE, ev.CHAT_OFFERED, handler_type=BROADCAST, reliable_delivery=False)
+    def push_offer(self, payload):
+        data = ev.load(ev.QUEUE, ev.CHAT_OFFERED, payload)
+        self._push([_chan_counsellor(data["counsellor_id"])], "queue.offer", data)
+
+    @event_handler(ev.QUEUE, ev.OFFER_WITHDRAWN, handler_type=BROADCAST, reliable_delivery=False)
+    def push_offer_withdrawn(self, payload):
+        data = ev.load(ev.QUEUE, ev.OFFER_WITHDRAWN, payload)
+        self._push([_chan_counsellor(data["counsellor_id"])], "queue.offer_withdrawn", data)
+
+    @event_handler(ev.QUEUE, ev.COUNSELLOR_COOLDOWN, handler_type=BROADCAST, reliable_delivery=False)
+    def push_cooldown(self, payload):
+        data = ev.load(ev.QUEUE, ev.COUNSELLOR_COOLDOWN, payload)
+        self._push([CHAN_SUPERVISORS, _chan_counsellor(data["counsellor_id"])], "counsellor.cooldown",
+                   data)

@@ -38,6 +38,8 @@ class Presence(_Body):
     status = fields.String(required=True, validate=validate.OneOf(("available", "away", "offline")))
     capacity = fields.Integer(strict=True, validate=validate.Range(min=1, max=10), load_default=None,
                               allow_none=True)
+    # true: ready for chats again during a cool-down after a chat with acute danger
+    opt_in = fields.Boolean(truthy={True}, falsy={False}, load_default=None, allow_none=True)
 
 
 class Take(_Body):
@@ -58,3 +60,24 @@ class Escalation(_Body):
 class Priority(_Body):
     priority = fields.Integer(strict=True, required=True, validate=validate.Range(min=-100, max=100))
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class Note(_Body):
+    """An internal note or a supervisor's whisper (1-4000 characters after trimming)."""
+    text = fields.String(required=True)
+
+
+class Phase(_Body):
+    phase = fields.String(required=True, validate=validate.OneOf(
+        ("opening", "request_and_goal", "options_for_action", "summary_and_close")))
+
+
+class EscalationUpdate(_Body):
+    """PATCH an escalation: edit details (merged; null removes a field) and/or move its status."""
+    details = fields.Dict(load_default=None, allow_none=True)
+    status = fields.String(validate=validate.Length(min=1, max=24), load_default=None, allow_none=True)
+    refresh_facts = fields.Boolean(load_default=False)
+
+
+class AlertAck(_Body):
+    alert_id = fields.String(validate=validate.Length(min=1, max=40), load_default=None, allow_none=True)
