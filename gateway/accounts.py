@@ -105,3 +105,8 @@ def revoke(session, token):
 def find(session, account_id):
     row = session.execute(select(accounts).where(accounts.c.id == account_id)).first()
     return account_view(row) if row else None
+
+
+def list_staff(session):
+    rows = session.execute(select(accounts).order_by(accounts.c.name)).all()
+    return [account_view(row) for row in rows]

@@ -127,6 +127,7 @@ def spec():
                                                                   params=[CHAT_ID])},
             "/api/v1/queue/offers/{chat_id}/decline": {"post": _op("Let an offered chat pass",
                                                                    params=[CHAT_ID])},
+            "/api/v1/counsellors": {"get": _op("Colleagues with their presence (staff)")},
             "/api/v1/queue/counsellors": {"get": _op("Counsellors' presence, load and cool-down (supervisor)")},
             "/api/v1/queue/stats": {"get": _op("Waits of answered and abandoned chats (supervisor)", params=[
                 {"name": "from", "in": "query", "schema": {"type": "string"}},

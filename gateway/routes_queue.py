@@ -95,6 +95,18 @@ class QueueRoutes:
         self._actor(request, SUPERVISORS)
         return {"counsellors": self.queue.counsellors()}
 
+    @api("GET", "/api/v1/counsellors")
+    def counsellors(self, request):
+        """Colleagues a chat can be transferred to, with their presence."""
+        self._actor(request, STAFF)
+        presence = {c["id"]: c for c in self.queue.counsellors()}
+        out = []
+        for account in self._tx(accounts.list_staff):
+            seen = presence.get(account["id"], {})
+            out.append({**account, "status": seen.get("status", "offline"),
+                        "capacity": seen.get("capacity"), "active_chats": seen.get("active_chats", 0)})
+        return {"counsellors": out}
+
     @api("GET", "/api/v1/queue/stats")
     def queue_stats(self, request):
         self._actor(request, SUPERVISORS)
