@@ -42,6 +42,15 @@ def parse_iso(value):
     return parsed.astimezone(dt.timezone.utc)
 
 
+READ_ONLY = "chatvakt_read_only"
+
+
+def read_only(session):
+    """Mark a fresh session as a reader (before its first statement)."""
+    session.connection(execution_options={READ_ONLY: True})
+    return session
+
+
 def make_engine(url):
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -64,7 +73,12 @@ def make_engine(url):
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Readers (see read_only) take no write lock: in WAL mode they see a
+            # consistent snapshot and never wait for a writer.
+            if conn.get_execution_options().get(READ_ONLY):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     # Small pools: replicas times pool size must stay under PostgreSQL's max_connections.

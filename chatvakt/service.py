@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from chatvakt import config
 from chatvakt.handlers import DEAD_LETTER_QUEUE, dead_letter_count
+from chatvakt.db import read_only
 from chatvakt.observability import Observed
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def run_unit(sessions, outbox, dispatch, fn, *args, **kwargs):
 
 def read(sessions, fn, *args, **kwargs):
     with sessions() as session:
-        return fn(session, *args, **kwargs)
+        return fn(read_only(session), *args, **kwargs)
 
 
 class ServiceBase:

@@ -7,13 +7,14 @@ they may miss events while a replica is down, so everything pushed is also
 fetchable (messages with ?after=N, the queue with GET /queue).
 """
 import logging
+import time
 from pathlib import Path
 
 from nameko.rpc import RpcProxy
 
 from chatvakt import errors
 from chatvakt import events as ev
-from chatvakt.db import Database
+from chatvakt.db import Database, read_only
 from chatvakt.observability import Observed
 
 from . import accounts
@@ -29,6 +30,8 @@ CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; c
                  ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png",
                  ".json": "application/json", ".ico": "image/x-icon"}
 STAFF = ("counsellor", "supervisor", "admin")
+TOKEN_CACHE_S = 10.0
+_token_cache = {}
 SUPERVISORS = ("supervisor", "admin")
 
 # Per process: the last position pushed to each waiting chat, so a child is
@@ -100,8 +103,26 @@ class GatewayBase:
         with self.db() as session, session.begin():
             return fn(session, *args, **kwargs)
 
+    def _read(self, fn, *args, **kwargs):
+        with self.db() as session:
+            return fn(read_only(session), *args, **kwargs)
+
+    def _resolve(self, token):
+        # Every request carries a token: a short per-process cache spares the
+        # database a read on the relay's hot path. A revoked token may live on
+        # in another replica for at most TOKEN_CACHE_S.
+        now = time.monotonic()
+        hit = _token_cache.get(token)
+        if hit is not None and hit[0] > now:
+            return dict(hit[1])
+        actor = self._read(accounts.resolve, token)
+        if len(_token_cache) > 10_000:
+            _token_cache.clear()
+        _token_cache[token] = (now + TOKEN_CACHE_S, actor)
+        return dict(actor)
+
     def _actor(self, request, roles=None):
-        actor = self._tx(accounts.resolve, bearer(request))
+        actor = self._resolve(bearer(request))
         if roles is not None and actor["role"] not in roles:
             raise errors.Forbidden("Your role may not do this.")
         return actor

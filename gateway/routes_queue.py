@@ -8,7 +8,7 @@ from chatvakt.db import iso, parse_iso
 
 from . import accounts, metrics, schemas
 from . import presence as sockets_report
-from .base import STAFF, SUPERVISORS
+from .base import STAFF, SUPERVISORS, _token_cache
 from .web import api, bearer, read_json
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ class QueueRoutes:
     def logout(self, request):
         self._actor(request, STAFF)
         self._tx(accounts.revoke, bearer(request))
+        _token_cache.pop(bearer(request), None)
         return {"ok": True}
 
     @api("GET", "/api/v1/me")
