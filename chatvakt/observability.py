@@ -14,7 +14,7 @@ import time
 import uuid
 
 from nameko.extensions import DependencyProvider
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from chatvakt import config
 
@@ -23,6 +23,17 @@ log = logging.getLogger(__name__)
 RPC_LATENCY = Histogram("chatvakt_rpc_latency_seconds", "Time a worker took, by entrypoint",
                         ["service", "method"])
 ERRORS = Counter("chatvakt_errors_total", "Errors", ["service", "kind"])
+
+# Read from each service's own database by a timer, so every replica reports
+# the same figure (dashboards take the max over replicas).
+QUEUE_WAITING = Gauge("chatvakt_queue_waiting", "Children waiting in the queue")
+QUEUE_OLDEST_WAIT = Gauge("chatvakt_queue_oldest_wait_seconds", "How long the longest waiting child has waited")
+QUEUE_WAIT = Histogram("chatvakt_queue_wait_seconds", "Wait from start to a counsellor taking the chat",
+                       buckets=(5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600))
+CHATS_ACTIVE = Gauge("chatvakt_chats_active", "Chats with a counsellor now")
+ESCALATIONS_OPEN = Gauge("chatvakt_escalations_open", "Escalations not yet finished")
+ESCALATIONS_OVERDUE = Gauge("chatvakt_escalations_overdue", "Open escalations past their deadline")
+METRICS_INTERVAL_S = 5.0
 
 # With eventlet's monkey patching this is local to each green thread (worker).
 _local = threading.local()

@@ -98,6 +98,12 @@ def build_env(name, replica, port):
     env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
     if name == "gateway":
         env["GATEWAY_PORT"] = str(port + replica - 1)
+    # CHATVAKT_METRICS_PORTS="queue=9101,chat=9102": each local process its own
+    # /metrics port (replicas count up from it). In containers METRICS_PORT is enough.
+    for pair in (config.env("CHATVAKT_METRICS_PORTS") or "").split(","):
+        service, _, metrics_port = pair.partition("=")
+        if service.strip() == name and metrics_port.strip():
+            env["METRICS_PORT"] = str(int(metrics_port) + replica - 1)
     return env
 
 

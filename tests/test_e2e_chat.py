@@ -167,3 +167,30 @@ def test_bad_input_gets_clear_4xx(stack, api):
     assert api.post("/api/v1/auth/login", {"username": "demo-counsellor", "password": "nope"}).status_code == 401
     for c in (chat, other):
         api.post(f"/api/v1/chats/{c['chat_id']}/end", token=c["token"])
+
+
+def test_every_service_serves_its_metrics(tmp_path):
+    """Each service process answers /metrics on its own METRICS_PORT."""
+    import requests
+
+    from tests.stack import Stack, free_port
+
+    ports = {name: free_port() for name in ("queue", "chat", "escalation")}
+    # One METRICS_PORT for all would collide: the launcher gives each its own.
+    stack = Stack(tmp_path, env={"CHATVAKT_METRICS_PORTS": ",".join(
+        f"{name}={port}" for name, port in ports.items())}).start()
+    try:
+        Api(stack.url).post("/api/v1/chats", {"message": "hei"})
+        expected = {"queue": "chatvakt_queue_waiting", "chat": "chatvakt_chats_active",
+                    "escalation": "chatvakt_escalations_open"}
+        deadline = time.monotonic() + 15
+        for name, port in ports.items():
+            while True:
+                text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+                if f"{expected[name]} " in text or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            assert f"{expected[name]} " in text, name
+            assert "chatvakt_rpc_latency_seconds" in text
+    finally:
+        stack.stop()

@@ -7,7 +7,7 @@ change state and record the events that state change implies.
 import datetime as dt
 import secrets
 
-from sqlalchemy import delete, exists, or_, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 
 from chatvakt import events as ev
 from chatvakt.db import iso, utcnow
@@ -465,3 +465,9 @@ def purge_expired(session, _outbox, retention_days, now=None, limit=200):
         session.execute(update(conversations).where(conversations.c.id.in_(ids))
                         .values(nickname=None, purged_at=now))
     return ids
+
+
+def metrics_snapshot(session):
+    """Chats with a counsellor now, for the service's gauge."""
+    return {"active": session.execute(select(func.count()).select_from(conversations)
+                                      .where(conversations.c.status == "active")).scalar_one()}

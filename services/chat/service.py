@@ -6,7 +6,7 @@ from nameko.events import EventDispatcher
 from nameko.rpc import rpc
 from nameko.timer import timer
 
-from chatvakt import config
+from chatvakt import config, observability
 from chatvakt import events as ev
 from chatvakt.db import Database
 from chatvakt.handlers import event_handler
@@ -72,6 +72,10 @@ class ChatService(ServiceBase):
     db = Database(ev.CHAT, metadata)
     dispatch = EventDispatcher()
     outbox = Outbox(outbox, ev.CHAT)
+
+    @timer(interval=observability.METRICS_INTERVAL_S)
+    def report_metrics(self):
+        observability.CHATS_ACTIVE.set(self.read(domain.metrics_snapshot)["active"])
 
     @rpc
     def start_chat(self, gender=None, age=None, nickname=None, message=None):

@@ -637,3 +637,11 @@ def counts(session):
 def directory(path=DIRECTORY):
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
+
+
+def metrics_snapshot(session, now=None):
+    """Open escalations and those past their deadline, for the service's gauges."""
+    now = now or utcnow()
+    open_rows = select(func.count()).select_from(escalations).where(escalations.c.open.is_(True))
+    return {"open": session.execute(open_rows).scalar_one(),
+            "overdue": session.execute(open_rows.where(escalations.c.deadline_at < now)).scalar_one()}

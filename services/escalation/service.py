@@ -8,7 +8,7 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 from nameko.timer import timer
 
-from chatvakt import config
+from chatvakt import config, observability
 from chatvakt import events as ev
 from chatvakt.db import Database
 from chatvakt.handlers import event_handler
@@ -16,8 +16,8 @@ from chatvakt.outbox import Outbox
 from chatvakt.service import ServiceBase
 
 from . import domain, report
-from .vault import VaultProvider
 from .models import metadata, outbox
+from .vault import VaultProvider
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,12 @@ class EscalationService(ServiceBase):
     db = Database(ev.ESCALATION, metadata)
     dispatch = EventDispatcher()
     outbox = Outbox(outbox, ev.ESCALATION)
+
+    @timer(interval=observability.METRICS_INTERVAL_S)
+    def report_metrics(self):
+        snapshot = self.read(domain.metrics_snapshot)
+        observability.ESCALATIONS_OPEN.set(snapshot["open"])
+        observability.ESCALATIONS_OVERDUE.set(snapshot["overdue"])
     vault = VaultProvider()
     screen = WarmScreen()
 

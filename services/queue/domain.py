@@ -676,3 +676,14 @@ def stats(session, since=None, until=None):
             answered.append(waited)
     return {"answered": len(answered), "abandoned": len(abandoned), "waiting": waiting,
             "wait_s": _percentiles(answered), "abandoned_wait_s": _percentiles(abandoned)}
+
+
+def metrics_snapshot(session, now=None):
+    """Queue length and the longest wait, for the service's gauges."""
+    now = now or utcnow()
+    oldest = session.execute(select(func.min(entries.c.queued_at))
+                             .where(entries.c.status == "waiting")).scalar()
+    waiting = session.execute(select(func.count()).select_from(entries)
+                              .where(entries.c.status == "waiting")).scalar_one()
+    return {"waiting": waiting,
+            "oldest_wait_s": (now - parse_iso(oldest)).total_seconds() if oldest else 0.0}

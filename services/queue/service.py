@@ -5,7 +5,7 @@ from nameko.events import EventDispatcher
 from nameko.rpc import rpc
 from nameko.timer import timer
 
-from chatvakt import config
+from chatvakt import config, observability
 from chatvakt import events as ev
 from chatvakt.db import Database, utcnow
 from chatvakt.handlers import event_handler
@@ -77,6 +77,12 @@ class QueueService(ServiceBase):
     dispatch = EventDispatcher()
     outbox = Outbox(outbox, ev.QUEUE)
 
+    @timer(interval=observability.METRICS_INTERVAL_S)
+    def report_metrics(self):
+        snapshot = self.read(domain.metrics_snapshot)
+        observability.QUEUE_WAITING.set(snapshot["waiting"])
+        observability.QUEUE_OLDEST_WAIT.set(snapshot["oldest_wait_s"])
+
     def _changed(self):
         _state["dirty"] = True
 
@@ -128,6 +134,7 @@ class QueueService(ServiceBase):
         result = self.unit(domain.take, counsellor_id, name, chat_id,
                            default_capacity=default_capacity())
         if result is not None:
+            observability.QUEUE_WAIT.observe(result["waited_s"])
             self._changed()
         return result
 
