@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response
 from chatvakt import errors
 
 from . import metrics
+from .throttle import http_throttle, token_key
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,9 @@ class ApiHandler(HttpRequestHandler):
             request_id = uuid.uuid4().hex[:16]
         if request.content_length and request.content_length > MAX_BODY:
             response = error_response(errors.TooLarge("The request body is too large."))
+        elif (wait := _flooding(request)) is not None:
+            response = error_response(errors.RateLimited("Too many requests; slow down.",
+                                                          retry_after=wait))
         else:
             response = self._run(request, {"request_id": request_id})
         response.headers["X-Request-Id"] = request_id
@@ -114,6 +118,21 @@ class ApiHandler(HttpRequestHandler):
 
 
 api = ApiHandler.decorator
+
+_token_throttle = []
+
+
+def _flooding(request):
+    """Seconds to wait when this bearer token floods the gateway; None to go on."""
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() != "bearer ":
+        return None
+    if not _token_throttle:
+        _token_throttle.append(http_throttle())
+    wait = _token_throttle[0].check(token_key(header[7:].strip()))
+    if wait is not None:
+        metrics.ERRORS.labels(service="gateway", kind="token_throttled").inc()
+    return wait
 
 
 def read_json(request, schema=None):

@@ -1,0 +1,566 @@
+"""`make bench`: the whole stack under load, every figure beside its baseline.
+
+On a Stack of its own (tests/stack.py: every process as `make run` starts
+them, on a vhost of the shared broker), in one run:
+- baselines on the same broker: raw pika publish -> consume (persistent,
+  confirms, acks), an empty nameko RPC (`chat.ping`), and a bare websocket
+  echo on the gateway's own server type (bench/echo_service.py);
+- the maximum sustained relay rate (open loop, children and counsellors
+  alternating, each message from the start of its POST to the push on the
+  other side's socket), then relay latency p50/p99/p99.9 at 25, 50 and 75 %
+  of it, with a py-spy profile of the gateway and the chat service at 75 %;
+- assignment latency (take -> chat.assigned on the child's socket);
+- how many sockets one gateway process holds and the memory each costs,
+  beside the same figure for the bare echo server.
+Writes results/bench.json, results/bench.md (the README table) and
+results/bench.png. Settings: BENCH_SECONDS (per rate step, default 6),
+BENCH_CHATS (40), BENCH_SOCKETS (2000), BENCH_RATES (a comma list), BENCH_OTHERS=0
+to skip the other benches (bench/queue_bench.py, bench/relay_bench.py) that run after ours.
+"""
+import eventlet
+
+eventlet.monkey_patch()
+
+import datetime as dt  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+import urllib.parse  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import psutil  # noqa: E402
+import requests  # noqa: E402
+
+from bench import load  # noqa: E402
+from bench.load import percentile  # noqa: E402
+from tests.stack import MANAGEMENT, RABBIT_AUTH, ROOT, Stack, free_port  # noqa: E402
+
+RESULTS = ROOT / "results"
+SECONDS = float(os.environ.get("BENCH_SECONDS", "6"))
+CHATS = int(os.environ.get("BENCH_CHATS", "40"))
+SOCKETS = int(os.environ.get("BENCH_SOCKETS", "2000"))
+RATES = [int(r) for r in os.environ.get("BENCH_RATES", "10,20,35,50,75,100,150,200,300,400,500,650,800").split(",")]
+GOALS = {"relay_rate": 500, "p99_half_ms": 50, "sockets": 2000, "kib_per_socket": 100}
+# Limits that guard against floods from one person; a load generator is many
+# people behind few tokens.
+STACK_ENV = {"CHATVAKT_CHILD_MSGS_PER_MIN": "1000000", "CHATVAKT_TOKEN_RATE": "1000000",
+             "CHATVAKT_TOKEN_BURST": "1000000", "CHATVAKT_WS_RATE": "1000000",
+             "CHATVAKT_WS_BURST": "1000000", "CHATVAKT_DEMO": "0"}
+
+
+def log(message):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def ms(value):
+    return None if value is None else round(value * 1000, 3)
+
+
+def child_process(stack, module):
+    for child in psutil.Process(stack.proc.pid).children():
+        try:
+            if any(module in part for part in child.cmdline()):
+                return child
+        except psutil.NoSuchProcess:
+            pass
+    raise RuntimeError(f"no {module} process")
+
+
+def quiet(stack, timeout=60):
+    """Wait until no queue of the stack's vhost holds messages (work left from a run)."""
+    vhost = urllib.parse.quote(stack.vhost, safe="")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            queues = requests.get(f"{MANAGEMENT}/api/queues/{vhost}", auth=RABBIT_AUTH, timeout=5).json()
+            # Queues nobody consumes (dead letters, retries) do not count.
+            if sum(q.get("messages", 0) or 0 for q in queues if q.get("consumers")) == 0:
+                eventlet.sleep(0.5)
+                return True
+        except Exception:  # noqa: BLE001
+            pass
+        eventlet.sleep(0.5)
+    return False
+
+
+# -- baselines ---------------------------------------------------------------
+
+def pika_baseline(stack):
+    run = subprocess.run([sys.executable, "-W", "ignore", "-m", "bench.baselines", "pika",
+                          stack.amqp_uri], capture_output=True, text=True, cwd=ROOT, timeout=180)
+    if run.returncode:
+        raise RuntimeError(run.stderr[-2000:])
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def rpc_baseline(stack, count=500, seconds=3.0, concurrency=20):
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    with ClusterRpcProxy({"AMQP_URI": stack.amqp_uri}) as cluster:
+        for _ in range(20):
+            cluster.chat.ping()
+        times = []
+        for _ in range(count):
+            started = time.perf_counter()
+            cluster.chat.ping()
+            times.append(time.perf_counter() - started)
+        done = [0]
+        stop = time.perf_counter() + seconds
+
+        def worker():
+            while time.perf_counter() < stop:
+                cluster.chat.ping()
+                done[0] += 1
+
+        pool = eventlet.GreenPool(concurrency)
+        started = time.perf_counter()
+        for _ in range(concurrency):
+            pool.spawn_n(worker)
+        pool.waitall()
+        rate = done[0] / (time.perf_counter() - started)
+    return {"count": count, "p50_ms": ms(percentile(times, 50)), "p99_ms": ms(percentile(times, 99)),
+            "p999_ms": ms(percentile(times, 99.9)), "rate_per_s": round(rate, 1)}
+
+
+def start_echo(stack):
+    port = free_port()
+    env = dict(os.environ, AMQP_URI=stack.amqp_uri, GATEWAY_PORT=str(port), LOG_LEVEL="WARNING",
+               PYTHONWARNINGS="ignore", **STACK_ENV)
+    proc = subprocess.Popen([sys.executable, "-m", "nameko", "run", "--config",
+                             str(ROOT / "deploy" / "nameko.yaml"), "bench.echo_service:EchoService"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            load.echo_rtt(url, count=1)
+            return proc, url
+        except Exception:  # noqa: BLE001 - not up yet
+            eventlet.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the echo service did not start")
+
+
+def echo_baseline(url, proc, count=1000, sockets=SOCKETS):
+    times = load.echo_rtt(url, count=count)
+    rss = psutil.Process(proc.pid).memory_info().rss
+    held, failures = load.hold_sockets(url, [], sockets, auth=False)
+    eventlet.sleep(1)
+    after = psutil.Process(proc.pid).memory_info().rss
+    answers = load.echo_rtt(url, count=20)  # still answers with them all open
+    for ws in held:
+        try:
+            ws.close()
+        except Exception:  # noqa: BLE001
+            pass
+    return {"p50_ms": ms(percentile(times, 50)), "p99_ms": ms(percentile(times, 99)),
+            "p999_ms": ms(percentile(times, 99.9)), "sockets": len(held), "socket_failures": failures,
+            "kib_per_socket": round((after - rss) / 1024 / max(1, len(held)), 1),
+            "rss_mib_before": round(rss / 2**20, 1), "rss_mib_after": round(after / 2**20, 1),
+            "echo_p50_ms_while_held": ms(percentile(answers, 50))}
+
+
+# -- the relay ---------------------------------------------------------------
+
+def sustained(step):
+    return (step["failed"] == 0 and step["lost"] == 0 and step["generator_behind"] <= step["sent"] * 0.01
+            and step["achieved_rate"] >= 0.95 * step["offered_rate"]
+            and step["p99_ms"] is not None and step["p99_ms"] < 1000)
+
+
+def rate_search(stack, cast):
+    steps = []
+    best, failed_at = None, None
+    for rate in RATES:
+        quiet(stack)
+        step = cast.run(rate, SECONDS)
+        step["sustained"] = sustained(step)
+        steps.append(step)
+        log(f"rate {rate}/s: relayed {step['achieved_rate']}/s, p99 {step['p99_ms']} ms, "
+            f"failed {step['failed']}, lost {step['lost']} -> {'ok' if step['sustained'] else 'NOT sustained'}")
+        if step["sustained"]:
+            best = rate
+        else:
+            failed_at = rate
+            break
+    if best and failed_at:
+        for _ in range(2):
+            mid = int((best + failed_at) / 2)
+            if failed_at - best < max(20, best * 0.1):
+                break
+            quiet(stack)
+            step = cast.run(mid, SECONDS)
+            step["sustained"] = sustained(step)
+            steps.append(step)
+            log(f"rate {mid}/s: relayed {step['achieved_rate']}/s, p99 {step['p99_ms']} ms "
+                f"-> {'ok' if step['sustained'] else 'NOT sustained'}")
+            if step["sustained"]:
+                best = mid
+            else:
+                failed_at = mid
+    return best or 0, failed_at, steps
+
+
+def profile(processes, seconds, out):
+    """py-spy on each process meanwhile; returns the running recorders."""
+    spy = Path(sys.executable).parent / "py-spy"
+    recorders = {}
+    for name, proc in processes.items():
+        path = out / f"profile-{name}.txt"
+        recorders[name] = (subprocess.Popen(
+            [str(spy), "record", "-p", str(proc.pid), "-d", str(int(seconds)), "-r", "200",
+             "-f", "raw", "-o", str(path), "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), path)
+    return recorders
+
+
+def summarise_profile(path, top=12):
+    """Self time by function, and inclusive time of our own code, from py-spy's raw stacks."""
+    own, inclusive, layers, total = {}, {}, {}, 0
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        count = int(count)
+        total += count
+        frames = stack.split(";")
+        frames = [f for f in frames if not f.startswith("process ") and not f.startswith("thread ")]
+        if not frames:
+            continue
+        leaf = _short(frames[-1])
+        own[leaf] = own.get(leaf, 0) + count
+        layer = _layer(frames)
+        layers[layer] = layers.get(layer, 0) + count
+        seen = set()
+        for frame in frames:
+            short = _short(frame)
+            if short in seen:
+                continue
+            seen.add(short)
+            if any(part in frame for part in ("(chatvakt/", "(gateway/", "(services/")):
+                inclusive[short] = inclusive.get(short, 0) + count
+
+    def table(counts):
+        return [{"where": k, "share": round(v / total, 3)}
+                for k, v in sorted(counts.items(), key=lambda kv: -kv[1])[:top]]
+
+    idle = sum(v for k, v in own.items() if any(w in k for w in ("epoll", "select", "wait (", "poll (",
+                                                                 "sleep (", "switch (")))
+    return {"samples": total, "idle_share": round(idle / total, 3) if total else None,
+            "layers": table(layers), "self": table(own), "our_code_inclusive": table(inclusive)}
+
+
+LAYERS = (("logging", ("logging/", "chatvakt/logs.py")), ("metrics", ("prometheus_client/",)),
+          ("database", ("sqlalchemy/", "sqlite3/", "pg8000/")), ("json", ("json/",)),
+          ("amqp", ("kombu/", "amqp/")), ("websocket", ("eventlet/websocket.py",)),
+          ("http", ("eventlet/wsgi.py", "werkzeug/", "http/")),
+          ("eventlet hub and socket i/o", ("eventlet/", "greenlet")),
+          ("nameko", ("nameko/",)), ("marshmallow", ("marshmallow/",)),
+          ("our code", ("chatvakt/", "gateway/", "services/")))
+
+
+def _layer(frames):
+    """The layer a sample was spent in: the innermost frame that belongs to a known one."""
+    for frame in reversed(frames):
+        where = frame.rpartition(" (")[2]
+        for name, prefixes in LAYERS:
+            if where.startswith(prefixes):
+                return name
+    return "other"
+
+
+def _short(frame):
+    # "function (path/to/file.py:123)" -> "function (file.py)"
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    file = where.rsplit("/", 1)[-1].split(":")[0]
+    folder = where.rsplit("/", 2)[-2] if where.count("/") >= 2 else ""
+    return f"{name} ({folder}/{file})" if folder else f"{name} ({file})"
+
+
+def stack_processes(stack):
+    return {"gateway": child_process(stack, "gateway.service"),
+            "chat": child_process(stack, "services.chat.service"),
+            "escalation": child_process(stack, "services.escalation.service"),
+            "queue": child_process(stack, "services.queue.service")}
+
+
+def measured_run(stack, cast, rate, seconds):
+    """One open-loop run, with the CPU each process used meanwhile (1.0 = one core)."""
+    processes = stack_processes(stack)
+    cpu_before = {n: p.cpu_times() for n, p in processes.items()}
+    wall = time.perf_counter()
+    step = cast.run(rate, seconds)
+    wall = time.perf_counter() - wall
+    used = {n: sum(p.cpu_times()[:2]) - sum(cpu_before[n][:2]) for n, p in processes.items()}
+    step["cpu_share"] = {n: round(v / wall, 2) for n, v in used.items()}
+    # What one relayed message costs each process, whatever else the machine is doing.
+    step["cpu_ms_per_message"] = {n: round(v * 1000 / max(1, step["relayed"]), 2) for n, v in used.items()}
+    return step
+
+
+def latencies(stack, cast, best):
+    levels = {}
+    for share in (25, 50, 75):
+        rate = max(1, round(best * share / 100))
+        quiet(stack)
+        step = measured_run(stack, cast, rate, max(SECONDS * 1.5, 60 / rate if rate < 10 else 0))
+        levels[share] = step
+        log(f"{share}% = {rate}/s: p50 {step['p50_ms']} ms, p99 {step['p99_ms']} ms, "
+            f"p99.9 {step['p999_ms']} ms, cpu {step['cpu_share']}")
+    return levels
+
+
+def saturation_profile(stack, cast, rate, out):
+    """py-spy on the gateway, chat, escalation and queue processes while the relay is saturated."""
+    quiet(stack)
+    processes = stack_processes(stack)
+    recorders = profile(processes, SECONDS, out)
+    step = measured_run(stack, cast, rate, SECONDS)
+    log(f"profiled at {rate}/s (saturation): relayed {step['achieved_rate']}/s, cpu {step['cpu_share']}, "
+        f"cpu ms per message {step['cpu_ms_per_message']}")
+    profiles = {"rate": rate, "cpu_share": step["cpu_share"], "cpu_ms_per_message": step["cpu_ms_per_message"]}
+    for name, (proc, path) in recorders.items():
+        try:
+            proc.wait(timeout=SECONDS + 30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        profiles[name] = summarise_profile(path)
+    return profiles
+
+
+def sockets(stack, http, count=SOCKETS):
+    tokens = [http.ok("POST", "/api/v1/chats", {"gender": "other"})["token"]
+              for _ in range(max(1, count // 20))]
+    gateway = child_process(stack, "gateway.service")
+    eventlet.sleep(1)
+    rss = gateway.memory_info().rss
+    held, failures = load.hold_sockets(stack.url, tokens, count)
+    eventlet.sleep(1)
+    after = gateway.memory_info().rss
+    # With every socket open, the gateway still answers.
+    started = time.perf_counter()
+    ready = requests.get(stack.url + "/readyz", timeout=30).status_code
+    answer_s = time.perf_counter() - started
+    for ws in held:
+        try:
+            ws.close()
+        except Exception:  # noqa: BLE001
+            pass
+    return {"sockets": len(held), "failures": failures, "authenticated": True,
+            "kib_per_socket": round((after - rss) / 1024 / max(1, len(held)), 1),
+            "rss_mib_before": round(rss / 2**20, 1), "rss_mib_after": round(after / 2**20, 1),
+            "readyz_while_held": ready, "readyz_ms_while_held": round(answer_s * 1000, 1)}
+
+
+# -- report ------------------------------------------------------------------
+
+def ratio(a, b):
+    return None if not a or not b else round(a / b, 2)
+
+
+def rows(r):
+    pika, rpc, echo = r["baselines"]["pika"], r["baselines"]["rpc"], r["baselines"]["ws_echo"]
+    out = [("max sustained relay rate (msg/s)", r["relay"]["max_rate"], "pika publish->consume (msg/s)",
+            pika["rate_per_s"]),
+           ("max sustained relay rate (msg/s)", r["relay"]["max_rate"], "empty nameko RPC (calls/s)",
+            rpc["rate_per_s"])]
+    for share, step in r["relay"]["levels"].items():
+        for q, key in (("p50", "p50_ms"), ("p99", "p99_ms"), ("p99.9", "p999_ms")):
+            floor = sum(x[key] or 0 for x in (pika, rpc, echo))
+            out.append((f"relay {q} at {share}% = {step['offered_rate']}/s (ms)", step[key],
+                        f"floor {q}: pika + RPC + ws echo (ms)", round(floor, 2)))
+    a = r["assignment"]
+    for q, key in (("p50", "p50_ms"), ("p99", "p99_ms")):
+        floor = sum(x[key] or 0 for x in (pika, rpc, echo))
+        out.append((f"assignment {q}: take -> chat.assigned (ms)", a[key],
+                    f"floor {q}: pika + RPC + ws echo (ms)", round(floor, 2)))
+    s = r["sockets"]
+    out.append(("sockets held by one gateway process", s["sockets"], "bare echo server", echo["sockets"]))
+    out.append(("memory per socket (KiB)", s["kib_per_socket"], "bare echo server (KiB)",
+                echo["kib_per_socket"]))
+    return [(name, value, base, bval, ratio(value, bval)) for name, value, base, bval in out]
+
+
+def goals(r):
+    half = r["relay"]["levels"].get(50, {})
+    return [
+        ("relay rate >= 500 msg/s", r["relay"]["max_rate"], r["relay"]["max_rate"] >= GOALS["relay_rate"]),
+        ("relay p99 < 50 ms at half load", half.get("p99_ms"),
+         half.get("p99_ms") is not None and half["p99_ms"] < GOALS["p99_half_ms"]),
+        ("2000 sockets on one gateway", r["sockets"]["sockets"], r["sockets"]["sockets"] >= GOALS["sockets"]),
+        ("< 100 KiB per socket", r["sockets"]["kib_per_socket"],
+         r["sockets"]["kib_per_socket"] < GOALS["kib_per_socket"]),
+    ]
+
+
+def render(r):
+    lines = ["| figure | value | baseline | baseline value | ratio |", "| --- | ---: | --- | ---: | ---: |"]
+    for name, value, base, bval, rat in rows(r):
+        lines.append(f"| {name} | {value} | {base} | {bval} | {rat if rat is not None else '-'} |")
+    lines += ["", "| goal | reached | met |", "| --- | ---: | :---: |"]
+    for name, value, met in goals(r):
+        lines.append(f"| {name} | {value} | {'yes' if met else 'no'} |")
+    lines += ["", f"Measured by `make bench` on {r['machine']['cpus']} CPUs ({r['machine']['cpu']}), "
+                  f"{r['finished_at']}, in {r['seconds']} s; load average before/after "
+                  f"{r['machine']['load_average_before'][0]}/{r['machine']['load_average_after'][0]}."]
+    return "\n".join(lines)
+
+
+def plot(r, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+    steps = r["relay"]["search"]
+    ax = axes[0][0]
+    ax.plot([s["offered_rate"] for s in steps], [s["achieved_rate"] for s in steps], "o-", label="relayed")
+    ax.plot([s["offered_rate"] for s in steps], [s["offered_rate"] for s in steps], ":", color="grey",
+            label="offered")
+    ax.axhline(r["baselines"]["pika"]["rate_per_s"], color="tab:green", ls="--", label="pika baseline")
+    ax.axhline(GOALS["relay_rate"], color="tab:red", ls=":", label="goal")
+    ax.set(title="Relay rate search", xlabel="offered msg/s", ylabel="msg/s")
+    ax.legend(fontsize=8)
+    ax = axes[0][1]
+    levels = r["relay"]["levels"]
+    labels = [f"{k}% ({v['offered_rate']}/s)" for k, v in levels.items()]
+    for i, (q, key) in enumerate((("p50", "p50_ms"), ("p99", "p99_ms"), ("p99.9", "p999_ms"))):
+        ax.bar([x + i * 0.27 for x in range(len(labels))], [v[key] or 0 for v in levels.values()],
+               width=0.27, label=q)
+    floor = sum((r["baselines"][b]["p99_ms"] or 0) for b in ("pika", "rpc", "ws_echo"))
+    ax.axhline(floor, color="tab:green", ls="--", label="floor p99 (pika+RPC+echo)")
+    ax.axhline(GOALS["p99_half_ms"], color="tab:red", ls=":", label="goal p99 at 50%")
+    ax.set_xticks([x + 0.27 for x in range(len(labels))], labels)
+    ax.set(title="Relay latency", ylabel="ms")
+    ax.legend(fontsize=8)
+    ax = axes[1][0]
+    ax.bar(["gateway", "bare echo"], [r["sockets"]["kib_per_socket"], r["baselines"]["ws_echo"]["kib_per_socket"]],
+           color=["tab:blue", "tab:green"])
+    ax.axhline(GOALS["kib_per_socket"], color="tab:red", ls=":", label="goal")
+    ax.set(title=f"Memory per socket ({r['sockets']['sockets']} sockets)", ylabel="KiB")
+    ax.legend(fontsize=8)
+    ax = axes[1][1]
+    prof = (r.get("profile") or {}).get("chat") or {}
+    entries = prof.get("self", [])[:10]
+    ax.barh([e["where"][:60] for e in entries][::-1], [e["share"] for e in entries][::-1])
+    ax.set(title="Chat service at saturation: self time by function (py-spy)", xlabel="share of samples")
+    ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def print_report(r):
+    print("\n" + render(r))
+    profiles = r.get("profile") or {}
+    if profiles:
+        print(f"\nAt saturation ({profiles.get('rate')}/s) each process used this share of a core: "
+              f"{profiles.get('cpu_share')}; CPU ms per relayed message: {profiles.get('cpu_ms_per_message')}")
+    for name, prof in profiles.items():
+        if not isinstance(prof, dict) or "samples" not in prof:
+            continue
+        print(f"\nWhere the time goes in {name} at saturation (py-spy, {prof['samples']} samples, "
+              f"idle {prof['idle_share']}):")
+        for entry in prof["layers"][:8]:
+            print(f"  {entry['share']:6.1%}  layer {entry['where']}")
+        for entry in prof["our_code_inclusive"][:8]:
+            print(f"  {entry['share']:6.1%}  incl. {entry['where']}")
+        for entry in prof["self"][:8]:
+            print(f"  {entry['share']:6.1%}  self  {entry['where']}")
+
+
+def others():
+    """Other benches (queue, relay) add their own figures when present."""
+    found = {}
+    for module in ("bench.queue_bench", "bench.relay_bench"):
+        try:
+            mod = __import__(module, fromlist=["main"])
+        except ImportError:
+            continue
+        if not hasattr(mod, "main"):
+            continue
+        log(f"running {module}.main()")
+        try:
+            found[module] = mod.main()
+        except Exception:  # noqa: BLE001 - theirs must not lose ours
+            traceback.print_exc()
+            found[module] = {"error": "failed; see the output above"}
+    return found
+
+
+def main():
+    started = time.monotonic()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+    RESULTS.mkdir(exist_ok=True)
+    r = {"machine": {"cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
+                     "python": platform.python_version(),
+                     "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+                     # Other work on the machine skews every figure: say how much there was.
+                     "load_average_before": [round(x, 2) for x in os.getloadavg()]},
+         "settings": {"seconds_per_step": SECONDS, "chats": CHATS, "rates": RATES}}
+    workdir = Path(tempfile.mkdtemp(prefix="chatvakt-bench-"))
+    log(f"starting the stack in {workdir}")
+    stack = Stack(workdir, env=STACK_ENV).start()
+    echo_proc = None
+    try:
+        http = load.Http(stack.url)
+        log("baseline: raw pika publish -> consume")
+        r["baselines"] = {"pika": pika_baseline(stack)}
+        log(f"  {r['baselines']['pika']}")
+        log("baseline: empty nameko RPC (chat.ping)")
+        r["baselines"]["rpc"] = rpc_baseline(stack)
+        log(f"  {r['baselines']['rpc']}")
+        log("baseline: bare websocket echo on the gateway's server type")
+        echo_proc, echo_url = start_echo(stack)
+        r["baselines"]["ws_echo"] = echo_baseline(echo_url, echo_proc)
+        log(f"  {r['baselines']['ws_echo']}")
+        echo_proc.terminate()
+        log(f"opening {CHATS} chats")
+        cast = load.Cast(stack, http, chats=CHATS)
+        cast.run(20, 2)  # warm up
+        best, failed_at, steps = rate_search(stack, cast)
+        r["relay"] = {"max_rate": best, "search": steps}
+        r["relay"]["levels"] = latencies(stack, cast, best)
+        r["profile"] = saturation_profile(stack, cast, failed_at or int(best * 1.2) or 20, RESULTS)
+        cast.close()
+        quiet(stack)
+        log("assignment latency")
+        r["assignment"] = load.assignment(stack, http)
+        log(f"  {r['assignment']}")
+        log(f"holding {SOCKETS} sockets on one gateway process")
+        r["sockets"] = sockets(stack, http)
+        log(f"  {r['sockets']}")
+    finally:
+        if echo_proc is not None and echo_proc.poll() is None:
+            echo_proc.kill()
+        stack.stop()
+    r["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    r["seconds"] = round(time.monotonic() - started)
+    r["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    r["goals"] = [{"goal": g, "reached": v, "met": m} for g, v, m in goals(r)]
+    (RESULTS / "bench.json").write_text(json.dumps(r, indent=2, default=str))
+    (RESULTS / "bench.md").write_text(render(r) + "\n")
+    plot(r, RESULTS / "bench.png")
+    print_report(r)
+    print(f"\nWrote {RESULTS / 'bench.json'}, {RESULTS / 'bench.md'} and {RESULTS / 'bench.png'}.")
+    extra = others() if os.environ.get("BENCH_OTHERS", "1") != "0" else {}
+    if extra:
+        r["others"] = extra
+        (RESULTS / "bench.json").write_text(json.dumps(r, indent=2, default=str))
+    return r
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,267 @@
+"""The load generator: many children and counsellors over HTTP and WebSocket.
+
+Green threads (the bench runs under eventlet's monkey patching), keep-alive
+HTTP connections from http.client (requests costs more CPU per call than the
+gateway does, and the generator shares the machine with the stack), and
+websocket-client sockets that time every pushed message by an id in its text.
+"""
+import http.client
+import itertools
+import json
+import secrets
+import time
+import urllib.parse
+
+import eventlet
+import websocket
+from eventlet.queue import LightQueue
+
+
+def percentile(values, q):
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+class Http:
+    """A pool of keep-alive connections to the gateway; JSON in and out."""
+
+    def __init__(self, url):
+        parts = urllib.parse.urlsplit(url)
+        self.host, self.port = parts.hostname, parts.port
+        self.idle = []
+
+    def request(self, method, path, body=None, token=None, timeout=30):
+        conn = self.idle.pop() if self.idle else http.client.HTTPConnection(self.host, self.port,
+                                                                             timeout=timeout)
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = json.dumps(body).encode() if body is not None else None
+        try:
+            conn.request(method, path, body=data, headers=headers)
+            response = conn.getresponse()
+            raw = response.read()
+        except Exception:
+            conn.close()
+            raise
+        self.idle.append(conn)
+        try:
+            payload = json.loads(raw) if raw else None
+        except ValueError:
+            payload = None
+        return response.status, payload
+
+    def ok(self, method, path, body=None, token=None, expect=(200, 201)):
+        status, payload = self.request(method, path, body, token)
+        if status not in expect:
+            raise RuntimeError(f"{method} {path} answered {status}: {payload}")
+        return payload
+
+
+class Pushes:
+    """One websocket; records when each chat.message (by its id in the text) arrived."""
+
+    def __init__(self, url, token, arrived, events=None):
+        self.ws = websocket.create_connection(url.replace("http", "ws", 1) + "/ws", timeout=60)
+        self.ws.send(json.dumps({"method": "auth", "data": {"token": token}, "correlation_id": "a"}))
+        while True:
+            frame = json.loads(self.ws.recv())
+            if frame.get("type") == "result":
+                assert frame["success"], frame
+                break
+        self.ws.settimeout(None)  # pushes may pause for long between runs
+        self.arrived = arrived
+        self.events = events
+        self.thread = eventlet.spawn(self._read)
+
+    def _read(self):
+        while True:
+            try:
+                raw = self.ws.recv()
+            except Exception:  # noqa: BLE001 - closed
+                return
+            if not raw:
+                return
+            now = time.perf_counter()
+            frame = json.loads(raw)
+            if frame.get("type") != "event":
+                continue
+            if frame["event"] == "chat.message":
+                text = frame["data"]["text"]
+                if text.startswith("b#"):
+                    self.arrived.setdefault(text.split(" ", 1)[0], now)
+            elif self.events is not None:
+                self.events.append((frame["event"], frame["data"], now))
+
+    def close(self):
+        try:
+            self.ws.close()
+        except Exception:  # noqa: BLE001
+            pass
+        self.thread.kill()
+
+
+class Cast:
+    """Chats in progress: children and counsellors with their sockets."""
+
+    def __init__(self, stack, http, chats=40, capacity=10):
+        self.stack, self.http = stack, http
+        self.arrived = {}
+        self.children = []   # (chat_id, token)
+        self.counsellors = []  # (token, [chat_id])
+        self.sockets = []
+        for n in range((chats + capacity - 1) // capacity):
+            username = f"bench-{secrets.token_hex(3)}-{n}"
+            password = stack.add_account(username, f"Kari Bench{n}", "counsellor")
+            token = http.ok("POST", "/api/v1/auth/login",
+                            {"username": username, "password": password})["token"]
+            http.ok("PUT", "/api/v1/presence", {"status": "available", "capacity": capacity},
+                    token=token)
+            self.counsellors.append((token, []))
+        for n in range(chats):
+            chat = http.ok("POST", "/api/v1/chats", {"gender": "girl", "age": 13})
+            token, mine = self.counsellors[n % len(self.counsellors)]
+            http.ok("POST", "/api/v1/queue/take", {"chat_id": chat["chat_id"]}, token=token)
+            mine.append(chat["chat_id"])
+            self.children.append((chat["chat_id"], chat["token"], token))
+        for token, _ in self.counsellors:
+            self.sockets.append(Pushes(stack.url, token, self.arrived))
+        for _, token, _ in self.children:
+            self.sockets.append(Pushes(stack.url, token, self.arrived))
+        self._ids = itertools.count(1)
+
+    def close(self):
+        for socket in self.sockets:
+            socket.close()
+
+    def run(self, rate, seconds, concurrency=400, drain=5.0):
+        """Open loop at `rate` messages/s, alternating child and counsellor sends
+        across the chats; returns what was offered, answered and relayed."""
+        sent = {}      # id -> perf_counter at the start of the POST
+        failed = [0]
+        statuses = {}
+        pool = eventlet.GreenPool(concurrency)
+        senders = itertools.cycle([(chat_id, who) for chat_id, child, counsellor in self.children
+                                   for who in (child, counsellor)])
+
+        def send(mid, chat_id, token):
+            sent[mid] = time.perf_counter()
+            try:
+                status, _ = self.http.request("POST", f"/api/v1/chats/{chat_id}/messages",
+                                              {"text": f"{mid} hei", "client_msg_id": mid}, token)
+            except Exception:  # noqa: BLE001
+                status = None
+            if status != 201:
+                failed[0] += 1
+                statuses[str(status)] = statuses.get(str(status), 0) + 1
+
+        started = time.perf_counter()
+        total = int(rate * seconds)
+        behind = 0
+        for n in range(total):
+            due = started + n / rate
+            now = time.perf_counter()
+            if due > now:
+                eventlet.sleep(due - now)
+            elif now - due > 0.25:
+                behind += 1
+            chat_id, token = next(senders)
+            pool.spawn_n(send, f"b#{next(self._ids)}", chat_id, token)
+        offered_s = time.perf_counter() - started
+        pool.waitall()
+        deadline = time.perf_counter() + drain
+        while time.perf_counter() < deadline and any(m not in self.arrived for m in sent):
+            eventlet.sleep(0.05)
+        latencies = [self.arrived[m] - t for m, t in sent.items() if m in self.arrived]
+        relayed = len(latencies)
+        # Relayed per second over the run: arrivals up to 1 s after the last send,
+        # over the time from the first send to the last of those arrivals.
+        window = [self.arrived[m] - started for m in sent if m in self.arrived
+                  and self.arrived[m] - started <= offered_s + 1.0]
+        in_window = len(window)
+        duration = max([offered_s] + window)
+        return {
+            "offered_rate": rate, "sent": len(sent), "failed": failed[0], "failures": statuses,
+            "relayed": relayed, "lost": len(sent) - relayed,
+            "achieved_rate": round(in_window / duration, 1) if duration else 0.0,
+            "generator_behind": behind,
+            "p50_ms": _ms(percentile(latencies, 50)), "p99_ms": _ms(percentile(latencies, 99)),
+            "p999_ms": _ms(percentile(latencies, 99.9)), "max_ms": _ms(max(latencies, default=None)),
+        }
+
+
+def _ms(value):
+    return None if value is None else round(value * 1000, 2)
+
+
+def assignment(stack, http, count=60):
+    """From a counsellor's take to the chat.assigned push on the child's socket."""
+    username = f"bench-assign-{secrets.token_hex(3)}"
+    password = stack.add_account(username, "Kari Assign", "counsellor")
+    token = http.ok("POST", "/api/v1/auth/login", {"username": username, "password": password})["token"]
+    http.ok("PUT", "/api/v1/presence", {"status": "available", "capacity": 10}, token=token)
+    times = []
+    for _ in range(count):
+        chat = http.ok("POST", "/api/v1/chats", {"gender": "boy", "age": 15})
+        events = []
+        socket = Pushes(stack.url, chat["token"], {}, events)
+        started = time.perf_counter()
+        http.ok("POST", "/api/v1/queue/take", {"chat_id": chat["chat_id"]}, token=token)
+        deadline = started + 10
+        while time.perf_counter() < deadline and not any(e[0] == "chat.assigned" for e in events):
+            eventlet.sleep(0.002)
+        arrived = next((t for e, _, t in events if e == "chat.assigned"), None)
+        if arrived is not None:
+            times.append(arrived - started)
+        socket.close()
+        http.ok("POST", f"/api/v1/chats/{chat['chat_id']}/end", {}, token=token)
+    return {"count": count, "assigned": len(times), "p50_ms": _ms(percentile(times, 50)),
+            "p99_ms": _ms(percentile(times, 99)), "max_ms": _ms(max(times, default=None))}
+
+
+def hold_sockets(url, tokens, count, auth=True, concurrency=50):
+    """Open `count` websockets (authenticated round-robin with `tokens`); returns them."""
+    held = LightQueue()
+    failures = [0]
+    cycle = itertools.cycle(tokens or [None])
+
+    def one(token):
+        try:
+            ws = websocket.create_connection(url.replace("http", "ws", 1) + "/ws", timeout=60)
+            ws.recv()  # connected
+            if auth and token:
+                ws.send(json.dumps({"method": "auth", "data": {"token": token}, "correlation_id": "a"}))
+                frame = json.loads(ws.recv())
+                if not frame.get("success"):
+                    raise RuntimeError("auth failed")
+            held.put(ws)
+        except Exception:  # noqa: BLE001
+            failures[0] += 1
+
+    pool = eventlet.GreenPool(concurrency)
+    for _ in range(count):
+        pool.spawn_n(one, next(cycle))
+    pool.waitall()
+    sockets = []
+    while not held.empty():
+        sockets.append(held.get())
+    return sockets, failures[0]
+
+
+def echo_rtt(url, count=500, method="echo"):
+    """Sequential websocket rpc round trips on one socket."""
+    ws = websocket.create_connection(url.replace("http", "ws", 1) + "/ws", timeout=30)
+    ws.recv()
+    times = []
+    for n in range(count):
+        started = time.perf_counter()
+        ws.send(json.dumps({"method": method, "data": {"value": n}, "correlation_id": str(n)}))
+        while True:
+            frame = json.loads(ws.recv())
+            if frame.get("correlation_id") == str(n):
+                break
+        times.append(time.perf_counter() - started)
+    ws.close()
+    return times

@@ -1,0 +1,235 @@
+"""Faults under traffic: nothing that got a 201 is lost, nothing is doubled.
+
+The stack runs on a RabbitMQ node of its own (tests/private_broker.py), so the
+broker can be restarted without touching the shared one. Children and
+counsellors chat through the gateway the whole time (tests/faults/ledger.py)
+while each test breaks one thing:
+- SIGKILL of the chat service mid-stream (the launcher restarts it);
+- a restart of the broker;
+- SIGKILL of the gateway (the launcher restarts it; sockets reconnect);
+- SIGSTOP of the chat service past CHATVAKT_RPC_TIMEOUT, then SIGCONT.
+Each scores the ledger (zero lost, zero duplicated, zero unexpected) and
+checks that a message sent after the fault healed is relayed within 10 s.
+"""
+import os
+import secrets
+import signal
+import time
+
+import eventlet
+import psutil
+import pytest
+import requests
+
+from tests.client import Api
+from tests.faults.ledger import Ledger, Receiver, Sender
+from tests.private_broker import PrivateBroker, available
+from tests.stack import Stack
+
+pytestmark = [pytest.mark.faults, pytest.mark.e2e,
+              pytest.mark.skipif(not available(), reason="rabbitmq-server is not installed")]
+
+CHATS = int(os.environ.get("CHATVAKT_FAULT_CHATS", "3"))
+RELAY_BACK_S = 10.0
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    node = PrivateBroker(tmp_path_factory.mktemp("broker"))
+    node.boot_seconds = node.start()
+    yield node
+    node.cleanup()
+
+
+@pytest.fixture(scope="module")
+def fault_stack(tmp_path_factory, broker):
+    stack = Stack(tmp_path_factory.mktemp("faultstack"), broker_uri=broker.amqp_uri, env={
+        "CHATVAKT_RPC_TIMEOUT": "2",
+        # The ledger's senders post faster than a person; the limits are not under test here.
+        "CHATVAKT_CHILD_MSGS_PER_MIN": "100000", "CHATVAKT_TOKEN_RATE": "1000",
+        "CHATVAKT_TOKEN_BURST": "1000", "CHATVAKT_DEMO": "0",
+    })
+    stack.start()
+    yield stack
+    stack.stop()
+
+
+def stack_process(stack, service):
+    """The live process of one service, among the children of this stack's launcher only."""
+    launcher = psutil.Process(stack.proc.pid)
+    module = {"chat": "services.chat.service", "gateway": "gateway.service"}[service]
+    for child in launcher.children():
+        try:
+            if any(module in part for part in child.cmdline()):
+                return child
+        except psutil.NoSuchProcess:
+            continue
+    return None
+
+
+def gone(process, timeout=10):
+    # psutil's wait() needs select.poll, which eventlet's patching removes.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        eventlet.sleep(0.05)
+    raise AssertionError("the process did not die")
+
+
+def wait_ready(stack, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(stack.url + "/readyz", timeout=2).status_code == 200:
+                return time.monotonic()
+        except requests.RequestException:
+            pass
+        eventlet.sleep(0.1)
+    raise AssertionError(f"the stack did not heal within {timeout} s")
+
+
+def open_chats(stack, count):
+    username = f"fault-{secrets.token_hex(3)}"
+    password = stack.add_account(username, f"Kari {username}", "counsellor")
+    counsellor = Api(stack.url)
+    counsellor.login(username, password)
+    assert counsellor.put("/api/v1/presence", {"status": "available", "capacity": 10}).status_code == 200
+    chats = []
+    for _ in range(count):
+        started = Api(stack.url).post("/api/v1/chats", {"gender": "girl", "age": 13})
+        assert started.status_code == 201, started.text
+        chat = started.json()
+        taken = counsellor.post("/api/v1/queue/take", {"chat_id": chat["chat_id"]})
+        assert taken.status_code == 200, taken.text
+        chats.append(chat)
+    return counsellor.token, chats
+
+
+class Traffic:
+    def __init__(self, stack, count=CHATS, interval=0.1):
+        self.ledger = Ledger()
+        token, chats = open_chats(stack, count)
+        self.chats = chats
+        ids = [c["chat_id"] for c in chats]
+        self.receivers = [Receiver(stack.url, token, "counsellor", ids, self.ledger, Api(stack.url, token))]
+        for chat in chats:
+            self.receivers.append(Receiver(stack.url, chat["token"], "child", [chat["chat_id"]],
+                                           self.ledger, Api(stack.url, chat["token"])))
+        for receiver in self.receivers:
+            receiver.connected.wait()
+        self.senders = []
+        for chat in chats:
+            self.senders.append(Sender(Api(stack.url, chat["token"]), self.ledger, chat["chat_id"],
+                                       "child", interval))
+            self.senders.append(Sender(Api(stack.url, token), self.ledger, chat["chat_id"],
+                                       "counsellor", interval))
+
+    def relay_back(self, healed_at, timeout=30):
+        """Seconds from healing until a message first tried after it was pushed to the other side."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            best = None
+            for (chat_id, sender, cmid), item in list(self.ledger.attempted.items()):
+                if item["first_try"] < healed_at:
+                    continue
+                acked = self.ledger.acked.get((chat_id, sender, cmid))
+                if acked is None:
+                    continue
+                receiver = "counsellor" if sender == "child" else "child"
+                pushed = self.ledger.pushed_at.get((chat_id, receiver, acked["seq"]))
+                if pushed is not None:
+                    best = pushed - healed_at if best is None else min(best, pushed - healed_at)
+            if best is not None:
+                return best
+            eventlet.sleep(0.1)
+        return None
+
+    def finish(self):
+        for sender in self.senders:
+            sender.stop()
+        # Let late pushes land (the outbox sweeper republishes within its claim of 10 s).
+        eventlet.sleep(1.0)
+        for receiver in self.receivers:
+            receiver.stop()
+        for receiver in self.receivers:
+            for chat_id in receiver.chat_ids:
+                assert receiver.catch_up(chat_id), "the final fetch failed"
+        pairs = [(c["chat_id"], s, r) for c in self.chats
+                 for s, r in (("child", "counsellor"), ("counsellor", "child"))]
+        score = self.ledger.score(pairs)
+        score["reconnects"] = sum(r.reconnects for r in self.receivers)
+        return score
+
+
+def check(score, relay_back, name, outage=None):
+    outage = f"{outage:.1f} s" if outage is not None else "?"
+    back = f"{relay_back:.2f} s" if relay_back is not None else "never"
+    print(f"\n{name}: {score}; outage {outage}; relay back {back} after healing")
+    assert score["acked"] > 0
+    assert score["lost"] == 0, score
+    assert score["duplicated"] == 0, score
+    assert score["unexpected"] == 0, score
+    assert not score["errors"], score
+    assert relay_back is not None and relay_back < RELAY_BACK_S, relay_back
+
+
+def test_sigkill_of_the_chat_service_mid_stream(fault_stack):
+    traffic = Traffic(fault_stack)
+    eventlet.sleep(2)
+    victim = stack_process(fault_stack, "chat")
+    fault = time.monotonic()
+    victim.send_signal(signal.SIGKILL)
+    gone(victim)
+    healed = wait_ready(fault_stack)
+    relay_back = traffic.relay_back(healed)
+    eventlet.sleep(2)
+    check(traffic.finish(), relay_back, "SIGKILL chat", healed - fault)
+
+
+def test_broker_restart(fault_stack, broker):
+    traffic = Traffic(fault_stack)
+    eventlet.sleep(2)
+    fault = time.monotonic()
+    broker.stop()
+    eventlet.sleep(1)
+    broker.start()
+    healed = wait_ready(fault_stack)
+    relay_back = traffic.relay_back(healed)
+    eventlet.sleep(2)
+    check(traffic.finish(), relay_back, "broker restart", healed - fault)
+
+
+def test_sigkill_of_the_gateway(fault_stack):
+    traffic = Traffic(fault_stack)
+    eventlet.sleep(2)
+    victim = stack_process(fault_stack, "gateway")
+    fault = time.monotonic()
+    victim.send_signal(signal.SIGKILL)
+    gone(victim)
+    healed = wait_ready(fault_stack)
+    relay_back = traffic.relay_back(healed)
+    eventlet.sleep(2)
+    score = traffic.finish()
+    assert score["reconnects"] >= len(traffic.receivers)
+    check(score, relay_back, "SIGKILL gateway", healed - fault)
+
+
+def test_sigstop_of_the_chat_service_past_the_rpc_timeout(fault_stack):
+    traffic = Traffic(fault_stack)
+    eventlet.sleep(2)
+    victim = stack_process(fault_stack, "chat")
+    fault = time.monotonic()
+    victim.send_signal(signal.SIGSTOP)
+    try:
+        eventlet.sleep(4)  # twice CHATVAKT_RPC_TIMEOUT: the gateway answers 503 meanwhile
+        assert requests.get(fault_stack.url + "/readyz", timeout=5).status_code == 503
+    finally:
+        victim.send_signal(signal.SIGCONT)
+    healed = wait_ready(fault_stack)
+    relay_back = traffic.relay_back(healed)
+    eventlet.sleep(2)
+    check(traffic.finish(), relay_back, "SIGSTOP chat", healed - fault)
