@@ -20,7 +20,8 @@ CHROMIUM = os.environ.get("CHATVAKT_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "results" / "screenshots"
 SHOTS = ["child-start-phone", "child-waiting-phone", "child-chat-phone", "child-start-desktop",
          "console-login-desktop", "console-chat-desktop", "console-chat-phone", "console-coding-desktop",
-         "console-stats-desktop", "console-stats-phone"]
+         "console-stats-desktop", "console-stats-phone", "console-alert-desktop", "console-transfer-desktop",
+         "console-report-of-concern-desktop", "console-supervisor-desktop"]
 
 
 def _playwright_missing():
@@ -45,22 +46,31 @@ def test_child_and_counsellor_hold_a_whole_chat(stack):
     password = stack.add_account(f"browser-c-{suffix}", name, "counsellor")
     sup_password = stack.add_account(f"browser-s-{suffix}", f"Vera Vakt{suffix}", "supervisor")
     config = {"url": stack.url, "counsellor": [f"browser-c-{suffix}", password, name],
-              "supervisor": [f"browser-s-{suffix}", sup_password], "out": str(SCREENSHOTS)}
+              "supervisor": [f"browser-s-{suffix}", sup_password], "supervisor_name": f"Vera Vakt{suffix}",
+              "out": str(SCREENSHOTS)}
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
     proc = subprocess.run([sys.executable, str(FLOW), json.dumps(config)], capture_output=True, text=True,
                           timeout=int(os.environ.get("CHATVAKT_BROWSER_FLOW_TIMEOUT_S", "240")), env=env,
                           cwd=ROOT)
     assert proc.stdout.strip(), f"the browser flow printed nothing; stderr:\n{proc.stderr[-3000:]}"
     result = json.loads(proc.stdout.strip().splitlines()[-1])
+    # What the flow saw (steps, skips, facts, page errors), for a person reading the screenshots.
+    (SCREENSHOTS / "flow-result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
     assert result["failed"] is None, (
         f"failed after step {result['failed']['step_after']!r}: {result['failed']['error']}\n"
         f"{result['failed']['trace']}\nsteps passed: {result['steps']}")
 
     assert result["third_party"] == [], "the pages made requests that left the gateway"
+    # The browser logs failed requests itself (the deliberate 422s, the socket cut while offline);
+    # anything else is the pages' own error.
+    own = [e for e in result["page_errors"]
+           if "Failed to load resource" not in e and "ERR_INTERNET_DISCONNECTED" not in e]
+    assert own == [], "the pages threw or logged errors"
     facts = result["facts"]
     assert facts["storage_after_exit"] == [0, 0, ""] and facts["cookies_after_exit"] == 0
     assert facts["url_after_back"] == "about:blank"
     assert facts["charts"] >= 4
+    assert facts["pdf_magic"] == "%PDF-" and facts["pdf_bytes"] > 1000
     for shot in SHOTS:
         assert (SCREENSHOTS / f"{shot}.png").stat().st_size > 1000, shot
 
@@ -77,7 +87,15 @@ def test_child_and_counsellor_hold_a_whole_chat(stack):
     escalations = requests.get(f"{stack.url}/api/v1/escalations", headers=headers, timeout=10).json()
     mine = [e for e in escalations["escalations"] if e["chat_id"] == chat_id]
     assert [e["kind"] for e in mine] == ["report_of_concern"]
-    assert "mobbing" in mine[0]["details"]["what"]
+    report = mine[0]
+    assert "mobbing" in report["details"]["cause"] and report["details"]["person"]["name"] == "Ida"
+    assert report["details"]["examples"] == ["Blir slått i friminuttet", "Får stygge meldinger"]
+    assert report["status"] == "acknowledged" and report["deadline"]
+    assert [h["status"] for h in report["history"]] == ["draft", "approved", "sent", "acknowledged"]
+    # The alert the counsellor acknowledged in the console is acknowledged on the server.
+    assert facts["alert_acked"], "the ack acknowledged nothing"
+    alerts = requests.get(f"{stack.url}/api/v1/alerts", headers=headers, timeout=10).json()["alerts"]
+    assert not [a for a in alerts if a["chat_id"] == chat_id]
 
 
 def test_pages_are_served_with_a_strict_policy(stack):

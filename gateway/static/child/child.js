@@ -37,6 +37,7 @@ const TEXT = {
     newFrom: (name, text) => `Ny melding fra ${name}: ${text}`,
     reconnecting: "Mistet forbindelsen. Kobler til igjen …", back: "Tilkoblet igjen.",
     endedByYou: "Du avsluttet chatten.", endedByThem: "Chatten er avsluttet.",
+    endedQuiet: "Chatten ble avsluttet fordi det var stille lenge.",
     startFailed: "Vi fikk ikke startet chatten. Sjekk nettet og prøv igjen.",
     busy: "Det er mange som prøver akkurat nå. Vent litt og prøv igjen.",
     tooLong: "Meldingen er for lang (høyst 4000 tegn).",
@@ -71,6 +72,7 @@ const TEXT = {
     newFrom: (name, text) => `New message from ${name}: ${text}`,
     reconnecting: "Lost the connection. Reconnecting …", back: "Connected again.",
     endedByYou: "You ended the chat.", endedByThem: "The chat has ended.",
+    endedQuiet: "The chat was ended because it had been quiet for a long time.",
     startFailed: "We could not start the chat. Check your connection and try again.",
     busy: "Many are trying right now. Wait a little and try again.",
     tooLong: "The message is too long (at most 4000 characters).",
@@ -79,6 +81,24 @@ const TEXT = {
       ["116 111", "Alarmtelefonen for children and young people", "free, around the clock"]],
   },
 };
+
+// System messages come in the helpline's Norwegian; `kind` says which one it is,
+// so the English page can say it in English (names are taken from the text).
+const SYSTEM_EN = {
+  welcome: (text) => `Hi, welcome to ${(/velkommen til ([^.]+)\./.exec(text) || [])[1] || "Alarmtelefonen"}. What would you like to talk to us about?`,
+  connected: (text) => {
+    const name = (/med (.+?)\.?$/.exec(text) || [])[1];
+    return name ? `You are now talking with ${name}.` : "You are now talking with an adult.";
+  },
+  transferred: (text) => {
+    const name = (/til (.+?)\.?$/.exec(text) || [])[1];
+    return name ? `The chat has been passed on to ${name}.` : "The chat has been passed on to another adult.";
+  },
+  ended: (text) => (/stille/.test(text) ? TEXT.en.endedQuiet : TEXT.en.endedByThem),
+};
+function systemText(kind, text) {
+  return state.lang === "en" && SYSTEM_EN[kind] ? SYSTEM_EN[kind](text) : text;
+}
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -107,7 +127,11 @@ function applyLanguage() {
   }
   renderQueue();
   renderCounsellor();
-  for (const item of state.bySeq.values()) if (item.mine) renderStatus(item);
+  for (const item of state.bySeq.values()) {
+    if (item.mine) renderStatus(item);
+    if (item.kind && item.el) item.el.querySelector(".text").textContent = systemText(item.kind, item.text);
+  }
+  if (state.endedShown) $("ended-text").textContent = endedText(state.endedBy);
   for (const item of state.pending) renderStatus(item);
 }
 
@@ -161,7 +185,7 @@ async function startChat(event) {
   }
   const data = result.data;
   Object.assign(state, { chatId: data.chat_id, token: data.token, status: data.status, lastSeq: 0 });
-  state.queue = { position: data.position, estimated_wait_s: data.estimated_wait_s };
+  state.queue = { position: data.position, estimated_wait_s: data.estimated_wait_s, notice: data.notice };
   $("first-message").value = "";
   remember();
   openChat();
@@ -203,7 +227,8 @@ function applyChat(chat) {
   const before = state.status;
   state.status = chat.status;
   if (chat.status === "waiting") {
-    state.queue = { ...(state.queue || {}), position: chat.position, estimated_wait_s: chat.estimated_wait_s };
+    state.queue = { ...(state.queue || {}), position: chat.position, estimated_wait_s: chat.estimated_wait_s,
+      notice: chat.notice };
   }
   if (chat.status === "active" && before !== "active") markDelivered();
   renderQueue();
@@ -212,7 +237,7 @@ function applyChat(chat) {
 }
 
 function isOver() {
-  return state.status === "ended" || state.status === "abandoned";
+  return ["ended", "abandoned", "timed_out"].includes(state.status);
 }
 
 function onState(kind, info) {
@@ -269,6 +294,8 @@ function renderQueue() {
   $("queue-text").textContent = queue.position ? t("position", queue.position) : t("inQueue");
   $("wait-text").textContent = queue.estimated_wait_s ? t("wait", queue.estimated_wait_s) : t("waitUnknown");
   const notice = queue.notice;
+  // The notice says it plainly; an estimate beside it would only contradict it.
+  $("wait-text").hidden = Boolean(notice);
   const box = $("notice");
   if (notice && (notice.message_nb || notice.message_en)) {
     box.textContent = (state.lang === "en" ? notice.message_en : notice.message_nb) || notice.message_nb;
@@ -308,8 +335,9 @@ function addMessage(message, live) {
       return;
     }
   }
-  const item = { seq: message.seq, mine: message.sender === "child", text: message.text };
-  item.el = bubble(message.sender, message.text, message.sent_at);
+  const item = { seq: message.seq, mine: message.sender === "child", text: message.text,
+    kind: message.sender === "system" ? message.kind : null };
+  item.el = bubble(message.sender, systemText(item.kind, message.text), message.sent_at);
   state.bySeq.set(message.seq, item);
   insertInOrder(item);
   if (item.mine) setStatus(item, state.status === "active" ? "delivered" : "sent");
@@ -317,7 +345,7 @@ function addMessage(message, live) {
     hideTyping();
     announce(t("newFrom", senderName("counsellor"), message.text));
   } else if (message.sender === "system" && live) {
-    announce(message.text);
+    announce(systemText(item.kind, message.text));
   }
   scrollDown();
 }
@@ -407,9 +435,15 @@ function showEnded(endedBy) {
   $("composer").hidden = true;
   $("conn").hidden = true;
   $("counsellor-line").hidden = true;
-  $("ended-text").textContent = endedBy === "child" || endedBy === "quick_exit" ? t("endedByYou") : t("endedByThem");
+  state.endedBy = endedBy;
+  $("ended-text").textContent = endedText(endedBy);
   $("ended-box").hidden = false;
   $("new-chat").focus();
+}
+
+function endedText(endedBy) {
+  if (endedBy === "child" || endedBy === "quick_exit") return t("endedByYou");
+  return state.status === "timed_out" || endedBy === "timeout" ? t("endedQuiet") : t("endedByThem");
 }
 
 // -- sending --------------------------------------------------------------------------
@@ -506,7 +540,7 @@ function init() {
   });
   $("new-chat").addEventListener("click", () => {
     Object.assign(state, { chatId: null, token: null, status: null, counsellor: null, lastSeq: 0,
-      live: null, bySeq: new Map(), pending: [], endedShown: false, queue: null });
+      live: null, bySeq: new Map(), pending: [], endedShown: false, endedBy: null, queue: null });
     $("log").replaceChildren();
     $("chat").hidden = true;
     $("start").hidden = false;

@@ -29,15 +29,16 @@ const PHRASES = [
 const GENDER = { girl: "Jente", boy: "Gutt", other: "Annet", unspecified: "Ukjent" };
 const KIND = { acute_danger: "Akutt fare", report_of_concern: "Bekymringsmelding", network_contact: "Nettverkskontakt",
   referral: "Henvisning", risk: "Risiko" };
-const ESC_STATUS = { open: "åpen", in_progress: "følges opp", closed: "lukket", sent: "sendt" };
-// When no deadline comes with an escalation, the console suggests one.
-const SUGGESTED_DEADLINE_MIN = { acute_danger: 15, report_of_concern: 24 * 60, network_contact: 24 * 60 };
+const PRESENCE = { available: "tilgjengelig", away: "borte", offline: "frakoblet" };
+const WITHDRAWN = { expired: "Tilbudet gikk ut og går videre til en annen.", declined: "Du avslo tilbudet.",
+  away: "Tilbudet ble trukket fordi du ikke er tilgjengelig.", cooldown: "Tilbudet ble trukket: du har pause.",
+  taken: "Samtalen ble tatt av en annen." };
 
 const $ = (id) => document.getElementById(id);
 const state = {
   token: null, me: null, live: null, chats: new Map(), queue: [], taxonomy: null, focused: null,
   features: { notes: true, whisper: true, phase: true, list: true, history: true, counsellors: true },
-  services: null, presence: null,
+  services: null, presence: null, offers: new Map(), overdue: new Map(), colleagues: new Map(),
 };
 const supervisor = () => ["supervisor", "admin"].includes(state.me?.role);
 const who = (gender, age) => `${GENDER[gender] || "Ukjent"} ${age ?? "?"}`;
@@ -108,22 +109,35 @@ async function enter(openIds = []) {
   const taxonomy = await call("GET", "/api/v1/taxonomy?lang=nb");
   if (taxonomy.ok) state.taxonomy = taxonomy.data;
   if (state.presence) await setPresence(state.presence.status, state.presence.capacity);
-  else renderPresence();
+  else await loadPresence();
   renderMine();
-  await Promise.all([refreshQueue(), refreshUncoded(), loadActive(openIds)]);
-  if (supervisor()) refreshEscalations();
+  await Promise.all([refreshQueue(), refreshUncoded(), loadActive(openIds), refreshAlerts()]);
+  if (supervisor()) { refreshEscalations(); loadColleagues(); }
   setInterval(tick, 1000);
   setInterval(() => { refreshQueue(); if (supervisor()) { refreshAllChats(); refreshEscalations(); } }, 20000);
 }
 
 // -- presence ----------------------------------------------------------------
-async function setPresence(status, capacity) {
-  const result = await call("PUT", "/api/v1/presence", { status, capacity });
+async function setPresence(status, capacity, optIn) {
+  const body = { status, capacity };
+  if (optIn !== undefined) body.opt_in = optIn;
+  const result = await call("PUT", "/api/v1/presence", body);
   if (result.ok) {
     state.presence = result.data;
     save();
+  } else {
+    $("queue-error").textContent = problem(result);
+    $("queue-error").hidden = false;
   }
   renderPresence();
+}
+async function loadPresence() {
+  const result = await call("GET", "/api/v1/presence");
+  if (result.ok) state.presence = result.data;
+  renderPresence();
+}
+function inCooldown(presence) {
+  return Boolean(presence?.cooldown_until && new Date(presence.cooldown_until) > new Date());
 }
 function renderPresence() {
   const presence = state.presence || { status: "offline", capacity: Number($("capacity").value), active_chats: 0 };
@@ -132,6 +146,16 @@ function renderPresence() {
   const mine = [...state.chats.values()].filter((chat) => !chat.watch && chat.status === "active").length;
   $("load").textContent = `${mine} av ${presence.capacity || "–"} samtaler`;
   document.body.dataset.presence = presence.status;
+  // After a chat with acute danger: a pause before the next chat, unless the counsellor says they are ready.
+  const pause = inCooldown(presence);
+  const box = $("cooldown");
+  box.hidden = !pause;
+  box.classList.toggle("opted-in", Boolean(pause && presence.cooldown_opt_in));
+  box.textContent = !pause ? "" : presence.cooldown_opt_in
+    ? `Pause avbrutt – du får nye samtaler`
+    : `Pause til ${clock(presence.cooldown_until)} etter akutt fare`;
+  box.title = pause ? "Etter en samtale med akutt fare får du ingen nye samtaler på en stund. Snakk gjerne med vakthavende." : "";
+  $("opt-in").hidden = !pause || Boolean(presence.cooldown_opt_in);
 }
 
 // -- socket events -------------------------------------------------------------
@@ -144,6 +168,8 @@ function onState(kind, info) {
     for (const chat of state.chats.values()) syncChat(chat);
     refreshQueue();
     refreshUncoded();
+    refreshAlerts();
+    loadPresence();
     if (supervisor()) { refreshAllChats(); refreshEscalations(); }
   }
   if (kind === "unauthorized") {
@@ -187,19 +213,50 @@ function onEvent(name, data) {
       break;
     case "coding.required":
       refreshUncoded();
+      codingReminder(data);
+      break;
+    case "coding.overdue":
+      if (supervisor()) {
+        state.overdue.set(data.chat_id, data);
+        renderOverdue();
+      }
       break;
     case "escalation.alert":
       raiseAlert(data);
-      if (chat) {
+      if (chat && !data.repeat && !chat.flags.some((f) => f.seq === data.seq && f.reason === data.reason)) {
         chat.flags.push(data);
         renderCard(chat);
       }
       break;
+    case "escalation.alert_acked":
+      clearAlerts(data.chat_id, data.alert_ids || [], data.acked_by);
+      break;
     case "escalation.raised":
     case "escalation.updated":
       if (supervisor()) refreshEscalations();
+      if (chat) loadChatEscalations(chat);
+      if (detail.id === data.escalation_id && $("detail-dialog").open && name === "escalation.updated"
+        && !detail.busy && detail.view?.status !== data.status) showEscalation(data.escalation_id, `Endret av en annen: ${ESC_STATUS[data.status] || data.status}.`);
       if (name === "escalation.raised" && data.kind === "acute_danger" && supervisor()) {
-        raiseAlert({ ...data, severity: "high", reason: "Akutt fare meldt av chatvert" });
+        raiseAlert({ ...data, severity: "high", reason: "Akutt fare meldt av chatvert", local: true });
+      }
+      break;
+    case "queue.offer":
+      state.offers.set(data.chat_id, data);
+      renderOffers();
+      beep(Boolean(data.risk));
+      break;
+    case "queue.offer_withdrawn":
+      if (state.offers.delete(data.chat_id)) renderOffers(WITHDRAWN[data.why] || "Tilbudet ble trukket.");
+      break;
+    case "counsellor.cooldown":
+      if (data.counsellor_id === state.me.id) {
+        state.presence = { ...(state.presence || {}), cooldown_until: data.until,
+          cooldown_opt_in: data.state === "opted_in" };
+        save();
+        renderPresence();
+      } else if (supervisor()) {
+        noteColleague(data);
       }
       break;
     default:
@@ -208,19 +265,57 @@ function onEvent(name, data) {
 }
 
 // -- alerts: stay until acknowledged, say it out loud, flash the title -----------
+// One banner per alert (a repeat refreshes it); acknowledging tells the server,
+// which tells every console (escalation.alert_acked) so nobody chases it twice.
 function raiseAlert(data) {
+  const key = data.alert_id || `local-${data.escalation_id || data.chat_id}`;
   const known = state.chats.get(data.chat_id);
   const label = known ? who(known.gender, known.age) : `chat ${short(data.chat_id)}`;
   const severe = data.severity === "high" || data.kind === "acute_danger";
-  const card = h("div", { class: `alert ${severe ? "high" : "medium"}`, role: "alert" },
+  const old = $("alerts").querySelector(`[data-alert="${CSS.escape(key)}"]`);
+  const card = h("div", { class: `alert ${severe ? "high" : "medium"}${data.raised ? " raised" : ""}`, role: "alert",
+    "data-alert": key, "data-chat-id": data.chat_id },
     h("strong", {}, `${severe ? "⚠ AKUTT" : "⚠ Risiko"}: ${KIND[data.kind] || data.kind}${data.category ? ` – ${data.category}` : ""}`),
     h("span", {}, ` ${label}. ${data.reason || ""}`),
+    data.repeat ? h("span", { class: "pill repeat" }, `Ikke kvittert – varslet ${data.repeat + 1}. gang`) : null,
+    data.raised ? h("span", { class: "pill raised" }, "Løftet til alle vakthavende") : null,
     h("span", { class: "alert-time" }, clock(data.detected_at || new Date().toISOString())),
     h("button", { type: "button", class: "primary", onclick: () => { focusOrOpen(data.chat_id); } }, "Åpne samtalen"),
-    h("button", { type: "button", class: "ghost", onclick: () => { card.remove(); updateTitle(); } }, "Kvitter"));
-  $("alerts").prepend(card);
+    h("button", { type: "button", class: "ghost", onclick: () => acknowledge(card, data) }, "Kvitter"),
+    h("span", { class: "alert-error small", role: "status" }));
+  if (old) old.replaceWith(card); else $("alerts").prepend(card);
   updateTitle();
-  beep(severe);
+  beep(severe || data.raised);
+}
+async function acknowledge(card, data) {
+  if (data.local || !data.alert_id) { card.remove(); updateTitle(); return; }
+  const result = await call("POST", `/api/v1/alerts/${data.chat_id}/ack`, { alert_id: data.alert_id });
+  if (result.ok || result.status === 404 && !missing(result)) {
+    card.remove();
+    updateTitle();
+  } else {
+    card.querySelector(".alert-error").textContent = `Ikke kvittert: ${problem(result)}`;
+  }
+}
+function clearAlerts(chatId, alertIds, ackedBy) {
+  for (const card of [...$("alerts").querySelectorAll(".alert")]) {
+    if (alertIds.includes(card.dataset.alert)) card.remove();
+  }
+  updateTitle();
+}
+async function refreshAlerts() {
+  const result = await call("GET", "/api/v1/alerts");
+  if (!result.ok) return;
+  const open = new Set();
+  for (const alert of result.data.alerts || []) {
+    open.add(alert.alert_id);
+    const shown = $("alerts").querySelector(`[data-alert="${CSS.escape(alert.alert_id)}"]`);
+    if (!shown) raiseAlert(alert);
+  }
+  for (const card of [...$("alerts").querySelectorAll(".alert")]) {
+    if (!card.dataset.alert.startsWith("local-") && !open.has(card.dataset.alert)) card.remove();
+  }
+  updateTitle();
 }
 function updateTitle() {
   const count = $("alerts").children.length;
@@ -240,6 +335,66 @@ function beep(severe) {
   } catch (error) { /* no sound available: the banner stays anyway */ }
 }
 
+// -- offers (auto-assign): a chat offered to me for a short while --------------------
+function renderOffers(note) {
+  const list = $("offers");
+  list.replaceChildren(...[...state.offers.values()].map((offer) => h("li", { class: `offer ${offer.risk ? "risk" : ""}`, "data-chat-id": offer.chat_id },
+    h("strong", {}, `Tilbud: ${who(offer.gender, offer.age)}`),
+    offer.risk ? h("span", { class: "pill risk" }, "Risiko") : null,
+    offer.reason ? h("p", { class: "q-reason small" }, offer.reason) : null,
+    h("div", { class: "row" },
+      h("span", { class: "small", "data-expires": offer.expires_at }),
+      h("button", { type: "button", class: "primary small-btn", onclick: () => answerOffer(offer, true) }, "Ta samtalen"),
+      h("button", { type: "button", class: "ghost small-btn", onclick: () => answerOffer(offer, false) }, "Avslå")))));
+  if (note) list.append(h("li", { class: "muted small offer-note" }, note));
+  tick();
+}
+async function answerOffer(offer, accept) {
+  const result = await call("POST", `/api/v1/queue/offers/${offer.chat_id}/${accept ? "accept" : "decline"}`, {});
+  state.offers.delete(offer.chat_id);
+  if (!result.ok) {
+    renderOffers(result.status === 404 ? "Tilbudet gjelder ikke lenger." : problem(result));
+    return;
+  }
+  renderOffers();
+  if (accept) {
+    const chat = await openChat(offer.chat_id, { risk: offer.risk, reason: offer.reason });
+    chat?.card.querySelector("textarea").focus();
+  }
+  refreshQueue();
+}
+
+// -- coding reminders ----------------------------------------------------------------
+function codingReminder(data) {
+  if (!data.reminder && !data.overdue) return;
+  const box = $("coding-reminder");
+  const count = data.uncoded ?? Number($("uncoded-count").textContent);
+  box.textContent = `${data.overdue ? "Siste påminnelse" : "Påminnelse"}: ${count} ${count === 1 ? "samtale er" : "samtaler er"} ikke kodet.${data.overdue ? " Vakthavende får beskjed." : ""}`;
+  box.classList.toggle("overdue", Boolean(data.overdue));
+  box.hidden = false;
+}
+function renderOverdue() {
+  const items = [...state.overdue.values()];
+  $("overdue-count").textContent = items.length;
+  $("overdue-count").classList.toggle("warn", items.length > 0);
+  $("overdue").replaceChildren(...items.map((item) => h("li", {},
+    h("span", {}, `chat ${short(item.chat_id)} · ${state.colleagues.get(item.counsellor_id)?.name || short(item.counsellor_id) || "ukjent"}${item.uncoded ? ` · ${item.uncoded} ukodet` : ""}`),
+    h("button", { type: "button", class: "ghost small-btn", onclick: () => { state.overdue.delete(item.chat_id); renderOverdue(); } }, "Fulgt opp"))));
+  if (!items.length) $("overdue").append(h("li", { class: "muted" }, "Ingen."));
+}
+async function loadColleagues() {
+  const result = await call("GET", "/api/v1/counsellors");
+  if (!result.ok) return [];
+  const people = result.data.counsellors || [];
+  for (const person of people) state.colleagues.set(person.id, person);
+  return people;
+}
+function noteColleague(data) {
+  const person = data.counsellor_name || state.colleagues.get(data.counsellor_id)?.name || short(data.counsellor_id);
+  $("queue-info").dataset.note = data.state === "started" ? `${person} har pause til ${clock(data.until)}.` : `${person} er klar igjen.`;
+  renderQueue();
+}
+
 // -- queue --------------------------------------------------------------------
 async function refreshQueue() {
   const result = await call("GET", "/api/v1/queue");
@@ -251,7 +406,7 @@ async function refreshQueue() {
 }
 function renderQueue() {
   $("queue-count").textContent = state.queue.length;
-  $("queue-info").textContent = `${state.available ?? "–"} tilgjengelige veiledere`;
+  $("queue-info").textContent = `${state.available ?? "–"} ${state.available === 1 ? "tilgjengelig veileder" : "tilgjengelige veiledere"}${$("queue-info").dataset.note ? ` · ${$("queue-info").dataset.note}` : ""}`;
   $("queue").replaceChildren(...state.queue.map((entry, index) => h("li", { class: `q ${entry.risk ? "risk" : ""}`, "data-chat-id": entry.chat_id },
     h("div", { class: "q-main" },
       h("strong", {}, `${index + 1}. ${who(entry.gender, entry.age)}`),
@@ -270,7 +425,7 @@ async function take(chatId) {
     $("queue-error").textContent = "Ingen venter i køen.";
     $("queue-error").hidden = false;
   } else if (!result.ok) {
-    $("queue-error").textContent = result.status === 409 ? "Du har nådd kapasiteten din (eller er ikke tilgjengelig)." : problem(result);
+    $("queue-error").textContent = result.status === 409 ? `Kan ikke ta samtalen: ${result.data?.error?.message || "du har nådd kapasiteten din, har pause eller er ikke tilgjengelig."}` : problem(result);
     $("queue-error").hidden = false;
   } else {
     const chat = await openChat(result.data.chat_id, { risk: result.data.risk, reason: result.data.reason });
@@ -329,77 +484,19 @@ function renderMine() {
   $("no-chats").hidden = mine.length > 0;
   renderPresence();
 }
-async function refreshEscalations() {
-  const result = await call("GET", "/api/v1/escalations?status=open");
-  if (!result.ok) return;
-  state.escalations = result.data.escalations || [];
-  renderEscalations();
-}
-function deadlineOf(escalation) {
-  const given = escalation.deadline || escalation.due_at || escalation.details?.deadline;
-  if (given) return { at: new Date(given), suggested: false };
-  const minutes = SUGGESTED_DEADLINE_MIN[escalation.kind];
-  if (!minutes) return null;
-  return { at: new Date(new Date(escalation.created_at).getTime() + minutes * 60000), suggested: true };
-}
-function renderEscalations() {
-  const list = (state.escalations || []).slice().sort((a, b) =>
-    (deadlineOf(a)?.at ?? Infinity) - (deadlineOf(b)?.at ?? Infinity));
-  $("escalations").replaceChildren(...list.map((esc) => {
-    const deadline = deadlineOf(esc);
-    return h("li", { class: "esc" },
-      h("div", {}, h("strong", {}, KIND[esc.kind] || esc.kind), ` · chat ${short(esc.chat_id)} · ${ESC_STATUS[esc.status] || esc.status}`),
-      deadline ? h("div", { class: "small deadline", "data-deadline": deadline.at.toISOString(),
-        "data-suggested": deadline.suggested ? "1" : "" }) : h("div", { class: "small muted" }, "Ingen frist"),
-      h("div", { class: "row" },
-        h("button", { type: "button", class: "ghost small-btn", onclick: () => showEscalation(esc) }, "Detaljer"),
-        h("button", { type: "button", class: "ghost small-btn", onclick: () => updateEscalation(esc, "in_progress") }, "Følges opp"),
-        h("button", { type: "button", class: "ghost small-btn", onclick: () => updateEscalation(esc, "closed") }, "Lukk")));
-  }));
-  if (!list.length) $("escalations").append(h("li", { class: "muted" }, "Ingen åpne eskaleringer."));
-  tick();
-}
-async function updateEscalation(esc, status) {
-  const result = await call("PATCH", `/api/v1/escalations/${esc.escalation_id}`, { status });
-  if (missing(result)) { alert("Oppfølging av eskaleringer er ikke tilgjengelig ennå."); return; }
-  if (!result.ok) { alert(problem(result)); return; }
-  refreshEscalations();
-}
-async function showEscalation(esc) {
-  const fresh = await call("GET", `/api/v1/escalations/${esc.escalation_id}`);
-  const data = fresh.ok ? fresh.data : esc;
-  const body = $("detail-body");
-  const rows = [["Type", KIND[data.kind] || data.kind], ["Status", data.status], ["Chat", data.chat_id],
-    ["Opprettet", dateTime(data.created_at)]];
-  const deadline = deadlineOf(data);
-  if (deadline) rows.push(["Frist", `${dateTime(deadline.at.toISOString())}${deadline.suggested ? " (foreslått)" : ""}`]);
-  for (const [key, value] of Object.entries(data.details || {})) {
-    rows.push([key, typeof value === "object" ? JSON.stringify(value) : String(value)]);
-  }
-  body.replaceChildren(...rows.flatMap(([key, value]) => [h("dt", {}, key), h("dd", {}, value)]));
-  $("detail-title").textContent = `${KIND[data.kind] || data.kind}`;
-  const pdf = $("detail-pdf");
-  pdf.hidden = data.kind !== "report_of_concern";
-  pdf.onclick = () => getPdf(data.escalation_id, $("detail-title"));
-  $("detail-dialog").showModal();
-}
-async function getPdf(id, near) {
-  const status = await download(`/api/v1/escalations/${id}/report.pdf`, state.token, `bekymringsmelding-${short(id)}.pdf`);
-  if (status !== 200) {
-    near.after(h("p", { class: "error small", role: "alert" },
-      status === 404 || status === 405 ? "PDF-en er ikke tilgjengelig ennå." : `Kunne ikke hente PDF (${status}).`));
-  }
-}
-
 // Once a second: wait times and deadlines.
 function tick() {
   for (const node of document.querySelectorAll("[data-since]")) node.textContent = since(node.dataset.since);
   for (const node of document.querySelectorAll("[data-deadline]")) {
     const left = new Date(node.dataset.deadline).getTime() - Date.now();
     const minutes = Math.round(Math.abs(left) / 60000);
-    const text = minutes >= 120 ? `${Math.round(minutes / 60)} t` : `${minutes} min`;
-    node.textContent = `${left < 0 ? `Frist passert for ${text} siden` : `Frist om ${text}`}${node.dataset.suggested ? " (foreslått)" : ""}`;
+    const text = minutes >= 2880 ? `${Math.round(minutes / 1440)} døgn` : minutes >= 120 ? `${Math.round(minutes / 60)} t` : `${minutes} min`;
+    node.textContent = left < 0 ? `Frist passert for ${text} siden` : `Frist om ${text} (${dateTime(node.dataset.deadline)})`;
     node.classList.toggle("overdue", left < 0);
+  }
+  for (const node of document.querySelectorAll("[data-expires]")) {
+    const left = Math.max(0, Math.round((new Date(node.dataset.expires).getTime() - Date.now()) / 1000));
+    node.textContent = `svar innen ${left} s`;
   }
 }
 
@@ -429,7 +526,7 @@ async function buildChat(chatId, extra) {
   const info = result.data;
   const chat = {
     id: chatId, status: info.status, gender: info.gender, age: info.age, phase: info.phase || "opening",
-    counsellor: info.counsellor, lastSeq: 0, unread: 0, seen: new Set(), flags: [],
+    counsellor: info.counsellor, lastSeq: 0, unread: 0, seen: new Set(), flags: [], escalations: [],
     watch: Boolean(info.counsellor?.id && info.counsellor.id !== state.me.id),
     mode: "child", typingAt: 0,
   };
@@ -441,6 +538,7 @@ async function buildChat(chatId, extra) {
   renderMine();
   save();
   await syncChat(chat);
+  loadChatEscalations(chat);
   return chat;
 }
 
@@ -505,7 +603,8 @@ function renderCard(chat) {
   card.classList.toggle("ended", chat.status !== "active" && chat.status !== "waiting");
   card.querySelector(".chat-title").textContent =
     `${who(chat.gender, chat.age)}${chat.watch ? ` – ${chat.counsellor?.name || ""}` : ""}`;
-  const stateText = { active: "aktiv", waiting: "venter", ended: "avsluttet", abandoned: "forlatt" }[chat.status] || chat.status;
+  const stateText = { active: "aktiv", waiting: "venter", ended: "avsluttet", abandoned: "forlatt",
+    timed_out: "avsluttet (stille lenge)" }[chat.status] || chat.status;
   card.querySelector(".state").textContent = chat.endedBy === "quick_exit" ? "avsluttet (rask utgang)" : stateText;
   const unread = card.querySelector(".unread");
   unread.hidden = !chat.unread;
@@ -728,11 +827,40 @@ async function loadHistory(chatId) {
   if (!state.features.history) return;
   const result = await call("GET", `/api/v1/chats/${chatId}/coding/history`);
   if (missing(result)) { state.features.history = false; return; }
-  const versions = result.ok ? (result.data.history || result.data.versions || []) : [];
+  const versions = result.ok ? (result.data.history || []) : [];
   if (!versions.length) return;
-  box.querySelector("ol").replaceChildren(...versions.map((v) => h("li", {},
-    `${dateTime(v.coded_at || v.at)} · ${v.coded_by?.name || v.coded_by || ""} · ${(v.categories || []).map(labelOf).join(", ")}`)));
+  const labels = {};
+  for (const version of new Set(versions.map((v) => v.taxonomy_version).filter(Boolean))) {
+    labels[version] = await taxonomyLabels(version);
+  }
+  box.querySelector("summary").textContent = `Tidligere versjoner (${versions.length})`;
+  box.querySelector("ol").replaceChildren(...versions.slice().reverse().map((v) => {
+    const names = labels[v.taxonomy_version] || {};
+    const coding = v.coding || {};
+    return h("li", { class: "version" },
+      h("strong", {}, `Versjon ${v.version}${v.correction ? " (rettelse)" : ""}`),
+      ` · ${dateTime(v.changed_at || v.coded_at)} · ${v.changed_by_name || v.coded_by?.name || short(v.changed_by)}`,
+      v.taxonomy_version && v.taxonomy_version !== state.taxonomy?.version ? h("span", { class: "pill" }, `kategorier ${v.taxonomy_version}`) : null,
+      h("div", {}, `Kategorier: ${(v.categories || coding.categories || []).map((c) => names[c] || labelOf(c)).join(", ") || "–"}`),
+      h("div", { class: "muted" }, `${GENDER[coding.gender] || coding.gender || "–"} ${coding.age ?? ""} · akutt fare ${coding.acute_danger ? "ja" : "nei"}${v.changed_fields?.length ? ` · endret: ${v.changed_fields.join(", ")}` : ""}`));
+  }));
   box.hidden = false;
+}
+const taxonomies = {};
+async function taxonomyLabels(version) {
+  if (taxonomies[version]) return taxonomies[version];
+  let doc = state.taxonomy?.version === version ? state.taxonomy : null;
+  if (!doc) {
+    const result = await call("GET", `/api/v1/taxonomy?lang=nb&version=${encodeURIComponent(version)}`);
+    doc = result.ok ? result.data : { categories: [] };
+  }
+  const names = {};
+  for (const main of doc.categories || []) {
+    names[main.code] = main.label;
+    for (const sub of main.subcategories || []) names[sub.code] = `${main.label} › ${sub.label}`;
+  }
+  taxonomies[version] = names;
+  return names;
 }
 
 function buildTree() {
@@ -835,85 +963,351 @@ async function saveCoding(event) {
 }
 
 // -- escalations ----------------------------------------------------------------------
+// One description of each kind's details (services/escalation/domain.py) drives
+// both the form that raises an escalation and the one that works it to its end.
+// id: where the value lives in `details` ("person.name" is details.person.name).
+const CONTACTS = [["parent", "Forelder / foresatt"], ["school", "Skole / lærer"], ["school_nurse", "Helsesykepleier"],
+  ["doctor", "Lege"], ["police", "Politi"], ["other", "Annen"]];
+const FIELDS = {
+  acute_danger: [
+    { id: "situation", label: "Hva skjer? (kort)", type: "textarea", wide: true },
+    { id: "location", label: "Hvor er barnet? (om barnet vil si det)", identifying: true },
+    { id: "emergency_number", label: "Nødetat kontaktet", type: "select", options: [["", "– ikke ennå –"],
+      ["112", "Politi 112"], ["113", "Ambulanse 113"], ["110", "Brann 110"], ["116 117", "Legevakt 116 117"],
+      ["02800", "Politiet 02800"]] },
+    { id: "called_at", label: "Ringt (tidspunkt)", type: "datetime", later: true },
+    { id: "called_by", label: "Ringt av", later: true },
+    { id: "outcome", label: "Utfall", type: "textarea", wide: true, later: true },
+    { id: "note", label: "Merknad", type: "textarea", wide: true },
+  ],
+  report_of_concern: [
+    { id: "person.name", label: "Barnets navn (om kjent)", identifying: true },
+    { id: "person.school", label: "Skole / barnehage", identifying: true },
+    { id: "person.address", label: "Adresse / sted", identifying: true },
+    { id: "person.guardians", label: "Foresatte", identifying: true },
+    { id: "child.gender", label: "Kjønn", type: "select", options: [["", "– ikke oppgitt –"], ["girl", "Jente"],
+      ["boy", "Gutt"], ["other", "Annet"], ["unspecified", "Ukjent"]] },
+    { id: "child.age", label: "Alder", type: "number", min: 0, max: 25 },
+    { id: "cause", label: "Hva er det konkret som gir bekymring?", type: "textarea", wide: true, required: "approved" },
+    { id: "examples", label: "Eksempler (ett per linje)", type: "lines", wide: true },
+    { id: "observed", label: "Når ble det observert / fortalt?", required: "approved" },
+    { id: "duration", label: "Én gang eller over tid?", type: "select", required: "approved",
+      options: [["", "– velg –"], ["once", "Én gang"], ["over_time", "Over tid"], ["unknown", "Vet ikke"]] },
+    { id: "concerns", label: "Andre det gjelder (søsken o.l.)" },
+    { id: "others_who_know", label: "Hvem andre kan vite noe?" },
+    { id: "recipient", label: "Til barneverntjenesten i (kommune)" },
+    { id: "reporter.name", label: "Melder (navn)" },
+    { id: "reporter.anonymous", label: "Meldes anonymt", type: "checkbox" },
+    { id: "sent_via", label: "Sendt via", type: "select", tracking: true, later: true, options: [["", "– velg –"],
+      ["digital", "Digitalt"], ["email", "E-post"], ["post", "Post"], ["phone", "Telefon"], ["other", "Annet"]] },
+    { id: "reference", label: "Barnevernets referanse", tracking: true, later: true },
+    { id: "response", label: "Svar fra barnevernet", type: "textarea", wide: true, tracking: true, later: true },
+    { id: "note", label: "Intern merknad", type: "textarea", wide: true, tracking: true },
+  ],
+  network_contact: [
+    { id: "contact", label: "Hvem kontaktes?", type: "select", options: [["", "– velg –"], ...CONTACTS], required: "start" },
+    { id: "contact_other", label: "Annen (hvem)" },
+    { id: "consent", label: "Barnets samtykke", type: "select", required: "start", options: [["", "– velg –"],
+      ["given", "Barnet er enig"], ["refused", "Barnet vil ikke"], ["not_asked", "Ikke spurt"],
+      ["not_required", "Ikke nødvendig (fare)"]] },
+    { id: "consent_note", label: "Om samtykket", type: "textarea", wide: true },
+    { id: "contact_person.name", label: "Kontaktperson", identifying: true },
+    { id: "contact_person.phone", label: "Telefon", identifying: true },
+    { id: "contact_person.organisation", label: "Virksomhet", identifying: true },
+    { id: "contacted_at", label: "Kontaktet (tidspunkt)", type: "datetime", later: true },
+    { id: "contacted_by", label: "Kontaktet av", later: true },
+    { id: "outcome", label: "Utfall", type: "textarea", wide: true, later: true },
+    { id: "note", label: "Hva skal formidles / merknad", type: "textarea", wide: true },
+  ],
+  referral: [
+    { id: "services", label: "Tjenester barnet er informert om", type: "services", wide: true, required: "start" },
+    { id: "note", label: "Merknad", type: "textarea", wide: true },
+  ],
+};
+const GUIDE = {
+  acute_danger: ["Spør om barnet er trygt akkurat nå.", "Avklar hvor barnet er, om barnet vil si det.",
+    "Avklar om det er en trygg voksen i nærheten.", "Kontakt nødetat ved behov – og bli i chatten til hjelpen er der.",
+    "Vakthavende varsles når du registrerer."],
+  report_of_concern: ["Utkastet fylles ut med det samtalen og kodingen sier.", "Vakthavende godkjenner før det sendes.",
+    "Barnevernet skal vurdere meldingen innen en uke."],
+  network_contact: ["Spør barnet om samtykke før du kontakter noen, med mindre barnet er i fare."],
+  referral: ["Velg tjenestene du har fortalt barnet om."],
+};
+const ESC_STATUS = { open: "åpen", emergency_contacted: "nødetat kontaktet", closed: "lukket", draft: "utkast",
+  approved: "godkjent", sent: "sendt", acknowledged: "mottak bekreftet", contacted: "kontaktet", recorded: "registrert" };
+const MOVES = { approved: "Godkjenn", draft: "Tilbake til utkast", sent: "Marker som sendt",
+  acknowledged: "Barnevernet har bekreftet mottak", closed: "Lukk saken", emergency_contacted: "Nødetat er kontaktet",
+  contacted: "Kontakt er tatt" };
+const SAVE_LABEL = { acute_danger: "Registrer akutt fare og varsle vakthavende", report_of_concern: "Lagre utkast",
+  network_contact: "Registrer kontakt", referral: "Registrer henvisning" };
+
+const getPath = (obj, path) => path.split(".").reduce((o, k) => (o == null ? undefined : o[k]), obj);
+function setPath(obj, path, value) {
+  const keys = path.split(".");
+  let at = obj;
+  for (const key of keys.slice(0, -1)) at = at[key] ??= {};
+  at[keys.at(-1)] = value;
+}
+const fieldKey = (id) => `details.${id}`;
+
+// Build the inputs of one kind into `box`; returns a function that gives the
+// changed values as a details patch (null removes a field).
+function buildFields(box, kind, { values = {}, editable = () => true, create = false, stored = [] } = {}) {
+  const inputs = [];
+  const nodes = [];
+  for (const field of FIELDS[kind] || []) {
+    if (create && (field.later || field.tracking && field.id !== "note")) continue;
+    const id = `${box.id}-${field.id.replace(/\W/g, "_")}`;
+    const initial = getPath(values, field.id);
+    let input;
+    if (field.type === "select") {
+      input = h("select", { id }, field.options.map(([value, label]) => h("option", { value }, label)));
+      input.value = initial ?? "";
+    } else if (field.type === "textarea" || field.type === "lines") {
+      input = h("textarea", { id, rows: field.type === "lines" ? 3 : 2, maxlength: 4000 });
+      input.value = field.type === "lines" ? (initial || []).join("\n") : initial ?? "";
+    } else if (field.type === "checkbox") {
+      input = h("input", { id, type: "checkbox" });
+      input.checked = Boolean(initial);
+    } else if (field.type === "services") {
+      input = h("select", { id, multiple: true, size: 6 }, (state.services || []).map((s) =>
+        h("option", { value: s.id, selected: (initial || []).includes(s.id) }, `${s.name}${s.phone ? ` – ${s.phone}` : ""}`)));
+    } else {
+      input = h("input", { id, type: field.type === "number" ? "number" : field.type === "datetime" ? "datetime-local" : "text",
+        min: field.min, max: field.max, step: field.type === "datetime" ? 60 : undefined, maxlength: field.type ? undefined : 500 });
+      input.value = field.type === "datetime" ? toLocalInput(initial) : initial ?? "";
+    }
+    const top = field.id.split(".")[0];
+    const hidden = field.identifying && !supervisor() && stored.includes(top);
+    if (hidden) input.placeholder = "Lagret – bare vakthavende ser det";
+    input.disabled = !editable(field);
+    const start = readField(field, input);
+    inputs.push({ field, input, start });
+    const label = h("label", { for: id }, field.label, field.identifying ? h("span", { class: "pill ident", title: "Identifiserende: bare vakthavende kan lese det" }, "ID") : null);
+    const error = h("p", { class: "error small", "data-field": fieldKey(field.id) });
+    nodes.push(field.type === "checkbox"
+      ? h("div", { class: field.wide ? "wide" : "" }, h("label", { for: id }, input, ` ${field.label}`), error)
+      : h("div", { class: field.wide ? "wide" : "" }, label, input, error));
+  }
+  box.replaceChildren(...nodes);
+  return () => {
+    const patch = {};
+    for (const { field, input, start } of inputs) {
+      if (input.disabled) continue;
+      const now = readField(field, input);
+      if (JSON.stringify(now) === JSON.stringify(start)) continue;
+      // A counsellor cannot read identifying details, so never blanks them either.
+      if (now === null && field.identifying && !supervisor()) continue;
+      setPath(patch, field.id, now);
+    }
+    return patch;
+  };
+}
+function readField(field, input) {
+  if (field.type === "checkbox") return input.checked;
+  if (field.type === "services") return [...input.selectedOptions].map((o) => o.value).filter(Boolean);
+  const raw = input.value.trim();
+  if (field.type === "lines") {
+    const lines = raw.split("\n").map((l) => l.trim()).filter(Boolean);
+    return lines.length ? lines : null;
+  }
+  if (!raw) return null;
+  if (field.type === "number") return Number(raw);
+  if (field.type === "datetime") return fromLocalInput(raw);
+  return raw;
+}
+function showFieldErrors(box, result) {
+  for (const node of box.querySelectorAll("[data-field]")) node.textContent = "";
+  const fields = result.data?.error?.fields || {};
+  const unplaced = [];
+  for (const [key, messages] of Object.entries(fields)) {
+    const node = box.querySelector(`[data-field="${CSS.escape(key)}"]`);
+    if (node) node.textContent = messages.join(" ");
+    else unplaced.push(`${key}: ${messages.join(" ")}`);
+  }
+  return unplaced;
+}
+function statusMessage(result) {
+  const message = result.data?.error?.message;
+  if (result.status === 409) return `Ikke mulig nå: ${message || "feil tilstand"}`;
+  if (result.status === 422) return `Noe mangler eller er ugyldig: ${message || ""} Se merknadene ved feltene.`;
+  if (result.status === 403) return `Ikke tillatt: ${message || ""}`;
+  return problem(result);
+}
+
 let escalating = null;
+let collectNew = null;
+async function loadServices() {
+  if (state.services) return;
+  const result = await call("GET", "/api/v1/services");
+  state.services = result.ok ? (result.data.services || []) : [];
+}
 async function openEscalation(chat) {
   escalating = chat;
   $("escalate-sub").textContent = `${who(chat.gender, chat.age)} · chat ${short(chat.id)}`;
   $("escalate-form").reset();
   $("escalate-error").hidden = true;
-  $("r-result").hidden = true;
-  $("pdf-button").hidden = true;
-  $("escalate-save").hidden = false;
+  await loadServices();
   showKind();
-  if (!state.services) {
-    const result = await call("GET", "/api/v1/services");
-    state.services = result.ok ? (result.data.services || []) : [];
-    $("s-service").replaceChildren(...state.services.map((s) => h("option", { value: s.id }, `${s.name} – ${s.phone}`)));
-    describeService();
-  }
   $("escalate-dialog").showModal();
 }
 function showKind() {
   const kind = $("escalate-form").elements.kind.value;
-  for (const pane of document.querySelectorAll(".kind-pane")) pane.hidden = pane.dataset.kind !== kind;
-  $("escalate-save").textContent = { acute_danger: "Registrer akutt fare og varsle vakthavende",
-    report_of_concern: "Lagre utkast", network_contact: "Registrer kontakt", referral: "Registrer henvisning" }[kind];
-}
-function describeService() {
-  const service = (state.services || []).find((s) => s.id === $("s-service").value);
-  $("s-desc").textContent = service ? service.description_nb || "" : "";
+  $("e-guide").replaceChildren(h("ul", {}, (GUIDE[kind] || []).map((line) => h("li", {}, line))));
+  collectNew = buildFields($("e-fields"), kind, { create: true });
+  $("escalate-save").textContent = SAVE_LABEL[kind];
+  $("escalate-error").hidden = true;
 }
 async function saveEscalation(event) {
   event.preventDefault();
-  const form = $("escalate-form");
-  const f = form.elements;
-  const kind = f.kind.value;
-  let details;
-  if (kind === "acute_danger") {
-    details = { checklist: Object.fromEntries(["asked_safe", "location", "adults", "emergency_called", "supervisor_told", "stay"]
-      .map((name) => [name, f[name].checked])), emergency_service: f.emergency_service.value || null,
-    notes: f.acute_notes.value.trim() || null };
-  } else if (kind === "report_of_concern") {
-    if (!f.what.value.trim()) {
-      $("escalate-error").textContent = "Skriv hva som gir bekymring.";
-      $("escalate-error").hidden = false;
-      f.what.focus();
-      return;
-    }
-    details = { concerns: f.concerns.value.trim(), municipality: f.municipality.value.trim(), what: f.what.value.trim(),
-      when: f.when.value.trim(), frequency: f.frequency.value, others_aware: f.others_aware.value.trim(),
-      reporter: f.anonymous_reporter.checked ? null : (f.reporter.value.trim() || state.me.name),
-      anonymous_reporter: f.anonymous_reporter.checked, urgent: f.urgent.checked, draft: true };
-  } else if (kind === "network_contact") {
-    details = { contact: f.contact.value, channel: f.channel.value, child_consent: f.child_consent.checked,
-      notes: f.network_notes.value.trim() || null };
-  } else {
-    const service = (state.services || []).find((s) => s.id === f.service.value);
-    details = { service_id: service?.id, service_name: service?.name, phone: service?.phone, told_child: f.tell_child.checked };
-    if (service && f.tell_child.checked && escalating.status === "active") {
-      await call("POST", `/api/v1/chats/${escalating.id}/messages`,
-        { text: `Du kan også kontakte ${service.name} på ${service.phone}. ${service.description_nb || ""}`.trim() });
-    }
-  }
+  const kind = $("escalate-form").elements.kind.value;
+  const details = collectNew();
   const result = await call("POST", `/api/v1/chats/${escalating.id}/escalations`, { kind, details });
   if (!result.ok) {
-    $("escalate-error").textContent = problem(result);
+    const unplaced = showFieldErrors($("e-fields"), result);
+    $("escalate-error").textContent = `${statusMessage(result)} ${unplaced.join(" ")}`.trim();
     $("escalate-error").hidden = false;
     return;
   }
-  const id = result.data.escalation_id;
-  if (kind === "report_of_concern") {
-    $("r-result").textContent = `Utkastet er lagret (${short(id)}). Vakthavende følger det opp. Last ned PDF for å sende den.`;
-    $("r-result").hidden = false;
-    $("pdf-button").hidden = false;
-    $("pdf-button").onclick = () => getPdf(id, $("r-result"));
-    $("escalate-save").hidden = true;
-  } else {
-    $("escalate-dialog").close();
+  if (kind === "referral" && escalating.status === "active") {
+    const told = (state.services || []).filter((s) => details.services?.includes(s.id));
+    const text = told.map((s) => `${s.name}${s.phone ? ` (${s.phone})` : ""}${s.description_nb ? `: ${s.description_nb}` : ""}`).join("\n");
+    if (text) await call("POST", `/api/v1/chats/${escalating.id}/messages`, { text: `Du kan også ta kontakt med:\n${text}` });
   }
+  $("escalate-dialog").close();
   if (kind === "acute_danger") escalating.flags.push({ kind, reason: "Akutt fare registrert" });
   renderCard(escalating);
   syncChat(escalating);
+  loadChatEscalations(escalating);
+  await showEscalation(result.data.escalation_id, kind === "report_of_concern" ? "Utkastet er lagret." : "Registrert.");
+}
+
+async function loadChatEscalations(chat) {
+  const result = await call("GET", `/api/v1/chats/${chat.id}/escalations`);
+  if (!result.ok) return;
+  chat.escalations = result.data.escalations || [];
+  renderChatEscalations(chat);
+}
+function renderChatEscalations(chat) {
+  const list = chat.card.querySelector(".chat-escalations");
+  const items = chat.escalations || [];
+  list.hidden = !items.length;
+  list.replaceChildren(...items.map((esc) => h("li", {}, h("button", { type: "button",
+    class: `ghost small-btn esc-chip ${esc.open ? "" : "done"}`, onclick: () => showEscalation(esc.escalation_id) },
+  `${KIND[esc.kind] || esc.kind}: ${ESC_STATUS[esc.status] || esc.status}`))));
+}
+
+async function refreshEscalations() {
+  const result = await call("GET", "/api/v1/escalations?status=open");
+  if (!result.ok) return;
+  state.escalations = result.data.escalations || [];
+  renderEscalations();
+}
+function renderEscalations() {
+  const at = (esc) => (esc.deadline ? new Date(esc.deadline).getTime() : Infinity);
+  const list = (state.escalations || []).slice().sort((a, b) => at(a) - at(b) || a.created_at.localeCompare(b.created_at));
+  $("escalations").replaceChildren(...list.map((esc) => h("li", { class: "esc", "data-escalation-id": esc.escalation_id },
+    h("div", {}, h("strong", {}, KIND[esc.kind] || esc.kind), ` · chat ${short(esc.chat_id)} · `,
+      h("span", { class: `pill st-${esc.status}` }, ESC_STATUS[esc.status] || esc.status)),
+    esc.deadline ? h("div", { class: "small deadline", "data-deadline": esc.deadline })
+      : h("div", { class: "small muted" }, `Åpnet ${dateTime(esc.created_at)}${esc.kind === "report_of_concern" && esc.status === "draft" ? " · venter på godkjenning" : ""}`),
+    h("button", { type: "button", class: "ghost small-btn", onclick: () => showEscalation(esc.escalation_id) }, "Åpne"))));
+  if (!list.length) $("escalations").append(h("li", { class: "muted" }, "Ingen åpne eskaleringer."));
+  tick();
+}
+
+// The escalation being worked on in the dialog, and how to read its edited fields.
+const detail = { id: null, view: null, collect: null };
+async function showEscalation(id, note) {
+  const result = await call("GET", `/api/v1/escalations/${id}`);
+  if (!result.ok) { alert(problem(result)); return; }
+  renderDetail(result.data, note);
+  if (!$("detail-dialog").open) $("detail-dialog").showModal();
+}
+function renderDetail(view, note) {
+  detail.id = view.escalation_id;
+  detail.view = view;
+  $("detail-title").textContent = KIND[view.kind] || view.kind;
+  $("detail-status").textContent = ESC_STATUS[view.status] || view.status;
+  $("detail-status").className = `pill st-${view.status}`;
+  $("detail-meta").replaceChildren(...[["Chat", short(view.chat_id)], ["Opprettet", dateTime(view.created_at)],
+    ["Sist endret", dateTime(view.updated_at)], view.sent_at ? ["Sendt", dateTime(view.sent_at)] : null]
+    .filter(Boolean).flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+  const deadline = $("detail-deadline");
+  deadline.hidden = !view.deadline;
+  if (view.deadline) {
+    deadline.replaceChildren(`Barnevernet skal vurdere meldingen innen ${view.assessment_days || 7} dager. `,
+      h("span", { class: "deadline", "data-deadline": view.deadline }));
+  }
+  const hint = $("detail-hint");
+  const draftWait = view.kind === "report_of_concern" && view.status === "draft" && !supervisor();
+  hint.hidden = !(draftWait || view.kind === "report_of_concern" && view.status === "approved");
+  hint.textContent = draftWait ? "Vakthavende godkjenner meldingen før den sendes. Fyll ut det du vet; årsak, tidspunkt og varighet må være med."
+    : "Godkjent: innholdet er låst. Send meldingen (last ned PDF), og marker den som sendt.";
+  const ident = $("detail-identifying");
+  const stored = view.identifying?.fields || [];
+  ident.hidden = !stored.length || view.identifying.visible;
+  ident.textContent = "Identifiserende opplysninger er lagret kryptert og vises bare for vakthavende.";
+  const locked = view.kind === "report_of_concern" && view.status !== "draft";
+  const editable = (field) => view.open && (!locked || field.tracking);
+  detail.collect = buildFields($("detail-fields"), view.kind, { values: view.details || {}, editable, stored });
+  $("detail-save").hidden = !view.open;
+  $("detail-error").hidden = true;
+  $("detail-ok").hidden = !note;
+  $("detail-ok").textContent = note || "";
+  $("detail-moves").replaceChildren(...(view.next || []).map((status) => h("button", { type: "button",
+    class: status === "closed" || status === "draft" ? "ghost" : "primary", "data-status": status,
+    onclick: () => patchEscalation(status) }, MOVES[status] || status)));
+  $("detail-history").querySelector("ol").replaceChildren(...(view.history || []).map((step) =>
+    h("li", {}, `${dateTime(step.at)} · ${ESC_STATUS[step.status] || step.status} · ${step.name || step.by}${step.role === "supervisor" ? " (vakthavende)" : ""}`)));
+  const pdf = $("detail-pdf");
+  pdf.hidden = !(supervisor() && view.kind === "report_of_concern");
+  const audit = $("detail-audit");
+  audit.hidden = !supervisor();
+  audit.open = false;
+  audit.querySelector("ol").replaceChildren();
+  tick();
+}
+async function patchEscalation(status) {
+  const details = detail.collect();
+  const body = {};
+  if (Object.keys(details).length) body.details = details;
+  if (status) body.status = status;
+  if (!body.details && !body.status) {
+    $("detail-ok").textContent = "Ingen endringer å lagre.";
+    $("detail-ok").hidden = false;
+    return;
+  }
+  detail.busy = true;
+  const result = await call("PATCH", `/api/v1/escalations/${detail.id}`, body).finally(() => { detail.busy = false; });
+  if (!result.ok) {
+    const unplaced = showFieldErrors($("detail-fields"), result);
+    $("detail-error").textContent = `${statusMessage(result)} ${unplaced.join(" ")}`.trim();
+    $("detail-error").hidden = false;
+    $("detail-ok").hidden = true;
+    return;
+  }
+  renderDetail(result.data, status ? `Status: ${ESC_STATUS[result.data.status] || result.data.status}.` : "Endringene er lagret.");
+  afterEscalationChange(result.data.chat_id);
+}
+function afterEscalationChange(chatId) {
+  const chat = state.chats.get(chatId);
+  if (chat) loadChatEscalations(chat);
+  if (supervisor()) refreshEscalations();
+}
+async function loadAudit() {
+  const box = $("detail-audit");
+  if (!box.open || !detail.id) return;
+  const result = await call("GET", `/api/v1/escalations/${detail.id}/audit`);
+  box.querySelector("ol").replaceChildren(...(result.ok ? result.data.audit : []).map((row) =>
+    h("li", {}, `${dateTime(row.at)} · ${row.action} · ${row.role || ""} ${short(row.actor_id)}${row.detail ? ` · ${row.detail}` : ""}`)));
+}
+async function getPdf(id, near) {
+  const status = await download(`/api/v1/escalations/${id}/report.pdf`, state.token, `bekymringsmelding-${short(id)}.pdf`);
+  if (status !== 200) {
+    near.textContent = status === 403 ? "Bare vakthavende kan laste ned meldingen." : `Kunne ikke hente PDF (${status}).`;
+    near.hidden = false;
+  }
 }
 
 // -- transfer ----------------------------------------------------------------------
@@ -928,9 +1322,12 @@ async function openTransfer(chat) {
     const result = await call("GET", "/api/v1/counsellors");
     if (missing(result)) state.features.counsellors = false;
     else if (result.ok) {
-      const people = (result.data.counsellors || []).filter((c) => c.id !== state.me.id);
+      const order = { available: 0, away: 1, offline: 2 };
+      const people = (result.data.counsellors || []).filter((c) => c.id !== state.me.id && c.role !== "admin")
+        .sort((a, b) => (order[a.status] ?? 3) - (order[b.status] ?? 3) || a.name.localeCompare(b.name, "nb"));
+      for (const person of people) state.colleagues.set(person.id, person);
       select.replaceChildren(...people.map((c) => h("option", { value: c.id },
-        `${c.name}${c.status ? ` (${c.status}${c.capacity ? `, ${c.active_chats ?? 0}/${c.capacity}` : ""})` : ""}`)));
+        `${c.name}${c.role === "supervisor" ? " (vakthavende)" : ""} – ${PRESENCE[c.status] || c.status}${c.capacity ? `, ${c.active_chats ?? 0} av ${c.capacity}` : ""}`)));
     }
   }
   const listed = state.features.counsellors && select.options.length > 0;
@@ -1036,7 +1433,12 @@ function init() {
   $("c-filter").addEventListener("input", buildTree);
   $("escalate-form").addEventListener("submit", saveEscalation);
   $("escalate-form").addEventListener("change", (event) => { if (event.target.name === "kind") showKind(); });
-  $("s-service").addEventListener("change", describeService);
+  $("detail-save").addEventListener("click", () => patchEscalation(null));
+  $("detail-pdf").addEventListener("click", () => getPdf(detail.id, $("detail-error")));
+  $("detail-audit").addEventListener("toggle", loadAudit);
+  $("detail-form").addEventListener("submit", (event) => { if (event.submitter?.dataset.close === undefined) event.preventDefault(); });
+  $("opt-in").addEventListener("click", () => setPresence(state.presence?.status === "offline" ? "available" : state.presence?.status || "available",
+    Number($("capacity").value) || 3, true));
   $("transfer-form").addEventListener("submit", saveTransfer);
   $("stats-form").addEventListener("submit", loadStats);
   $("stats-csv").addEventListener("click", statsCsv);
