@@ -51,9 +51,15 @@ CHAN_QUEUE = "queue"
 CHAN_SUPERVISORS = "supervisors"
 
 
+def public_status(status):
+    """API.md fixes a chat's status to waiting, active, ended or abandoned; a
+    chat the child left silent ends as `ended`, and `outcome` says timed_out."""
+    return "ended" if status == "timed_out" else status
+
+
 def _public_chat(chat, position=None):
     return {
-        "chat_id": chat["chat_id"], "status": chat["status"],
+        "chat_id": chat["chat_id"], "status": public_status(chat["status"]), "outcome": chat["status"],
         "position": position.get("position") if position else None,
         "estimated_wait_s": position.get("estimated_wait_s") if position else None,
         "notice": position.get("notice") if position else None,

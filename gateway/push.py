@@ -10,8 +10,15 @@ from chatvakt import events as ev
 from chatvakt.db import parse_iso, utcnow
 
 from . import accounts, metrics
-from .base import (CHAN_QUEUE, CHAN_SUPERVISORS, SUPERVISORS, _chan_chat, _chan_counsellor,
-                   _last_positions)
+from .base import (
+    CHAN_QUEUE,
+    CHAN_SUPERVISORS,
+    SUPERVISORS,
+    _chan_chat,
+    _chan_counsellor,
+    _last_positions,
+    public_status,
+)
 from .sockets import rpc as ws_rpc
 
 
@@ -67,7 +74,8 @@ class Push:
         if data["counsellor_id"]:
             targets.append(_chan_counsellor(data["counsellor_id"]))
         self._push(targets, "chat.ended", {"chat_id": data["chat_id"], "ended_by": data["ended_by"],
-                                            "status": data["status"]})
+                                            "status": public_status(data["status"]),
+                                            "outcome": data["status"]})
 
     @event_handler(ev.QUEUE, ev.CHAT_ASSIGNED, handler_type=BROADCAST, reliable_delivery=False)
     def push_assigned(self, payload):

@@ -4,7 +4,7 @@ import secrets
 from chatvakt import errors
 
 from . import accounts, ratelimit, schemas
-from .base import STAFF, SUPERVISORS, _public_chat
+from .base import STAFF, SUPERVISORS, _public_chat, public_status
 from .web import api, read_json
 
 
@@ -79,7 +79,8 @@ class ChatRoutes:
         body = read_json(request, schemas.EndChat())
         ended_by = body["reason"] if actor["role"] == "child" and body["reason"] == "quick_exit" else None
         chat = self.chat.end_chat(chat_id, actor, ended_by)
-        return {"status": chat["status"], "ended_by": chat["ended_by"]}
+        return {"status": public_status(chat["status"]), "outcome": chat["status"],
+                "ended_by": chat["ended_by"]}
 
     @api("POST", "/api/v1/chats/<string:chat_id>/typing")
     def typing_http(self, request, chat_id):

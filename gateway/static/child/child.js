@@ -226,6 +226,7 @@ function applyChat(chat) {
   if (chat.counsellor?.name) state.counsellor = chat.counsellor.name;
   const before = state.status;
   state.status = chat.status;
+  state.outcome = chat.outcome;
   if (chat.status === "waiting") {
     state.queue = { ...(state.queue || {}), position: chat.position, estimated_wait_s: chat.estimated_wait_s,
       notice: chat.notice };
@@ -281,6 +282,7 @@ function onEvent(name, data) {
     if (data.sender !== "child") showTyping();
   } else if (name === "chat.ended") {
     state.status = data.status || "ended";
+    state.outcome = data.outcome;
     showEnded(data.ended_by);
   }
 }
@@ -443,7 +445,7 @@ function showEnded(endedBy) {
 
 function endedText(endedBy) {
   if (endedBy === "child" || endedBy === "quick_exit") return t("endedByYou");
-  return state.status === "timed_out" || endedBy === "timeout" ? t("endedQuiet") : t("endedByThem");
+  return state.status === "timed_out" || state.outcome === "timed_out" || endedBy === "timeout" ? t("endedQuiet") : t("endedByThem");
 }
 
 // -- sending --------------------------------------------------------------------------
