@@ -67,3 +67,8 @@ class OpsRoutes:
     @api("GET", "/static/<path:path>")
     def static(self, request, path):
         return self._file(path)
+
+    @api("GET,POST,PUT,PATCH,DELETE", "/<path:unknown>")
+    def unknown(self, request, unknown):
+        # Werkzeug would answer an HTML page; clients expect API.md's error shape.
+        raise errors.NotFound("No such endpoint.")

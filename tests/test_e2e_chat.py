@@ -194,3 +194,10 @@ def test_every_service_serves_its_metrics(tmp_path):
             assert "chatvakt_rpc_latency_seconds" in text
     finally:
         stack.stop()
+
+
+def test_unknown_paths_answer_in_the_error_shape(api):
+    for method in ("GET", "POST", "DELETE"):
+        response = api.call(method, "/api/v1/no-such-thing")
+        assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+    assert api.get("/static/../../etc/passwd").status_code == 404
