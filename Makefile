@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-faults bench eval setup broker clean
+.PHONY: run test test-postgres test-faults bench eval setup broker clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: setup
 	@deploy/local/ensure-postgres.sh
 	@deploy/local/ensure-chromium.sh
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The whole suite again with every stack's services on the real PostgreSQL.
+test-postgres:
+	CHATVAKT_DB_URL='postgresql://postgres@127.0.0.1:5432/chatvakt_{service}' $(MAKE) test
 
 test-faults: setup
 	@$(MAKE) -s broker WITH_MANAGEMENT=1

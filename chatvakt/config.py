@@ -36,15 +36,18 @@ def db_url(service):
     """The SQLAlchemy URL of one service's own database."""
     template = env("CHATVAKT_DB_URL")
     if template:
-        url = template.replace("{service}", service)
-        # A URL that names no driver gets the one we chose: pg8000 is pure
-        # Python, so eventlet's patched sockets keep it from blocking the hub.
-        if url.startswith("postgresql://") or url.startswith("postgres://"):
-            url = "postgresql+pg8000://" + url.split("://", 1)[1]
-        return url
+        return db_url_from(template.replace("{service}", service))
     folder = data_dir()
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / (service + '.sqlite3')}"
+
+
+def db_url_from(url):
+    """A URL that names no driver gets the one we chose: pg8000 is pure
+    Python, so eventlet's patched sockets keep it from blocking the hub."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+pg8000://" + url.split("://", 1)[1]
+    return url
 
 
 def rpc_timeout():

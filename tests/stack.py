@@ -1,11 +1,9 @@
 """Start the real stack (as `make run` does) on a vhost of its own and a free port."""
-import json
 import os
 import secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.parse
 from pathlib import Path
@@ -48,7 +46,18 @@ class Stack:
         # used as given, and no vhost is made on the shared node.
         self.broker_uri = broker_uri
         self.replicas = replicas
-        self.extra_env = env or {}
+        self.extra_env = dict(env or {})
+        self.databases = []
+        template = os.environ.get("CHATVAKT_DB_URL")
+        if template and "CHATVAKT_DB_URL" not in self.extra_env and "{service}" in template:
+            # `CHATVAKT_DB_URL=postgresql://… make test` runs every stack on
+            # PostgreSQL: each stack gets databases of its own, dropped at stop.
+            tag = secrets.token_hex(3)
+            self.extra_env["CHATVAKT_DB_URL"] = template.replace("{service}", f"s{tag}_{{service}}")
+            from chatvakt.config import PROCESSES
+
+            self.databases = [self.extra_env["CHATVAKT_DB_URL"].replace("{service}", name)
+                              for name in PROCESSES]
         self.vhost = None
         self.port = None
         self.proc = None
@@ -138,6 +147,9 @@ class Stack:
         if self.vhost:
             delete_vhost(self.vhost)
             self.vhost = None
+        for url in self.databases:
+            _drop_database(url)
+        self.databases = []
 
 
 def _free_port_run(count):
@@ -165,3 +177,19 @@ def _children(pid):
         except OSError:
             pass
     return out
+
+
+def _drop_database(url):
+    from sqlalchemy import create_engine, make_url, text
+    from sqlalchemy.pool import NullPool
+
+    from chatvakt import config
+
+    parsed = make_url(config.db_url_from(url))
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT",
+                          poolclass=NullPool)
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+    finally:
+        admin.dispose()

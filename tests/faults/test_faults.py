@@ -233,3 +233,42 @@ def test_sigstop_of_the_chat_service_past_the_rpc_timeout(fault_stack):
     relay_back = traffic.relay_back(healed)
     eventlet.sleep(2)
     check(traffic.finish(), relay_back, "SIGSTOP chat", healed - fault)
+
+
+def test_the_queue_survives_a_broker_restart(fault_stack, broker):
+    """Nothing waiting is lost or reordered when the broker restarts (issue 3):
+    the queue lives in the queue service's database, not in the broker."""
+    password = fault_stack.add_account("queue-watch", "Siri Queue", "supervisor")
+    supervisor = Api(fault_stack.url)
+    supervisor.login("queue-watch", password)
+    chats = [Api(fault_stack.url).post("/api/v1/chats", {"message": text}).json()
+             for text in ("hei", "jeg lurer på noe", "jeg vil ta livet mitt", "hallo?")]
+    ours = {c["chat_id"] for c in chats}
+
+    def order():
+        waiting = supervisor.get("/api/v1/queue").json()["waiting"]
+        return [(w["chat_id"], w["priority"], w["reason"]) for w in waiting if w["chat_id"] in ours]
+
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        before = order()
+        if len(before) == len(chats) and before[0][0] == chats[2]["chat_id"]:
+            break  # all queued, and the child at risk raised to the head
+        eventlet.sleep(0.2)
+    assert len(before) == len(chats) and before[0][0] == chats[2]["chat_id"], before
+
+    broker.stop()
+    eventlet.sleep(1)
+    broker.start()
+    wait_ready(fault_stack)
+    after = []
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            after = order()
+            break
+        except (requests.RequestException, ValueError):
+            eventlet.sleep(0.3)
+    assert after == before
+    for chat in chats:
+        Api(fault_stack.url, chat["token"]).post(f"/api/v1/chats/{chat['chat_id']}/end")
