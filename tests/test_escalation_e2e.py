@@ -219,11 +219,24 @@ def test_access_encryption_at_rest_audit_and_holds(esc):
     assert marker not in trail.text
     assert counsellor.get(f"/api/v1/escalations/{eid}/audit").status_code == 403
 
-    data = esc.workdir_path / "var"
-    files = list(data.glob("escalation.sqlite3*"))
-    assert files
-    for path in files:
-        assert marker.encode() not in path.read_bytes(), path.name
+    pg_url = esc.extra_env.get("CHATVAKT_DB_URL")
+    if pg_url:  # make test-postgres: read every row of every table as text
+        from sqlalchemy import create_engine, inspect, text
+
+        from chatvakt import config
+
+        engine = create_engine(config.db_url_from(pg_url.replace("{service}", "escalation")))
+        with engine.connect() as conn:
+            for table in inspect(conn).get_table_names():
+                rows = conn.execute(text(f'SELECT t::text FROM "{table}" t')).scalars().all()
+                assert not any(marker in row for row in rows), table
+        engine.dispose()
+    else:
+        data = esc.workdir_path / "var"
+        files = list(data.glob("escalation.sqlite3*"))
+        assert files
+        for path in files:
+            assert marker.encode() not in path.read_bytes(), path.name
     assert marker not in esc.logs()
 
     with ClusterRpcProxy({"AMQP_URI": esc.amqp_uri}, timeout=10) as rpc:
