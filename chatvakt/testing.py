@@ -79,3 +79,16 @@ def postgres_available():
         return True
     except Exception:  # noqa: BLE001
         return False
+
+
+def run(sessions, fn, *args, **kwargs):
+    """Run a domain function as a service's unit does; returns (result, recorded outbox)."""
+    outbox = RecordingOutbox()
+    with sessions() as session, session.begin():
+        result = fn(session, outbox, *args, **kwargs)
+    return result, outbox
+
+
+def read(sessions, fn, *args, **kwargs):
+    with sessions() as session:
+        return fn(session, *args, **kwargs)

@@ -2,7 +2,7 @@
 import pytest
 
 from chatvakt.errors import Conflict, Invalid, NotFound
-from chatvakt.testing import RecordingOutbox, sqlite_sessions
+from chatvakt.testing import run, sqlite_sessions
 from services.chat import domain
 from services.chat.models import metadata
 
@@ -14,13 +14,6 @@ def db(tmp_path):
     engine, sessions = sqlite_sessions(tmp_path, "chat", metadata)
     yield sessions
     engine.dispose()
-
-
-def run(sessions, fn, *args, **kwargs):
-    outbox = RecordingOutbox()
-    with sessions() as session, session.begin():
-        result = fn(session, outbox, *args, **kwargs)
-    return result, outbox
 
 
 def child(chat_id):

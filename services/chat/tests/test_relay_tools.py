@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from chatvakt.db import utcnow
 from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound
-from chatvakt.testing import RecordingOutbox, sqlite_sessions
+from chatvakt.testing import read, run, sqlite_sessions
 from services.chat import domain
 from services.chat.models import conversations, metadata
 
@@ -21,18 +21,6 @@ def db(tmp_path):
     engine, sessions = sqlite_sessions(tmp_path, "chat", metadata)
     yield sessions
     engine.dispose()
-
-
-def run(sessions, fn, *args, **kwargs):
-    outbox = RecordingOutbox()
-    with sessions() as session, session.begin():
-        result = fn(session, outbox, *args, **kwargs)
-    return result, outbox
-
-
-def read(sessions, fn, *args, **kwargs):
-    with sessions() as session:
-        return fn(session, *args, **kwargs)
 
 
 def child(chat_id):

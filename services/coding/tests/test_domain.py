@@ -4,7 +4,7 @@ import datetime as dt
 import pytest
 
 from chatvakt.errors import Conflict, Invalid, NotFound
-from chatvakt.testing import RecordingOutbox, sqlite_sessions
+from chatvakt.testing import read, run, sqlite_sessions
 from services.coding import domain
 from services.coding.models import metadata
 from services.coding.taxonomy import load_taxonomy, taxonomy_from_dict
@@ -26,18 +26,6 @@ def db(tmp_path):
 @pytest.fixture(scope="module")
 def tax():
     return load_taxonomy()
-
-
-def run(sessions, fn, *args, **kwargs):
-    outbox = RecordingOutbox()
-    with sessions() as session, session.begin():
-        result = fn(session, outbox, *args, **kwargs)
-    return result, outbox
-
-
-def read(sessions, fn, *args, **kwargs):
-    with sessions() as session:
-        return fn(session, *args, **kwargs)
 
 
 def iso(t):

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from chatvakt.db import utcnow
 from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound
-from chatvakt.testing import RecordingOutbox, sqlite_sessions
+from chatvakt.testing import run, sqlite_sessions
 
 from services.escalation import domain, report
 from services.escalation.models import alerts, audit, escalations, metadata
@@ -49,13 +49,6 @@ def db(tmp_path):
 @pytest.fixture
 def vault():
     return Vault([Fernet.generate_key()])
-
-
-def run(sessions, fn, *args, **kwargs):
-    outbox = RecordingOutbox()
-    with sessions() as session, session.begin():
-        result = fn(session, outbox, *args, **kwargs)
-    return result, outbox
 
 
 def raise_(db, vault, kind, details, actor=COUNSELLOR, facts=None, chat_id="chat-1"):

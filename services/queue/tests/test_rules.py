@@ -7,7 +7,7 @@ import pytest
 
 from chatvakt.db import iso
 from chatvakt.errors import Conflict, Invalid, NotFound
-from chatvakt.testing import RecordingOutbox, sqlite_sessions
+from chatvakt.testing import read, run, sqlite_sessions
 from services.queue import domain
 from services.queue.models import metadata
 
@@ -23,18 +23,6 @@ def db(tmp_path):
     engine, sessions = sqlite_sessions(tmp_path, "queue", metadata)
     yield sessions
     engine.dispose()
-
-
-def run(sessions, fn, *args, **kwargs):
-    outbox = RecordingOutbox()
-    with sessions() as session, session.begin():
-        result = fn(session, outbox, *args, **kwargs)
-    return result, outbox
-
-
-def read(sessions, fn, *args, **kwargs):
-    with sessions() as session:
-        return fn(session, *args, **kwargs)
 
 
 def queue(db, n, start=0):
