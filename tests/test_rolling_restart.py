@@ -69,7 +69,12 @@ def test_rolling_restart_loses_no_accepted_message(tmp_path):
         for talker in talkers:
             talker.wait()
 
-        stored = child.get(f"{path}?after=0").json()["messages"]
+        stored = []
+        while True:  # a page holds at most 500 messages
+            page = child.get(f"{path}?after={stored[-1]['seq'] if stored else 0}").json()["messages"]
+            if not page:
+                break
+            stored += page
         seqs = [m["seq"] for m in stored]
         assert seqs == list(range(1, len(seqs) + 1))
         by_text = {}
