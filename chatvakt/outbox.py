@@ -8,6 +8,7 @@ wrote it, and deleted when the broker has confirmed it. A timer in every
 replica republishes rows whose claim has run out (their writer died), so an
 event is delivered at least once; consumers are idempotent.
 """
+import collections
 import datetime as dt
 import json
 import logging
@@ -20,6 +21,8 @@ from chatvakt.db import utcnow
 log = logging.getLogger(__name__)
 
 CLAIM = dt.timedelta(seconds=10)
+
+OutboxRow = collections.namedtuple("OutboxRow", "id event payload")
 
 
 def outbox_table(metadata):
@@ -40,25 +43,21 @@ class Outbox:
         self.source = source
 
     def add(self, session, name, payload):
-        """Record an event inside the caller's transaction; returns its row id."""
-        body = events.dump(self.source, name, payload)
+        """Record an event inside the caller's transaction; returns the row as written."""
+        body = json.dumps(events.dump(self.source, name, payload))
         now = utcnow()
         result = session.execute(
             self.table.insert().values(
-                event=name, payload=json.dumps(body), created_at=now, claimed_until=now + CLAIM
+                event=name, payload=body, created_at=now, claimed_until=now + CLAIM
             )
         )
-        return result.inserted_primary_key[0]
+        return OutboxRow(result.inserted_primary_key[0], name, body)
 
-    def publish(self, sessions, dispatch, ids):
-        """Publish the rows a worker just committed, then forget them."""
-        if not ids:
-            return
-        with sessions() as session:
-            rows = session.execute(
-                select(self.table).where(self.table.c.id.in_(ids)).order_by(self.table.c.id)
-            ).all()
-        self._send(sessions, dispatch, rows)
+    def publish(self, sessions, dispatch, rows):
+        """Publish the rows a worker just committed (it still holds them: no
+        read back on the relay's hot path), then forget them."""
+        if rows:
+            self._send(sessions, dispatch, rows)
 
     def sweep(self, sessions, dispatch, limit=200):
         """Republish rows whose writer did not finish (crashed, or the broker was down)."""

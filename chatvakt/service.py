@@ -21,10 +21,10 @@ class _Recorder:
 
     def __init__(self, outbox):
         self.outbox = outbox
-        self.ids = []
+        self.rows = []
 
     def add(self, session, name, payload):
-        self.ids.append(self.outbox.add(session, name, payload))
+        self.rows.append(self.outbox.add(session, name, payload))
 
 
 def run_unit(sessions, outbox, dispatch, fn, *args, **kwargs):
@@ -44,7 +44,7 @@ def run_unit(sessions, outbox, dispatch, fn, *args, **kwargs):
             if attempt == 4:
                 raise
             eventlet.sleep(0.005 * (attempt + 1))
-    outbox.publish(sessions, dispatch, recorder.ids)
+    outbox.publish(sessions, dispatch, recorder.rows)
     return result
 
 

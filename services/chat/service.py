@@ -53,9 +53,9 @@ class _CrashAfterCommit:
     def __getattr__(self, name):
         return getattr(self._outbox, name)
 
-    def publish(self, sessions, dispatch, ids):
+    def publish(self, sessions, dispatch, rows):
         trigger = os.environ.get("CHATVAKT_TEST_CRASH_AFTER_COMMIT")
-        if trigger and ids:
+        if trigger and rows:
             try:
                 os.unlink(trigger)
             except FileNotFoundError:
@@ -63,7 +63,7 @@ class _CrashAfterCommit:
             else:
                 log.warning("test hook: exiting after commit, before publish")
                 os._exit(17)
-        return self._outbox.publish(sessions, dispatch, ids)
+        return self._outbox.publish(sessions, dispatch, rows)
 
 
 class ChatService(ServiceBase):
