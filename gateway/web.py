@@ -15,6 +15,7 @@ from nameko.web.handlers import HttpRequestHandler
 from werkzeug.wrappers import Response
 
 from chatvakt import errors
+from chatvakt.db import parse_iso
 
 from . import metrics
 from .server import HardenedWebServer, limits
@@ -212,6 +213,27 @@ def _flat(messages):
         else:
             out[str(key)] = [str(value)]
     return out
+
+
+# Wide enough for any helpline's history and plans; beyond it, date
+# arithmetic in the services (a day added to 9999-12-31) overflows.
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2999
+
+
+def time_arg(request, name):
+    """A query's ISO 8601 time as given, or None; 422 naming it when it is not
+    one, or lies outside the years statistics can cover."""
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        parsed = parse_iso(raw)
+    except (TypeError, ValueError, OverflowError):
+        raise errors.Invalid(f"{name} must be an ISO 8601 time.", {name: ["Not an ISO 8601 time."]})
+    if not EARLIEST_YEAR <= parsed.year <= LATEST_YEAR:
+        raise errors.Invalid(f"{name} is out of range.",
+                             {name: [f"Between the years {EARLIEST_YEAR} and {LATEST_YEAR}."]})
+    return raw
 
 
 def bearer(request):
