@@ -44,7 +44,7 @@ from chatvakt import config, errors
 from . import metrics
 from .server import HardenedWebServer
 from .throttle import Bucket
-from .web import check_json, json_response
+from .web import CLIENT_ERRORS, check_json, json_response
 
 log = logging.getLogger(__name__)
 
@@ -260,6 +260,9 @@ class GuardedWebSocketServer(WebSocketServer):
 
 class GuardedWebSocketRpc(WebSocketRpc):
     server = GuardedWebSocketServer()
+
+    def __init__(self, expected_exceptions=(), **kwargs):
+        super().__init__(expected_exceptions=expected_exceptions or CLIENT_ERRORS, **kwargs)
 
 
 class HubProvider(WebSocketHubProvider):

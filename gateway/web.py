@@ -40,6 +40,10 @@ STATUS = (
 )
 
 
+# A client's mistake: nameko logs these at warning, not as our error.
+CLIENT_ERRORS = tuple(cls for cls, status, _ in STATUS if status < 500)
+
+
 def json_response(status, payload, headers=None):
     return Response(json.dumps(payload, ensure_ascii=False), status=status,
                     headers=headers or {}, mimetype="application/json")
@@ -68,6 +72,10 @@ class ApiHandler(HttpRequestHandler):
     """nameko's HTTP entrypoint, with our JSON results and error table."""
 
     server = HardenedWebServer()
+
+    def __init__(self, method, url, expected_exceptions=(), **kwargs):
+        super().__init__(method, url, expected_exceptions=expected_exceptions or CLIENT_ERRORS,
+                         **kwargs)
 
     def handle_request(self, request):
         started = time.perf_counter()
