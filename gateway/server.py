@@ -134,12 +134,22 @@ def read_body(request_input, lim):
 class HardenedProtocol(HttpOnlyProtocol):
     _deadline = None
 
+    _served = False
+
     def handle_one_request(self):
         # From the first wait for a request line (keep-alive idle included)
         # until the last header: a drip-fed header cannot reset it.
         self._deadline = eventlet.Timeout(limits()["header_timeout"])
         try:
             super().handle_one_request()
+        except eventlet.Timeout as fired:
+            if fired is not self._deadline:
+                raise
+            # A browser's idle keep-alive connection ends here too: only a
+            # connection that never got a whole request counts as slow.
+            if not self._served:
+                metrics.ERRORS.labels(service="gateway", kind="header_timeout").inc()
+            self.close_connection = 1
         finally:
             self._deadline.cancel()
 
@@ -149,6 +159,7 @@ class HardenedProtocol(HttpOnlyProtocol):
         return ok
 
     def handle_one_response(self):
+        self._served = True
         request_input = self.environ["eventlet.input"]
         if request_input.chunked_input or request_input.content_length:
             try:
@@ -213,8 +224,6 @@ class HardenedWebServer(WebServer):
             super().process_request(sock, address)
         except GreenletExit:
             raise
-        except eventlet.Timeout:
-            metrics.ERRORS.labels(service="gateway", kind="header_timeout").inc()
         except Exception as exc:  # noqa: BLE001 - one connection's trouble is never the gateway's
             # The type only: the message may carry what the client sent.
             log.warning("connection dropped after %s", type(exc).__name__)
