@@ -22,6 +22,8 @@ from tests.abuse.source import raw_socket_from
 from tests.client import Api, Socket
 from tests.stack import Stack
 
+pytestmark = pytest.mark.e2e
+
 ATTACKER = "127.0.0.2"
 FLOOD = 1000
 WS_AUTH_S = 3.0
