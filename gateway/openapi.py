@@ -168,6 +168,5 @@ def spec():
             "/api/v1/services": {"get": _op("Directory of other services", auth=False)},
             "/healthz": {"get": _op("Process is up", auth=False)},
             "/readyz": {"get": _op("Broker and services answer", auth=False)},
-            "/metrics": {"get": _op("Prometheus metrics", auth=False)},
         },
     }

@@ -4,7 +4,7 @@ from werkzeug.wrappers import Response
 from chatvakt import errors
 
 from .base import STAFF, SUPERVISORS, _coding_facts
-from .web import api, read_json
+from .web import api, read_json, time_arg
 
 
 def _lang(request):
@@ -52,7 +52,7 @@ class CodingRoutes:
         if fmt not in ("json", "csv"):
             raise errors.Invalid("Bad format.", {"format": ["One of json, csv."]})
         # the coding service validates the range (422 naming 'from' or 'to')
-        date_from, date_to = request.args.get("from") or None, request.args.get("to") or None
+        date_from, date_to = time_arg(request, "from"), time_arg(request, "to")
         if fmt == "csv":
             csv = self.coding.stats(date_from, date_to, "csv")
             return Response(csv, status=200, mimetype="text/csv",

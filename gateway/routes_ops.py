@@ -1,6 +1,10 @@
-"""Operations (health, readiness, metrics, the OpenAPI document) and the two pages."""
+"""Operations (health, readiness, the OpenAPI document) and the two pages.
+
+/metrics is not here: it tells an outsider how busy the helpline is and which
+routes fail. The gateway serves it on METRICS_PORT (chatvakt/observability.py),
+which no public listener exposes; on the public port it is a 404 like any
+unknown path."""
 import eventlet
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.wrappers import Response
 
 from chatvakt import errors
@@ -36,10 +40,6 @@ class OpsRoutes:
         pool.waitall()
         ready = all(value == "ok" for value in results.values())
         return (200 if ready else 503), {"ready": ready, "services": results}
-
-    @api("GET", "/metrics")
-    def metrics(self, request):
-        return Response(generate_latest(), status=200, content_type=CONTENT_TYPE_LATEST)
 
     @api("GET", "/api/v1/openapi.json")
     def openapi(self, request):

@@ -9,19 +9,14 @@ from chatvakt.db import iso, parse_iso
 from . import accounts, metrics, schemas
 from . import presence as sockets_report
 from .base import STAFF, SUPERVISORS, _token_cache
-from .web import api, bearer, read_json
+from .web import api, bearer, read_json, time_arg
 
 log = logging.getLogger(__name__)
 
 
 def _time_arg(request, name):
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        return iso(parse_iso(raw))
-    except (TypeError, ValueError):
-        raise errors.Invalid(f"{name} must be an ISO 8601 time.", {name: ["Not an ISO 8601 time."]})
+    raw = time_arg(request, name)  # 422 out of range (gateway/web.py)
+    return None if raw is None else iso(parse_iso(raw))
 
 
 class QueueRoutes:

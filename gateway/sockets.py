@@ -14,7 +14,15 @@ can send (each one a worker). Ours:
   CHATVAKT_WS_BURST): a frame over the limit gets a `RateLimited` error
   result without running a worker, and a socket that keeps flooding is
   closed (1008). Every socket is served by its own green thread, one frame
-  at a time, so one client's garbage never touches another's socket.
+  at a time, so one client's garbage never touches another's socket;
+- closes (1008) a socket that has not authenticated (the `auth` call) within
+  CHATVAKT_WS_AUTH_TIMEOUT_S;
+- pings every CHATVAKT_WS_PING_S and closes (1001) a socket from which
+  nothing, not even a pong, arrived for CHATVAKT_WS_READ_TIMEOUT_S: browsers
+  answer pings by themselves, so a quiet child keeps the socket while a
+  vanished one (a phone gone under a tunnel for good) goes;
+- closes with 1002/1007/1009 and a reason on a protocol error (eventlet's
+  parser), and never logs a client's error as ours.
 
 `rpc` and `HubProvider` are nameko's, bound to this server. The server shares
 nameko's sharing key, so a stock `nameko.web.websocket.rpc` in the same
@@ -22,8 +30,11 @@ service lands on this one server as well (dependencies bind first).
 """
 import json
 import logging
+import socket
+import time
 from urllib.parse import urlsplit
 
+import eventlet
 from eventlet.websocket import WebSocketWSGI
 from nameko.exceptions import serialize
 from nameko.web.websocket import WebSocketHubProvider, WebSocketRpc, WebSocketServer
@@ -31,8 +42,9 @@ from nameko.web.websocket import WebSocketHubProvider, WebSocketRpc, WebSocketSe
 from chatvakt import config, errors
 
 from . import metrics
+from .server import HardenedWebServer
 from .throttle import Bucket
-from .web import json_response
+from .web import CLIENT_ERRORS, check_json, json_response
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +57,86 @@ def limits():
         "burst": config.env_float("CHATVAKT_WS_BURST", 40.0),
         # Refused frames in a row before we give up on the socket.
         "flood_close": config.env_int("CHATVAKT_WS_FLOOD_CLOSE", 200),
+        "auth_timeout": config.env_float("CHATVAKT_WS_AUTH_TIMEOUT_S", 10.0),
+        "ping": config.env_float("CHATVAKT_WS_PING_S", 20.0),
+        # Three pings unanswered: long enough for a phone that drops for a moment.
+        "read_timeout": config.env_float("CHATVAKT_WS_READ_TIMEOUT_S", 0.0) or
+        3 * config.env_float("CHATVAKT_WS_PING_S", 20.0),
     }
+
+
+AUTH_TIMEOUT = (1008, "Not authenticated in time; call auth first.")
+NO_ANSWER = (1001, "No answer to pings.")
+
+
+def verdict(now, opened_at, last_heard, authenticated, lim):
+    """Why a socket must close now ((code, reason)), or None to keep it."""
+    if not authenticated and now - opened_at >= lim["auth_timeout"]:
+        return AUTH_TIMEOUT
+    if now - last_heard >= lim["read_timeout"]:
+        return NO_ANSWER
+    return None
+
+
+def next_check(now, opened_at, last_heard, last_ping, authenticated, lim):
+    """Seconds until the watchdog must look again (auth deadline, ping, read deadline)."""
+    due = [last_ping + lim["ping"], last_heard + lim["read_timeout"]]
+    if not authenticated:
+        due.append(opened_at + lim["auth_timeout"])
+    return max(0.05, min(due) - now)
+
+
+class _Heard:
+    """The socket under an eventlet WebSocket, noting when anything (a pong
+    too, which eventlet swallows) last arrived."""
+
+    def __init__(self, sock):
+        self._sock = sock
+        self.last = time.monotonic()
+
+    def recv(self, *args):
+        data = self._sock.recv(*args)
+        self.last = time.monotonic()
+        return data
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+def _watch(ws, heard, context_data, lim):
+    opened_at = last_ping = time.monotonic()
+    while True:
+        now = time.monotonic()
+        authenticated = context_data.get("actor") is not None
+        reason = verdict(now, opened_at, heard.last, authenticated, lim)
+        if reason is not None:
+            kind = "ws_auth_timeout" if reason is AUTH_TIMEOUT else "ws_read_timeout"
+            metrics.ERRORS.labels(service="gateway", kind=kind).inc()
+            _close_with(ws, heard, reason)
+            return
+        if now - last_ping >= lim["ping"]:
+            last_ping = now
+            # A send that blocks means a full buffer: the read deadline decides.
+            with eventlet.Timeout(lim["ping"], False):
+                try:
+                    ws.send(b"", control_code=0x9)
+                except OSError:
+                    return
+        eventlet.sleep(next_check(time.monotonic(), opened_at, heard.last, last_ping,
+                                  authenticated, lim))
+
+
+def _close_with(ws, heard, close_data):
+    with eventlet.Timeout(2, False):
+        try:
+            ws._send_closing_frame(ignore_send_errors=True, close_data=close_data)
+        except OSError:
+            pass
+    # Wakes the reader (EOF) so the socket's own thread ends it cleanly.
+    try:
+        heard.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def allowed_origins():
@@ -92,6 +183,8 @@ def _correlation(frame):
 
 
 class GuardedWebSocketServer(WebSocketServer):
+    wsgi_server = HardenedWebServer()
+
     @property
     def sharing_key(self):
         return WebSocketServer
@@ -110,6 +203,8 @@ class GuardedWebSocketServer(WebSocketServer):
             socket_id, context_data = self.add_websocket(ws, initial_context_data)
             bucket = Bucket(lim["rate"], lim["burst"])
             refused = 0
+            heard = ws.socket = _Heard(ws.socket)
+            watchdog = eventlet.spawn(_watch, ws, heard, context_data, lim)
             try:
                 ws.send(self.serialize_event("connected", {"socket_id": socket_id}))
                 while True:
@@ -127,7 +222,11 @@ class GuardedWebSocketServer(WebSocketServer):
                         continue
                     refused = 0
                     ws.send(self.handle_websocket_request(socket_id, context_data, raw))
+            except Exception as exc:  # noqa: BLE001 - eventlet's parser raises a client's error as anything
+                # The client went away, or broke the protocol: theirs, not ours.
+                log.info("websocket closed after %s", type(exc).__name__)
             finally:
+                watchdog.kill()
                 self.remove_socket(socket_id)
 
         app = WebSocketWSGI(handler, max_frame_length=lim["max_frame"])
@@ -143,8 +242,11 @@ class GuardedWebSocketServer(WebSocketServer):
             return _error_frame(errors.TooLarge("The frame is too large."))
         try:
             frame = json.loads(raw_req)
-        except ValueError:
+            check_json(frame)
+        except (ValueError, RecursionError):
             return _error_frame(errors.Malformed("The frame is not valid JSON."))
+        except (errors.Malformed, errors.Invalid) as exc:
+            return _error_frame(exc)
         correlation_id = _correlation(frame)
         if not isinstance(frame, dict) or not isinstance(frame.get("method"), str) \
                 or not isinstance(frame.get("data", {}) or {}, dict):
@@ -158,6 +260,9 @@ class GuardedWebSocketServer(WebSocketServer):
 
 class GuardedWebSocketRpc(WebSocketRpc):
     server = GuardedWebSocketServer()
+
+    def __init__(self, expected_exceptions=(), **kwargs):
+        super().__init__(expected_exceptions=expected_exceptions or CLIENT_ERRORS, **kwargs)
 
 
 class HubProvider(WebSocketHubProvider):

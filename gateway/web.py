@@ -15,13 +15,14 @@ from nameko.web.handlers import HttpRequestHandler
 from werkzeug.wrappers import Response
 
 from chatvakt import errors
+from chatvakt.db import parse_iso
 
 from . import metrics
+from .server import HardenedWebServer, limits
 from .throttle import http_throttle, token_key
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 64 * 1024
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 # The one table: error class -> (status, code). First match wins.
@@ -37,6 +38,10 @@ STATUS = (
     (errors.Unavailable, 503, "service_unavailable"),
     (BadRequest, 400, "malformed"),  # nameko: a path that does not fit the handler
 )
+
+
+# A client's mistake: nameko logs these at warning, not as our error.
+CLIENT_ERRORS = tuple(cls for cls, status, _ in STATUS if status < 500)
 
 
 def json_response(status, payload, headers=None):
@@ -66,12 +71,18 @@ def error_response(exc):
 class ApiHandler(HttpRequestHandler):
     """nameko's HTTP entrypoint, with our JSON results and error table."""
 
+    server = HardenedWebServer()
+
+    def __init__(self, method, url, expected_exceptions=(), **kwargs):
+        super().__init__(method, url, expected_exceptions=expected_exceptions or CLIENT_ERRORS,
+                         **kwargs)
+
     def handle_request(self, request):
         started = time.perf_counter()
         request_id = request.headers.get("X-Request-Id", "")
         if not REQUEST_ID.fullmatch(request_id):
             request_id = uuid.uuid4().hex[:16]
-        if request.content_length and request.content_length > MAX_BODY:
+        if request.content_length and request.content_length > limits()["max_body"]:
             response = error_response(errors.TooLarge("The request body is too large."))
         elif (wait := _flooding(request)) is not None:
             response = error_response(errors.RateLimited("Too many requests; slow down.",
@@ -79,13 +90,18 @@ class ApiHandler(HttpRequestHandler):
         else:
             response = self._run(request, {"request_id": request_id})
         response.headers["X-Request-Id"] = request_id
+        # A child's transcript must not stay in the browser's cache after quick exit.
+        response.headers.setdefault("Cache-Control", "no-store")
         elapsed = time.perf_counter() - started
         metrics.HTTP_REQUESTS.labels(method=request.method, route=self.url,
                                      status=str(response.status_code)).inc()
         metrics.HTTP_LATENCY.labels(route=self.url).observe(elapsed)
         # Our access log: the route's template, never the client's address or query.
-        log.info("%s %s %s %.1fms request_id=%s", request.method, self.url, response.status_code,
-                 elapsed * 1000, request_id)
+        # A client's mistake is not ours: 4xx at info, 5xx (ours) at warning
+        # here, the cause is logged at error where it happened.
+        log.log(logging.WARNING if response.status_code >= 500 else logging.INFO,
+                "%s %s %s %.1fms request_id=%s", request.method, self.url, response.status_code,
+                elapsed * 1000, request_id)
         return response
 
     def _run(self, request, context_data):
@@ -138,7 +154,7 @@ def _flooding(request):
 def read_json(request, schema=None):
     """The body as a validated dict: 400 when it is not JSON, 422 when it breaks the schema."""
     raw = request.get_data(cache=True)
-    if len(raw) > MAX_BODY:
+    if len(raw) > limits()["max_body"]:
         raise errors.TooLarge("The request body is too large.")
     if not raw.strip():
         body = {}
@@ -147,14 +163,52 @@ def read_json(request, schema=None):
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise errors.Malformed("The body is not valid JSON.")
+        except RecursionError:
+            raise errors.Malformed("The body is nested too deeply.")
     if not isinstance(body, dict):
         raise errors.Malformed("The body must be a JSON object.")
+    check_json(body)
     if schema is None:
         return body
     try:
         return schema.load(body)
     except ValidationError as error:
         raise errors.Invalid("Some fields are not valid.", _flat(error.messages))
+
+
+def check_json(value, max_depth=None):
+    """Malformed when nested deeper than max_depth; Invalid, naming the field,
+    when a string holds a lone UTF-16 surrogate ("\\ud800" is valid JSON but
+    no UTF-8 database, broker or browser can carry it)."""
+    max_depth = limits()["max_json_depth"] if max_depth is None else max_depth
+    # Iterative: a recursive walk would fail on exactly the input it guards against.
+    stack = [(value, 1, None)]
+    while stack:
+        item, depth, field = stack.pop()
+        if depth > max_depth:
+            raise errors.Malformed(f"The JSON is nested deeper than {max_depth} levels.")
+        if isinstance(item, str):
+            if not _utf8(item):
+                name = field or "_schema"
+                raise errors.Invalid("A text holds an invalid character.",
+                                     {name: ["Contains a lone UTF-16 surrogate."]})
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                name = field if field is not None else str(key)
+                if not _utf8(key):
+                    raise errors.Invalid("A field name holds an invalid character.",
+                                         {"_schema": ["A key contains a lone UTF-16 surrogate."]})
+                stack.append((child, depth + 1, name))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1, field) for child in item)
+
+
+def _utf8(text):
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def _flat(messages):
@@ -167,6 +221,27 @@ def _flat(messages):
         else:
             out[str(key)] = [str(value)]
     return out
+
+
+# Wide enough for any helpline's history and plans; beyond it, date
+# arithmetic in the services (a day added to 9999-12-31) overflows.
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2999
+
+
+def time_arg(request, name):
+    """A query's ISO 8601 time as given, or None; 422 naming it when it is not
+    one, or lies outside the years statistics can cover."""
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        parsed = parse_iso(raw)
+    except (TypeError, ValueError, OverflowError):
+        raise errors.Invalid(f"{name} must be an ISO 8601 time.", {name: ["Not an ISO 8601 time."]})
+    if not EARLIEST_YEAR <= parsed.year <= LATEST_YEAR:
+        raise errors.Invalid(f"{name} is out of range.",
+                             {name: [f"Between the years {EARLIEST_YEAR} and {LATEST_YEAR}."]})
+    return raw
 
 
 def bearer(request):

@@ -234,3 +234,140 @@ def test_a_flood_of_requests_from_one_token_is_throttled(stack):
     # Another token is not held back by the flood.
     assert Api(stack.url, "other-" + secrets.token_hex(8)).get("/api/v1/me").status_code == 401
     assert requests.get(stack.url + "/healthz", timeout=5).status_code == 200
+
+
+def _error_lines(stack):
+    out = []
+    for line in stack.logs().splitlines():
+        try:
+            level = json.loads(line).get("level")
+        except ValueError:
+            level = None
+        if level in ("error", "critical") or "Traceback" in line:
+            out.append(line[:300])
+    return out
+
+
+def _post_raw(stack, path, data, **headers):
+    return requests.post(stack.url + path, data=data, timeout=15,
+                         headers={"Content-Type": "application/json", **headers})
+
+
+@pytest.mark.e2e
+def test_hostile_bodies_get_a_4xx_never_a_500(stack):
+    before = len(_error_lines(stack))
+    deep = _post_raw(stack, "/api/v1/chats", '{"message": ' + "[" * 5000 + "]" * 5000 + "}")
+    assert deep.status_code == 400 and deep.json()["error"]["code"] == "malformed"
+    deep65 = _post_raw(stack, "/api/v1/chats", '{"nickname": ' + "[" * 65 + "]" * 65 + "}")
+    assert deep65.status_code == 400
+    lone = _post_raw(stack, "/api/v1/chats", '{"message": "hei \\ud800"}')
+    assert lone.status_code == 422 and "message" in lone.json()["error"]["fields"]
+    chat = child(stack)
+    lone_msg = _post_raw(stack, f"/api/v1/chats/{chat['chat_id']}/messages", '{"text": "\\udfff"}',
+                         Authorization=f"Bearer {chat['token']}")
+    assert lone_msg.status_code == 422 and "text" in lone_msg.json()["error"]["fields"]
+    big = _post_raw(stack, "/api/v1/chats", b'{"message": "' + b"a" * 70_000 + b'"}')
+    assert big.status_code == 413
+    for response in (deep, lone, lone_msg, big):
+        assert response.headers["Cache-Control"] == "no-store"
+    assert _error_lines(stack)[before:] == []
+
+
+@pytest.mark.e2e
+def test_a_chunked_first_message_is_stored(stack):
+    body = json.dumps({"gender": "girl", "age": 12, "message": "hei, jeg skriver i biter"}).encode()
+    started = requests.post(stack.url + "/api/v1/chats", data=iter([body[:20], body[20:]]),
+                            headers={"Content-Type": "application/json"}, timeout=15)
+    assert started.status_code == 201, started.text
+    chat = started.json()
+    deadline = time.monotonic() + 10
+    while True:
+        messages = Api(stack.url, chat["token"]).get(
+            f"/api/v1/chats/{chat['chat_id']}/messages?after=0").json()["messages"]
+        if any(m["sender"] == "child" for m in messages) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert [m["text"] for m in messages if m["sender"] == "child"] == ["hei, jeg skriver i biter"]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("path", ["/api/v1/stats", "/api/v1/queue/stats"])
+def test_dates_out_of_range_are_422(stack, supervisor, path):
+    before = len(_error_lines(stack))
+    for query in ("from=0001-01-01&to=9999-12-31", "from=9999-12-31", "to=0001-01-01T00:00:00Z",
+                  "from=not-a-date"):
+        response = supervisor.get(f"{path}?{query}")
+        assert response.status_code == 422, (query, response.text)
+        assert response.headers["Cache-Control"] == "no-store"
+    assert supervisor.get(f"{path}?from=2026-01-01&to=2026-12-31").status_code == 200
+    assert _error_lines(stack)[before:] == []
+
+
+@pytest.mark.e2e
+def test_every_api_answer_is_no_store(stack, api):
+    chat = child(stack)
+    for response in (api.get(f"/api/v1/chats/{chat['chat_id']}/messages?after=0", token=chat["token"]),
+                     api.get(f"/api/v1/chats/{chat['chat_id']}", token=chat["token"]),
+                     api.get("/api/v1/chats/nope"), api.get("/api/v1/no-such-thing"),
+                     api.post("/api/v1/chats", {"age": 99})):
+        assert response.headers.get("Cache-Control") == "no-store", response.request.url
+
+
+def _raw_ws(stack):
+    ws = websocket.create_connection(ws_url(stack), timeout=10)
+    assert json.loads(ws.recv())["event"] == "connected"
+    return ws
+
+
+def _close_reason(ws):
+    """The (code, reason) of the gateway's close frame, from the raw bytes."""
+    ws.sock.settimeout(10)
+    raw = b""
+    try:
+        while True:
+            data = ws.sock.recv(65536)
+            if not data:
+                break
+            raw += data
+    except OSError:
+        pass
+    at = raw.find(b"\x88")
+    assert at >= 0, raw[:200]
+    length = raw[at + 1] & 0x7F
+    payload = raw[at + 2: at + 2 + length]
+    return int.from_bytes(payload[:2], "big"), payload[2:].decode("utf-8", "replace")
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("garbage", [
+    b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n",
+    b"\xff\xff\xff\xff\xff\xff\xff\xff",
+    b"\x81\x05hello",  # an unmasked client frame
+    b"\x89\xfe\x00\x00",  # a ping longer than 125 bytes
+])
+def test_ws_protocol_errors_close_the_socket_with_a_reason(stack, garbage):
+    before = len(_error_lines(stack))
+    ws = _raw_ws(stack)
+    try:
+        ws.sock.sendall(garbage)
+        code, reason = _close_reason(ws)
+    finally:
+        _close(ws)
+    assert code in (1002, 1007, 1009) and reason
+    assert requests.get(stack.url + "/healthz", timeout=5).status_code == 200
+    assert _error_lines(stack)[before:] == []
+
+
+@pytest.mark.e2e
+def test_a_bad_upgrade_is_a_4xx(stack):
+    before = len(_error_lines(stack))
+    plain = requests.get(stack.url + "/ws", timeout=5)
+    assert 400 <= plain.status_code < 500
+    old = requests.get(stack.url + "/ws", timeout=5, headers={
+        "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "7",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert 400 <= old.status_code < 500
+    nokey = requests.get(stack.url + "/ws", timeout=5, headers={
+        "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13"})
+    assert 400 <= nokey.status_code < 500
+    assert _error_lines(stack)[before:] == []
