@@ -3,9 +3,9 @@
 BROADCAST handlers: every gateway replica sees every event and pushes to the
 sockets it holds. They may miss events while a replica is down, so all that
 is pushed is also fetchable."""
-from nameko.events import BROADCAST, event_handler
-
 import time
+
+from nameko.events import BROADCAST, event_handler
 
 from chatvakt import config, errors
 from chatvakt import events as ev

@@ -125,6 +125,13 @@ def enqueue(session, outbox, chat_id, queued_at, gender=None, age=None, source=N
             _flag_source(session, source or row.source, suspect or bool(row.suspect))
             return True
         return False
+    if source and not suspect:
+        # chat_started events overtake one another: a chat its source sent
+        # before one of its suspect chats is part of the same flood.
+        suspect = session.execute(select(entries.c.chat_id).where(
+            entries.c.source == source, entries.c.suspect.is_(True),
+            entries.c.status.in_(("waiting", "pending")),
+            entries.c.queued_at > parse_iso(queued_at)).limit(1)).first() is not None
     if row is None:
         session.execute(entries.insert().values(
             chat_id=chat_id, status="waiting", queued_at=parse_iso(queued_at), priority=0,
@@ -701,19 +708,32 @@ def snapshot(session, now=None, open_=True):
             "suspect": bool(row.suspect),
         })
     return {"waiting": waiting, "available_counsellors": available, "open": open_, "notice": told,
-            "flood": flood(session)}
+            "flood": flood(session, now)}
 
 
-def flood(session):
-    """What supervisors are told about a flood: how many flood chats wait, since
-    when, from how many sources. Counts and a time only: a source is a salted
-    hash, and even that stays in the queue's database."""
-    count, since, sources = session.execute(
-        select(func.count(), func.min(entries.c.queued_at), func.count(entries.c.source.distinct()))
-        .where(entries.c.status == "waiting", entries.c.suspect.is_(True))).one()
-    if not count:
+FLOOD_MEMORY = dt.timedelta(minutes=10)
+
+
+def flood(session, now=None):
+    """What supervisors are told about a flood: how many flood chats wait, how
+    many it sent, since when, from how many sources. Counts and a time only: a
+    source is a salted hash, and even that stays in the queue's database.
+
+    A flood's chats that left within FLOOD_MEMORY still count for `since` and
+    `total`, so the notice stays one notice while the flood ages out."""
+    now = now or utcnow()
+    episode = and_(entries.c.suspect.is_(True),
+                   or_(entries.c.status.in_(("waiting", "pending")),
+                       entries.c.ended_at >= now - FLOOD_MEMORY))
+    waiting = session.execute(select(func.count()).select_from(entries).where(
+        entries.c.status == "waiting", entries.c.suspect.is_(True))).scalar_one()
+    if not waiting:
         return None
-    return {"suspect_waiting": count, "since": iso(parse_iso(since)), "sources": sources}
+    total, since, sources = session.execute(
+        select(func.count(), func.min(entries.c.queued_at), func.count(entries.c.source.distinct()))
+        .where(episode)).one()
+    return {"suspect_waiting": waiting, "suspect_total": total, "since": iso(parse_iso(since)),
+            "sources": sources}
 
 
 def position_of(session, chat_id, now=None, open_=True):

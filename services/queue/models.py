@@ -40,6 +40,8 @@ entries = Table(
     Column("source", String(16), index=True),
     Column("suspect", Boolean, nullable=False, default=False, server_default=false()),
     Index("ix_entries_order", "status", "suspect", "priority", "queued_at"),
+    # the flood notice counts the flood's chats that left lately
+    Index("ix_entries_suspect_ended", "suspect", "ended_at"),
 )
 
 counsellors = Table(

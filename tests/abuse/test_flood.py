@@ -137,8 +137,8 @@ def test_a_flood_does_not_bury_real_children(flood_stack):
               f"real child at risk first after {first:.1f} s, real child without risk second "
               f"after {second:.1f} s, with {flood_waiting} flood chats still waiting")
         assert flood_waiting >= len(suspect_ids) // 2, "the flood was still there when they came first"
-        position = child_socket.wait_for("queue.position", timeout=15)
-        assert position["position"] in (1, 2)
+        # what each real child's own page shows (the socket is told only on a change)
+        assert at_risk.get(f"/api/v1/chats/{at_risk.chat_id}").json()["position"] == 1
         assert plain.get(f"/api/v1/chats/{plain.chat_id}").json()["position"] == 2
 
         # supervisors: one flood notice (updated at most every NOTICE_S), never an address
@@ -173,7 +173,10 @@ def test_a_flood_does_not_bury_real_children(flood_stack):
         assert not [a for a in flood_alerts if a["chat_id"] in suspect_set]
         assert len(flood_alerts) <= SUSPECT_AFTER
         assert any(a["chat_id"] == at_risk.chat_id for a in alerts)  # the real child still alerts
-        assert len({n["since"] for n in notices if n["active"]}) == 1  # one flood, one notice
+        # one flood, one notice: updated, never restarted (its `since` may move
+        # earlier once as overtaken chat_started events of its first chats land)
+        since = [n["since"] for n in notices if n["active"]]
+        assert since == sorted(since, reverse=True) and len(set(since)) <= 2
         assert len(notices) <= span / NOTICE_S + 2
     finally:
         stop["now"] = True

@@ -150,7 +150,20 @@ def test_a_suspect_chat_moves_its_sources_earlier_chats_to_the_suspect_tier(db):
     assert order(db)[:2] == ["real", "f3"]  # f3 still first within its tier
     assert order(db)[-1] == "f10"
     flood = read(db, domain.snapshot, at(30))["flood"]
-    assert flood == {"suspect_waiting": 11, "since": iso(at(0)), "sources": 1}
+    assert flood == {"suspect_waiting": 11, "suspect_total": 11, "since": iso(at(0)), "sources": 1}
+    # as the flood ages out, its notice stays the same flood (same since)
+    run(db, domain.sweep_absent, 60, now=at(65))
+    flood = read(db, domain.snapshot, at(66))["flood"]
+    assert flood["since"] == iso(at(0)) and flood["suspect_total"] == 11
+    assert flood["suspect_waiting"] == 6  # f5..f10 (seen at enqueue up to 21 s)
+
+
+def test_an_earlier_chat_whose_start_arrives_late_joins_its_flood(db):
+    run(db, domain.enqueue, "f10", iso(at(10)), source=SRC, suspect=True, now=at(10))
+    run(db, domain.enqueue, "real", iso(at(11)), source=OTHER_SRC, now=at(11))
+    run(db, domain.enqueue, "f3", iso(at(3)), source=SRC, now=at(12))  # overtaken event
+    run(db, domain.enqueue, "f12", iso(at(30)), source=SRC, now=at(30))  # later: the gateway decides
+    assert order(db, at(31)) == ["real", "f12", "f3", "f10"]
 
 
 def test_the_second_enqueue_path_may_bring_the_flag_the_first_did_not(db):

@@ -24,10 +24,12 @@ def upgrade():
         # the order of service is now tier (flood last), priority, arrival
         batch.drop_index('ix_entries_order')
         batch.create_index('ix_entries_order', ['status', 'suspect', 'priority', 'queued_at'])
+        batch.create_index('ix_entries_suspect_ended', ['suspect', 'ended_at'])
 
 
 def downgrade():
     with op.batch_alter_table('entries') as batch:
+        batch.drop_index('ix_entries_suspect_ended')
         batch.drop_index('ix_entries_order')
         batch.create_index('ix_entries_order', ['status', 'priority', 'queued_at'])
         batch.drop_index('ix_entries_source')
