@@ -57,3 +57,27 @@ def rpc_timeout():
 
 def helpline_name():
     return env("CHATVAKT_HELPLINE_NAME", "Alarmtelefonen")
+
+
+# -- issue 12: presence of waiting children, floods, push size -----------------
+
+def absent_grace_s():
+    """A waiting child whose page has shown no sign of life (no socket, no
+    request with its token) for longer than this leaves the queue."""
+    return env_float("CHATVAKT_ABSENT_GRACE_S", 60.0)
+
+
+def seen_report_s():
+    """How often each gateway process tells the queue which waiting chats it saw.
+    Well under the grace, so a report lost now and then costs no child its place."""
+    return env_float("CHATVAKT_SEEN_REPORT_S", 5.0)
+
+
+def queue_push_first():
+    """queue.changed to counsellors carries this many first entries, then counts."""
+    return env_int("CHATVAKT_QUEUE_PUSH_FIRST", 25)
+
+
+def flood_notice_s():
+    """Supervisors get the flood notice updated at most this often."""
+    return env_float("CHATVAKT_FLOOD_NOTICE_S", 5.0)

@@ -51,6 +51,11 @@ class ChatStarted(_Event):
     started_at = fields.String(required=True)
     gender = fields.String(allow_none=True, load_default=None)
     age = fields.Integer(allow_none=True, load_default=None)
+    # issue 12: a short salted hash of the child's source address (never the
+    # address), and whether that source opened a flood of chats. Optional so
+    # that chat_started from before they existed still loads.
+    source = fields.String(allow_none=True, load_default=None)
+    suspect = fields.Boolean(load_default=False)
 
 
 class MessagePosted(_Event):
@@ -64,6 +69,8 @@ class MessagePosted(_Event):
     visibility = fields.String(load_default="all")
     kind = fields.String(load_default="message")
     author_id = fields.String(allow_none=True, load_default=None)
+    # the chat is part of a flood (issue 12): the risk screen records, alerts no one
+    suspect = fields.Boolean(load_default=False)
 
 
 class Typing(_Event):
@@ -106,6 +113,8 @@ class QueueEntry(_Event):
     # "risk_screen" or "supervisor": who set the priority the reason explains
     priority_source = fields.String(allow_none=True, load_default=None)
     offered_to = fields.String(allow_none=True, load_default=None)
+    # served after every chat that is not part of a flood (issue 12)
+    suspect = fields.Boolean(load_default=False)
 
 
 class QueueChanged(_Event):
@@ -115,6 +124,9 @@ class QueueChanged(_Event):
     # what every waiting child is told when the helpline is closed or nobody is
     # available: {code, message_nb, message_en, emergency: [...]}, or None
     notice = fields.Dict(allow_none=True, load_default=None)
+    # for supervisors, while flood chats wait: {suspect_waiting, since, sources}
+    # (counts and a time only, never an address), else None
+    flood = fields.Dict(allow_none=True, load_default=None)
 
 
 class ChatQueued(_Event):
@@ -133,6 +145,10 @@ class ChatAssigned(_Event):
 class ChatAbandoned(_Event):
     chat_id = fields.String(required=True)
     waited_s = fields.Float(required=True)
+    # "absent": the queue let the chat go because its child's page was gone
+    # longer than the grace (issue 12); the chat service then ends it. None:
+    # the chat ended first (the child left), nothing more to do.
+    why = fields.String(allow_none=True, load_default=None)
 
 
 class PresenceChanged(_Event):
@@ -152,6 +168,8 @@ class RiskDetected(_Event):
     counsellor_id = fields.String(allow_none=True, load_default=None)
     # the open alert this finding raised or refreshed (acknowledge it by id)
     alert_id = fields.String(allow_none=True, load_default=None)
+    # a flood chat: the finding still orders the queue, but raised no alert
+    suspect = fields.Boolean(load_default=False)
 
 
 class AlertRepeated(RiskDetected):

@@ -38,6 +38,11 @@ SUPERVISORS = ("supervisor", "admin")
 # told only when their place changes.
 _last_positions = {}
 
+# Per process (issue 12): chats whose child made a request with its token
+# since this process last told the queue; sent in one batch every few seconds
+# (presence.report_seen), together with the child sockets it holds.
+_seen_chats = set()
+
 
 def _chan_chat(chat_id):
     return f"chat:{chat_id}"
@@ -57,9 +62,23 @@ def public_status(status):
     return "ended" if status == "timed_out" else status
 
 
+def outcome(status, ended_by=None):
+    """What happened, finer than the status: `left` when the queue let a
+    waiting chat go because its child's page had been gone past the grace."""
+    return "left" if status == "abandoned" and ended_by == "absent" else status
+
+
+def chat_origin(request):
+    """(source, suspect) of a new chat: a short salted hash of the client's
+    address and whether it is flooding us. The rate-limit branch of issue 12
+    replaces this; until then no chat is suspect."""
+    return None, False
+
+
 def _public_chat(chat, position=None):
     return {
-        "chat_id": chat["chat_id"], "status": public_status(chat["status"]), "outcome": chat["status"],
+        "chat_id": chat["chat_id"], "status": public_status(chat["status"]),
+        "outcome": outcome(chat["status"], chat.get("ended_by")),
         "position": position.get("position") if position else None,
         "estimated_wait_s": position.get("estimated_wait_s") if position else None,
         "notice": position.get("notice") if position else None,
@@ -135,8 +154,10 @@ class GatewayBase:
 
     def _chat_actor(self, request, chat_id):
         actor = self._actor(request)
-        if actor["role"] == "child" and actor["chat_id"] != chat_id:
-            raise errors.NotFound("No such chat.")
+        if actor["role"] == "child":
+            if actor["chat_id"] != chat_id:
+                raise errors.NotFound("No such chat.")
+            _seen_chats.add(chat_id)  # the child's page is there: it keeps its place
         return actor
 
     def _socket_actor(self, socket_id):

@@ -25,6 +25,20 @@ def heartbeat_s():
     return config.env_float("CHATVAKT_PRESENCE_HEARTBEAT_S", 15.0)
 
 
+# issue 12: how often this process tells the queue which waiting children it saw.
+SEEN_REPORT_S = config.seen_report_s()
+
+
+def child_chats(hub):
+    """Chats whose child has an authenticated socket on this process."""
+    out = set()
+    for connection in list(hub.connections.values()):
+        actor = connection.context_data.get("actor")
+        if actor and actor.get("role") == "child" and actor.get("chat_id"):
+            out.add(actor["chat_id"])
+    return out
+
+
 def staff_counts(hub):
     counts = {}
     for connection in list(hub.connections.values()):

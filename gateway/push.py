@@ -3,9 +3,11 @@
 BROADCAST handlers: every gateway replica sees every event and pushes to the
 sockets it holds. They may miss events while a replica is down, so all that
 is pushed is also fetchable."""
+import time
+
 from nameko.events import BROADCAST, event_handler
 
-from chatvakt import errors
+from chatvakt import config, errors
 from chatvakt import events as ev
 from chatvakt.db import parse_iso, utcnow
 
@@ -17,9 +19,25 @@ from .base import (
     _chan_chat,
     _chan_counsellor,
     _last_positions,
+    outcome,
     public_status,
 )
 from .sockets import rpc as ws_rpc
+
+
+# Per process: the flood notice supervisors last got, and when (issue 12).
+_flood = {"latest": None, "dirty": False, "sent_at": float("-inf")}
+
+
+def queue_push(data, first):
+    """queue.changed as counsellors get it: the first `first` entries and counts."""
+    waiting = data["waiting"]
+    out = {"waiting": waiting[:first], "waiting_count": len(waiting),
+           "at_risk_count": sum(1 for w in waiting if w["risk"] and not w.get("suspect")),
+           "suspect_count": sum(1 for w in waiting if w.get("suspect")),
+           "available_counsellors": data["available_counsellors"],
+           "truncated": len(waiting) > first}
+    return out
 
 
 class Push:
@@ -75,7 +93,7 @@ class Push:
             targets.append(_chan_counsellor(data["counsellor_id"]))
         self._push(targets, "chat.ended", {"chat_id": data["chat_id"], "ended_by": data["ended_by"],
                                             "status": public_status(data["status"]),
-                                            "outcome": data["status"]})
+                                            "outcome": outcome(data["status"], data["ended_by"])})
 
     @event_handler(ev.QUEUE, ev.CHAT_ASSIGNED, handler_type=BROADCAST, reliable_delivery=False)
     def push_assigned(self, payload):
@@ -92,10 +110,11 @@ class Push:
     def push_queue(self, payload):
         data = ev.load(ev.QUEUE, ev.QUEUE_CHANGED, payload)
         metrics.QUEUE_WAITING.set(len(data["waiting"]))
-        self._push([CHAN_QUEUE], "queue.changed", {
-            "waiting": [{**entry, "waiting_since": entry["waiting_since"]} for entry in data["waiting"]],
-            "waiting_count": len(data["waiting"]),
-            "available_counsellors": data["available_counsellors"]})
+        # Counts and the first entries only (issue 12): with 1,000 waiting the
+        # whole list was ~300 KB per change to every counsellor socket. The
+        # console fetches GET /api/v1/queue when `truncated` says there is more.
+        self._push([CHAN_QUEUE], "queue.changed", queue_push(data, config.queue_push_first()))
+        self._note_flood(data["flood"])
         notice = data["notice"]
         for entry in data["waiting"]:
             now = (entry["position"], entry["estimated_wait_s"], (notice or {}).get("code"))
@@ -106,9 +125,29 @@ class Push:
                     "estimated_wait_s": entry["estimated_wait_s"],
                     "available_counsellors": data["available_counsellors"], "notice": notice})
 
+    def _note_flood(self, flood):
+        """Remember the latest flood notice; send it now unless one went out
+        within CHATVAKT_FLOOD_NOTICE_S (report_seen's timer sends what waits)."""
+        if flood != _flood["latest"]:
+            _flood["latest"] = flood
+            _flood["dirty"] = True
+        self._flush_flood()
+
+    def _flush_flood(self):
+        now = time.monotonic()
+        if not _flood["dirty"] or now - _flood["sent_at"] < config.flood_notice_s():
+            return
+        _flood["dirty"] = False
+        _flood["sent_at"] = now
+        latest = _flood["latest"]
+        self._push([CHAN_SUPERVISORS], "queue.flood",
+                   {"active": latest is not None, **(latest or {})})
+
     @event_handler(ev.ESCALATION, ev.RISK_DETECTED, handler_type=BROADCAST, reliable_delivery=False)
     def push_alert(self, payload):
         data = ev.load(ev.ESCALATION, ev.RISK_DETECTED, payload)
+        if data["suspect"]:
+            return  # a flood chat: supervisors get one flood notice instead (queue.flood)
         targets = [CHAN_SUPERVISORS]
         targets.append(_chan_counsellor(data["counsellor_id"]) if data["counsellor_id"] else CHAN_QUEUE)
         self._push(targets, "escalation.alert", {
@@ -146,6 +185,8 @@ class Push:
         # Unacknowledged: again to whoever had it; once raised, to every
         # supervisor and, while the chat waits or its counsellor is silent, all staff.
         data = ev.load(ev.ESCALATION, ev.ALERT_REPEATED, payload)
+        if data["suspect"]:
+            return
         targets = [CHAN_SUPERVISORS]
         if data["counsellor_id"]:
             targets.append(_chan_counsellor(data["counsellor_id"]))

@@ -4,7 +4,7 @@ import secrets
 from chatvakt import errors
 
 from . import accounts, ratelimit, schemas
-from .base import STAFF, SUPERVISORS, _public_chat, public_status
+from .base import STAFF, SUPERVISORS, _public_chat, chat_origin, public_status
 from .web import api, read_json
 
 
@@ -12,15 +12,17 @@ class ChatRoutes:
     @api("POST", "/api/v1/chats")
     def start_chat(self, request):
         body = read_json(request, schemas.StartChat())
+        source, suspect = chat_origin(request)
         started = self.chat.start_chat(gender=body["gender"], age=body["age"],
-                                       nickname=body["nickname"], message=body["message"])
+                                       nickname=body["nickname"], message=body["message"],
+                                       source=source, suspect=suspect)
         token = self._tx(accounts.issue_child_token, started["chat_id"])
         position = None
         try:
             # The chat_started event enqueues too; asking directly lets us tell
             # the child their place at once. Both paths are idempotent.
             position = self.queue.enqueue(started["chat_id"], started["started_at"],
-                                          body["gender"], body["age"])
+                                          body["gender"], body["age"], source, suspect)
         except errors.Unavailable:
             pass
         return 201, {"chat_id": started["chat_id"], "token": token, "status": "waiting",

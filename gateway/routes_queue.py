@@ -8,7 +8,7 @@ from chatvakt.db import iso, parse_iso
 
 from . import accounts, metrics, schemas
 from . import presence as sockets_report
-from .base import STAFF, SUPERVISORS, _token_cache
+from .base import STAFF, SUPERVISORS, _seen_chats, _token_cache
 from .web import api, bearer, read_json, time_arg
 
 log = logging.getLogger(__name__)
@@ -51,9 +51,11 @@ class QueueRoutes:
 
     @api("GET", "/api/v1/queue")
     def get_queue(self, request):
-        self._actor(request, STAFF)
+        actor = self._actor(request, STAFF)
         snapshot = self.queue.snapshot()
         metrics.QUEUE_WAITING.set(len(snapshot["waiting"]))
+        if actor["role"] not in SUPERVISORS:
+            snapshot.pop("flood", None)  # the flood notice is the supervisors' to handle
         return snapshot
 
     @api("POST", "/api/v1/queue/take")
@@ -119,3 +121,18 @@ class QueueRoutes:
             log.warning("queue service did not take the socket report; retrying")
             return
         sockets_report.reporter.sent(counts)
+
+    @timer(interval=sockets_report.SEEN_REPORT_S)
+    def report_seen(self):
+        """Tell the queue which waiting children this process saw: one RPC per
+        few seconds whatever the number of children. Sent empty too: it is the
+        heartbeat that tells the queue the gateways are there to see anyone."""
+        chat_ids = _seen_chats | sockets_report.child_chats(self.hub)
+        _seen_chats.clear()
+        try:
+            self.queue.seen(sorted(chat_ids))
+        except errors.Unavailable:
+            # Keep them for the next report: a slow queue costs no child its place.
+            _seen_chats.update(chat_ids)
+            log.warning("queue service did not take the report of waiting children; retrying")
+        self._flush_flood()

@@ -79,6 +79,10 @@ class Stack:
             "AMQP_URI": self.amqp_uri, "GATEWAY_PORT": str(self.port),
             "CHATVAKT_DATA": str(self.workdir / "var"), "CHATVAKT_DEMO": "1",
             "CHATVAKT_RPC_TIMEOUT": "5", "PYTHONUNBUFFERED": "1",
+            # Many e2e tests leave chats waiting without a socket or a poll;
+            # the 60 s absence grace (issue 12) would let them go mid-test.
+            # Tests of the absence rule pass their own short grace.
+            "CHATVAKT_ABSENT_GRACE_S": "3600",
         })
         env.update(self.extra_env)
         self.log = open(self.log_path, "ab")

@@ -5,6 +5,7 @@ Each public function is one transaction: the caller opens it, these functions
 change state and record the events that state change implies.
 """
 import datetime as dt
+import re
 import secrets
 
 from sqlalchemy import delete, exists, func, or_, select, update
@@ -112,29 +113,52 @@ def _append(session, outbox, chat, sender, text, *, kind="message", visibility="
     outbox.add(session, ev.MESSAGE_POSTED, {
         "chat_id": chat.id, "seq": seq, "sender": sender, "text": text, "sent_at": iso(now),
         "counsellor_id": chat.counsellor_id, "visibility": visibility, "kind": kind,
-        "author_id": author_id,
+        "author_id": author_id, "suspect": bool(getattr(chat, "suspect", False)),
     })
     return seq, now
 
 
+SOURCE = re.compile(r"[0-9a-f]{16}")
+
+
+def clean_origin(source, suspect):
+    """The gateway's view of where a chat came from: a 16-hex-digit salted hash
+    of the address (never the address itself) and the flood flag."""
+    if source is not None and (not isinstance(source, str) or not SOURCE.fullmatch(source)):
+        raise Invalid("source is a 16-hex-digit hash.", {"source": ["16 lowercase hex digits."]})
+    if not isinstance(suspect, bool):
+        raise Invalid("suspect is true or false.", {"suspect": ["A boolean."]})
+    return source, suspect
+
+
 def start_chat(session, outbox, *, helpline, gender=None, age=None, nickname=None,
-               message=None, now=None):
+               message=None, source=None, suspect=False, now=None):
     now = now or utcnow()
+    source, suspect = clean_origin(source, suspect)
     text = clean_text(message) if message is not None else None
     chat_id = new_chat_id()
     session.execute(conversations.insert().values(
         id=chat_id, status="waiting", gender=gender, age=age, nickname=nickname,
         started_at=now, last_seq=0, phase="opening", phases={"opening": iso(now)},
+        source=source, suspect=suspect,
     ))
+    if suspect and source:
+        # The chats this source still has open belong to the same flood: their
+        # later messages are screened without alerting anyone either.
+        session.execute(update(conversations).where(
+            conversations.c.source == source, conversations.c.status.in_(OPEN),
+            conversations.c.suspect.is_(False)).values(suspect=True))
     chat = _load(session, chat_id)
     outbox.add(session, ev.CHAT_STARTED, {
         "chat_id": chat_id, "started_at": iso(now), "gender": gender, "age": age,
+        "source": source, "suspect": suspect,
     })
     welcome = WELCOME.format(helpline=helpline)
     _append(session, outbox, chat, "system", welcome, kind="welcome", now=now)
     if text:
         _append(session, outbox, chat, "child", text, now=now)
-    return {"chat_id": chat_id, "status": "waiting", "started_at": iso(now), "welcome": welcome}
+    return {"chat_id": chat_id, "status": "waiting", "started_at": iso(now), "welcome": welcome,
+            "source": source, "suspect": suspect}
 
 
 def post_message(session, outbox, chat_id, actor, text, client_msg_id=None, now=None):
@@ -220,6 +244,19 @@ def end_chat(session, outbox, chat_id, actor, ended_by=None, now=None):
     status = "abandoned" if chat.status == "waiting" else "ended"
     _finish(session, outbox, chat, status, ended_by or actor.get("role"), ENDED, now)
     return chat_view(_load(session, chat_id))
+
+
+ABSENT = "absent"
+
+
+def end_absent(session, outbox, chat_id, now=None):
+    """The queue let this waiting chat go: its child's page had been gone
+    longer than the grace. Ends it as abandoned, as if the child had left;
+    a chat that was taken or ended meanwhile stays as it is."""
+    chat = session.execute(select(conversations).where(conversations.c.id == chat_id)).first()
+    if chat is None or chat.status != "waiting":
+        return False
+    return _finish(session, outbox, chat, "abandoned", ABSENT, ENDED, now)
 
 
 def _finish(session, outbox, chat, status, ended_by, text, now=None):

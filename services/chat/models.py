@@ -1,6 +1,6 @@
 """The chat relay's own tables."""
 from sqlalchemy import (
-    JSON, Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint,
+    JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint, false,
 )
 
 from chatvakt.outbox import outbox_table
@@ -35,6 +35,11 @@ conversations = Table(
     Column("typing_counsellor_at", DateTime(timezone=True)),
     # When the retention timer deleted the transcript.
     Column("purged_at", DateTime(timezone=True)),
+    # issue 12: a short salted hash of the source address (never the address)
+    # and whether the chat is part of a flood from it; carried on its events so
+    # the queue serves it last and the risk screen alerts no one for it.
+    Column("source", String(16), index=True),
+    Column("suspect", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 # Escalations that may hold a chat's transcript past retention, learnt from

@@ -78,9 +78,13 @@ class ChatService(ServiceBase):
         observability.CHATS_ACTIVE.set(self.read(domain.metrics_snapshot)["active"])
 
     @rpc
-    def start_chat(self, gender=None, age=None, nickname=None, message=None):
+    def start_chat(self, gender=None, age=None, nickname=None, message=None, source=None,
+                   suspect=False):
+        # source/suspect come from the gateway (issue 12): a salted hash of the
+        # child's address and whether that address is flooding us.
         return self.unit(domain.start_chat, helpline=config.helpline_name(), gender=gender,
-                         age=age, nickname=nickname, message=message)
+                         age=age, nickname=nickname, message=message, source=source,
+                         suspect=suspect)
 
     @rpc
     def post_message(self, chat_id, actor, text, client_msg_id=None):
@@ -143,6 +147,13 @@ class ChatService(ServiceBase):
         except Exception as error:  # noqa: BLE001 - a chat that already ended is fine
             if not isinstance(error, domain.Conflict):
                 raise
+
+    @event_handler(ev.QUEUE, ev.CHAT_ABANDONED)
+    def on_chat_abandoned(self, payload):
+        data = ev.load(ev.QUEUE, ev.CHAT_ABANDONED, payload)
+        # Only the queue's absence sweep: otherwise the chat had already ended.
+        if data["why"] == domain.ABSENT:
+            self.unit(domain.end_absent, data["chat_id"])
 
     @event_handler(ev.ESCALATION, ev.ESCALATION_RAISED)
     def on_escalation_raised(self, payload):

@@ -174,11 +174,15 @@ def next_statuses(kind, status, actor):
 
 # --- risk screen and alerts ----------------------------------------------------
 
-def screen_message(session, outbox, screen, chat_id, seq, text, counsellor_id=None, now=None):
+def screen_message(session, outbox, screen, chat_id, seq, text, counsellor_id=None, now=None,
+                   suspect=False):
     """Screen one child message; record and announce what was found.
 
     Only the category and the reason (built from lexicon terms) are kept.
     Idempotent: a redelivered message that was already recorded adds nothing.
+    A flood chat (suspect) is recorded and announced, so the queue still orders
+    the flood by risk, but raises no alert: a flood must not bury supervisors
+    in one alert per fake chat (they get one flood notice from the queue).
     """
     if seq is not None and session.execute(
             select(risk_flags.c.id).where(risk_flags.c.chat_id == chat_id,
@@ -194,10 +198,13 @@ def screen_message(session, outbox, screen, chat_id, seq, text, counsellor_id=No
         session.execute(risk_flags.insert().values(
             chat_id=chat_id, seq=seq, category=finding.category, severity=finding.severity,
             reason=finding.reason[:500], detected_at=now))
-    alert_id = _open_alert(session, chat_id, seq, top.category, top.severity, reason, counsellor_id, now)
+    alert_id = None if suspect else _open_alert(session, chat_id, seq, top.category, top.severity,
+                                                reason, counsellor_id, now)
     payload = {"chat_id": chat_id, "seq": seq, "category": top.category, "severity": top.severity,
                "reason": reason, "detected_at": iso(now), "counsellor_id": counsellor_id,
                "alert_id": alert_id}
+    if suspect:
+        payload["suspect"] = True
     outbox.add(session, ev.RISK_DETECTED, payload)
     return payload
 

@@ -86,7 +86,7 @@ class EscalationService(ServiceBase):
         if data["sender"] != "child" or data["kind"] != "message":
             return
         self.unit(domain.screen_message, self.screen, data["chat_id"], data["seq"],
-                  data["text"], data["counsellor_id"])
+                  data["text"], data["counsellor_id"], suspect=data["suspect"])
 
     @event_handler(ev.QUEUE, ev.CHAT_ASSIGNED)
     def on_chat_assigned(self, payload):

@@ -106,22 +106,53 @@ def _entry(session, chat_id):
     return session.execute(select(entries).where(entries.c.chat_id == chat_id)).first()
 
 
-def enqueue(session, outbox, chat_id, queued_at, gender=None, age=None):
-    """Idempotent: chat_started may arrive twice (at-least-once delivery)."""
+def enqueue(session, outbox, chat_id, queued_at, gender=None, age=None, source=None,
+            suspect=False, now=None):
+    """Idempotent: chat_started may arrive twice (at-least-once delivery), and
+    the gateway's direct call races it. Entering the queue counts as seen.
+
+    A suspect chat (its source opened a flood of chats) also moves the waiting
+    chats its source sent earlier to the suspect tier: they are the same flood.
+    """
+    now = now or utcnow()
+    suspect = bool(suspect)
     row = _entry(session, chat_id)
     if row is not None and row.status != "pending":
+        # The second of the two paths may know what the first did not.
+        if row.status == "waiting" and ((suspect and not row.suspect) or (source and not row.source)):
+            session.execute(update(entries).where(entries.c.chat_id == chat_id).values(
+                suspect=bool(row.suspect) or suspect, source=row.source or source))
+            _flag_source(session, source or row.source, suspect or bool(row.suspect))
+            return True
         return False
+    if source and not suspect:
+        # chat_started events overtake one another: a chat its source sent
+        # before one of its suspect chats is part of the same flood.
+        suspect = session.execute(select(entries.c.chat_id).where(
+            entries.c.source == source, entries.c.suspect.is_(True),
+            entries.c.status.in_(("waiting", "pending")),
+            entries.c.queued_at > parse_iso(queued_at)).limit(1)).first() is not None
     if row is None:
         session.execute(entries.insert().values(
             chat_id=chat_id, status="waiting", queued_at=parse_iso(queued_at), priority=0,
             risk=False, acute=False, cooldown_applied=False, gender=gender, age=age,
+            last_seen=now, source=source, suspect=suspect,
         ))
     else:
         # The risk screen was quicker than chat_started: keep the raised priority.
         session.execute(update(entries).where(entries.c.chat_id == chat_id).values(
-            status="waiting", queued_at=parse_iso(queued_at), gender=gender, age=age))
+            status="waiting", queued_at=parse_iso(queued_at), gender=gender, age=age,
+            last_seen=now, source=source, suspect=suspect))
+    _flag_source(session, source, suspect)
     outbox.add(session, ev.CHAT_QUEUED, {"chat_id": chat_id, "queued_at": iso(parse_iso(queued_at))})
     return True
+
+
+def _flag_source(session, source, suspect):
+    if suspect and source:
+        session.execute(update(entries).where(
+            entries.c.source == source, entries.c.status.in_(("waiting", "pending")),
+            entries.c.suspect.is_(False)).values(suspect=True))
 
 
 def _pending(session, chat_id, now, **values):
@@ -281,7 +312,10 @@ def _start_cooldown(session, outbox, chat_id, counsellor_id, ended_at, cooldown_
 # -- the queue's order and taking --------------------------------------------
 
 def _ordered(query):
-    return query.order_by(entries.c.priority.desc(), entries.c.queued_at, entries.c.chat_id)
+    # Flood chats (suspect) after every other chat whatever their risk; risk
+    # still orders within each tier.
+    return query.order_by(entries.c.suspect, entries.c.priority.desc(), entries.c.queued_at,
+                          entries.c.chat_id)
 
 
 def _ordered_waiting(session):
@@ -570,6 +604,64 @@ def expire_presence(session, outbox, grace_s, stale_s, now=None):
     return gone
 
 
+# -- waiting children's presence (issue 12) -----------------------------------
+
+SEEN_BATCH = 500
+
+
+def seen(session, outbox, chat_ids, now=None):
+    """A gateway saw these waiting children's pages (a socket or a request)."""
+    now = now or utcnow()
+    ids = sorted({str(c) for c in chat_ids or () if isinstance(c, str) and c})
+    touched = 0
+    for start in range(0, len(ids), SEEN_BATCH):
+        touched += session.execute(update(entries).where(
+            entries.c.chat_id.in_(ids[start:start + SEEN_BATCH]),
+            entries.c.status.in_(("waiting", "pending"))).values(last_seen=now)).rowcount
+    return touched
+
+
+def absent(row, grace_s, now):
+    """Pure: has this waiting chat's child been gone longer than the grace?"""
+    last = parse_iso(row.last_seen) or parse_iso(row.queued_at)
+    return row.status == "waiting" and (now - last).total_seconds() > grace_s
+
+
+def sweep_absent(session, outbox, grace_s, now=None, limit=200):
+    """Let go of waiting chats whose child has been absent longer than the grace.
+
+    Every replica may run this at once: the UPDATE only matches while the
+    chat still waits and was not seen since we read it (compare-and-set), so
+    one replica abandons each chat and a child seen meanwhile keeps its place.
+    """
+    now = now or utcnow()
+    cutoff = now - dt.timedelta(seconds=grace_s)
+    last = func.coalesce(entries.c.last_seen, entries.c.queued_at)
+    rows = session.execute(select(entries).where(entries.c.status == "waiting", last < cutoff)
+                           .order_by(last).limit(limit)).all()
+    gone = []
+    for row in rows:
+        if not absent(row, grace_s, now):
+            continue
+        same_seen = (entries.c.last_seen.is_(None) if row.last_seen is None
+                     else entries.c.last_seen == row.last_seen)
+        waited = max(0.0, (now - parse_iso(row.queued_at)).total_seconds())
+        got = session.execute(update(entries).where(
+            entries.c.chat_id == row.chat_id, entries.c.status == "waiting", same_seen)
+            .values(status="abandoned", ended_at=now, waited_s=round(waited, 3),
+                    offered_to=None, offer_expires_at=None)).rowcount
+        if not got:
+            continue
+        if row.offered_to:
+            outbox.add(session, ev.OFFER_WITHDRAWN, {"chat_id": row.chat_id,
+                                                     "counsellor_id": row.offered_to, "why": "left"})
+        # The chat service ends the chat on this (chat_ended, status abandoned).
+        outbox.add(session, ev.CHAT_ABANDONED, {"chat_id": row.chat_id, "waited_s": round(waited, 3),
+                                                "why": "absent"})
+        gone.append(row.chat_id)
+    return gone
+
+
 # -- reading the queue -----------------------------------------------------
 
 def take_rate(session, now):
@@ -613,8 +705,35 @@ def snapshot(session, now=None, open_=True):
             "estimated_wait_s": _estimate(position, rate, told),
             "offered_to": row.offered_to if row.offered_to and parse_iso(row.offer_expires_at) >= now
             else None,
+            "suspect": bool(row.suspect),
         })
-    return {"waiting": waiting, "available_counsellors": available, "open": open_, "notice": told}
+    return {"waiting": waiting, "available_counsellors": available, "open": open_, "notice": told,
+            "flood": flood(session, now)}
+
+
+FLOOD_MEMORY = dt.timedelta(minutes=10)
+
+
+def flood(session, now=None):
+    """What supervisors are told about a flood: how many flood chats wait, how
+    many it sent, since when, from how many sources. Counts and a time only: a
+    source is a salted hash, and even that stays in the queue's database.
+
+    A flood's chats that left within FLOOD_MEMORY still count for `since` and
+    `total`, so the notice stays one notice while the flood ages out."""
+    now = now or utcnow()
+    episode = and_(entries.c.suspect.is_(True),
+                   or_(entries.c.status.in_(("waiting", "pending")),
+                       entries.c.ended_at >= now - FLOOD_MEMORY))
+    waiting = session.execute(select(func.count()).select_from(entries).where(
+        entries.c.status == "waiting", entries.c.suspect.is_(True))).scalar_one()
+    if not waiting:
+        return None
+    total, since, sources = session.execute(
+        select(func.count(), func.min(entries.c.queued_at), func.count(entries.c.source.distinct()))
+        .where(episode)).one()
+    return {"suspect_waiting": waiting, "suspect_total": total, "since": iso(parse_iso(since)),
+            "sources": sources}
 
 
 def position_of(session, chat_id, now=None, open_=True):
@@ -625,13 +744,16 @@ def position_of(session, chat_id, now=None, open_=True):
         return {"chat_id": chat_id, "status": row.status if row is not None else None,
                 "position": None, "estimated_wait_s": None, "notice": None}
     queued_at = parse_iso(row.queued_at)
+    same_tier = or_(entries.c.priority > row.priority,
+                    and_(entries.c.priority == row.priority,
+                         or_(entries.c.queued_at < queued_at,
+                             and_(entries.c.queued_at == queued_at, entries.c.chat_id < chat_id))))
+    if row.suspect:
+        ahead_of_me = or_(entries.c.suspect.is_(False), and_(entries.c.suspect.is_(True), same_tier))
+    else:
+        ahead_of_me = and_(entries.c.suspect.is_(False), same_tier)
     ahead = session.execute(select(func.count()).select_from(entries).where(
-        entries.c.status == "waiting",
-        or_(entries.c.priority > row.priority,
-            and_(entries.c.priority == row.priority,
-                 or_(entries.c.queued_at < queued_at,
-                     and_(entries.c.queued_at == queued_at, entries.c.chat_id < chat_id)))))
-    ).scalar_one()
+        entries.c.status == "waiting", ahead_of_me)).scalar_one()
     position = ahead + 1
     told = notice(open_, available_counsellors(session))
     return {"chat_id": chat_id, "status": "waiting", "position": position,

@@ -1,6 +1,6 @@
 """The intake queue's own tables."""
 from sqlalchemy import (Boolean, Column, DateTime, Float, Index, Integer, MetaData, String, Table,
-                        Text)
+                        Text, false)
 
 from chatvakt.outbox import outbox_table
 
@@ -32,7 +32,16 @@ entries = Table(
     Column("offered_to", String(64)),
     Column("offer_expires_at", DateTime(timezone=True)),
     Column("last_offered_to", String(64)),
-    Index("ix_entries_order", "status", "priority", "queued_at"),
+    # issue 12: the last sign of life of the child's page (entering the queue
+    # counts), reported by the gateways; absent past the grace, the chat leaves.
+    Column("last_seen", DateTime(timezone=True)),
+    # a short salted hash of the source address (never the address), and
+    # whether the chat is part of a flood: flood chats are served after all others
+    Column("source", String(16), index=True),
+    Column("suspect", Boolean, nullable=False, default=False, server_default=false()),
+    Index("ix_entries_order", "status", "suspect", "priority", "queued_at"),
+    # the flood notice counts the flood's chats that left lately
+    Index("ix_entries_suspect_ended", "suspect", "ended_at"),
 )
 
 counsellors = Table(

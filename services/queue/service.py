@@ -1,5 +1,6 @@
 """The intake queue as a nameko service: wiring only, the work is in domain.py."""
 import logging
+import time
 
 from nameko.events import EventDispatcher
 from nameko.rpc import rpc
@@ -64,6 +65,21 @@ def is_open(now=None):
 is_open()
 
 
+# Per process: when this replica started, and when a gateway last told it
+# which waiting children it saw. A replica abandons no one until the gateways
+# have had a grace's time to report to it, and abandons no one while no
+# gateway reports at all: a gateway outage must not empty the queue of children
+# who are still there and will be seen again once it is back.
+_presence = {"started": time.monotonic(), "report": None}
+
+
+def sweep_allowed(now_mono, grace_s, report_s):
+    window = max(grace_s, 3 * report_s)
+    if now_mono - _presence["started"] < grace_s:
+        return False
+    return _presence["report"] is not None and now_mono - _presence["report"] <= window
+
+
 # Per process: the queue changed since the last queue_changed this replica
 # sent. Bursts of takes are coalesced into one snapshot per PUSH_S, which keeps
 # a take's latency independent of the queue's length.
@@ -108,6 +124,11 @@ class QueueService(ServiceBase):
         changed |= bool(self.unit(domain.expire_offers, now))
         if auto_assign():
             changed |= bool(self.unit(domain.make_offers, offer_timeout_s(), now))
+        if sweep_allowed(time.monotonic(), config.absent_grace_s(), config.seen_report_s()):
+            gone = self.unit(domain.sweep_absent, config.absent_grace_s(), now)
+            if gone:
+                log.info("absence: %d waiting chat(s) left the queue, their page gone", len(gone))
+                changed = True
         open_now = is_open(now)
         if _state["open"] is not None and open_now != _state["open"]:
             changed = True
@@ -124,8 +145,8 @@ class QueueService(ServiceBase):
         return self.read(domain.position_of, chat_id, utcnow(), is_open())
 
     @rpc
-    def enqueue(self, chat_id, queued_at, gender=None, age=None):
-        if self.unit(domain.enqueue, chat_id, queued_at, gender, age):
+    def enqueue(self, chat_id, queued_at, gender=None, age=None, source=None, suspect=False):
+        if self.unit(domain.enqueue, chat_id, queued_at, gender, age, source, suspect):
             self._changed()
         return self.read(domain.position_of, chat_id, utcnow(), is_open())
 
@@ -169,6 +190,15 @@ class QueueService(ServiceBase):
         return self.read(domain.position_of, chat_id, utcnow(), is_open())
 
     @rpc
+    def seen(self, chat_ids):
+        """One gateway process saw these waiting children (sockets or requests)
+        since its last report; an empty list is its heartbeat."""
+        _presence["report"] = time.monotonic()
+        if not isinstance(chat_ids, (list, tuple)):
+            return {"ok": False, "seen": 0}
+        return {"ok": True, "seen": self.unit(domain.seen, chat_ids[:100_000])}
+
+    @rpc
     def report_sockets(self, gateway, counts):
         self.unit(domain.report_sockets, gateway, counts)
         return {"ok": True}
@@ -184,7 +214,8 @@ class QueueService(ServiceBase):
     @event_handler(ev.CHAT, ev.CHAT_STARTED)
     def on_chat_started(self, payload):
         data = ev.load(ev.CHAT, ev.CHAT_STARTED, payload)
-        if self.unit(domain.enqueue, data["chat_id"], data["started_at"], data["gender"], data["age"]):
+        if self.unit(domain.enqueue, data["chat_id"], data["started_at"], data["gender"], data["age"],
+                     data["source"], data["suspect"]):
             self._changed()
 
     @event_handler(ev.ESCALATION, ev.RISK_DETECTED)

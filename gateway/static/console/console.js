@@ -181,8 +181,16 @@ function onEvent(name, data) {
   const chat = data.chat_id ? state.chats.get(data.chat_id) : null;
   switch (name) {
     case "queue.changed":
+      // The push carries the first entries and counts; past those, the full
+      // list comes from GET /api/v1/queue (at most every few seconds).
       state.queue = data.waiting || [];
+      state.queueCount = data.waiting_count ?? state.queue.length;
       state.available = data.available_counsellors;
+      renderQueue();
+      if (data.truncated) refreshQueueSoon();
+      break;
+    case "queue.flood":
+      state.flood = data.active ? data : null;
       renderQueue();
       break;
     case "chat.message":
@@ -400,13 +408,25 @@ async function refreshQueue() {
   const result = await call("GET", "/api/v1/queue");
   if (result.ok) {
     state.queue = result.data.waiting || [];
+    state.queueCount = state.queue.length;
     state.available = result.data.available_counsellors;
+    if ("flood" in result.data) state.flood = result.data.flood;
     renderQueue();
   }
 }
+let queueRefreshTimer = null;
+function refreshQueueSoon() {
+  if (queueRefreshTimer) return;
+  queueRefreshTimer = setTimeout(() => { queueRefreshTimer = null; refreshQueue(); }, 3000);
+}
+function floodNote() {
+  const f = state.flood;
+  if (!f) return "";
+  return ` · Mulig flom: ${f.suspect_waiting} mistenkelige samtaler fra ${f.sources} ${f.sources === 1 ? "kilde" : "kilder"} siden ${clock(f.since)} (betjenes sist)`;
+}
 function renderQueue() {
-  $("queue-count").textContent = state.queue.length;
-  $("queue-info").textContent = `${state.available ?? "–"} ${state.available === 1 ? "tilgjengelig veileder" : "tilgjengelige veiledere"}${$("queue-info").dataset.note ? ` · ${$("queue-info").dataset.note}` : ""}`;
+  $("queue-count").textContent = state.queueCount ?? state.queue.length;
+  $("queue-info").textContent = `${state.available ?? "–"} ${state.available === 1 ? "tilgjengelig veileder" : "tilgjengelige veiledere"}${$("queue-info").dataset.note ? ` · ${$("queue-info").dataset.note}` : ""}${floodNote()}`;
   $("queue").replaceChildren(...state.queue.map((entry, index) => h("li", { class: `q ${entry.risk ? "risk" : ""}`, "data-chat-id": entry.chat_id },
     h("div", { class: "q-main" },
       h("strong", {}, `${index + 1}. ${who(entry.gender, entry.age)}`),

@@ -83,3 +83,33 @@ def test_end_waiting_is_abandoned_and_ended_rejects_messages(db):
         run(db, domain.post_message, chat["chat_id"], me, "hallo?")
     again, outbox = run(db, domain.end_chat, chat["chat_id"], me)
     assert again["status"] == "abandoned" and outbox.events == []
+
+
+SRC = "0123456789abcdef"
+
+
+def test_source_and_suspect_travel_on_the_chat_and_its_events(db):
+    early, _ = run(db, domain.start_chat, helpline="A", message="hei", source=SRC)
+    chat, outbox = run(db, domain.start_chat, helpline="A", message="hei", source=SRC, suspect=True)
+    started = dict(outbox.events)["chat_started"]
+    assert started["source"] == SRC and started["suspect"] is True
+    assert all(p["suspect"] for name, p in outbox.events if name == "message_posted")
+    # the source's earlier open chat is part of the same flood from now on
+    _, outbox = run(db, domain.post_message, early["chat_id"], child(early["chat_id"]), "igjen")
+    assert outbox.events[0][1]["suspect"] is True
+
+
+@pytest.mark.parametrize("source,suspect", [("10.0.0.1", False), ("ABCDEF0123456789", False),
+                                            ("0123", False), (SRC, "yes"), (123, False)])
+def test_a_bad_origin_is_a_clear_4xx(db, source, suspect):
+    with pytest.raises(Invalid):
+        run(db, domain.start_chat, helpline="A", source=source, suspect=suspect)
+
+
+def test_the_queue_letting_go_of_an_absent_child_ends_the_chat_as_abandoned(db):
+    chat, _ = run(db, domain.start_chat, helpline="A")
+    done, outbox = run(db, domain.end_absent, chat["chat_id"])
+    assert done and dict(outbox.events)["chat_ended"]["status"] == "abandoned"
+    assert dict(outbox.events)["chat_ended"]["ended_by"] == "absent"
+    assert run(db, domain.end_absent, chat["chat_id"])[0] is False  # once
+    assert run(db, domain.end_absent, "missing")[0] is False

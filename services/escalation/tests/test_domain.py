@@ -242,3 +242,19 @@ def test_status_open_lists_every_open_escalation(db, vault):
     raise_(db, vault, "referral", {"services": ["ungno"]}, chat_id="b")
     listed = run(db, domain.list_escalations, vault, SUP, "open")[0]
     assert [e["chat_id"] for e in listed] == ["a"]
+
+
+def test_a_flood_chat_is_recorded_and_announced_but_alerts_no_one(db):
+    """issue 12: a suspect chat's risk still orders the queue (risk_detected),
+    but opens no alert: supervisors get one flood notice, not one per chat."""
+    payload, outbox = run(db, domain.screen_message, FakeScreen(), "flood-1", 2, "danger", None,
+                          suspect=True)
+    assert outbox.names() == ["risk_detected"]
+    assert payload["suspect"] is True and payload["alert_id"] is None
+    with db() as session:
+        assert session.execute(select(alerts)).all() == []
+        assert domain.flags_for(session, "flood-1")  # the risk is recorded
+    assert run(db, domain.due_alerts, 0, 0)[0] == []  # nothing to repeat or raise either
+    # a chat not in the flood still alerts
+    real, _ = run(db, domain.screen_message, FakeScreen(), "real-1", 2, "danger", None)
+    assert real["alert_id"] and "suspect" not in real
