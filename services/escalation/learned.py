@@ -26,8 +26,10 @@ most likely one, and why: the vocabulary features that weighed most towards it
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import logging
 import math
 import os
 import re
@@ -39,6 +41,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .risk import RiskFinding, normalise
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "LEARNED_CATEGORIES",
@@ -52,6 +56,8 @@ __all__ = [
     "choose_thresholds",
     "SHIPPED_MODEL_PATH",
     "MODEL_FILE",
+    "service_screen",
+    "model_path",
 ]
 
 LEARNED_CATEGORIES = ("suicide", "self_harm", "medical_danger", "violence_home", "sexual_abuse",
@@ -519,3 +525,60 @@ def corpus_splits(corpus=CORPUS_DIR, with_old: bool = True) -> tuple[list[dict],
                 train_rows += old
                 names.append(f"{path.name}[{split}]")
     return train_rows, test_rows, names
+
+
+# --------------------------------------------------------------------------- the service's screen
+
+SCREEN_ENV = "CHATVAKT_RISK_SCREEN"  # "combined" (default) or "lexicon"
+MODEL_ENV = "CHATVAKT_RISK_MODEL"  # a model file; else CHATVAKT_DATA/risk_model.npz, else the shipped one
+
+
+def model_path() -> Path:
+    """The model the service loads: $CHATVAKT_RISK_MODEL, else a retrained
+    CHATVAKT_DATA/risk_model.npz when present, else the shipped file."""
+    explicit = os.environ.get(MODEL_ENV)
+    if explicit:
+        return Path(explicit)
+    from chatvakt import config
+
+    local = config.data_dir() / MODEL_FILE
+    return local if local.exists() else SHIPPED_MODEL_PATH
+
+
+def model_path_for_retrain() -> Path:
+    """Where `chatvakt risk retrain` writes: $CHATVAKT_RISK_MODEL or CHATVAKT_DATA/risk_model.npz."""
+    explicit = os.environ.get(MODEL_ENV)
+    if explicit:
+        return Path(explicit)
+    from chatvakt import config
+
+    return config.data_dir() / MODEL_FILE
+
+
+@functools.lru_cache(maxsize=4)
+def _combined(path: str, _mtime_ns: int, lexicon) -> "CombinedRiskScreen":
+    started = time.perf_counter()
+    model = LearnedModel.load(path)
+    log.info("risk model %s loaded in %.0f ms", path, (time.perf_counter() - started) * 1000)
+    return CombinedRiskScreen(model, lexicon)
+
+
+def service_screen():
+    """The screen the escalation service uses: the combined screen, or the
+    lexicon alone with CHATVAKT_RISK_SCREEN=lexicon. A model file that cannot be
+    loaded leaves the lexicon screening (logged), never no screen at all.
+    A retrained file (a new modification time) is picked up without a restart."""
+    from .risk import default_screen
+
+    lexicon = default_screen()
+    mode = (os.environ.get(SCREEN_ENV) or "combined").strip().lower()
+    if mode == "lexicon":
+        return lexicon
+    if mode != "combined":
+        raise ValueError(f"{SCREEN_ENV} must be combined or lexicon, not {mode!r}")
+    path = model_path()
+    try:
+        return _combined(str(path.resolve()), path.stat().st_mtime_ns, lexicon)
+    except Exception:  # noqa: BLE001 - screening goes on with the lexicon
+        log.exception("the risk model %s could not be loaded: screening with the lexicon alone", path)
+        return lexicon
