@@ -74,6 +74,7 @@ MODEL_FILE = "risk_model.npz"
 SHIPPED_MODEL_PATH = Path(__file__).resolve().parent / "data" / MODEL_FILE
 FORMAT = "chatvakt-risk-model/1"
 MAX_MESSAGES = 3  # the first messages read together
+COMMON_IDF = 2.5  # features in more than about a fifth of the examples never explain a finding
 
 
 # --------------------------------------------------------------------------- features
@@ -156,6 +157,8 @@ class LearnedModel:
         self._thr = np.array([self.thresholds[label] for label in self.labels])
         self._high = float(meta.get("high_threshold", 1.0))
         self._readable = np.array([_feature_term(f) is not None and f[0] in "wb" for f in self._vocab_list])
+        # words as common as "jeg", "har" explain nothing to a counsellor
+        self._telling = self._idf >= COMMON_IDF
 
     # -- loading
     @classmethod
@@ -222,7 +225,7 @@ class LearnedModel:
                 break
             name = self._vocab_list[idx[o]]
             term = _feature_term(name)
-            if term is None:
+            if term is None or not self._telling[idx[o]]:
                 continue
             (words if self._readable[idx[o]] or name.startswith("x:") else chars).append(term)
         terms = list(dict.fromkeys(words))[:n]

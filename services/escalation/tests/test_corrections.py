@@ -136,3 +136,39 @@ def test_corrections_train_with_unknown_categories():
     assert y[0, 0] == 1 and (y[0, 1:] == -1).all()
     assert (y[1] == 0).all()
     assert y[2, 0] == 1 and y[2, LABELS.index("suicide")] == 1
+
+
+def test_retrain_uses_the_corrections(tmp_path, monkeypatch):
+    """`chatvakt risk retrain` reads the hand marks from the escalation database
+    and writes CHATVAKT_DATA/risk_model.npz, which the service then prefers."""
+    pytest.importorskip("sklearn")
+    import numpy as np
+
+    from chatvakt.cli import main
+    from chatvakt.db import setup_database
+    from services.escalation import learned
+    from services.escalation.tests.test_learned import TINY
+    from sqlalchemy.orm import sessionmaker
+
+    data = tmp_path / "data"
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a1.jsonl").write_text("\n".join(json.dumps(r) for r in TINY), encoding="utf-8")
+    monkeypatch.setenv("CHATVAKT_DATA", str(data))
+    monkeypatch.setenv("CHATVAKT_ESCALATION_KEY", Fernet.generate_key().decode())
+    monkeypatch.delenv("CHATVAKT_DB_URL", raising=False)
+    monkeypatch.delenv(learned.MODEL_ENV, raising=False)
+    monkeypatch.setattr(learned, "OLD_TRAINING", ())
+    vault = Vault.from_env()
+    engine = setup_database("escalation", metadata)
+    sessions = sessionmaker(bind=engine)
+    run(sessions, domain.screen_message, ReadsTogether(), "chat-9", 1, "han står i gangen med kniv", None, None,
+        vault)
+    run(sessions, domain.record_correction, vault, "chat-9", True, "kniv", COUNSELLOR, ["acute_threat"])
+    engine.dispose()
+    assert main(["risk", "retrain", "--corpus", str(corpus)]) == 0
+    out = data / learned.MODEL_FILE
+    meta = json.loads(str(np.load(out, allow_pickle=False)["meta"]))
+    in_train = sum(1 for r in TINY if learned.split_of(r) == "train")
+    assert meta["corrections"] == 1 and meta["training"]["n"] == in_train + 1
+    assert learned.model_path() == out
