@@ -382,7 +382,8 @@ def _fit(docs: list[list[str]], y: np.ndarray, C: float, min_df: int):
         if len(set(y[keep, k].tolist())) < 2:  # a category with no examples: never found
             models.append(_Never(X.shape[1]))
             continue
-        m = LogisticRegression(C=C, class_weight="balanced", solver="liblinear", max_iter=1000)
+        m = LogisticRegression(C=C, class_weight="balanced", solver="liblinear", max_iter=1000,
+                               random_state=0)
         m.fit(X[keep], y[keep, k])
         models.append(m)
     return vec, models
