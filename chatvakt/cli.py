@@ -73,6 +73,52 @@ def _new_migration(args):
     return 0
 
 
+def _risk_retrain(args):
+    """Retrain the learned risk screen from the corpus and the helpline's corrections.
+
+    The corrections (hand marks with the child's first messages, sealed in the
+    escalation service's database) are read and opened in this process only;
+    nothing of their text is printed, logged or written anywhere but into the
+    model's weights.
+    """
+    from pathlib import Path
+
+    from services.escalation import learned
+    from services.escalation.risk import default_screen
+
+    train_rows, test_rows, names = learned.corpus_splits(Path(args.corpus) if args.corpus else learned.CORPUS_DIR)
+    if args.include_test:
+        train_rows += test_rows
+    corrections = []
+    if not args.no_corrections:
+        from sqlalchemy.orm import sessionmaker
+
+        from chatvakt.db import setup_database
+        from services.escalation import domain
+        from services.escalation.models import metadata
+        from services.escalation.vault import Vault
+
+        engine = setup_database("escalation", metadata)
+        try:
+            with sessionmaker(bind=engine)() as session:
+                corrections = domain.correction_examples(session, Vault.from_env())
+        finally:
+            engine.dispose()
+    if not train_rows and not corrections:
+        print("chatvakt: no training data (corpus or corrections)", file=sys.stderr)
+        return 2
+    at_risk = sum(1 for r in corrections if r["at_risk"])
+    print(f"training data: {', '.join(names) or '-'}: {len(train_rows)} examples"
+          f"{' (test split included)' if args.include_test else ' (the training split)'}; "
+          f"corrections: {len(corrections)} ({at_risk} at risk, {len(corrections) - at_risk} not)")
+    trained = learned.train(train_rows + corrections, lexicon=default_screen(), log=print)
+    out = Path(args.out) if args.out else learned.model_path_for_retrain()
+    learned.export(trained, out, {"corrections": len(corrections), "sources": names})
+    print(f"model written to {out} ({out.stat().st_size // 1024} KiB); the escalation service "
+          "loads it instead of the shipped one (picked up at the next screened message)")
+    return 0
+
+
 def _run(args):
     from chatvakt.stack import run
 
@@ -115,6 +161,18 @@ def main(argv=None):
     add.add_argument("--name", required=True)
     add.add_argument("--role", required=True, choices=["counsellor", "supervisor", "admin"])
     add.set_defaults(func=_accounts_add)
+
+    risk = sub.add_parser("risk", help="the risk screen")
+    risk_sub = risk.add_subparsers(dest="risk_command", required=True)
+    retrain = risk_sub.add_parser(
+        "retrain", help="retrain the learned screen from the corpus plus the helpline's corrections")
+    retrain.add_argument("--corpus", default=None, help="folder of the corpus (a*.jsonl); default: the shipped one")
+    retrain.add_argument("--out", default=None, help="model file (default: CHATVAKT_DATA/risk_model.npz)")
+    retrain.add_argument("--no-corrections", action="store_true", help="the corpus alone")
+    retrain.add_argument("--include-test", action="store_true",
+                         help="train on the corpus' test split too (make eval's test figures then no "
+                              "longer describe the model)")
+    retrain.set_defaults(func=_risk_retrain)
 
     args = parser.parse_args(argv)
     return args.func(args) or 0

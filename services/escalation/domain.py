@@ -16,7 +16,8 @@ from chatvakt import events as ev
 from chatvakt.db import iso, parse_iso, utcnow
 from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound
 
-from .models import alerts, audit, escalations, risk_flags, status_history
+from .models import (alerts, audit, escalations, risk_corrections, risk_flags, screen_context,
+                     status_history)
 
 KINDS = ("acute_danger", "report_of_concern", "network_contact", "referral")
 SEVERITY_ORDER = {"high": 2, "medium": 1}
@@ -174,11 +175,19 @@ def next_statuses(kind, status, actor):
 
 # --- risk screen and alerts ----------------------------------------------------
 
+FIRST_MESSAGES = 3  # the child's first messages, read together by the screen
+
+
 def screen_message(session, outbox, screen, chat_id, seq, text, counsellor_id=None, now=None,
-                   suspect=False):
+                   vault=None, suspect=False):
     """Screen one child message; record and announce what was found.
 
-    Only the category and the reason (built from lexicon terms) are kept.
+    With a vault and a screen that reads several messages (`screen_messages`),
+    the child's first FIRST_MESSAGES messages are kept sealed and each of them
+    is screened together with those before it: danger often comes only in the
+    second or third message. Later messages are screened alone.
+    Only the category and the reason (built from the screen's own vocabulary)
+    are kept in the clear.
     Idempotent: a redelivered message that was already recorded adds nothing.
     A flood chat (suspect) is recorded and announced, so the queue still orders
     the flood by risk, but raises no alert: a flood must not bury supervisors
@@ -188,10 +197,13 @@ def screen_message(session, outbox, screen, chat_id, seq, text, counsellor_id=No
             select(risk_flags.c.id).where(risk_flags.c.chat_id == chat_id,
                                           risk_flags.c.seq == seq)).first():
         return None
-    findings = screen.screen(text)
+    now = now or utcnow()
+    if vault is not None and seq is not None and hasattr(screen, "screen_messages"):
+        findings = screen.screen_messages(_first_messages(session, vault, chat_id, seq, text, now))
+    else:
+        findings = screen.screen(text)
     if not findings:
         return None
-    now = now or utcnow()
     top = max(findings, key=lambda f: SEVERITY_ORDER.get(f.severity, 0))
     reason = "; ".join(f.reason for f in findings)[:500]
     for finding in findings:
@@ -207,6 +219,80 @@ def screen_message(session, outbox, screen, chat_id, seq, text, counsellor_id=No
         payload["suspect"] = True
     outbox.add(session, ev.RISK_DETECTED, payload)
     return payload
+
+
+def _first_messages(session, vault, chat_id, seq, text, now):
+    """The messages to screen together: this one with the child's earlier first
+    messages, when it is one of the first; else this one alone."""
+    rows = session.execute(select(screen_context.c.seq, screen_context.c.sealed)
+                           .where(screen_context.c.chat_id == chat_id)
+                           .order_by(screen_context.c.seq)).all()
+    seqs = [r.seq for r in rows]
+    if seq not in seqs:
+        if len(rows) >= FIRST_MESSAGES:
+            return [text]
+        session.execute(screen_context.insert().values(
+            chat_id=chat_id, seq=seq, sealed=vault.seal(text), received_at=now))
+    earlier = [vault.open(r.sealed) for r in rows if r.seq < seq]
+    return earlier[-(FIRST_MESSAGES - 1):] + [text]
+
+
+def purge_screen_context(session, _outbox, retention_days, now=None, limit=1000):
+    """Forget the kept first messages of chats older than the retention period."""
+    now = now or utcnow()
+    cutoff = now - dt.timedelta(days=retention_days)
+    ids = session.execute(select(screen_context.c.id).where(screen_context.c.received_at < cutoff)
+                          .limit(limit)).scalars().all()
+    if ids:
+        session.execute(screen_context.delete().where(screen_context.c.id.in_(ids)))
+    return len(ids)
+
+
+def record_correction(session, _outbox, vault, chat_id, at_risk, reason, actor, categories=None,
+                      now=None):
+    """A counsellor or supervisor marks a chat at risk or not at risk by hand.
+
+    The mark is kept as a labelled example for `chatvakt risk retrain`: the
+    child's first messages (as the screen kept them) and the reason sealed, the
+    label and who marked it in the clear. Nothing of it is logged or sent on.
+    """
+    from .learned import LEARNED_CATEGORIES
+
+    if (actor or {}).get("role") not in ("counsellor",) + SUPERVISORS:
+        raise Forbidden("Only counsellors and supervisors mark risk.")
+    if not isinstance(at_risk, bool):
+        raise Invalid("Say whether the chat is at risk.", {"at_risk": ["true or false."]})
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 2000:
+        raise Invalid("Say why.", {"reason": ["Required, at most 2000 characters."]})
+    cats = list(dict.fromkeys(categories or []))
+    if any(c not in LEARNED_CATEGORIES for c in cats) or (cats and not at_risk):
+        raise Invalid("Unknown or misplaced categories.", {"categories": [
+            f"Only with at_risk, from {', '.join(LEARNED_CATEGORIES)}."]})
+    now = now or utcnow()
+    rows = session.execute(select(screen_context.c.sealed).where(screen_context.c.chat_id == chat_id)
+                           .order_by(screen_context.c.seq).limit(FIRST_MESSAGES)).all()
+    messages = [vault.open(r.sealed) for r in rows]
+    session.execute(risk_corrections.insert().values(
+        chat_id=chat_id, at_risk=at_risk, categories=json.dumps(cats) if cats else None,
+        sealed=vault.seal({"messages": messages, "reason": reason.strip()}),
+        has_messages=bool(messages), actor_id=actor.get("id") or "unknown",
+        actor_role=actor.get("role"), marked_at=now))
+    return {"chat_id": chat_id, "at_risk": at_risk, "categories": cats,
+            "kept_as_example": bool(messages), "marked_at": iso(now)}
+
+
+def correction_examples(session, vault):
+    """The corrections as training rows ({messages, labels, at_risk}), the
+    latest mark of a chat winning; for `chatvakt risk retrain` only, in the
+    operator's own process."""
+    latest = {}
+    for row in session.execute(select(risk_corrections).where(risk_corrections.c.has_messages.is_(True))
+                               .order_by(risk_corrections.c.id)):
+        record = vault.open(row.sealed)
+        if record.get("messages"):
+            latest[row.chat_id] = {"messages": record["messages"], "labels": json.loads(row.categories or "[]"),
+                                   "at_risk": bool(row.at_risk), "lang": None, "author": "correction"}
+    return list(latest.values())
 
 
 def _open_alert(session, chat_id, seq, category, severity, reason, counsellor_id, now):

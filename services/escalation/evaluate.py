@@ -39,10 +39,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 from .risk import CATEGORIES, LexiconRiskScreen, RiskScreen, default_screen
 
@@ -153,8 +156,8 @@ def report(name: str, res: dict, show_errors: bool, out=sys.stdout) -> None:
     p("")
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m services.escalation.evaluate", description=__doc__.split("\n\n")[0])
+def legacy_main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m services.escalation.evaluate --legacy", description=__doc__.split("\n\n")[0])
     ap.add_argument("--split", choices=("dev", "test", "all", "blind_dev", "blind_test"), default=None,
                     help="which split to report (default: dev and test separately)")
     ap.add_argument("--show-errors", action="store_true", help="print misclassified messages")
@@ -175,6 +178,221 @@ def main(argv: list[str] | None = None) -> int:
         for split in ("blind_dev", "blind_test"):
             report(split, run(screen, [r for r in blind if r.get("split") == split]), False)
     return 0
+
+
+
+# =========================================================================== the corpus evaluation
+#
+# `make eval` (no arguments): train the learned screen on the TRAINING split of
+# the training authors' corpus only (thresholds by cross-validation on that
+# split), then report the lexicon alone and the combined screen on the test
+# split, on the blind set (an author who wrote nothing else; never used for
+# tuning), and on the two older sets, with 95% Wilson intervals; then the load
+# time of the exported model file and the screening time per message. It also
+# says whether the committed model file equals this fresh training.
+
+CORPUS_DIR = Path(__file__).resolve().parent / "data" / "corpus"
+BLIND_FILE = "blind_b1.jsonl"
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    """95% Wilson score interval of k successes in n."""
+    if n <= 0:
+        return None
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _rate(k: int, n: int) -> str:
+    if n <= 0:
+        return "n/a"
+    lo, hi = wilson(k, n)
+    return f"{k / n * 100:5.1f}% [{lo * 100:4.1f}–{hi * 100:5.1f}] ({k}/{n})"
+
+
+def corpus_files(corpus: Path) -> tuple[list[Path], Path | None]:
+    train = sorted(p for p in corpus.glob("a*.jsonl"))
+    blind = corpus / BLIND_FILE
+    return train, (blind if blind.exists() else None)
+
+
+def screen_rows(screen, rows: list[dict]) -> list[tuple[dict, set[str]]]:
+    """(row, categories found) for every row; the child's messages read together."""
+    from .learned import example_text
+
+    out = []
+    for row in rows:
+        if hasattr(screen, "screen_messages"):
+            found = screen.screen_messages(row["messages"])
+        else:
+            found = screen.screen(example_text(row["messages"]))
+        out.append((row, {f.category for f in found}))
+    return out
+
+
+def table(results: list[tuple[dict, set[str]]], categories, by_hard: bool = False) -> list[tuple[str, str, str]]:
+    """Rows of (group, recall, false positives): overall, per category, per language."""
+    pos = [(r, f) for r, f in results if r["labels"]]
+    neg = [(r, f) for r, f in results if not r["labels"]]
+    lines = [("overall", _rate(sum(1 for _, f in pos if f), len(pos)), _rate(sum(1 for _, f in neg if f), len(neg)))]
+    for cat in categories:
+        labelled = [f for r, f in pos if cat in r["labels"]]
+        if not labelled:
+            continue
+        lines.append((cat, _rate(sum(1 for f in labelled if cat in f), len(labelled)),
+                      _rate(sum(1 for _, f in neg if cat in f), len(neg))))
+    langs = sorted({r.get("lang") or "?" for r, _ in results})
+    for lang in langs:
+        p = [f for r, f in pos if (r.get("lang") or "?") == lang]
+        n = [f for r, f in neg if (r.get("lang") or "?") == lang]
+        lines.append((f"lang {lang}", _rate(sum(1 for f in p if f), len(p)), _rate(sum(1 for f in n if f), len(n))))
+    if by_hard:
+        kinds = sorted({r.get("hard") for r, _ in neg if r.get("hard")})
+        for kind in kinds:
+            n = [f for r, f in neg if r.get("hard") == kind]
+            lines.append((f"hard {kind}", "", _rate(sum(1 for f in n if f), len(n))))
+    return lines
+
+
+def print_table(title: str, screens: dict, rows: list[dict], categories, out=sys.stdout, by_hard=False) -> dict:
+    p = lambda *a: print(*a, file=out)  # noqa: E731
+    n_pos = sum(1 for r in rows if r["labels"])
+    p(f"### {title}: {len(rows)} examples ({n_pos} at risk, {len(rows) - n_pos} not)")
+    p("")
+    names = list(screens)
+    header = "| group | " + " | ".join(f"{n}: recall [95% CI] | {n}: false positives [95% CI]" for n in names) + " |"
+    p(header)
+    p("|" + " --- |" * (1 + 2 * len(names)))
+    per = {name: table(screen_rows(screen, rows), categories, by_hard) for name, screen in screens.items()}
+    for i, (group, _, _) in enumerate(per[names[0]]):
+        cells = []
+        for name in names:
+            _, rec, fp = per[name][i]
+            cells += [rec, fp]
+        p(f"| {group} | " + " | ".join(cells) + " |")
+    p("")
+    return per
+
+
+def _timing(screen, rows: list[dict], repeats: int = 3) -> tuple[float, float, float]:
+    msgs = [r["messages"] for r in rows]
+    for m in msgs[:30]:
+        screen.screen_messages(m)
+    best = []
+    for m in msgs:
+        b = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            screen.screen_messages(m)
+            b = min(b, time.perf_counter() - t0)
+        best.append(b)
+    best.sort()
+    return (statistics.median(best) * 1000, best[int(round(0.99 * (len(best) - 1)))] * 1000, best[-1] * 1000)
+
+
+def corpus_main(args) -> int:
+    import tempfile
+
+    from . import learned as L
+
+    corpus = Path(args.corpus)
+    train_files, blind_file = corpus_files(corpus)
+    if not train_files:
+        print(f"no training corpus in {corpus} (a*.jsonl); nothing to evaluate")
+        return 0
+    train_rows, test_rows, names = L.corpus_splits(corpus, with_old=not args.no_old)
+    lexicon = default_screen()
+    print("# Risk screen evaluation\n")
+    print(f"training data: {', '.join(names)} -> train {len(train_rows)} / test {len(test_rows)}"
+          " (the corpus split by a stable hash of the text, 1 in 5 to test)")
+    t0 = time.perf_counter()
+    trained = L.train(train_rows, lexicon=lexicon, log=lambda s: print("model: " + s))
+    print(f"model: training with 5-fold cross-validation took {time.perf_counter() - t0:.1f} s; thresholds "
+          + ", ".join(f"{k} {v:.3f}" for k, v in trained.thresholds.items()))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = L.export(trained, Path(tmp) / L.MODEL_FILE)
+        size = path.stat().st_size
+        loads = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            model = L.LearnedModel.load(path)
+            loads.append(time.perf_counter() - t0)
+    combined = L.CombinedRiskScreen(model, lexicon)
+    print(f"model file: {size / 1024:.0f} KiB, {len(model._vocab_list)} features; load time best "
+          f"{min(loads) * 1000:.0f} ms, worst {max(loads) * 1000:.0f} ms (target < 1000 ms)")
+    shipped = Path(args.model)
+    if shipped.exists():
+        committed = L.LearnedModel.load(shipped)
+        texts = [L.example_text(r["messages"]) for r in test_rows]
+        same = (committed._vocab_list == model._vocab_list
+                and all(abs(committed.thresholds[k] - model.thresholds[k]) < 1e-6 for k in model.thresholds)
+                and all(np.allclose(committed.decision(t, lexicon), model.decision(t, lexicon), atol=1e-5)
+                        for t in texts))
+        print(f"committed model {shipped.name}: {'equals this fresh training' if same else 'DIFFERS from this fresh training (python -m services.escalation.evaluate --write-model)'}")
+        if args.write_model and not same:
+            L.export(trained, shipped)
+            print(f"committed model {shipped} rewritten")
+    elif args.write_model:
+        L.export(trained, shipped)
+        print(f"committed model {shipped} written")
+    print("")
+
+    screens = {"lexicon": _LexiconMessages(lexicon), "combined": combined}
+    cats = L.LEARNED_CATEGORIES
+    print_table("test split (training authors, never trained on)", screens, test_rows, cats, by_hard=True)
+    if blind_file is not None:
+        blind = L.load_rows(blind_file)
+        print_table(f"BLIND set {blind_file.name} (another author; never used for tuning)", screens, blind, cats,
+                    by_hard=True)
+    else:
+        print(f"### BLIND set: {corpus / BLIND_FILE} not present\n")
+    old = L.load_rows(DEFAULT_DATA)
+    print_table("old set risk_eval.jsonl, split test (the lexicon's author)", screens,
+                [r for r in old if r.get("split") == "test"], CATEGORIES)
+    old_blind = L.load_rows(BLIND_DATA)
+    print_table("old set risk_eval_blind.jsonl, split blind_test", screens,
+                [r for r in old_blind if r.get("split") == "blind_test"], CATEGORIES)
+
+    med, p99, mx = _timing(combined, test_rows)
+    lmed, lp99, _ = _timing(screens["lexicon"], test_rows)
+    print(f"screening time per example, one core (best of 3): combined median {med:.3f} ms, p99 {p99:.3f} ms,"
+          f" max {mx:.3f} ms (target < 2 ms); lexicon alone median {lmed:.3f} ms, p99 {lp99:.3f} ms")
+    return 0
+
+
+class _LexiconMessages:
+    """The lexicon alone reading the first messages together (as the combined screen does)."""
+
+    def __init__(self, lexicon):
+        self.lexicon = lexicon
+
+    def screen_messages(self, messages):
+        from .learned import example_text
+
+        return self.lexicon.screen(example_text(messages))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--legacy" in argv:
+        argv.remove("--legacy")
+        return legacy_main(argv)
+    from .learned import SHIPPED_MODEL_PATH
+
+    ap = argparse.ArgumentParser(prog="python -m services.escalation.evaluate",
+                                 description="Train on the corpus' training split and report the screens "
+                                             "(--legacy: the lexicon on the old sets, as before).")
+    ap.add_argument("--corpus", default=str(CORPUS_DIR), help="folder with a*.jsonl and blind_b1.jsonl")
+    ap.add_argument("--model", default=str(SHIPPED_MODEL_PATH), help="the committed model file to compare")
+    ap.add_argument("--write-model", action="store_true",
+                    help="write this training to --model when it differs (the shipped model)")
+    ap.add_argument("--no-old", action="store_true", help="train without the older sets' tuning splits")
+    args = ap.parse_args(argv)
+    return corpus_main(args)
 
 
 if __name__ == "__main__":

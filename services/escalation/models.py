@@ -90,4 +90,36 @@ audit = Table(
     Column("detail", Text),
 )
 
+# The child's first messages of each chat, sealed (the vault's key), so the
+# screen reads them together and a correction can keep them as a labelled
+# example. Deleted after the chat's retention period (CHATVAKT_RETENTION_DAYS).
+screen_context = Table(
+    "screen_context",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("chat_id", String(40), nullable=False, index=True),
+    Column("seq", Integer, nullable=False),
+    Column("sealed", Text, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, index=True),
+    UniqueConstraint("chat_id", "seq", name="uq_screen_context_message"),
+)
+
+# A counsellor's or supervisor's hand mark: this chat is (not) at risk, and
+# why. It is kept as a labelled example for `chatvakt risk retrain`: the
+# child's first messages and the reason sealed, the label in the clear. It
+# stays in this database; only an operator's deliberate export takes it out.
+risk_corrections = Table(
+    "risk_corrections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("chat_id", String(40), nullable=False, index=True),
+    Column("at_risk", Boolean, nullable=False),
+    Column("categories", Text),  # JSON list of risk categories, or null
+    Column("sealed", Text, nullable=False),  # {"messages": [...], "reason": "..."}
+    Column("has_messages", Boolean, nullable=False, default=False),
+    Column("actor_id", String(64), nullable=False),
+    Column("actor_role", String(16)),
+    Column("marked_at", DateTime(timezone=True), nullable=False),
+)
+
 outbox = outbox_table(metadata)

@@ -33,16 +33,21 @@ def alert_raise_s():
     return config.env_float("CHATVAKT_ALERT_RAISE_S", 180)
 
 
+def retention_days():
+    return config.env_float("CHATVAKT_RETENTION_DAYS", 30.0)
+
+
 class WarmScreen(DependencyProvider):
-    """Compile the lexicon when the service starts, so the first risky message
-    is not the one that waits for it (the alert must come within a second)."""
+    """Compile the lexicon and load the learned model when the service starts,
+    so the first risky message is not the one that waits for it (the alert
+    must come within a second). CHATVAKT_RISK_SCREEN=lexicon: the lexicon alone."""
 
     def setup(self):
-        from .risk import default_screen
+        from .learned import service_screen
 
         started = time.perf_counter()
         try:
-            default_screen()
+            service_screen()
         except Exception:  # noqa: BLE001 - the handler raises, and retries, on its own
             log.exception("the risk screen could not be loaded at start")
         else:
@@ -57,9 +62,17 @@ class _LazyScreen:
     fails that handler (which retries), not every RPC of the service."""
 
     def screen(self, text):
-        from .risk import default_screen
+        from .learned import service_screen
 
-        return default_screen().screen(text)
+        return service_screen().screen(text)
+
+    def screen_messages(self, messages):
+        from .learned import example_text, service_screen
+
+        screen = service_screen()
+        if hasattr(screen, "screen_messages"):
+            return screen.screen_messages(messages)
+        return screen.screen(example_text(messages))
 
 
 class EscalationService(ServiceBase):
@@ -86,7 +99,7 @@ class EscalationService(ServiceBase):
         if data["sender"] != "child" or data["kind"] != "message":
             return
         self.unit(domain.screen_message, self.screen, data["chat_id"], data["seq"],
-                  data["text"], data["counsellor_id"], suspect=data["suspect"])
+                  data["text"], data["counsellor_id"], None, self.vault, suspect=data["suspect"])
 
     @event_handler(ev.QUEUE, ev.CHAT_ASSIGNED)
     def on_chat_assigned(self, payload):
@@ -104,6 +117,16 @@ class EscalationService(ServiceBase):
         if sent:
             log.info("re-sent %d unacknowledged alert(s), %d raised to all supervisors",
                      len(sent), sum(1 for a in sent if a["raised"]))
+
+    @timer(interval=3600)
+    def purge_screen_context(self):
+        self.unit(domain.purge_screen_context, retention_days())
+
+    @rpc
+    def mark_risk(self, chat_id, at_risk, reason, actor, categories=None):
+        """A counsellor's or supervisor's hand mark, kept as a labelled example."""
+        return self.unit(domain.record_correction, self.vault, chat_id, at_risk, reason, actor,
+                         categories)
 
     @rpc
     def flags(self, chat_id):
