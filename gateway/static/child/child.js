@@ -15,11 +15,20 @@ const TEXT = {
     startTitle: "Chat med en voksen",
     startLead: "Du kan skrive om alt som er vanskelig. Du er anonym – du trenger ikke si hvem du er.",
     fact1: "Gratis, og åpent hele døgnet.", fact2: "Vi ser ikke hvem du er eller hvor du er.",
-    fact3: "Trykk «Avslutt raskt» øverst hvis du må lukke chatten fort.",
+    fact3: "Trykk «Avslutt raskt» øverst (eller Esc to ganger) hvis du må lukke chatten fort.",
+    callUs: "Ring oss:", newBelow: "Ny melding", endedNumbersTitle: "Er du i fare nå? Ring:",
+    clearScreen: "Tøm skjermen", cleared: "Skjermen er tømt. Samtalen vises ikke her lenger.",
+    tracesTitle: "Skjul sporene dine",
+    traces1: "Bruk privat nettlesing (inkognito) neste gang, så lagres ikke besøket i loggen.",
+    traces2: "Slett nettleserloggen hvis andre kan se telefonen eller PC-en din.",
+    notices: {
+      no_counsellor: "Alle de voksne snakker med andre akkurat nå. Du kan vente her, så svarer vi deg så snart en av oss er ledig.",
+      closed: "Chatten er stengt akkurat nå. Du kan vente her, så svarer vi deg når vi åpner.",
+    },
     genderLegend: "Jeg er (valgfritt)", girl: "Jente", boy: "Gutt", other: "Annet", noSay: "Vil ikke si",
     ageLabel: "Alder (valgfritt)", firstLabel: "Vil du skrive noe allerede nå? (valgfritt)",
     startButton: "Start chat", starting: "Starter …", inDanger: "Er du i fare nå? Se nødnumre",
-    chatTitle: "Chatten", whileWaiting: "Mens du venter: er du i fare nå?",
+    chatTitle: "Chatten", whileWaiting: "Er du i fare nå? Ring med en gang:",
     endedHelp: "Trenger du mer hjelp, kan du starte en ny chat eller ringe 116 111.",
     newChat: "Start en ny chat", messageLabel: "Skriv en melding", placeholder: "Skriv her …",
     send: "Send", end: "Avslutt chatten", emergencyTitle: "Nødnumre",
@@ -27,10 +36,10 @@ const TEXT = {
     confirmEndTitle: "Vil du avslutte chatten?", confirmEndText: "Du kan alltid starte en ny chat senere.",
     keepChatting: "Nei, fortsett", yesEnd: "Ja, avslutt",
     position: (n) => (n === 1 ? "Du er den neste i køen." : `Du er nummer ${n} i køen.`),
-    inQueue: "Du står i kø.",
-    wait: (s) => (s < 90 ? "Forventet ventetid: omtrent ett minutt." :
-      `Forventet ventetid: omtrent ${Math.round(s / 60)} minutter.`),
-    waitUnknown: "Vi svarer så fort vi kan. Du kan skrive mens du venter.",
+    inQueue: "Du står i køen. En voksen svarer deg snart.",
+    wait: (s) => (s < 90 ? "Det tar omtrent ett minutt før en voksen svarer. Du kan skrive mens du venter." :
+      `Det tar omtrent ${Math.round(s / 60)} minutter før en voksen svarer. Du kan skrive mens du venter.`),
+    waitUnknown: "En voksen svarer deg så snart vi kan. Du kan skrive mens du venter.",
     connected: (name) => (name ? `Du snakker med ${name}.` : "Du snakker med en voksen."),
     you: "Du", adult: "Voksen", sending: "Sender …", sent: "Sendt", delivered: "Levert",
     failed: "Ikke sendt.", retry: "Prøv igjen", typing: (name) => `${name || "Den voksne"} skriver …`,
@@ -44,6 +53,7 @@ const TEXT = {
     numbers: [["112", "Politi", "når noen er i fare"], ["113", "Ambulanse", "ved skade eller akutt sykdom"],
       ["110", "Brann", ""], ["116 117", "Legevakt", "når du trenger lege"],
       ["116 111", "Alarmtelefonen for barn og unge", "gratis, hele døgnet"]],
+    shortNumbers: [["112", "politi"], ["113", "ambulanse"], ["110", "brann"]],
   },
   en: {
     skip: "Skip to the chat", brand: "Alarmtelefonen", langSwitch: "Norsk", emergencyButton: "Emergency numbers",
@@ -51,11 +61,20 @@ const TEXT = {
     startTitle: "Chat with an adult",
     startLead: "You can write about anything that is hard. You are anonymous – you don't have to say who you are.",
     fact1: "Free, and open around the clock.", fact2: "We cannot see who you are or where you are.",
-    fact3: "Press “Quick exit” at the top if you need to close the chat fast.",
+    fact3: "Press “Quick exit” at the top (or Esc twice) if you need to close the chat fast.",
+    callUs: "Call us:", newBelow: "New message", endedNumbersTitle: "In danger now? Call:",
+    clearScreen: "Clear the screen", cleared: "The screen is cleared. The conversation is no longer shown here.",
+    tracesTitle: "Hide your traces",
+    traces1: "Use private browsing (incognito) next time, so the visit is not kept in the history.",
+    traces2: "Clear the browser history if others can see your phone or computer.",
+    notices: {
+      no_counsellor: "All the adults are talking with others right now. You can wait here, and we will answer you as soon as one of us is free.",
+      closed: "The chat is closed right now. You can wait here, and we will answer you when we open.",
+    },
     genderLegend: "I am (optional)", girl: "A girl", boy: "A boy", other: "Other", noSay: "Rather not say",
     ageLabel: "Age (optional)", firstLabel: "Do you want to write something already? (optional)",
     startButton: "Start chat", starting: "Starting …", inDanger: "In danger now? See emergency numbers",
-    chatTitle: "The chat", whileWaiting: "While you wait: are you in danger now?",
+    chatTitle: "The chat", whileWaiting: "In danger now? Call at once:",
     endedHelp: "If you need more help, you can start a new chat or call 116 111.",
     newChat: "Start a new chat", messageLabel: "Write a message", placeholder: "Write here …",
     send: "Send", end: "End the chat", emergencyTitle: "Emergency numbers",
@@ -63,9 +82,10 @@ const TEXT = {
     confirmEndTitle: "Do you want to end the chat?", confirmEndText: "You can always start a new chat later.",
     keepChatting: "No, continue", yesEnd: "Yes, end it",
     position: (n) => (n === 1 ? "You are next in the queue." : `You are number ${n} in the queue.`),
-    inQueue: "You are in the queue.",
-    wait: (s) => (s < 90 ? "Expected wait: about one minute." : `Expected wait: about ${Math.round(s / 60)} minutes.`),
-    waitUnknown: "We will answer as soon as we can. You can write while you wait.",
+    inQueue: "You are in the queue. An adult will answer you soon.",
+    wait: (s) => (s < 90 ? "It takes about one minute before an adult answers. You can write while you wait." :
+      `It takes about ${Math.round(s / 60)} minutes before an adult answers. You can write while you wait.`),
+    waitUnknown: "An adult will answer you as soon as we can. You can write while you wait.",
     connected: (name) => (name ? `You are talking with ${name}.` : "You are talking with an adult."),
     you: "You", adult: "Adult", sending: "Sending …", sent: "Sent", delivered: "Delivered",
     failed: "Not sent.", retry: "Try again", typing: (name) => `${name || "The adult"} is typing …`,
@@ -79,6 +99,7 @@ const TEXT = {
     numbers: [["112", "Police", "when someone is in danger"], ["113", "Ambulance", "injury or sudden illness"],
       ["110", "Fire", ""], ["116 117", "Out-of-hours doctor", "when you need a doctor"],
       ["116 111", "Alarmtelefonen for children and young people", "free, around the clock"]],
+    shortNumbers: [["112", "police"], ["113", "ambulance"], ["110", "fire"]],
   },
 };
 
@@ -105,7 +126,7 @@ const state = {
   lang: new URLSearchParams(location.search).get("lang") === "en" ? "en" : "nb",
   chatId: null, token: null, status: null, counsellor: null, lastSeq: 0,
   live: null, bySeq: new Map(), pending: [], lastTypingSent: 0, typingTimer: null,
-  poll: null, syncing: null,
+  poll: null, syncing: null, stick: true, opener: null, lastEscape: 0,
 };
 const t = (key, ...args) => {
   const value = TEXT[state.lang][key];
@@ -120,7 +141,11 @@ function applyLanguage() {
   for (const node of document.querySelectorAll("[data-i18n-placeholder]")) node.placeholder = t(node.dataset.i18nPlaceholder);
   for (const node of document.querySelectorAll("[data-i18n-title]")) node.title = t(node.dataset.i18nTitle);
   $("lang").lang = state.lang === "en" ? "nb" : "en";
-  for (const list of document.querySelectorAll("[data-numbers]")) {
+  for (const list of document.querySelectorAll("[data-numbers='short']")) {
+    list.replaceChildren(...t("shortNumbers").map(([number, name]) => h("li", {},
+      h("a", { href: `tel:${number.replace(/\s/g, "")}`, class: "number" }, number, " ", h("small", {}, name)))));
+  }
+  for (const list of document.querySelectorAll("[data-numbers='']")) {
     list.replaceChildren(...t("numbers").map(([number, name, note]) => h("li", {},
       h("a", { href: `tel:${number.replace(/\s/g, "")}`, class: "number" }, number),
       h("span", { class: "number-name" }, name, note ? h("small", {}, note) : null))));
@@ -132,6 +157,7 @@ function applyLanguage() {
     if (item.kind && item.el) item.el.querySelector(".text").textContent = systemText(item.kind, item.text);
   }
   if (state.endedShown) $("ended-text").textContent = endedText(state.endedBy);
+  if ($("cleared").textContent) $("cleared").textContent = t("cleared");
   for (const item of state.pending) renderStatus(item);
 }
 
@@ -158,6 +184,9 @@ function quickExit() {
   forget();
   if (state.live) state.live.stop();
   state.token = null;
+  state.gone = true;
+  state.bySeq = new Map();
+  state.pending = [];
   document.body.replaceChildren();
   document.title = "";
   // replace(): the chat page leaves the history, so Back does not return to it.
@@ -242,6 +271,7 @@ function isOver() {
 }
 
 function onState(kind, info) {
+  if (state.gone) return;
   const line = $("conn");
   if (kind === "online") {
     if (info?.reconnected) {
@@ -265,6 +295,7 @@ function onState(kind, info) {
 }
 
 function onEvent(name, data) {
+  if (state.gone) return;
   if (data.chat_id && data.chat_id !== state.chatId) return;
   if (name === "chat.message") {
     addMessage(data, true);
@@ -299,8 +330,10 @@ function renderQueue() {
   // The notice says it plainly; an estimate beside it would only contradict it.
   $("wait-text").hidden = Boolean(notice);
   const box = $("notice");
-  if (notice && (notice.message_nb || notice.message_en)) {
-    box.textContent = (state.lang === "en" ? notice.message_en : notice.message_nb) || notice.message_nb;
+  if (notice && (notice.message_nb || notice.message_en || t("notices")[notice.code])) {
+    // The page's own calm words (the numbers are shown once, below); the server's text otherwise.
+    box.textContent = t("notices")[notice.code] ||
+      (state.lang === "en" ? notice.message_en : notice.message_nb) || notice.message_nb;
     box.hidden = false;
   } else {
     box.hidden = true;
@@ -341,6 +374,7 @@ function addMessage(message, live) {
     kind: message.sender === "system" ? message.kind : null };
   item.el = bubble(message.sender, systemText(item.kind, message.text), message.sent_at);
   state.bySeq.set(message.seq, item);
+  const follow = state.stick || item.mine;
   insertInOrder(item);
   if (item.mine) setStatus(item, state.status === "active" ? "delivered" : "sent");
   if (message.sender === "counsellor") {
@@ -349,7 +383,8 @@ function addMessage(message, live) {
   } else if (message.sender === "system" && live) {
     announce(systemText(item.kind, message.text));
   }
-  scrollDown();
+  if (follow) scrollDown();
+  else if (!state.endedShown) $("new-below").hidden = false;
 }
 
 function bubble(sender, text, sentAt) {
@@ -410,9 +445,18 @@ function announce(text) {
   setTimeout(() => { region.textContent = text; }, 50);
 }
 
+// The message list scrolls by itself, between the top bar and the message box. It
+// follows new messages while the child is at the bottom; a child who has scrolled up
+// to read is not jumped down but gets a "new message" button.
+function atBottom() {
+  const box = $("scroller");
+  return box.scrollHeight - box.scrollTop - box.clientHeight < 48;
+}
 function scrollDown() {
-  const log = $("log");
-  log.lastElementChild?.scrollIntoView({ block: "end", behavior: "smooth" });
+  const box = $("scroller");
+  box.scrollTop = box.scrollHeight;
+  state.stick = true;
+  $("new-below").hidden = true;
 }
 
 function showTyping() {
@@ -439,8 +483,25 @@ function showEnded(endedBy) {
   $("counsellor-line").hidden = true;
   state.endedBy = endedBy;
   $("ended-text").textContent = endedText(endedBy);
-  $("ended-box").hidden = false;
-  $("new-chat").focus();
+  $("new-below").hidden = true;
+  const box = $("ended-box");
+  box.hidden = false;
+  // Show the end, its numbers and buttons: the top of the box at the top of the list.
+  state.stick = false;
+  $("scroller").scrollTop = Math.max(0, box.offsetTop - 8);
+  box.focus({ preventScroll: true });
+}
+
+// "Tøm skjermen": the conversation leaves the page (the server keeps its own record).
+function clearScreen() {
+  $("log").replaceChildren();
+  state.bySeq = new Map();
+  state.pending = [];
+  hideTyping();
+  $("counsellor-line").hidden = true;
+  forget();
+  $("cleared").textContent = t("cleared");
+  $("scroller").scrollTop = 0;
 }
 
 function endedText(endedBy) {
@@ -487,6 +548,11 @@ async function send(item) {
   } else if (result.status === 409) {
     setStatus(item, "failed");
     sync();
+  } else if (result.status === 401) {
+    // The chat has ended and the token with it: say so calmly, keep what is on the screen.
+    setStatus(item, "failed");
+    state.status = "ended";
+    showEnded(null);
   } else {
     setStatus(item, "failed");
   }
@@ -507,6 +573,75 @@ function autosize() {
   box.style.height = `${Math.min(box.scrollHeight, 160)}px`;
 }
 
+// -- dialogs ----------------------------------------------------------------------------------
+// Not showModal(): a modal dialog makes everything else inert, and the quick exit must
+// work with one tap while a dialog is open. The main part is made inert instead, and
+// the top bar stays above the backdrop.
+function openDialogs() {
+  return [...document.querySelectorAll("dialog[open]")];
+}
+function openDialog(dialog) {
+  if (dialog.open) return;
+  state.opener = document.activeElement;
+  dialog.returnValue = "";
+  dialog.show();
+  $("backdrop").hidden = false;
+  $("main").inert = true;
+  document.querySelector(".skip").inert = true;
+  dialog.querySelector("button")?.focus();
+}
+function closedDialog() {
+  if (state.gone) return;
+  if (openDialogs().length) return;
+  $("backdrop").hidden = true;
+  $("main").inert = false;
+  document.querySelector(".skip").inert = false;
+  if (state.opener?.isConnected && !state.opener.closest("[hidden]")) state.opener.focus({ preventScroll: true });
+  state.opener = null;
+}
+
+// Escape closes a dialog; Escape twice in a row is the quick exit.
+function onKey(event) {
+  if (event.key !== "Escape" || state.gone) return;
+  const now = Date.now();
+  if (now - (state.lastEscape || 0) < 1500) {
+    event.preventDefault();
+    quickExit();
+    return;
+  }
+  state.lastEscape = now;
+  const open = openDialogs();
+  if (open.length) {
+    event.preventDefault();
+    open.at(-1).close();
+  }
+}
+
+// -- the visible screen ------------------------------------------------------------------------
+// The page is as tall as the visual viewport, so with the on-screen keyboard open the
+// message box sits above the keyboard and the top bar stays at the top.
+function fitViewport() {
+  const root = document.documentElement;
+  const viewport = window.visualViewport;
+  const apply = () => {
+    if (state.gone) return;
+    // Pinch-zoomed: the visual viewport is a part of the page, not the screen; use 100dvh.
+    if (viewport && Math.abs(viewport.scale - 1) > 0.01) {
+      root.style.removeProperty("--app-h");
+    } else if (viewport) {
+      root.style.setProperty("--app-h", `${Math.round(viewport.height)}px`);
+      if (window.scrollY || document.documentElement.scrollTop) window.scrollTo(0, 0);
+    }
+    root.style.setProperty("--top-h", `${Math.round($("top").getBoundingClientRect().height)}px`);
+    if (state.stick && !$("chat").hidden) scrollDown();
+  };
+  viewport?.addEventListener("resize", apply);
+  viewport?.addEventListener("scroll", apply);
+  window.addEventListener("resize", apply);
+  new ResizeObserver(apply).observe($("top"));
+  apply();
+}
+
 // -- wiring ---------------------------------------------------------------------------------
 function init() {
   const announceRegion = h("div", { id: "announce", class: "visually-hidden", "aria-live": "polite", "aria-atomic": "true" });
@@ -520,7 +655,7 @@ function init() {
     if (state.token && !isOver()) remember();
   });
   const emergency = $("emergency");
-  const openEmergency = (event) => { event?.preventDefault(); emergency.showModal(); };
+  const openEmergency = (event) => { event?.preventDefault(); openDialog(emergency); };
   $("show-emergency").addEventListener("click", openEmergency);
   $("emergency-link").addEventListener("click", openEmergency);
   $("start-form").addEventListener("submit", startChat);
@@ -533,7 +668,30 @@ function init() {
       $("composer").requestSubmit();
     }
   });
-  $("end").addEventListener("click", () => $("confirm-end").showModal());
+  $("end").addEventListener("click", () => openDialog($("confirm-end")));
+  for (const dialog of document.querySelectorAll("dialog")) dialog.addEventListener("close", () => closedDialog(dialog));
+  $("backdrop").addEventListener("click", () => openDialogs().forEach((dialog) => dialog.close()));
+  document.addEventListener("keydown", onKey);
+  $("new-below").addEventListener("click", () => { scrollDown(); $("text").focus({ preventScroll: true }); });
+  $("clear-screen").addEventListener("click", clearScreen);
+  const scroller = $("scroller");
+  // Only the child scrolling up lets go of the bottom; a list that merely changed size
+  // (a message arrived, the keyboard opened) keeps following.
+  let lastTop = 0;
+  scroller.addEventListener("scroll", () => {
+    if (state.gone) return;
+    const top = scroller.scrollTop;
+    if (atBottom()) {
+      state.stick = true;
+      $("new-below").hidden = true;
+    } else if (top < lastTop - 1) {
+      state.stick = false;
+    }
+    lastTop = top;
+  }, { passive: true });
+  // The list got shorter (the keyboard opened, the message box grew): keep the newest in sight.
+  new ResizeObserver(() => { if (state.stick && !state.gone) scrollDown(); }).observe(scroller);
+  fitViewport();
   $("confirm-end").addEventListener("close", async () => {
     if ($("confirm-end").returnValue !== "yes") return;
     const result = await api("POST", `/api/v1/chats/${state.chatId}/end`, { token: state.token, body: {} });
@@ -542,8 +700,9 @@ function init() {
   });
   $("new-chat").addEventListener("click", () => {
     Object.assign(state, { chatId: null, token: null, status: null, counsellor: null, lastSeq: 0,
-      live: null, bySeq: new Map(), pending: [], endedShown: false, endedBy: null, queue: null });
+      live: null, bySeq: new Map(), pending: [], endedShown: false, endedBy: null, queue: null, stick: true });
     $("log").replaceChildren();
+    $("cleared").textContent = "";
     $("chat").hidden = true;
     $("start").hidden = false;
     $("start-title").focus?.();

@@ -1,0 +1,83 @@
+"""The child's page at the moment of danger (issue 13, outcomes 1, 2, 3 and 12 for the
+child's page): quick exit and the emergency numbers in sight and working with one tap
+in every state, the newest message always above the message box, a calm waiting and
+ended screen, and no serious or critical axe-core violation, at 390x844, 320x640,
+1280x720 and 1440x900.
+
+The browser part runs in a child process (tests/browser/child_flow.py) because
+Playwright's sync API does not run under the suite's eventlet monkey patching."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+FLOW = Path(__file__).resolve().parent / "child_flow.py"
+CHROMIUM = os.environ.get("CHATVAKT_CHROMIUM", "/usr/bin/chromium")
+AXE = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = ROOT / "results" / "screenshots"
+SIZES = ["390x844", "320x640", "1280x720", "1440x900"]
+STATES = ["start", "waiting", "dialog-emergency", "chat50", "dialog-end", "keyboard", "scrolled-new",
+          "ended", "ended-cleared"]
+
+
+def _playwright_missing():
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return True
+    return False
+
+
+pytestmark = [
+    pytest.mark.browser, pytest.mark.e2e,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                       reason=f"no Chromium at {CHROMIUM} (deploy/local/ensure-chromium.sh installs it)"),
+    pytest.mark.skipif(_playwright_missing(), reason="the playwright package is not installed"),
+]
+
+
+def test_the_childs_page_keeps_the_way_out_and_the_newest_message_in_sight(stack):
+    assert AXE.exists(), f"axe-core is not installed at {AXE}: run deploy/local/ensure-axe.sh (make test does)"
+    config = {"url": stack.url, "counsellor": ["demo-counsellor", "demo"],
+              "supervisor": ["demo-supervisor", "demo"], "out": str(SCREENSHOTS), "axe": str(AXE)}
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
+    proc = subprocess.run([sys.executable, str(FLOW), json.dumps(config)], capture_output=True, text=True,
+                          timeout=int(os.environ.get("CHATVAKT_CHILD_FLOW_TIMEOUT_S", "600")), env=env,
+                          cwd=ROOT)
+    assert proc.stdout.strip(), f"the browser flow printed nothing; stderr:\n{proc.stderr[-3000:]}"
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    (SCREENSHOTS / "child-flow-result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False),
+                                                        encoding="utf-8")
+    assert result["failed"] is None, (
+        f"failed after step {result['failed']['step_after']!r}: {result['failed']['error']}\n"
+        f"{result['failed']['trace']}\nsteps passed: {result['steps']}")
+    assert result["third_party"] == [], "the page made requests that left the gateway"
+    own = [e for e in result["page_errors"] if "Failed to load resource" not in e]
+    assert own == [], "the page threw or logged errors"
+
+    # Every state at every size: a screenshot, and axe found nothing serious or critical.
+    for size in SIZES:
+        for state in STATES:
+            assert (SCREENSHOTS / f"child-{state}-{size}.png").stat().st_size > 1000, (state, size)
+            violations = result["axe"][f"{state}-{size}"]
+            assert not [v for v in violations if v["impact"] in ("serious", "critical")], (state, size)
+
+    facts = result["facts"]
+    for label in ("quick_exit_tap", "quick_exit_escape"):
+        assert facts[label]["storage_after"] == [0, 0, ""]
+        assert facts[label]["server"]["ended_by"] == "quick_exit"
+    assert facts["quick_exit_tap"]["server"]["status"] == "ended"
+
+    # What the page did is what the system recorded: the counsellor sees the quick exit.
+    counsellor = requests.post(f"{stack.url}/api/v1/auth/login", timeout=10,
+                               json={"username": "demo-counsellor", "password": "demo"}).json()["token"]
+    chat_id = facts["quick_exit_chat_id"]
+    chat = requests.get(f"{stack.url}/api/v1/chats/{chat_id}", timeout=10,
+                        headers={"Authorization": f"Bearer {counsellor}"}).json()
+    assert chat["status"] == "ended" and chat["ended_by"] == "quick_exit"
