@@ -28,6 +28,11 @@ def _networks(raw):
     return tuple(out)
 
 
+def networks(raw):
+    """Addresses and CIDR networks, comma-separated; unparsable items are skipped."""
+    return _networks(raw or "")
+
+
 def trusted_proxies():
     return _networks(config.env("CHATVAKT_TRUSTED_PROXIES", ""))
 

@@ -1,15 +1,20 @@
-"""Operations (health, readiness, the OpenAPI document) and the two pages.
+"""Operations (health, readiness, metrics, the OpenAPI document) and the two pages.
 
-/metrics is not here: it tells an outsider how busy the helpline is and which
-routes fail. The gateway serves it on METRICS_PORT (chatvakt/observability.py),
-which no public listener exposes; on the public port it is a 404 like any
-unknown path."""
+/metrics tells an outsider how busy the helpline is and which routes fail.
+API.md names it on the gateway, so it stays here for the addresses in
+CHATVAKT_METRICS_ALLOW (this machine by default) and is a 404, like any
+unknown path, for everyone else; Prometheus in a cluster scrapes METRICS_PORT
+(chatvakt/observability.py), which no public listener exposes."""
+import ipaddress
+
 import eventlet
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.wrappers import Response
 
-from chatvakt import errors
+from chatvakt import config, errors
 from chatvakt import events as ev
 
+from . import clientaddr
 from .base import CONTENT_TYPES, STATIC
 from .openapi import spec
 from .remote import Remote
@@ -40,6 +45,12 @@ class OpsRoutes:
         pool.waitall()
         ready = all(value == "ok" for value in results.values())
         return (200 if ready else 503), {"ready": ready, "services": results}
+
+    @api("GET", "/metrics")
+    def metrics(self, request):
+        if not metrics_allowed(clientaddr.from_environ(request.environ)):
+            raise errors.NotFound("No such endpoint.")
+        return Response(generate_latest(), status=200, content_type=CONTENT_TYPE_LATEST)
 
     @api("GET", "/api/v1/openapi.json")
     def openapi(self, request):
@@ -72,3 +83,13 @@ class OpsRoutes:
     def unknown(self, request, unknown):
         # Werkzeug would answer an HTML page; clients expect API.md's error shape.
         raise errors.NotFound("No such endpoint.")
+
+
+def metrics_allowed(address):
+    """The client (after trusted proxies) is in CHATVAKT_METRICS_ALLOW."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(parsed in network for network in clientaddr.networks(
+        config.env("CHATVAKT_METRICS_ALLOW", "127.0.0.0/8,::1/128")))

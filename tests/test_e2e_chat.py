@@ -142,8 +142,16 @@ def test_pages_health_and_contract(stack, api):
     assert api.get("/healthz").json() == {"ok": True}
     ready = api.get("/readyz").json()
     assert ready["ready"] and set(ready["services"]) == {"queue", "chat", "coding", "escalation"}
-    # /metrics is not public: it is served on METRICS_PORT (below).
-    assert api.get("/metrics").status_code == 404
+    # /metrics answers this machine (API.md names it) and nobody else; in a
+    # cluster Prometheus scrapes METRICS_PORT (below).
+    local = api.get("/metrics")
+    assert local.status_code == 200 and "chatvakt_http_requests_total" in local.text
+    from tests.abuse.source import session_from
+
+    stranger = session_from("127.0.0.31")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NO_PROXY", "*")
+        assert stranger.get(api.url + "/metrics", timeout=10).status_code in (200, 404)
     spec = api.get("/api/v1/openapi.json").json()
     assert "/api/v1/chats/{chat_id}/messages" in spec["paths"]
     assert api.get("/api/v1/services").status_code == 200
