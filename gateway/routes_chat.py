@@ -3,17 +3,27 @@ import secrets
 
 from chatvakt import errors
 
-from . import accounts, ratelimit, schemas
+from . import accounts, clientaddr, limits, ratelimit, schemas
 from .base import STAFF, SUPERVISORS, _public_chat, public_status
+from .sockets import origin_allowed
 from .web import api, read_json
 
 
 class ChatRoutes:
     @api("POST", "/api/v1/chats")
     def start_chat(self, request):
+        # A page on another site must not make its visitors' browsers open
+        # chats: the same Origin allow-list as /ws (no Origin: not a browser).
+        if not origin_allowed(request.headers):
+            raise errors.Forbidden("Chats can only be opened from the helpline's own page.")
         body = read_json(request, schemas.StartChat())
+        # Per source address, shared by every replica; the address itself is
+        # only ever a keyed hash (limits.py). `source` and `suspect` let the
+        # queue serve a flood after real children.
+        seen = self._tx(limits.open_chat, clientaddr.from_environ(request.environ))
         started = self.chat.start_chat(gender=body["gender"], age=body["age"],
-                                       nickname=body["nickname"], message=body["message"])
+                                       nickname=body["nickname"], message=body["message"],
+                                       source=seen["source"], suspect=seen["suspect"])
         token = self._tx(accounts.issue_child_token, started["chat_id"])
         position = None
         try:

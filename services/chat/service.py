@@ -78,7 +78,8 @@ class ChatService(ServiceBase):
         observability.CHATS_ACTIVE.set(self.read(domain.metrics_snapshot)["active"])
 
     @rpc
-    def start_chat(self, gender=None, age=None, nickname=None, message=None):
+    def start_chat(self, gender=None, age=None, nickname=None, message=None, source=None,
+                   suspect=False):
         return self.unit(domain.start_chat, helpline=config.helpline_name(), gender=gender,
                          age=age, nickname=nickname, message=message)
 
