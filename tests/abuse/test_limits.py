@@ -287,8 +287,8 @@ def test_a_password_change_ends_every_session(twin):
 def test_accounts_add_on_an_existing_user_ends_their_sessions(twin):
     _password, sessions, sockets = _staff(twin, "re-added")
     twin.add_account("re-added", "Re Added", "counsellor", password="a-fresh-password")
-    for socket in sockets:
-        assert _until(_closed(socket), timeout=3)
+    for socket in sockets:  # 2 s from the moment the command has written it
+        assert _until(_closed(socket))
     assert sessions[1].get("/api/v1/me").status_code == 401
 
 
@@ -301,10 +301,10 @@ def _cli(twin, *args):
 
 def test_a_disabled_account_is_out_everywhere_until_enabled(twin):
     password, sessions, sockets = _staff(twin, "to-disable")
-    started = time.monotonic()
     assert _cli(twin, "accounts", "disable", "to-disable").returncode == 0
+    started = time.monotonic()  # the command has written it: 2 s from here
     for socket in sockets:
-        assert _until(_closed(socket), timeout=3), "a socket outlived disable"
+        assert _until(_closed(socket)), "a socket outlived disable"
     print(f"\ndisable (CLI) closed both replicas' sockets in {time.monotonic() - started:.2f} s")
     for api in sessions:
         assert api.get("/api/v1/me").status_code == 401
