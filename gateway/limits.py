@@ -68,7 +68,8 @@ def login_max_delay_s():
     return config.env_float("CHATVAKT_LOGIN_MAX_DELAY_S", 300.0)
 
 
-LOGIN_FORGET_S = 3600.0  # failures older than this (no new one since) are forgotten
+LOGIN_FORGET_S = 3600.0
+CAS_TRIES = 10  # compare-and-set rounds lost to racing replicas before we say "try again"  # failures older than this (no new one since) are forgotten
 
 
 def hash_concurrency():
@@ -159,7 +160,7 @@ def open_chat(session, address, now=None):
     salt = day_salt(session, now)
     key = "chat:" + keyed(salt, "chat", address)[:40]
     rate, burst = chat_open_per_min() / 60.0, chat_open_burst()
-    for _ in range(3):
+    for _ in range(CAS_TRIES):
         row = session.execute(select(rate_limits).where(rate_limits.c.key == key)).first()
         if row is None:
             allowed, new_tat, _wait = gcra(0.0, now, rate, burst)
@@ -217,7 +218,7 @@ def login_failed(session, keys, now=None):
     frees = {keys[0]: login_free_failures(), keys[1]: login_address_free_failures()}
     longest = 0.0
     for key in keys:
-        for _ in range(3):
+        for _ in range(CAS_TRIES):
             row = session.execute(select(rate_limits).where(rate_limits.c.key == key)).first()
             if row is None:
                 failures = 1

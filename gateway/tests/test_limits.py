@@ -8,6 +8,7 @@ from sqlalchemy.orm import sessionmaker
 from chatvakt import errors
 from chatvakt.db import make_engine
 from chatvakt.migrations import upgrade
+from chatvakt.testing import postgres_available, postgres_database
 from gateway import accounts, limits
 from gateway.models import address_salts, metadata, rate_limits, revocations, tokens
 
@@ -37,16 +38,23 @@ def test_retry_after_is_a_whole_second_at_least():
     assert limits.retry_after(0.01) == 1 and limits.retry_after(2.2) == 3
 
 
-@pytest.fixture
-def replicas(tmp_path, monkeypatch):
-    """Two engines on one SQLite file: two gateway processes on one machine."""
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def replicas(request, tmp_path, monkeypatch):
+    """Two engines on one database: two gateway processes (one SQLite file on
+    one machine, or PostgreSQL as in production)."""
     monkeypatch.setattr(limits, "_salt_cache", {})
-    url = f"sqlite:///{tmp_path / 'gateway.sqlite3'}"
+    if request.param == "postgres":
+        if not postgres_available():
+            pytest.skip("PostgreSQL does not answer")
+        url, drop = postgres_database()
+    else:
+        url, drop = f"sqlite:///{tmp_path / 'gateway.sqlite3'}", (lambda: None)
     engines = [make_engine(url), make_engine(url)]
     upgrade("gateway", engines[0], metadata)
     yield [sessionmaker(bind=e, expire_on_commit=False) for e in engines]
     for engine in engines:
         engine.dispose()
+    drop()
 
 
 def tx(factory, fn, *args, **kwargs):
@@ -166,3 +174,24 @@ def test_logout_is_logged_by_the_tokens_hash_only(replicas):
     with replicas[1]() as session:
         rows = session.execute(select(revocations)).all()
     assert rows[-1].kind == "token" and rows[-1].ref == accounts.digest(token) != token
+
+
+def test_racing_replicas_never_both_spend_the_last_unit(replicas, monkeypatch):
+    import eventlet
+
+    monkeypatch.setenv("CHATVAKT_CHAT_OPEN_BURST", "30")
+    monkeypatch.setenv("CHATVAKT_CHAT_OPEN_PER_MIN", "6")
+    passed = []
+
+    def replica(factory):
+        for _ in range(25):
+            try:
+                tx(factory, limits.open_chat, "203.0.113.50", now=NOW)
+                passed.append(1)
+            except errors.RateLimited:
+                pass
+
+    workers = [eventlet.spawn(replica, factory) for factory in replicas + replicas]
+    for worker in workers:
+        worker.wait()
+    assert len(passed) == 30
