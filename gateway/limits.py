@@ -68,8 +68,8 @@ def login_max_delay_s():
     return config.env_float("CHATVAKT_LOGIN_MAX_DELAY_S", 300.0)
 
 
-LOGIN_FORGET_S = 3600.0
-CAS_TRIES = 10  # compare-and-set rounds lost to racing replicas before we say "try again"  # failures older than this (no new one since) are forgotten
+LOGIN_FORGET_S = 3600.0  # failures older than this (no new one since) are forgotten
+CAS_TRIES = 10  # compare-and-set rounds lost to racing replicas before we say "try again"
 
 
 def hash_concurrency():
