@@ -195,3 +195,40 @@ def test_racing_replicas_never_both_spend_the_last_unit(replicas, monkeypatch):
     for worker in workers:
         worker.wait()
     assert len(passed) == 30
+
+
+class _Chat:
+    def __init__(self, status):
+        self.status = status
+        self.asked = 0
+
+    def get_chat(self, chat_id, actor):
+        self.asked += 1
+        if self.status is None:
+            raise errors.NotFound("No such chat.")
+        return {"chat_id": chat_id, "status": self.status}
+
+
+@pytest.mark.parametrize("status", ["ended", "timed_out", "abandoned", None])
+def test_a_childs_token_is_refused_when_its_chat_ended_even_if_the_event_was_missed(
+        replicas, monkeypatch, status):
+    from gateway import base
+
+    monkeypatch.setattr(base, "_token_cache", {})
+    chat = _Chat("active")
+
+    class Gateway(base.GatewayBase):
+        pass
+
+    Gateway.chat = chat  # in place of the RPC (a property on the real one)
+    gateway = Gateway()
+    gateway._tx = lambda fn, *a, **k: tx(replicas[0], fn, *a, **k)
+    gateway._read = lambda fn, *a, **k: tx(replicas[1], fn, *a, **k)
+    token = tx(replicas[0], accounts.issue_child_token, "chat-9")
+    assert gateway._resolve(token)["chat_id"] == "chat-9"
+    base._token_cache.clear()  # the cache period passed; no chat_ended ever came
+    chat.status = status
+    with pytest.raises(errors.Unauthorized):
+        gateway._resolve(token)
+    with replicas[0]() as session:  # and the token is gone for good
+        assert session.execute(select(tokens)).first() is None
