@@ -313,7 +313,8 @@ def test_silence_prompts_the_counsellor_then_times_out(relay):
     assert sum(1 for f in counsellor_socket.events if f["data"].get("chat_id") == chat_id
                and f["data"].get("kind") == "inactivity_prompt") == 1
     assert not [f for f in child_socket.events if f["data"].get("kind") == "inactivity_prompt"]
-    state = Api(relay.url, child.token).get(f"/api/v1/chats/{chat_id}").json()
+    # The child's token ended with the chat (issue 12): the counsellor looks.
+    state = counsellor.get(f"/api/v1/chats/{chat_id}").json()
     assert (state["status"], state["outcome"]) == ("ended", "timed_out")
     child_socket.close()
     counsellor_socket.close()
