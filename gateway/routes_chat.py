@@ -3,7 +3,7 @@ import secrets
 
 from chatvakt import errors
 
-from . import accounts, clientaddr, limits, ratelimit, schemas
+from . import accounts, clientaddr, limits, metrics, ratelimit, schemas
 from .base import STAFF, SUPERVISORS, _public_chat, public_status
 from .sockets import origin_allowed
 from .web import api, read_json
@@ -20,7 +20,11 @@ class ChatRoutes:
         # Per source address, shared by every replica; the address itself is
         # only ever a keyed hash (limits.py). `source` and `suspect` let the
         # queue serve a flood after real children.
-        seen = self._tx(limits.open_chat, clientaddr.from_environ(request.environ))
+        try:
+            seen = self._tx(limits.open_chat, clientaddr.from_environ(request.environ))
+        except errors.RateLimited:
+            metrics.ERRORS.labels(service="gateway", kind="chat_open_limited").inc()
+            raise
         started = self.chat.start_chat(gender=body["gender"], age=body["age"],
                                        nickname=body["nickname"], message=body["message"],
                                        source=seen["source"], suspect=seen["suspect"])

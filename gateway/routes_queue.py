@@ -40,6 +40,7 @@ class QueueRoutes:
         keys = self._tx(limits.login_keys, username, address)
         wait = self._read(limits.login_wait, keys)
         if wait > 0:
+            metrics.ERRORS.labels(service="gateway", kind="login_throttled").inc()
             raise errors.RateLimited("Too many wrong passwords; wait before trying again.",
                                      retry_after=limits.retry_after(wait))
         account_id, password_hash, disabled = self._read(accounts.login_candidate, username)
