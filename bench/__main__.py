@@ -50,6 +50,9 @@ GOALS = {"relay_rate": 500, "p99_half_ms": 50, "sockets": 2000, "kib_per_socket"
 # Limits that guard against floods from one person; a load generator is many
 # people behind few tokens.
 STACK_ENV = {"CHATVAKT_CHILD_MSGS_PER_MIN": "1000000", "CHATVAKT_TOKEN_RATE": "1000000",
+             # one load generator on 127.0.0.1 opens thousands of chats (issue 12 limits)
+             "CHATVAKT_CHAT_OPEN_BURST": "1000000", "CHATVAKT_CHAT_OPEN_PER_MIN": "1000000",
+             "CHATVAKT_FLOOD_SUSPECT": "1000000",
              "CHATVAKT_TOKEN_BURST": "1000000", "CHATVAKT_WS_RATE": "1000000",
              "CHATVAKT_WS_BURST": "1000000", "CHATVAKT_DEMO": "0"}
 

@@ -29,6 +29,29 @@ def _accounts_add(args):
     return 0
 
 
+def _accounts_disable(args):
+    """Disable (or enable) an account. Its sessions end and its sockets close
+    on every running gateway replica within about a second (the revocation log)."""
+    from sqlalchemy.orm import sessionmaker
+
+    from chatvakt.db import setup_database
+    from gateway import accounts
+    from gateway.models import metadata
+
+    disabled = args.accounts_command == "disable"
+    engine = setup_database("gateway", metadata)
+    try:
+        with sessionmaker(bind=engine)() as session, session.begin():
+            account_id = accounts.set_disabled(session, args.username, disabled)
+    finally:
+        engine.dispose()
+    if account_id is None:
+        print(f"chatvakt: no account named {args.username}", file=sys.stderr)
+        return 1
+    print(f"account {args.username} {'disabled' if disabled else 'enabled'}")
+    return 0
+
+
 def _service(args):
     from chatvakt.stack import service_command
 
@@ -161,6 +184,11 @@ def main(argv=None):
     add.add_argument("--name", required=True)
     add.add_argument("--role", required=True, choices=["counsellor", "supervisor", "admin"])
     add.set_defaults(func=_accounts_add)
+    for verb, help_text in (("disable", "end the account's sessions and refuse its logins"),
+                            ("enable", "let a disabled account log in again")):
+        toggle = accounts_sub.add_parser(verb, help=help_text)
+        toggle.add_argument("username")
+        toggle.set_defaults(func=_accounts_disable)
 
     risk = sub.add_parser("risk", help="the risk screen")
     risk_sub = risk.add_subparsers(dest="risk_command", required=True)

@@ -2,6 +2,12 @@
 
 Passwords are hashed with Argon2id (argon2-cffi); tokens are 256 random bits,
 handed out once and stored only as SHA-256 hashes.
+
+Hashing takes tens of milliseconds of CPU: on the gateway it runs in real
+threads (`offload`), a few at a time, never on the event loop that serves
+children's messages. A password change, `disable` and logout write a row to
+`revocations`, which every gateway process polls to drop its cached tokens
+and close that person's sockets.
 """
 import datetime as dt
 import hashlib
@@ -14,6 +20,7 @@ from sqlalchemy import delete, select, update
 from chatvakt.db import parse_iso, utcnow
 from chatvakt.errors import Invalid, Unauthorized
 
+from . import limits
 from .models import accounts, tokens
 
 ROLES = ("counsellor", "supervisor", "admin")
@@ -50,6 +57,8 @@ def add_account(session, username, name, role, password, now=None):
         return account_id
     session.execute(update(accounts).where(accounts.c.id == row.id).values(
         name=name or row.name, role=role, password_hash=password_hash, updated_at=now))
+    # `accounts add` on an existing user is a password change: old sessions end.
+    end_sessions(session, row.id)
     return row.id
 
 
@@ -57,20 +66,87 @@ def account_view(row):
     return {"id": row.id, "name": row.name, "role": row.role}
 
 
-def login(session, username, password, now=None):
-    now = now or utcnow()
-    row = session.execute(select(accounts).where(accounts.c.username == username)).first()
+_hash_slots = []
+
+
+def offload(fn, *args):
+    """Run a CPU-bound hash in a real thread, at most CHATVAKT_HASH_CONCURRENCY
+    at once per process, so the event loop keeps serving everyone else."""
+    from eventlet import tpool
+    from eventlet.semaphore import Semaphore
+
+    if not _hash_slots:
+        _hash_slots.append(Semaphore(max(1, limits.hash_concurrency())))
+    with _hash_slots[0]:
+        return tpool.execute(fn, *args)
+
+
+def password_matches(password_hash, password):
+    """Argon2 verify; an unknown account is checked against a dummy hash so it
+    costs the same time as a known one. Blocking: call through `offload`."""
     try:
-        _hasher.verify(row.password_hash if row else _DUMMY_HASH, password)
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
-        raise Unauthorized("Wrong username or password.")
+        return False
+
+
+def hash_password(password):
+    return _hasher.hash(password)
+
+
+def login_candidate(session, username):
+    """(account id, password hash, disabled) for a username, or (None, None, False)."""
+    row = session.execute(select(accounts).where(accounts.c.username == username)).first()
     if row is None:
+        return None, None, False
+    return row.id, row.password_hash, row.disabled_at is not None
+
+
+def start_session(session, account_id, now=None):
+    """A new counsellor token for an account that just proved its password."""
+    now = now or utcnow()
+    row = session.execute(select(accounts).where(accounts.c.id == account_id)).first()
+    if row is None or row.disabled_at is not None:
         raise Unauthorized("Wrong username or password.")
     token = new_token()
     session.execute(tokens.insert().values(
         token_hash=_digest(token), kind="counsellor", account_id=row.id, chat_id=None,
         created_at=now, expires_at=now + COUNSELLOR_TOKEN_TTL))
     return {"token": token, "counsellor": account_view(row)}
+
+
+def login(session, username, password, now=None):
+    """Blocking login for tools and tests (the gateway's route offloads the hash)."""
+    account_id, password_hash, disabled = login_candidate(session, username)
+    if not password_matches(password_hash, password) or disabled:
+        raise Unauthorized("Wrong username or password.")
+    return start_session(session, account_id, now)
+
+
+def end_sessions(session, account_id):
+    """Every token of this person ends, here and (through the log) in every
+    gateway process's cache and sockets."""
+    session.execute(delete(tokens).where(tokens.c.account_id == account_id))
+    limits.revoke(session, "account", account_id)
+
+
+def set_password(session, account_id, password_hash, now=None):
+    session.execute(update(accounts).where(accounts.c.id == account_id).values(
+        password_hash=password_hash, updated_at=now or utcnow()))
+    end_sessions(session, account_id)
+
+
+def set_disabled(session, username, disabled, now=None):
+    """Disable (or enable) an account by username; returns its id or None."""
+    now = now or utcnow()
+    row = session.execute(select(accounts).where(accounts.c.username == username)).first()
+    if row is None:
+        return None
+    session.execute(update(accounts).where(accounts.c.id == row.id).values(
+        disabled_at=now if disabled else None, updated_at=now))
+    if disabled:
+        end_sessions(session, row.id)
+    return row.id
 
 
 def issue_child_token(session, chat_id, now=None):
@@ -93,18 +169,35 @@ def resolve(session, token, now=None):
     if row.kind == "child":
         return {"role": "child", "chat_id": row.chat_id, "id": None}
     account = session.execute(select(accounts).where(accounts.c.id == row.account_id)).first()
-    if account is None:
+    if account is None or account.disabled_at is not None:
         raise Unauthorized("A valid token is required.")
     return {"role": account.role, "id": account.id, "name": account.name}
 
 
 def revoke(session, token):
+    """Logout: this token ends in every gateway process."""
     session.execute(delete(tokens).where(tokens.c.token_hash == _digest(token)))
+    limits.revoke(session, "token", _digest(token))
+
+
+def end_chat_tokens(session, chat_id):
+    """The chat has ended: its child's tokens go. Idempotent, so every replica
+    that sees chat_ended may run it."""
+    session.execute(delete(tokens).where(tokens.c.kind == "child", tokens.c.chat_id == chat_id))
+
+
+def digest(token):
+    return _digest(token)
 
 
 def find(session, account_id):
     row = session.execute(select(accounts).where(accounts.c.id == account_id)).first()
     return account_view(row) if row else None
+
+
+def username_of(session, account_id):
+    row = session.execute(select(accounts.c.username).where(accounts.c.id == account_id)).first()
+    return row.username if row else None
 
 
 def list_staff(session):

@@ -30,6 +30,7 @@ CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; c
                  ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png",
                  ".json": "application/json", ".ico": "image/x-icon"}
 STAFF = ("counsellor", "supervisor", "admin")
+OPEN_STATUSES = ("waiting", "active")  # a chat in any other status has ended
 TOKEN_CACHE_S = 10.0
 _token_cache = {}
 SUPERVISORS = ("supervisor", "admin")
@@ -66,13 +67,6 @@ def outcome(status, ended_by=None):
     """What happened, finer than the status: `left` when the queue let a
     waiting chat go because its child's page had been gone past the grace."""
     return "left" if status == "abandoned" and ended_by == "absent" else status
-
-
-def chat_origin(request):
-    """(source, suspect) of a new chat: a short salted hash of the client's
-    address and whether it is flooding us. The rate-limit branch of issue 12
-    replaces this; until then no chat is suspect."""
-    return None, False
 
 
 def _public_chat(chat, position=None):
@@ -134,17 +128,32 @@ class GatewayBase:
 
     def _resolve(self, token):
         # Every request carries a token: a short per-process cache spares the
-        # database a read on the relay's hot path. A revoked token may live on
-        # in another replica for at most TOKEN_CACHE_S.
+        # database a read on the relay's hot path. A revoked token does not
+        # live on in it: every process polls the revocation log (sessions.py)
+        # and drops what was revoked on any replica within about a second.
         now = time.monotonic()
         hit = _token_cache.get(token)
         if hit is not None and hit[0] > now:
             return dict(hit[1])
         actor = self._read(accounts.resolve, token)
+        if actor["role"] == "child":
+            self._refuse_ended_chat(actor)
         if len(_token_cache) > 10_000:
             _token_cache.clear()
         _token_cache[token] = (now + TOKEN_CACHE_S, actor)
         return dict(actor)
+
+    def _refuse_ended_chat(self, actor):
+        """A child's token dies with its chat. chat_ended deletes the token on
+        every replica; should that event be missed, the chat service's word
+        (asked once per cache period) still ends it."""
+        try:
+            status = self.chat.get_chat(actor["chat_id"], actor)["status"]
+        except errors.NotFound:
+            status = "deleted"  # retention removed it: long ended
+        if status not in OPEN_STATUSES:
+            self._tx(accounts.end_chat_tokens, actor["chat_id"])
+            raise errors.Unauthorized("This chat has ended.")
 
     def _actor(self, request, roles=None):
         actor = self._resolve(bearer(request))

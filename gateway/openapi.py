@@ -79,7 +79,7 @@ AFTER = {"name": "after", "in": "query", "required": False, "schema": {"type": "
 def spec():
     bodies = (schemas.StartChat, schemas.PostMessage, schemas.EndChat, schemas.Login, schemas.Presence,
               schemas.Take, schemas.Transfer, schemas.Escalation, schemas.Priority,
-              schemas.Note, schemas.Phase, schemas.EscalationUpdate, schemas.AlertAck)
+              schemas.ChangePassword, schemas.Note, schemas.Phase, schemas.EscalationUpdate, schemas.AlertAck)
     return {
         "openapi": "3.0.3",
         "info": {"title": "chatvakt gateway", "version": "1",
@@ -96,7 +96,9 @@ def spec():
             },
         },
         "paths": {
-            "/api/v1/chats": {"post": _op("Start a chat (child)", schemas.StartChat, 201, auth=False),
+            "/api/v1/chats": {"post": _op("Start a chat (child); 403 from a foreign Origin, 429 past "
+                                          "the per-address limit", schemas.StartChat, 201,
+                                          auth=False, responses=(403,)),
                               "get": _op("Chats by status: a counsellor's own, all for a supervisor",
                                          params=[{"name": "status", "in": "query", "schema": {
                                              "type": "string", "enum": ["waiting", "active", "ended",
@@ -115,6 +117,9 @@ def spec():
             "/api/v1/chats/{chat_id}/typing": {"post": _op("Typing", None, 202, params=[CHAT_ID])},
             "/api/v1/auth/login": {"post": _op("Log in", schemas.Login, auth=False, responses=(401,))},
             "/api/v1/auth/logout": {"post": _op("Log out")},
+            "/api/v1/auth/password": {"post": _op("Change my password; every session of mine ends, "
+                                                  "the answer carries a new token",
+                                                  schemas.ChangePassword)},
             "/api/v1/me": {"get": _op("Who am I")},
             "/api/v1/presence": {"put": _op("Presence and capacity", schemas.Presence),
                                  "get": _op("My presence, capacity, load and cool-down")},

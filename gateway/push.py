@@ -3,6 +3,7 @@
 BROADCAST handlers: every gateway replica sees every event and pushes to the
 sockets it holds. They may miss events while a replica is down, so all that
 is pushed is also fetchable."""
+import logging
 import time
 
 from nameko.events import BROADCAST, event_handler
@@ -19,10 +20,13 @@ from .base import (
     _chan_chat,
     _chan_counsellor,
     _last_positions,
+    _token_cache,
     outcome,
     public_status,
 )
 from .sockets import rpc as ws_rpc
+
+log = logging.getLogger(__name__)
 
 
 # Per process: the flood notice supervisors last got, and when (issue 12).
@@ -43,8 +47,11 @@ def queue_push(data, first):
 class Push:
     @ws_rpc
     def auth(self, socket_id, token=None):
-        with self.db() as session:
-            actor = accounts.resolve(session, token)
+        if not isinstance(token, str):
+            raise errors.Unauthorized("A valid token is required.")
+        # The same resolution as HTTP: refuses a disabled account or a child
+        # whose chat has ended.
+        actor = self._resolve(token)
         channels = []
         if actor["role"] == "child":
             channels.append(_chan_chat(actor["chat_id"]))
@@ -56,6 +63,8 @@ class Push:
             self.hub.subscribe(socket_id, channel)
         # Lives as long as the socket: nameko drops the connection on disconnect.
         self.hub.connections[socket_id].context_data["actor"] = actor
+        # Only the token's hash: sessions.py closes the socket when it is revoked.
+        self.hub.connections[socket_id].context_data["token_digest"] = accounts.digest(token)
         metrics.WEBSOCKETS.set(len(self.hub.connections))
         return {"role": actor["role"], "chat_id": actor.get("chat_id"), "id": actor.get("id")}
 
@@ -88,6 +97,15 @@ class Push:
     def push_ended(self, payload):
         data = ev.load(ev.CHAT, ev.CHAT_ENDED, payload)
         _last_positions.pop(data["chat_id"], None)
+        # The child's token dies with the chat, however it ended. Every replica
+        # runs this (BROADCAST); deleting what another already deleted is fine.
+        for token, (_expiry, actor) in list(_token_cache.items()):
+            if actor["role"] == "child" and actor.get("chat_id") == data["chat_id"]:
+                _token_cache.pop(token, None)
+        try:
+            self._tx(accounts.end_chat_tokens, data["chat_id"])
+        except Exception as exc:  # noqa: BLE001 - the chat service's word still ends it (base.py)
+            log.warning("could not end a chat's tokens (%s)", type(exc).__name__)
         targets = [_chan_chat(data["chat_id"]), CHAN_SUPERVISORS]
         if data["counsellor_id"]:
             targets.append(_chan_counsellor(data["counsellor_id"]))

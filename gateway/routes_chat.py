@@ -3,26 +3,38 @@ import secrets
 
 from chatvakt import errors
 
-from . import accounts, ratelimit, schemas
-from .base import STAFF, SUPERVISORS, _public_chat, chat_origin, public_status
+from . import accounts, clientaddr, limits, metrics, ratelimit, schemas
+from .base import STAFF, SUPERVISORS, _public_chat, public_status
+from .sockets import origin_allowed
 from .web import api, read_json
 
 
 class ChatRoutes:
     @api("POST", "/api/v1/chats")
     def start_chat(self, request):
+        # A page on another site must not make its visitors' browsers open
+        # chats: the same Origin allow-list as /ws (no Origin: not a browser).
+        if not origin_allowed(request.headers):
+            raise errors.Forbidden("Chats can only be opened from the helpline's own page.")
         body = read_json(request, schemas.StartChat())
-        source, suspect = chat_origin(request)
+        # Per source address, shared by every replica; the address itself is
+        # only ever a keyed hash (limits.py). `source` and `suspect` let the
+        # queue serve a flood after real children.
+        try:
+            seen = self._tx(limits.open_chat, clientaddr.from_environ(request.environ))
+        except errors.RateLimited:
+            metrics.ERRORS.labels(service="gateway", kind="chat_open_limited").inc()
+            raise
         started = self.chat.start_chat(gender=body["gender"], age=body["age"],
                                        nickname=body["nickname"], message=body["message"],
-                                       source=source, suspect=suspect)
+                                       source=seen["source"], suspect=seen["suspect"])
         token = self._tx(accounts.issue_child_token, started["chat_id"])
         position = None
         try:
             # The chat_started event enqueues too; asking directly lets us tell
             # the child their place at once. Both paths are idempotent.
             position = self.queue.enqueue(started["chat_id"], started["started_at"],
-                                          body["gender"], body["age"], source, suspect)
+                                          body["gender"], body["age"], seen["source"], seen["suspect"])
         except errors.Unavailable:
             pass
         return 201, {"chat_id": started["chat_id"], "token": token, "status": "waiting",

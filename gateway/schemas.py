@@ -34,6 +34,11 @@ class Login(_Body):
     password = fields.String(required=True, validate=validate.Length(min=1, max=256))
 
 
+class ChangePassword(_Body):
+    current = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    new = fields.String(required=True, validate=validate.Length(min=8, max=256))
+
+
 class Presence(_Body):
     status = fields.String(required=True, validate=validate.OneOf(("available", "away", "offline")))
     capacity = fields.Integer(strict=True, validate=validate.Range(min=1, max=10), load_default=None,

@@ -13,8 +13,9 @@ from .routes_coding import CodingRoutes
 from .routes_escalation import EscalationRoutes
 from .routes_ops import OpsRoutes
 from .routes_queue import QueueRoutes
+from .sessions import Sessions
 
 
 class GatewayService(ChatRoutes, QueueRoutes, CodingRoutes, EscalationRoutes, OpsRoutes, Push,
-                     GatewayBase):
+                     Sessions, GatewayBase):
     name = ev.GATEWAY

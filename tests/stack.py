@@ -39,14 +39,25 @@ def amqp_uri(vhost):
     return f"amqp://guest:guest@127.0.0.1:5672/{urllib.parse.quote(vhost, safe='')}"
 
 
+# The suite's ordinary stacks open hundreds of chats and logins from
+# 127.0.0.1: they get limits no test reaches. The abuse suite passes
+# real_limits=True to meet the defaults a deployment gets (README).
+GENEROUS_LIMITS = {
+    "CHATVAKT_CHAT_OPEN_BURST": "1000000", "CHATVAKT_CHAT_OPEN_PER_MIN": "1000000",
+    "CHATVAKT_FLOOD_SUSPECT": "1000000",
+    "CHATVAKT_LOGIN_FREE_FAILURES": "1000000", "CHATVAKT_LOGIN_ADDRESS_FREE_FAILURES": "1000000",
+}
+
+
 class Stack:
-    def __init__(self, workdir, replicas=1, env=None, broker_uri=None):
+    def __init__(self, workdir, replicas=1, env=None, broker_uri=None, real_limits=False):
         self.workdir = Path(workdir)
         # A broker of the test's own (e.g. tests/private_broker.py): its "/" is
         # used as given, and no vhost is made on the shared node.
         self.broker_uri = broker_uri
         self.replicas = replicas
-        self.extra_env = dict(env or {})
+        self.extra_env = {} if real_limits else dict(GENEROUS_LIMITS)
+        self.extra_env.update(env or {})
         self.databases = []
         template = os.environ.get("CHATVAKT_DB_URL")
         if template and "CHATVAKT_DB_URL" not in self.extra_env and "{service}" in template:

@@ -155,7 +155,8 @@ def test_a_child_who_leaves_while_waiting_is_abandoned_with_the_wait(stack):
     eventlet.sleep(0.5)
     ended = child.post(f"/api/v1/chats/{child.chat_id}/end", {"reason": "quick_exit"})
     assert ended.status_code == 200 and ended.json()["status"] == "abandoned"
-    assert child.get(f"/api/v1/chats/{child.chat_id}").json()["position"] is None
+    # The child's token ended with the chat (issue 12): a supervisor looks.
+    assert supervisor.get(f"/api/v1/chats/{child.chat_id}").json()["position"] is None
 
     def counted():
         stats = supervisor.get("/api/v1/queue/stats").json()

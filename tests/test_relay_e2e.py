@@ -313,7 +313,8 @@ def test_silence_prompts_the_counsellor_then_times_out(relay):
     assert sum(1 for f in counsellor_socket.events if f["data"].get("chat_id") == chat_id
                and f["data"].get("kind") == "inactivity_prompt") == 1
     assert not [f for f in child_socket.events if f["data"].get("kind") == "inactivity_prompt"]
-    state = Api(relay.url, child.token).get(f"/api/v1/chats/{chat_id}").json()
+    # The child's token ended with the chat (issue 12): the counsellor looks.
+    state = counsellor.get(f"/api/v1/chats/{chat_id}").json()
     assert (state["status"], state["outcome"]) == ("ended", "timed_out")
     child_socket.close()
     counsellor_socket.close()
@@ -355,7 +356,8 @@ def test_limits_and_bad_bodies(relay):
     assert child.get(f"/api/v1/chats/{chat_id}/messages?after=abc").status_code == 422
     ended = child.post(f"/api/v1/chats/{chat_id}/end", {"reason": "quick_exit"})
     assert ended.status_code == 200 and ended.json()["ended_by"] == "quick_exit"
-    assert child.post(path, {"text": "etterpå"}).status_code == 409
+    # 409 from the chat service, or 401 once the token has died with the chat (issue 12).
+    assert child.post(path, {"text": "etterpå"}).status_code in (401, 409)
 
 
 def test_a_child_is_rate_limited(stack):

@@ -40,7 +40,8 @@ def test_events_take_effect_once(twin):
     watcher.wait_for("coding.required", lambda d: d["chat_id"] == chat["chat_id"])
     time.sleep(2.5)  # let any second delivery (outbox sweeper, redelivery) arrive if it would
 
-    messages = child.get(f"/api/v1/chats/{chat['chat_id']}/messages?after=0").json()["messages"]
+    # The child's token ended with the chat (issue 12); the counsellor reads it.
+    messages = counsellor.get(f"/api/v1/chats/{chat['chat_id']}/messages?after=0").json()["messages"]
     assert [m["seq"] for m in messages] == list(range(1, len(messages) + 1))
     assert sum(1 for m in messages if m["kind"] == "connected") == 1
     uncoded = [c for c in counsellor.get("/api/v1/coding/uncoded").json()["chats"]
