@@ -124,3 +124,21 @@ def test_slow_headers_are_cut_at_the_proxy(proxied):
     sock.close()
     print(f"nginx closed an unfinished header after {elapsed:.1f} s")
     assert elapsed < 15
+
+
+def test_the_page_through_the_proxy_opens_a_chat_and_a_socket(proxied):
+    """A browser's Origin is the proxy's address with its port: the gateway
+    must see the same host (nginx passes $http_host), or it refuses the page's
+    own chat and socket as foreign."""
+    from tests.client import Socket
+
+    url = proxied["url"]
+    child = session_from("127.0.0.25")
+    opened = child.post(url + "/api/v1/chats", json={"message": "hei"}, timeout=10,
+                        headers={"Origin": url})
+    assert opened.status_code == 201, opened.text
+    foreign = child.post(url + "/api/v1/chats", json={}, timeout=10,
+                         headers={"Origin": "https://evil.example"})
+    assert foreign.status_code == 403
+    socket_ = Socket(url, opened.json()["token"])  # authenticates through nginx
+    socket_.close()
