@@ -871,3 +871,49 @@ def test_dashboard_structure():
             assert panel["targets"]
             for target in panel["targets"]:
                 assert target["datasource"]["uid"] == "${datasource}"
+
+
+# ------------------------------------------------------- edge limits (12) --
+
+def _gateway_defaults(monkeypatch):
+    """The gateway's own limits with nothing set: the numbers deploy/ must match."""
+    from gateway import limits, server
+
+    for name in ("CHATVAKT_HEADER_TIMEOUT_S", "CHATVAKT_BODY_TIMEOUT_S", "CHATVAKT_MAX_CONN_PER_ADDR",
+                 "CHATVAKT_CHAT_OPEN_BURST", "CHATVAKT_CHAT_OPEN_PER_MIN"):
+        monkeypatch.delenv(name, raising=False)
+    edge = server.limits()
+    return {"header": int(edge["header_timeout"]), "body": int(edge["body_timeout"]),
+            "conn": edge["max_conn_per_addr"], "open_burst": int(limits.chat_open_burst()),
+            "open_per_min": int(limits.chat_open_per_min())}
+
+
+def test_compose_nginx_carries_the_gateways_limits(monkeypatch):
+    want = _gateway_defaults(monkeypatch)
+    conf = compose()["configs"]["proxy-conf"]["content"].replace("$$", "$")
+    assert f"client_header_timeout {want['header']}s;" in conf
+    assert f"client_body_timeout {want['body']}s;" in conf
+    assert f"limit_conn chatvakt_conn {want['conn']};" in conf
+    assert re.search(rf"zone=chatvakt_open:\w+ rate={want['open_per_min']}r/m;", conf)
+    assert f"limit_req zone=chatvakt_open burst={want['open_burst']} nodelay;" in conf
+    # idle upstream connections close before the gateway's idle deadline does
+    keepalive = re.search(r"keepalive_timeout (\d+)s;", conf.split("server {")[0])
+    assert keepalive and int(keepalive.group(1)) < want["header"]
+    # the client's address, the way the gateway expects it, and the gateway trusts the proxy
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in conf
+    gateway_env = compose()["services"]["gateway"]["environment"]
+    assert "CHATVAKT_TRUSTED_PROXIES" in gateway_env
+
+
+def test_ingress_carries_the_gateways_limits(monkeypatch):
+    want = _gateway_defaults(monkeypatch)
+    (ingress,) = objects("Ingress").values()
+    annotations = ingress["metadata"]["annotations"]
+    assert int(annotations["nginx.ingress.kubernetes.io/limit-connections"]) == want["conn"]
+    controller = yaml.safe_load((K8S / "ingress-nginx" / "configmap.yaml").read_text())["data"]
+    assert int(controller["client-header-timeout"]) == want["header"]
+    assert int(controller["client-body-timeout"]) == want["body"]
+    assert controller["use-forwarded-headers"] == "false"
+    assert "$remote_addr" not in controller["log-format-upstream"]
+    (configmap,) = [c for c in CONFIGMAPS.values() if "CHATVAKT_TRUSTED_PROXIES" in c["data"]]
+    assert configmap["data"]["CHATVAKT_TRUSTED_PROXIES"]
