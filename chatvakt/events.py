@@ -35,6 +35,7 @@ ESCALATION_RAISED = "escalation_raised"
 ESCALATION_UPDATED = "escalation_updated"
 ALERT_REPEATED = "alert_repeated"
 ALERT_ACKNOWLEDGED = "alert_acknowledged"
+ALERT_RAISED = "alert_raised"
 
 SENDERS = ("child", "counsellor", "system")
 GENDERS = ("girl", "boy", "other", "unspecified")
@@ -176,6 +177,10 @@ class AlertRepeated(RiskDetected):
     """Nobody acknowledged a risk alert: sent again; `raised` once it goes to every supervisor."""
     repeat = fields.Integer(required=True)
     raised = fields.Boolean(load_default=False)
+    # issue 13: "risk" (the screen) or "acute_danger" (a counsellor's
+    # escalation, with its id); optional so older payloads still load
+    kind = fields.String(load_default="risk")
+    escalation_id = fields.String(allow_none=True, load_default=None)
 
 
 class AlertAcknowledged(_Event):
@@ -261,6 +266,8 @@ SCHEMAS = {
     (ESCALATION, ESCALATION_UPDATED): EscalationChanged(),
     (ESCALATION, ALERT_REPEATED): AlertRepeated(),
     (ESCALATION, ALERT_ACKNOWLEDGED): AlertAcknowledged(),
+    # a stored alert not from the screen (a counsellor's acute-danger escalation)
+    (ESCALATION, ALERT_RAISED): AlertRepeated(),
     (CODING, CHAT_CODED): ChatCoded(),
     (CODING, CODING_REQUIRED): CodingRequired(),
 }

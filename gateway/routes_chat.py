@@ -4,7 +4,7 @@ import secrets
 from chatvakt import errors
 
 from . import accounts, clientaddr, limits, metrics, ratelimit, schemas
-from .base import STAFF, SUPERVISORS, _public_chat, public_status
+from .base import STAFF, SUPERVISORS, _public_chat, public_status, with_risk
 from .sockets import origin_allowed
 from .web import api, read_json
 
@@ -50,6 +50,8 @@ class ChatRoutes:
         view = _public_chat(chat, position)
         if actor["role"] != "child":
             view["counsellor"] = chat["counsellor"]
+            # the card's risk marker, reason and flagged messages (by seq): staff only
+            view = with_risk(view, self._chat_risk([chat_id]), flags=True)
         return view
 
     @api("POST", "/api/v1/chats/<string:chat_id>/messages")
@@ -116,7 +118,9 @@ class ChatRoutes:
     def list_chats(self, request):
         actor = self._actor(request, STAFF)
         status = request.args.get("status", "active")
-        return {"chats": self.chat.list_chats(actor, status)}
+        chats = self.chat.list_chats(actor, status)
+        summary = self._chat_risk([c["chat_id"] for c in chats])
+        return {"chats": [with_risk(c, summary) for c in chats]}
 
     @api("POST", "/api/v1/chats/<string:chat_id>/notes")
     def add_note(self, request, chat_id):

@@ -71,6 +71,11 @@ class EscalationRoutes:
     @api("GET", "/api/v1/alerts")
     def open_alerts(self, request):
         actor = self._actor(request, STAFF)
+        # only open (unacknowledged) alerts are kept for the console; the
+        # parameter is accepted so that a client can say so explicitly
+        status = request.args.get("status", "open")
+        if status != "open":
+            raise errors.Invalid("Unknown status.", {"status": ["Only open."]})
         return {"alerts": self.escalation.alerts(actor)}
 
     @api("POST", "/api/v1/alerts/<string:chat_id>/ack")

@@ -133,6 +133,11 @@ class EscalationService(ServiceBase):
         return self.read(domain.flags_for, chat_id)
 
     @rpc
+    def chat_risk(self, chat_ids):
+        """Per chat: the risk marker a chat card keeps after a reload (see domain.chat_risk)."""
+        return self.read(domain.chat_risk, chat_ids)
+
+    @rpc
     def alerts(self, actor):
         return self.read(domain.open_alerts, actor)
 
