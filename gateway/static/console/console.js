@@ -245,9 +245,6 @@ function onEvent(name, data) {
       if (chat) loadChatEscalations(chat);
       if (detail.id === data.escalation_id && $("detail-dialog").open && name === "escalation.updated"
         && !detail.busy && detail.view?.status !== data.status) showEscalation(data.escalation_id, `Endret av en annen: ${ESC_STATUS[data.status] || data.status}.`);
-      if (name === "escalation.raised" && data.kind === "acute_danger" && supervisor()) {
-        raiseAlert({ ...data, severity: "high", reason: "Akutt fare meldt av chatvert", local: true });
-      }
       break;
     case "queue.offer":
       state.offers.set(data.chat_id, data);
@@ -283,7 +280,7 @@ function raiseAlert(data) {
   const old = $("alerts").querySelector(`[data-alert="${CSS.escape(key)}"]`);
   const card = h("div", { class: `alert ${severe ? "high" : "medium"}${data.raised ? " raised" : ""}`, role: "alert",
     "data-alert": key, "data-chat-id": data.chat_id },
-    h("strong", {}, `${severe ? "⚠ AKUTT" : "⚠ Risiko"}: ${KIND[data.kind] || data.kind}${data.category ? ` – ${data.category}` : ""}`),
+    h("strong", {}, `${severe ? "⚠ AKUTT" : "⚠ Risiko"}: ${KIND[data.kind] || data.kind}${data.category && data.kind !== "acute_danger" ? ` – ${data.category_words || data.category}` : ""}`),
     h("span", {}, ` ${label}. ${data.reason || ""}`),
     data.repeat ? h("span", { class: "pill repeat" }, `Ikke kvittert – varslet ${data.repeat + 1}. gang`) : null,
     data.raised ? h("span", { class: "pill raised" }, "Løftet til alle vakthavende") : null,
@@ -479,6 +476,7 @@ async function refreshAllChats() {
 function renderAllChats(chats) {
   $("all-chats").replaceChildren(...chats.map((chat) => h("li", {},
     h("span", {}, `${who(chat.gender, chat.age)} · ${chat.counsellor?.name || "ingen"} · ${PHASES.find((p) => p.code === chat.phase)?.label || ""}`),
+    chat.risk ? h("span", { class: "pill risk", title: chat.reason || "" }, chat.acute_danger ? "Akutt fare" : "Risiko") : null,
     h("button", { type: "button", class: "ghost small-btn", onclick: () => focusOrOpen(chat.chat_id) },
       chat.counsellor?.id === state.me.id ? "Åpne" : "Se og hvisk"))));
   if (!chats.length) $("all-chats").append(h("li", { class: "muted" }, "Ingen aktive samtaler."));
@@ -550,7 +548,10 @@ async function buildChat(chatId, extra) {
     watch: Boolean(info.counsellor?.id && info.counsellor.id !== state.me.id),
     mode: "child", typingAt: 0,
   };
-  if (extra.risk) chat.flags.push({ kind: "risk", reason: extra.reason });
+  // issue 13: the risk marker and the flagged messages come from the server, so they survive a reload
+  for (const flag of info.flags || []) chat.flags.push(flag);
+  if (info.acute_danger && !chat.flags.some((f) => f.category === "acute_danger")) chat.flags.push({ kind: "acute_danger", category: "acute_danger", reason: info.reason });
+  if (extra.risk && !chat.flags.length) chat.flags.push({ kind: "risk", reason: extra.reason, seq: extra.seq });
   chat.card = buildCard(chat);
   state.chats.set(chatId, chat);
   $("chats").append(chat.card);
@@ -612,6 +613,11 @@ function buildCard(chat) {
   return card;
 }
 
+// The console's language for the server's messages (the page's lang; nb until it speaks more).
+function consoleLang() {
+  return (document.documentElement.lang || "nb").toLowerCase().startsWith("en") ? "en" : "nb";
+}
+
 function fill(text) {
   return text.replace("{first}", (state.me?.name || "").split(/\s+/)[0]);
 }
@@ -635,7 +641,8 @@ function renderCard(chat) {
   risk.textContent = "Risiko";
   const flags = card.querySelector(".flags");
   flags.hidden = !risky;
-  flags.textContent = risky ? `Flagg: ${chat.flags.map((f) => [f.category, f.reason].filter(Boolean).join(" – ")).join("; ")}` : "";
+  flags.textContent = risky ? `Flagg: ${[...new Set(chat.flags.map((f) => f.reason || f.category_words || f.category))].join("; ")}` : "";
+  markFlagged(chat);
   const index = PHASES.findIndex((p) => p.code === chat.phase);
   for (const button of card.querySelectorAll(".phase")) {
     const at = PHASES.findIndex((p) => p.code === button.dataset.phase);
@@ -672,6 +679,16 @@ async function syncChat(chat) {
   const result = await call("GET", `/api/v1/chats/${chat.id}/messages?after=${chat.lastSeq}`);
   if (result.ok) for (const message of result.data.messages) addMessage(chat, message, false);
   renderCard(chat);
+}
+
+// issue 13: the child's message that a flag came from (by seq), marked in the transcript.
+function markFlagged(chat) {
+  for (const flag of chat.flags) {
+    const li = flag.seq != null && chat.card.querySelector(`.log li[data-seq="${flag.seq}"]`);
+    if (!li || li.classList.contains("flagged")) continue;
+    li.classList.add("flagged");
+    li.prepend(h("span", { class: "flag-mark" }, "⚑ Flagget av risikoskjermen"));
+  }
 }
 
 function addMessage(chat, message, live) {
@@ -817,7 +834,7 @@ function fromLocalInput(value) {
 }
 
 async function openCoding(chatId) {
-  const result = await call("GET", `/api/v1/chats/${chatId}/coding`);
+  const result = await call("GET", `/api/v1/chats/${chatId}/coding?lang=${consoleLang()}`);
   if (!result.ok) { alert(problem(result)); return; }
   const data = result.data;
   coding.chatId = chatId;
@@ -830,7 +847,10 @@ async function openCoding(chatId) {
   $("c-contact").value = data.contact_type || "child_about_self";
   $("c-name").textContent = data.counsellor?.name || state.me.name;
   $("c-assessed").checked = Boolean(data.acute_danger_assessed);
-  document.querySelector(`input[name="c-danger"][value="${data.acute_danger ? "yes" : "no"}"]`).checked = true;
+  // issue 13: filled from the chat's escalations and risk flags; with no answer yet neither is chosen
+  for (const input of document.querySelectorAll('input[name="c-danger"]')) {
+    input.checked = data.acute_danger != null && input.value === (data.acute_danger ? "yes" : "no");
+  }
   $("c-notes").value = data.notes || "";
   $("c-filter").value = "";
   $("coding-error").hidden = true;
@@ -956,13 +976,13 @@ async function saveCoding(event) {
     age: age === "" ? null : Number(age),
     categories: coding.chosen,
     acute_danger_assessed: $("c-assessed").checked,
-    acute_danger: document.querySelector('input[name="c-danger"]:checked').value === "yes",
+    acute_danger: { yes: true, no: false }[document.querySelector('input[name="c-danger"]:checked')?.value] ?? null,
     contact_type: $("c-contact").value,
     time_in: fromLocalInput($("c-in").value),
     time_out: fromLocalInput($("c-out").value),
     notes: $("c-notes").value.trim() || null,
   };
-  const result = await call("PUT", `/api/v1/chats/${coding.chatId}/coding`, body);
+  const result = await call("PUT", `/api/v1/chats/${coding.chatId}/coding?lang=${consoleLang()}`, body);
   if (!result.ok) {
     const fields = result.data?.error?.fields || {};
     for (const [field, messages] of Object.entries(fields)) {
