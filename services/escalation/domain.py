@@ -767,6 +767,17 @@ def report_document(session, _outbox, vault, escalation_id, actor):
     return view(session, vault, row, actor)
 
 
+def transcript_access(session, _outbox, escalation_id, actor):
+    """A supervisor reviewing an escalation (approving a report of concern)
+    reads the chat beside it: allowed to supervisors, and every read audited.
+    Returns the chat to read; the chat service holds the messages."""
+    row = _visible(session, escalation_id, actor)
+    if not _supervisor(actor):
+        raise Forbidden("The transcript beside an escalation is for supervisors.")
+    _audit(session, row.id, row.chat_id, actor, "read", "transcript")
+    return {"escalation_id": row.id, "chat_id": row.chat_id, "kind": row.kind, "status": row.status}
+
+
 def audit_trail(session, _outbox, escalation_id, actor):
     row = _visible(session, escalation_id, actor)
     if not _supervisor(actor):

@@ -164,6 +164,10 @@ class EscalationService(ServiceBase):
         return self.unit(domain.get_escalation, self.vault, escalation_id, actor)
 
     @rpc
+    def transcript_access(self, escalation_id, actor):
+        return self.unit(domain.transcript_access, escalation_id, actor)
+
+    @rpc
     def audit(self, escalation_id, actor):
         return self.unit(domain.audit_trail, escalation_id, actor)
 

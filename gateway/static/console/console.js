@@ -1302,12 +1302,41 @@ function renderDetail(view, note) {
     h("li", {}, `${dateTime(step.at)} · ${ESC_STATUS[step.status] || step.status} · ${step.name || step.by}${step.role === "supervisor" ? " (vakthavende)" : ""}`)));
   const pdf = $("detail-pdf");
   pdf.hidden = !(supervisor() && view.kind === "report_of_concern");
+  showTranscript(view);
   const audit = $("detail-audit");
   audit.hidden = !supervisor();
   audit.open = false;
   audit.querySelector("ol").replaceChildren();
   tick();
 }
+// issue 13: the supervisor approving a report reads the chat beside the draft
+// (GET …/transcript, audited by the server). Built here so the dialog's markup stays as it is.
+async function showTranscript(view) {
+  const fields = $("detail-fields");
+  let box = $("detail-transcript");
+  if (!box) {
+    box = h("details", { id: "detail-transcript", class: "detail-transcript", open: true },
+      h("summary", {}, "Samtalen (lesingen logges)"), h("ol", { class: "log", tabindex: "0", "aria-label": "Samtalen" }));
+    fields.parentElement.insertBefore(box, fields);
+    fields.parentElement.classList.add("with-transcript");
+  }
+  const wanted = supervisor() && view.kind === "report_of_concern";
+  box.hidden = !wanted;
+  const list = box.querySelector("ol");
+  list.replaceChildren();
+  if (!wanted) return;
+  const result = await call("GET", `/api/v1/escalations/${view.escalation_id}/transcript`);
+  if (detail.id !== view.escalation_id) return;
+  if (!result.ok) { list.append(h("li", { class: "muted" }, `Samtalen kan ikke vises: ${problem(result)}`)); return; }
+  const flagged = new Set((state.chats.get(view.chat_id)?.flags || []).map((f) => f.seq));
+  list.replaceChildren(...result.data.messages.map((m) => h("li", {
+    class: `msg ${m.sender}${m.visibility !== "all" ? " internal note" : ""}${flagged.has(m.seq) ? " flagged" : ""}`, "data-seq": m.seq },
+    h("span", { class: "who" }, m.visibility !== "all" ? "Internt" : m.sender === "child" ? "Barnet" : m.sender === "counsellor" ? "Chatvert" : ""),
+    h("p", { class: "text" }, m.text),
+    h("span", { class: "meta" }, h("time", { datetime: m.sent_at }, dateTime(m.sent_at))))));
+  if (!result.data.messages.length) list.append(h("li", { class: "muted" }, "Ingen meldinger (slettet etter lagringstiden?)."));
+}
+
 async function patchEscalation(status) {
   const details = detail.collect();
   const body = {};
