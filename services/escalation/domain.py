@@ -222,6 +222,41 @@ def screen_message(session, outbox, screen, chat_id, seq, text, counsellor_id=No
     return payload
 
 
+SELF_REPORT = "self_report"
+# The child's own words on the page, in Norwegian and English, never theirs in a message.
+SELF_REPORT_REASON = "Sier selv at hen er i fare nå (says they are in danger now)"
+
+
+def self_report(session, outbox, chat_id, in_danger, counsellor_id=None, suspect=False, now=None):
+    """The child answered yes to "Er du i fare akkurat nå?": a finding like the
+    screen's, most severe, so the queue puts the chat in the at-risk tier and
+    supervisors are alerted the same way.
+
+    A no (or rather not say) records nothing: it never lowers what the screen
+    found. Idempotent: one self-report flag per chat, so a redelivered event or
+    a yes after a no after a yes alerts once. A flood chat (suspect) is recorded
+    and announced without an alert, exactly as screen_message does.
+    """
+    if in_danger is not True:
+        return None
+    if session.execute(select(risk_flags.c.id).where(risk_flags.c.chat_id == chat_id,
+                                                     risk_flags.c.category == SELF_REPORT)).first():
+        return None
+    now = now or utcnow()
+    session.execute(risk_flags.insert().values(
+        chat_id=chat_id, seq=None, category=SELF_REPORT, severity="high",
+        reason=SELF_REPORT_REASON, detected_at=now))
+    alert_id = None if suspect else _open_alert(session, chat_id, None, SELF_REPORT, "high",
+                                                SELF_REPORT_REASON, counsellor_id, now)
+    payload = {"chat_id": chat_id, "seq": None, "category": SELF_REPORT, "severity": "high",
+               "reason": SELF_REPORT_REASON, "detected_at": iso(now), "counsellor_id": counsellor_id,
+               "alert_id": alert_id}
+    if suspect:
+        payload["suspect"] = True
+    outbox.add(session, ev.RISK_DETECTED, payload)
+    return payload
+
+
 def _first_messages(session, vault, chat_id, seq, text, now):
     """The messages to screen together: this one with the child's earlier first
     messages, when it is one of the first; else this one alone."""

@@ -101,6 +101,12 @@ class EscalationService(ServiceBase):
         self.unit(domain.screen_message, self.screen, data["chat_id"], data["seq"],
                   data["text"], data["counsellor_id"], None, self.vault, suspect=data["suspect"])
 
+    @event_handler(ev.CHAT, ev.DANGER_REPORTED)
+    def on_danger_reported(self, payload):
+        data = ev.load(ev.CHAT, ev.DANGER_REPORTED, payload)
+        self.unit(domain.self_report, data["chat_id"], data["in_danger"], data["counsellor_id"],
+                  data["suspect"])
+
     @event_handler(ev.QUEUE, ev.CHAT_ASSIGNED)
     def on_chat_assigned(self, payload):
         data = ev.load(ev.QUEUE, ev.CHAT_ASSIGNED, payload)

@@ -428,13 +428,44 @@ function renderQueue() {
     h("div", { class: "q-main" },
       h("strong", {}, `${index + 1}. ${who(entry.gender, entry.age)}`),
       entry.risk ? h("span", { class: "pill risk" }, "Risiko") : null,
+      entry.priority_source === "self_report" ? h("span", { class: "pill warn" }, SELF_REPORT_LABEL) : null,
       entry.priority ? h("span", { class: "pill" }, `prioritet ${entry.priority}`) : null),
     entry.reason ? h("p", { class: "q-reason small" }, entry.reason) : null,
     h("div", { class: "q-foot small" },
       h("span", {}, "Venter "), h("span", { "data-since": entry.waiting_since }, since(entry.waiting_since)),
+      riskMarkButton(entry.chat_id, entry.risk, who(entry.gender, entry.age)),
       h("button", { type: "button", class: "ghost small-btn", onclick: () => take(entry.chat_id),
         "aria-label": `Ta ${who(entry.gender, entry.age)}` }, "Ta")))));
 }
+// -- issue 14: the child's own "I am in danger now", and marking risk by hand ---
+// Self-contained on purpose (the console is being split into modules): one
+// label, one button on a queue row and on a chat card, one call. The reason
+// goes sealed to the escalation service as a labelled example for retraining.
+const SELF_REPORT_LABEL = "Sier selv at hen er i fare nå";
+const RISK_MARK_LABEL = { on: "Marker: i fare", off: "Marker: ikke i fare" };
+function riskMarkButton(chatId, risky, label, chat = null) {
+  return h("button", { type: "button", class: "ghost small-btn act-risk",
+    "aria-label": `${risky ? RISK_MARK_LABEL.off : RISK_MARK_LABEL.on}: ${label}`,
+    onclick: () => markRisk(chatId, chat ? !chat.flags.length : !risky, chat) },
+  risky ? RISK_MARK_LABEL.off : RISK_MARK_LABEL.on);
+}
+async function markRisk(chatId, atRisk, chat) {
+  const reason = window.prompt(atRisk ? "Hvorfor er barnet i fare? (kort begrunnelse)"
+    : "Hvorfor er barnet ikke i fare? (kort begrunnelse)");
+  if (!reason || !reason.trim()) return;
+  const result = await call("POST", `/api/v1/chats/${chatId}/risk`, { at_risk: atRisk, reason: reason.trim() });
+  if (!result.ok) {
+    $("queue-error").textContent = problem(result);
+    $("queue-error").hidden = false;
+    return;
+  }
+  if (chat) {
+    chat.flags = atRisk ? [...chat.flags, { kind: "risk", reason: "Markert i fare for hånd" }] : [];
+    renderCard(chat);
+  }
+  refreshQueue();
+}
+
 async function take(chatId) {
   $("queue-error").hidden = true;
   const result = await call("POST", "/api/v1/queue/take", chatId ? { chat_id: chatId } : {});
@@ -608,6 +639,7 @@ function buildCard(chat) {
   card.querySelector(".composer").addEventListener("submit", (event) => { event.preventDefault(); sendFrom(chat); });
   card.querySelector(".act-code").addEventListener("click", () => openCoding(chat.id));
   card.querySelector(".act-escalate").addEventListener("click", () => openEscalation(chat));
+  card.querySelector(".act-escalate").after(riskMarkButton(chat.id, null, who(chat.gender, chat.age), chat));
   card.querySelector(".act-transfer").addEventListener("click", () => openTransfer(chat));
   card.querySelector(".act-end").addEventListener("click", () => endChat(chat));
   return card;
@@ -663,6 +695,7 @@ function renderCard(chat) {
   card.querySelector(".send").textContent = chat.mode === "note" ? "Lagre notat" : chat.mode === "whisper" ? "Hvisk" : "Send";
   card.querySelector("textarea").placeholder = chat.mode === "note" ? "Internt notat – barnet ser det ikke"
     : chat.mode === "whisper" ? "Bare chatverten ser dette" : "Skriv til barnet …";
+  card.querySelector(".act-risk").textContent = risky ? RISK_MARK_LABEL.off : RISK_MARK_LABEL.on;
   card.querySelector(".act-end").hidden = !open;
   card.querySelector(".act-transfer").hidden = !open || chat.watch;
   renderMine();
