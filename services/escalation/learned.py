@@ -10,15 +10,19 @@ What the model reads: the child's first messages *together* (joined with a
 clause break, in the order sent), normalised like the lexicon does
 (lowercase, æ/ø/å folded, repeated letters collapsed), as
 
-- words and word pairs within a clause (``w:``, ``b:``),
+- words, word pairs and word triples within a clause (``w:``, ``b:``, ``t:``),
+- the words of the last message again (``l:``) when there are several: danger
+  often comes last, after a "hei",
 - character 3–5-grams inside each word with its boundaries (``c:``), which
   carry youth spelling, dialect and compounds ("sjølmord", "kuttet", "kutta"),
 - optionally the lexicon's own findings per category (``x:lex:<category>``):
   the model learns how far to trust the lexicon.
 
 It has one logistic regression per category plus one for "at risk at all".
-A message is at risk when the at-risk probability reaches the threshold chosen
-by cross-validation on the training data (``thresholds.any``); a finding then
+A message is at risk when the highest probability of these (rule ``max``; old
+files: the at-risk probability alone, rule ``any``) reaches the threshold
+chosen by cross-validation on the training data (``thresholds.any``: at most 5%
+false positives there); a finding then
 names every category whose probability reaches its own threshold, or else the
 most likely one, and why: the vocabulary features that weighed most towards it
 (``matched: …``), never the child's text around them.
