@@ -142,12 +142,14 @@ TINY = [
 ] * 2
 
 
-def test_exported_scorer_equals_the_sklearn_pipeline(tmp_path):
+@pytest.mark.parametrize("opts, rule", [(L.FEATURES, "max"), (L.LEGACY_FEATURES, "any")])
+def test_exported_scorer_equals_the_sklearn_pipeline(tmp_path, opts, rule):
     pytest.importorskip("sklearn")
     lexicon = default_screen()
-    trained = L.train(TINY, lexicon=lexicon, folds=3)
+    trained = L.train(TINY, lexicon=lexicon, folds=3, feature_opts=opts, rule=rule)
     path = L.export(trained, tmp_path / "m.npz")
     model = L.LearnedModel.load(path)
+    assert model.feature_opts == opts and model.rule == rule
     texts = [L.example_text(r["messages"]) for r in TINY] + ["noe helt annet", "", "jeg vil dø"]
     expected = trained.decision(texts, lexicon)
     got = np.array([model.decision(t, lexicon) for t in texts])
@@ -182,3 +184,37 @@ def test_service_screen_modes(monkeypatch, tmp_path):
     import os
     os.utime(local, ns=(1, 1))
     assert L.service_screen() is default_screen()
+
+
+def test_shipped_model_reads_word_triples_and_the_last_message(model):
+    assert model.feature_opts == L.FEATURES
+    assert model.rule == "max"
+    assert any(f.startswith("t:") for f in model._vocab_list)
+    assert any(f.startswith("l:") for f in model._vocab_list)
+
+
+def test_features_of_the_last_message_and_word_triples():
+    text = L.example_text(["hei", "jeg vil dø"])
+    feats = L.features(text, None, {"word_n": 3, "last": True})
+    assert "t:jeg_vil_dø" in feats or "t:jeg_vil_do" in feats
+    assert {f for f in feats if f.startswith("l:")} >= {"l:jeg", "l:vil"}
+    assert "l:hei" not in feats
+    # one message: nothing is "last"; word triples never cross messages
+    assert not [f for f in L.features("jeg vil dø", None, {"word_n": 3, "last": True}) if f.startswith("l:")]
+    assert not [f for f in feats if f.startswith("t:hei")]
+    # the legacy options are the features of model files that do not name theirs
+    assert L.features(text) == L.features(text, None, L.LEGACY_FEATURES)
+    assert not [f for f in L.features(text) if f[0] in "tl"]
+
+
+def test_a_model_file_without_options_scores_as_before():
+    meta = {"labels": list(L.LABELS)}
+    m = L.LearnedModel(["w:a"], np.ones(1), np.zeros((1, len(L.LABELS))), np.zeros(len(L.LABELS)),
+                       {k: 0.5 for k in L.LABELS}, meta)
+    assert m.feature_opts == L.LEGACY_FEATURES and m.rule == "any"
+
+
+def test_max_rule_raises_on_a_sure_category():
+    p = np.array([0.2, 0.9] + [0.0] * (len(L.LABELS) - 2))
+    assert L.at_risk_score(p, "any") == 0.2
+    assert L.at_risk_score(p, "max") == 0.9
