@@ -10,16 +10,16 @@ from sqlalchemy import and_, func, or_, select, update
 from chatvakt import events as ev
 from chatvakt.db import iso, parse_iso, utcnow
 from chatvakt.errors import Conflict, Invalid, NotFound
+from chatvakt.vocabulary import OPEN_CHAT_STATUSES, PHASES, SUPERVISORS
 
 from . import messages
 from .models import at_risk, history, records, taxonomies
-from .rules import PHASES, CodingInputSchema, check_coding, main_only_codes
+from .rules import CodingInputSchema, check_coding, main_only_codes
 from .stats import DEFAULT_TZ, compute_stats, range_bounds
 from .taxonomy import TaxonomyError, bundled_taxonomy, taxonomy_from_dict
 
 CODING_SCHEMA = CodingInputSchema()
-OPEN = ("waiting", "active")
-SUPERVISORS = ("supervisor", "admin")
+OPEN = OPEN_CHAT_STATUSES
 # The fields of a coding a correction can change (for the audit trail's summary).
 AUDITED = ("gender", "age", "categories", "contact_type", "acute_danger_assessed", "acute_danger",
            "time_in", "time_out", "notes", "phase_seconds")
