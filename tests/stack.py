@@ -124,7 +124,7 @@ class Stack:
 
     def pids(self, name):
         """Process ids of one service's processes in this stack (never another stack's)."""
-        from chatvakt.stack import MODULES
+        from launcher.stack import MODULES
 
         module = MODULES[name]
         found = []
