@@ -137,9 +137,16 @@ def _risk_retrain(args):
     trained = learned.train(train_rows + corrections, lexicon=default_screen(), log=print)
     out = Path(args.out) if args.out else learned.model_path_for_retrain()
     learned.export(trained, out, {"corrections": len(corrections), "sources": names})
+    out.chmod(0o600)  # trained on the helpline's corrections: this user's only, like CHATVAKT_DATA
     print(f"model written to {out} ({out.stat().st_size // 1024} KiB); the escalation service "
           "loads it instead of the shipped one (picked up at the next screened message)")
     return 0
+
+
+def _dead_letters(args):
+    from launcher import deadletters
+
+    return deadletters.main(args)
 
 
 def _run(args):
@@ -189,6 +196,17 @@ def main(argv=None):
         toggle = accounts_sub.add_parser(verb, help=help_text)
         toggle.add_argument("username")
         toggle.set_defaults(func=_accounts_disable)
+
+    dead = sub.add_parser("dead-letters", help="events parked after their last try (never their text)")
+    dead_sub = dead.add_subparsers(dest="dead_letters_command", required=True)
+    for verb, help_text in (("list", "counts by event and handler"),
+                            ("replay", "send them back to the handler that failed"),
+                            ("drop", "delete them")):
+        action = dead_sub.add_parser(verb, help=help_text)
+        action.add_argument("--queue", default="chatvakt.dead-letter")
+        if verb != "list":
+            action.add_argument("--event", default=None, help="only this event name")
+        action.set_defaults(func=_dead_letters)
 
     risk = sub.add_parser("risk", help="the risk screen")
     risk_sub = risk.add_subparsers(dest="risk_command", required=True)
