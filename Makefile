@@ -21,9 +21,12 @@ run: setup
 	@$(MAKE) -s broker WITH_MANAGEMENT=0
 	$(BIN)/chatvakt run
 
-# The architecture's import rules (pyproject.toml [tool.importlinter]).
+# The architecture's import rules, ruff and mypy (configured in pyproject.toml).
+LINT_PATHS := chatvakt launcher services/*/domain.py
 lint: setup
 	$(BIN)/lint-imports
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/mypy chatvakt services/*/domain.py
 
 # The broker-free tests: every service's and the gateway's own (under a minute).
 unit: setup

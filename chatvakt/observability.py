@@ -40,7 +40,7 @@ HEALTH_METHODS = ("ping", "healthz", "readyz", "metrics", "dead_letters")
 
 # With eventlet's monkey patching this is local to each green thread (worker).
 _local = threading.local()
-_metrics_started = []
+_metrics_started: list[str] = []
 
 
 def current_request_id():

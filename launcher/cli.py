@@ -76,9 +76,10 @@ def _ping(args):
 
 
 def _migrate(args):
+    import importlib
+
     from chatvakt.db import setup_database
     from launcher.stack import MODULES
-    import importlib
 
     names = [args.name] if args.name != "all" else list(MODULES)
     for name in names:

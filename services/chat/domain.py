@@ -13,8 +13,15 @@ from sqlalchemy import delete, exists, func, or_, select, update
 from chatvakt import events as ev
 from chatvakt.db import iso, utcnow
 from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound
-from chatvakt.vocabulary import (CHAT_STATUSES, END_STATUSES, OPEN_CHAT_STATUSES, PHASES, STAFF,
-                                 SUPERVISORS, holds_transcript)
+from chatvakt.vocabulary import (
+    CHAT_STATUSES,
+    END_STATUSES,
+    OPEN_CHAT_STATUSES,
+    PHASES,
+    STAFF,
+    SUPERVISORS,
+    holds_transcript,
+)
 
 from .models import conversations, holds, messages
 

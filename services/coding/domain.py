@@ -90,7 +90,7 @@ def _may_code(row, actor):
 
 # -- taxonomies by version -------------------------------------------------------------
 
-_known = {}  # version -> Taxonomy; versions are immutable once stored
+_known: dict[str, object] = {}  # version -> Taxonomy; versions are immutable once stored
 
 
 def register_taxonomy(session, taxonomy):
@@ -255,7 +255,7 @@ def save_coding(session, outbox, facts, body, actor, taxonomy, now=None, lang="n
         coding = CODING_SCHEMA.load(body)
     except ValidationError as error:
         raise Invalid(messages.sentence("The coding is not valid.", lang),
-                      messages.localise(error.messages, lang))
+                      messages.localise(error.messages, lang)) from error
     bounds = (parse_iso(facts["started_at"]), parse_iso(facts.get("ended_at")))
     problems = check_coding(taxonomy, coding, bounds, lang)
     if problems:

@@ -17,8 +17,7 @@ from chatvakt.db import iso, parse_iso, utcnow
 from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound
 from chatvakt.vocabulary import ESCALATION_KINDS, GENDERS, STAFF, SUPERVISORS, escalation_open
 
-from .models import (alerts, audit, escalations, risk_corrections, risk_flags, screen_context,
-                     status_history)
+from .models import alerts, audit, escalations, risk_corrections, risk_flags, screen_context, status_history
 from .risk import category_words, reason_text
 
 KINDS = ESCALATION_KINDS
@@ -48,7 +47,7 @@ class IsoTime(fields.String):
         try:
             return iso(parse_iso(text))
         except ValueError:
-            raise ValidationError("Not an ISO 8601 time.")
+            raise ValidationError("Not an ISO 8601 time.") from None
 
 
 class _Strict(Schema):
@@ -529,7 +528,7 @@ def _validate(kind, details):
     try:
         clean = SCHEMAS[kind].load(details)
     except ValidationError as error:
-        raise Invalid("Some details are not valid.", _flat(error.messages))
+        raise Invalid("Some details are not valid.", _flat(error.messages)) from error
     if kind == "referral" and clean.get("services"):
         known = {s["id"] for s in directory()["services"]}
         unknown = [s for s in clean["services"] if s not in known]
