@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-postgres test-faults bench eval setup broker clean
+.PHONY: run test unit lint test-postgres test-faults bench eval setup broker clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,7 +21,18 @@ run: setup
 	@$(MAKE) -s broker WITH_MANAGEMENT=0
 	$(BIN)/chatvakt run
 
-test: setup
+# The architecture's import rules, ruff and mypy (configured in pyproject.toml).
+LINT_PATHS := chatvakt launcher services/*/domain.py
+lint: setup
+	$(BIN)/lint-imports
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/mypy chatvakt services/*/domain.py
+
+# The broker-free tests: every service's and the gateway's own (under a minute).
+unit: setup
+	$(BIN)/pytest -q services gateway/tests $(PYTEST_ARGS)
+
+test: setup lint
 	@$(MAKE) -s broker WITH_MANAGEMENT=1
 	@deploy/local/ensure-postgres.sh
 	@deploy/local/ensure-chromium.sh

@@ -32,14 +32,32 @@ def data_dir():
     return Path(env("CHATVAKT_DATA", "./var")).resolve()
 
 
+def ensure_data_dir():
+    """CHATVAKT_DATA, made if missing, readable by this user only (0700): it
+    holds transcripts (the SQLite files) and the key that seals escalations.
+    A folder made before this rule is tightened too."""
+    folder = data_dir()
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    return folder
+
+
+def private_file(path):
+    """Make `path` (if missing) and keep it 0600. SQLite gives its -wal and
+    -shm files the database file's mode, so creating the file first is enough."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+    return path
+
+
 def db_url(service):
     """The SQLAlchemy URL of one service's own database."""
     template = env("CHATVAKT_DB_URL")
     if template:
         return db_url_from(template.replace("{service}", service))
-    folder = data_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder / (service + '.sqlite3')}"
+    path = private_file(ensure_data_dir() / (service + ".sqlite3"))
+    return f"sqlite:///{path}"
 
 
 def db_url_from(url):

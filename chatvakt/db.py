@@ -11,8 +11,8 @@ import datetime as dt
 from nameko.extensions import DependencyProvider
 from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import NullPool
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import NullPool
 
 from chatvakt import config
 

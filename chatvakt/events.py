@@ -8,6 +8,8 @@ needs it (message_posted, for the relay and the risk screen) — never log them.
 """
 from marshmallow import EXCLUDE, Schema, fields, validate
 
+from chatvakt.vocabulary import END_STATUSES, GENDERS, SENDERS  # noqa: F401 - re-exported
+
 # nameko service names (also the RPC target names).
 QUEUE, CHAT, CODING, ESCALATION, GATEWAY = "queue", "chat", "coding", "escalation", "gateway"
 
@@ -37,10 +39,6 @@ ESCALATION_UPDATED = "escalation_updated"
 ALERT_REPEATED = "alert_repeated"
 ALERT_ACKNOWLEDGED = "alert_acknowledged"
 ALERT_RAISED = "alert_raised"
-
-SENDERS = ("child", "counsellor", "system")
-GENDERS = ("girl", "boy", "other", "unspecified")
-END_STATUSES = ("ended", "abandoned", "timed_out")
 
 
 class _Event(Schema):

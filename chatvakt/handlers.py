@@ -8,7 +8,18 @@ retry queue holds it for a growing delay and dead-letters it back into the
 handler's own queue. After CHATVAKT_MAX_TRIES tries it is parked, headers and
 all, in the durable queue `chatvakt.dead-letter`, where ops see and count it
 (management UI, `dead_letters` RPC on every service, the metric
-chatvakt_dead_letters_total) and can move it back once the bug is fixed.
+chatvakt_dead_letters_total, `chatvakt dead-letters list`) and can move it
+back once the bug is fixed (`chatvakt dead-letters replay`).
+
+A parked event may hold a child's words, so it does not stay for ever: each
+copy expires CHATVAKT_DEAD_LETTER_TTL_S after it was parked (default 7 days).
+The expiry is set per message, not as the queue's x-message-ttl: a queue's
+arguments cannot change once it exists (redeclaring fails with
+PRECONDITION_FAILED), so a per-message expiry works on queues deployments
+already have and lets the time be changed without a migration. Every copy
+gets the same time and the queue is first in, first out, so the broker
+expires them in order at the head. Copies parked before this existed carry
+no expiry: `chatvakt dead-letters drop` (or replay) empties them once.
 
 The copy is published with confirms before the original is acked, so a crash
 in between redelivers the original (at least once; handlers are idempotent).
@@ -39,6 +50,11 @@ DEAD_LETTERS = Counter("chatvakt_dead_letters_total",
 
 def max_tries():
     return max(1, config.env_int("CHATVAKT_MAX_TRIES", 5))
+
+
+def dead_letter_ttl_s():
+    """Seconds a parked event is kept before the broker drops it (default 7 days)."""
+    return max(1.0, config.env_float("CHATVAKT_DEAD_LETTER_TTL_S", 7 * 24 * 3600.0))
 
 
 def retry_delay(tries):
@@ -112,7 +128,7 @@ class RetryingEventHandler(EventHandler):
                             "x-chatvakt-source": self.source_service,
                             "x-chatvakt-event": self.event_type})
             headers.pop("x-death", None)
-            self._publish(raw, DEAD_LETTER_QUEUE, headers)
+            self._publish(raw, DEAD_LETTER_QUEUE, headers, expiration=dead_letter_ttl_s())
             DEAD_LETTERS.labels(service=service, handler=self.method_name).inc()
             log.error("event %s.%s failed %d times in %s.%s (%s); parked in %s",
                       self.source_service, self.event_type, tries, service, self.method_name,

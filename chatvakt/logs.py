@@ -1,4 +1,5 @@
-"""Structured logs: one JSON object per line.
+"""Logs: one JSON object per line (LOG_FORMAT=json, the containers' default),
+or one readable line (the local stack's terminal).
 
 What goes in a log line is chosen by the code that logs, and no code logs a
 child's text, a nickname, a token or a password. As a second line of defence
@@ -8,6 +9,7 @@ only their type and the traceback's code locations.
 import json
 import logging
 import os
+import time
 import traceback
 
 SERVICE = os.environ.get("CHATVAKT_PROCESS", "")
@@ -40,5 +42,26 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
     def formatTime(self, record, datefmt=None):  # noqa: N802 - logging's name
-        import time
         return time.strftime(datefmt, time.gmtime(record.created))
+
+
+class TextFormatter(logging.Formatter):
+    """One readable line: time, level, process, message. The same care as the
+    JSON lines: exception values are dropped, only their type is kept."""
+
+    def format(self, record):
+        message = record.getMessage()
+        if "error handling worker" in str(record.msg) and record.args:
+            message = f"error handling worker {record.args[0]}"
+        stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
+        line = f"{stamp} {record.levelname.lower():7} {SERVICE or record.name}: {message}"
+        if record.exc_info and record.exc_info[0] is not None:
+            line += f" ({record.exc_info[0].__name__})"
+        return line
+
+
+def formatter():
+    """The formatter deploy/nameko.yaml names: JSON when LOG_FORMAT=json."""
+    if os.environ.get("LOG_FORMAT", "text").strip().lower() == "json":
+        return JsonFormatter()
+    return TextFormatter()

@@ -42,27 +42,3 @@ def upgrade(service, engine, metadata):
 
 def _lock_key(service):
     return 7_300_000 + sum(ord(c) for c in service)
-
-
-def new_revision(service, message):
-    """Autogenerate a migration from the difference between models and a
-    database at head (a scratch SQLite file)."""
-    import importlib
-    import tempfile
-
-    from alembic import command
-
-    from chatvakt.db import make_engine
-
-    package = "gateway" if service == "gateway" else f"services.{service}"
-    importlib.import_module(f"{package}.models")
-    folder = migrations_dir(service)
-    (folder / "versions").mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as scratch:
-        engine = make_engine(f"sqlite:///{scratch}/scratch.sqlite3")
-        cfg = alembic_config(service)
-        with engine.begin() as connection:
-            cfg.attributes["connection"] = connection
-            command.upgrade(cfg, "head")
-            command.revision(cfg, message=message, autogenerate=True)
-        engine.dispose()

@@ -14,6 +14,7 @@ import time
 import uuid
 
 from nameko.extensions import DependencyProvider
+from nameko.timer import Timer
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from chatvakt import config
@@ -34,10 +35,12 @@ CHATS_ACTIVE = Gauge("chatvakt_chats_active", "Chats with a counsellor now")
 ESCALATIONS_OPEN = Gauge("chatvakt_escalations_open", "Escalations not yet finished")
 ESCALATIONS_OVERDUE = Gauge("chatvakt_escalations_overdue", "Open escalations past their deadline")
 METRICS_INTERVAL_S = 5.0
+# Entrypoints that probes and the launcher call over and over (logged at debug).
+HEALTH_METHODS = ("ping", "healthz", "readyz", "metrics", "dead_letters")
 
 # With eventlet's monkey patching this is local to each green thread (worker).
 _local = threading.local()
-_metrics_started = []
+_metrics_started: list[str] = []
 
 
 def current_request_id():
@@ -73,10 +76,12 @@ class Observed(DependencyProvider):
         if started is not None:
             elapsed = time.perf_counter() - started
             RPC_LATENCY.labels(service=service, method=method).observe(elapsed)
-            if not method.startswith(("sweep_", "push_")) and method != "ping":
+            if not method.startswith(("sweep_", "push_")):
                 # One line per unit of work: names and timings only, never arguments.
-                log.info("%s.%s %s %.1fms", service, method,
-                         "failed" if exc_info else "ok", elapsed * 1000)
+                # Timers and health checks run while nothing happens: debug.
+                routine = isinstance(worker_ctx.entrypoint, Timer) or method in HEALTH_METHODS
+                log.log(logging.DEBUG if routine else logging.INFO, "%s.%s %s %.1fms", service, method,
+                        "failed" if exc_info else "ok", elapsed * 1000)
         if exc_info is not None:
             exc_type = exc_info[0]
             from chatvakt.errors import ChatvaktError

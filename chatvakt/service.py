@@ -9,8 +9,8 @@ from nameko.timer import timer
 from sqlalchemy.exc import IntegrityError
 
 from chatvakt import config
-from chatvakt.handlers import DEAD_LETTER_QUEUE, dead_letter_count
 from chatvakt.db import read_only
+from chatvakt.handlers import DEAD_LETTER_QUEUE, dead_letter_count
 from chatvakt.observability import Observed
 
 log = logging.getLogger(__name__)

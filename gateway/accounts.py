@@ -19,11 +19,11 @@ from sqlalchemy import delete, select, update
 
 from chatvakt.db import parse_iso, utcnow
 from chatvakt.errors import Invalid, Unauthorized
+from chatvakt.vocabulary import ROLES
 
 from . import limits
 from .models import accounts, tokens
 
-ROLES = ("counsellor", "supervisor", "admin")
 COUNSELLOR_TOKEN_TTL = dt.timedelta(hours=14)  # a night's shift and then some
 CHILD_TOKEN_TTL = dt.timedelta(days=2)
 

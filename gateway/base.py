@@ -16,6 +16,7 @@ from chatvakt import errors
 from chatvakt import events as ev
 from chatvakt.db import Database, read_only
 from chatvakt.observability import Observed
+from chatvakt.vocabulary import OPEN_CHAT_STATUSES, STAFF, SUPERVISORS  # noqa: F401 - routes import them from here
 
 from . import accounts
 from .models import metadata
@@ -29,11 +30,9 @@ STATIC = Path(__file__).resolve().parent / "static"
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                  ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png",
                  ".json": "application/json", ".ico": "image/x-icon"}
-STAFF = ("counsellor", "supervisor", "admin")
-OPEN_STATUSES = ("waiting", "active")  # a chat in any other status has ended
+OPEN_STATUSES = OPEN_CHAT_STATUSES  # a chat in any other status has ended
 TOKEN_CACHE_S = 10.0
 _token_cache = {}
-SUPERVISORS = ("supervisor", "admin")
 
 # Per process: the last position pushed to each waiting chat, so a child is
 # told only when their place changes.

@@ -1,7 +1,7 @@
 """marshmallow schemas for what clients send the gateway (API.md)."""
 from marshmallow import RAISE, Schema, fields, validate
 
-GENDERS = ("girl", "boy", "other", "unspecified")
+from chatvakt.vocabulary import GENDERS
 
 
 class _Body(Schema):

@@ -22,6 +22,7 @@ from .server import HardenedWebServer, limits
 from .throttle import http_throttle, token_key
 
 log = logging.getLogger(__name__)
+QUIET_ROUTES = ("/healthz", "/readyz", "/metrics")
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
@@ -99,7 +100,12 @@ class ApiHandler(HttpRequestHandler):
         # Our access log: the route's template, never the client's address or query.
         # A client's mistake is not ours: 4xx at info, 5xx (ours) at warning
         # here, the cause is logged at error where it happened.
-        log.log(logging.WARNING if response.status_code >= 500 else logging.INFO,
+        # Probes and scrapes come every few seconds while nothing happens: debug
+        # (a 503 from /readyz while the services start is an answer, not a fault).
+        quiet = self.url in QUIET_ROUTES and response.status_code in (200, 503)
+        level = (logging.DEBUG if quiet else logging.WARNING if response.status_code >= 500
+                 else logging.INFO)
+        log.log(level,
                 "%s %s %s %.1fms request_id=%s", request.method, self.url, response.status_code,
                 elapsed * 1000, request_id)
         return response

@@ -94,8 +94,11 @@ class Stack:
             # the 60 s absence grace (issue 12) would let them go mid-test.
             # Tests of the absence rule pass their own short grace.
             "CHATVAKT_ABSENT_GRACE_S": "3600",
+            # the suite reads the processes' JSON lines at INFO (as in the containers)
+            "LOG_FORMAT": "json", "LOG_LEVEL": "INFO",
         })
         env.update(self.extra_env)
+        env = {k: v for k, v in env.items() if v is not None}  # None: unset it
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [str(ROOT / ".venv" / "bin" / "chatvakt"), "run", "--replicas", str(self.replicas)],
@@ -124,7 +127,7 @@ class Stack:
 
     def pids(self, name):
         """Process ids of one service's processes in this stack (never another stack's)."""
-        from chatvakt.stack import MODULES
+        from launcher.stack import MODULES
 
         module = MODULES[name]
         found = []

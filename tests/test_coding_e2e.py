@@ -26,7 +26,8 @@ from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from chatvakt import events as ev
-from services.coding.rules import CONTACT_TYPES, GENDERS
+from chatvakt.vocabulary import GENDERS
+from services.coding.rules import CONTACT_TYPES
 from services.coding.taxonomy import load_taxonomy
 from tests.client import Api, Socket
 from tests.stack import Stack

@@ -340,6 +340,38 @@ def test_retention_deletes_ended_transcripts_unless_escalated(relay):
     watching.close()
 
 
+def test_retention_follows_the_escalations_open_flag_referral_included(relay):
+    """Issue 15: a referral is done when recorded, so a chat whose only
+    escalation is a referral loses its transcript like any other; a chat with
+    an open escalation keeps it until that escalation closes."""
+    counsellor = staff(relay)
+    supervisor = staff(relay, "supervisor")
+    watching = Socket(relay.url, supervisor.token)
+    referred, _ = active_chat(relay, counsellor)
+    held, _ = active_chat(relay, counsellor)
+    ids = {}
+    for chat_id, kind, details in ((referred, "referral", {"services": ["ungno"]}),
+                                   (held, "referral", {"services": ["ungno"]}),
+                                   (held, "acute_danger", {})):
+        raised = counsellor.post(f"/api/v1/chats/{chat_id}/escalations", {"kind": kind, "details": details})
+        assert raised.status_code == 201, raised.text
+        ids[(chat_id, kind)] = raised.json()["escalation_id"]
+        watching.wait_for("escalation.raised", lambda d, e=ids[(chat_id, kind)]: d["escalation_id"] == e)
+    eventlet.sleep(1.0)  # the chat service learns the holds from the same events
+    for chat_id in (referred, held):
+        assert counsellor.post(f"/api/v1/chats/{chat_id}/end").status_code == 200
+    wait_until(lambda: messages(supervisor, referred) == [], 10,
+               "a chat whose only escalation is a referral kept its transcript")
+    eventlet.sleep(2.5)
+    assert messages(supervisor, held), "an open escalation did not keep its chat's transcript"
+    closed = supervisor.call("PATCH", f"/api/v1/escalations/{ids[(held, 'acute_danger')]}",
+                             {"status": "closed"})
+    assert closed.status_code == 200, closed.text
+    wait_until(lambda: messages(supervisor, held) == [], 10,
+               "the transcript stayed after its last open escalation closed")
+    watching.close()
+
+
 def test_limits_and_bad_bodies(relay):
     chat_id, child = start_chat(relay)
     path = f"/api/v1/chats/{chat_id}/messages"

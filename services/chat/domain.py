@@ -13,12 +13,20 @@ from sqlalchemy import delete, exists, func, or_, select, update
 from chatvakt import events as ev
 from chatvakt.db import iso, utcnow
 from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound
+from chatvakt.vocabulary import (
+    CHAT_STATUSES,
+    END_STATUSES,
+    OPEN_CHAT_STATUSES,
+    PHASES,
+    STAFF,
+    SUPERVISORS,
+    holds_transcript,
+)
 
 from .models import conversations, holds, messages
 
 MAX_TEXT = 4000
-OPEN = ("waiting", "active")
-PHASES = ("opening", "request_and_goal", "options_for_action", "summary_and_close")
+OPEN = OPEN_CHAT_STATUSES
 
 # System texts in the helpline's own words (Norwegian first: the child's page
 # speaks bokmål first). `kind` lets a page show its own translation.
@@ -347,8 +355,6 @@ def transfer(session, outbox, chat_id, actor, to_id, to_name, note=None, now=Non
 
 # --- Staff tools: internal notes, supervisor whispers, the conversation model.
 
-STAFF = ("counsellor", "supervisor", "admin")
-SUPERVISORS = ("supervisor", "admin")
 
 
 def _staff_chat(session, chat_id, actor):
@@ -399,7 +405,7 @@ def set_phase(session, outbox, chat_id, actor, phase, now=None):
     return chat_view(_load(session, chat.id))
 
 
-LISTABLE = ("waiting", "active") + ev.END_STATUSES
+LISTABLE = CHAT_STATUSES
 
 
 def list_chats(session, actor, status="active", limit=500):
@@ -499,28 +505,27 @@ def check_silence(session, outbox, chat_id, prompt_s, end_s, now=None):
 
 # --- Retention: transcripts go after N days unless an escalation holds them.
 
-# Escalation statuses that no longer hold a transcript; any other status holds
-# (when in doubt, keep: an unknown status must not delete evidence).
-RELEASED = ("closed", "resolved", "done", "cancelled", "canceled", "dismissed", "rejected")
+# One rule (chatvakt/vocabulary.py: holds_transcript): a hold keeps the
+# transcript while the escalation's own `open` flag says it is open.
 
 
-def record_hold(session, _outbox, escalation_id, chat_id, status, raised=False, now=None):
-    """Remember an escalation's status. Idempotent; `raised` never overwrites a
-    later update that overtook it (events from different workers may cross)."""
+def record_hold(session, _outbox, escalation_id, chat_id, kind, status, open_=None, raised=False,
+                now=None):
+    """Remember an escalation's status and whether it is open. Idempotent;
+    `raised` never overwrites a later update that overtook it (events from
+    different workers may cross)."""
     now = now or utcnow()
+    values = dict(kind=kind, status=status, open=holds_transcript(open_, kind, status), updated_at=now)
     row = session.execute(select(holds).where(holds.c.escalation_id == escalation_id)).first()
     if row is None:
-        session.execute(holds.insert().values(escalation_id=escalation_id, chat_id=chat_id,
-                                              status=status, updated_at=now))
+        session.execute(holds.insert().values(escalation_id=escalation_id, chat_id=chat_id, **values))
     elif not raised:
-        session.execute(update(holds).where(holds.c.escalation_id == escalation_id)
-                        .values(status=status, updated_at=now))
+        session.execute(update(holds).where(holds.c.escalation_id == escalation_id).values(**values))
 
 
 def held(session, chat_id):
     return session.execute(
-        select(holds.c.escalation_id)
-        .where(holds.c.chat_id == chat_id, holds.c.status.not_in(RELEASED))
+        select(holds.c.escalation_id).where(holds.c.chat_id == chat_id, holds.c.open.is_(True))
     ).first() is not None
 
 
@@ -530,10 +535,10 @@ def purge_expired(session, _outbox, retention_days, now=None, limit=200):
     stays without text: its times, phases and counsellor serve coding."""
     now = now or utcnow()
     cutoff = now - dt.timedelta(days=retention_days)
-    hold = exists().where(holds.c.chat_id == conversations.c.id, holds.c.status.not_in(RELEASED))
+    hold = exists().where(holds.c.chat_id == conversations.c.id, holds.c.open.is_(True))
     ids = session.execute(
         select(conversations.c.id)
-        .where(conversations.c.status.in_(ev.END_STATUSES), conversations.c.ended_at <= cutoff,
+        .where(conversations.c.status.in_(END_STATUSES), conversations.c.ended_at <= cutoff,
                conversations.c.purged_at.is_(None), ~hold)
         .limit(limit)
     ).scalars().all()

@@ -1,6 +1,7 @@
 """The chat relay's own tables."""
 from sqlalchemy import (
     JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint, false,
+    true,
 )
 
 from chatvakt.outbox import outbox_table
@@ -53,7 +54,10 @@ holds = Table(
     metadata,
     Column("escalation_id", String(64), primary_key=True),
     Column("chat_id", String(40), nullable=False, index=True),
+    Column("kind", String(32)),
     Column("status", String(24), nullable=False),
+    # the escalation's own `open` flag: the hold keeps the transcript while true
+    Column("open", Boolean, nullable=False, server_default=true()),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 

@@ -162,13 +162,14 @@ class ChatService(ServiceBase):
     @event_handler(ev.ESCALATION, ev.ESCALATION_RAISED)
     def on_escalation_raised(self, payload):
         data = ev.load(ev.ESCALATION, ev.ESCALATION_RAISED, payload)
-        self.unit(domain.record_hold, data["escalation_id"], data["chat_id"], data["status"],
-                  raised=True)
+        self.unit(domain.record_hold, data["escalation_id"], data["chat_id"], data["kind"],
+                  data["status"], data["open"], raised=True)
 
     @event_handler(ev.ESCALATION, ev.ESCALATION_UPDATED)
     def on_escalation_updated(self, payload):
         data = ev.load(ev.ESCALATION, ev.ESCALATION_UPDATED, payload)
-        self.unit(domain.record_hold, data["escalation_id"], data["chat_id"], data["status"])
+        self.unit(domain.record_hold, data["escalation_id"], data["chat_id"], data["kind"],
+                  data["status"], data["open"])
 
     @timer(interval=INACTIVITY_CHECK_S)
     def check_inactivity(self):

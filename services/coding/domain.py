@@ -10,16 +10,16 @@ from sqlalchemy import and_, func, or_, select, update
 from chatvakt import events as ev
 from chatvakt.db import iso, parse_iso, utcnow
 from chatvakt.errors import Conflict, Invalid, NotFound
+from chatvakt.vocabulary import OPEN_CHAT_STATUSES, PHASES, SUPERVISORS
 
 from . import messages
 from .models import at_risk, history, records, taxonomies
-from .rules import PHASES, CodingInputSchema, check_coding, main_only_codes
+from .rules import CodingInputSchema, check_coding, main_only_codes
 from .stats import DEFAULT_TZ, compute_stats, range_bounds
 from .taxonomy import TaxonomyError, bundled_taxonomy, taxonomy_from_dict
 
 CODING_SCHEMA = CodingInputSchema()
-OPEN = ("waiting", "active")
-SUPERVISORS = ("supervisor", "admin")
+OPEN = OPEN_CHAT_STATUSES
 # The fields of a coding a correction can change (for the audit trail's summary).
 AUDITED = ("gender", "age", "categories", "contact_type", "acute_danger_assessed", "acute_danger",
            "time_in", "time_out", "notes", "phase_seconds")
@@ -90,7 +90,7 @@ def _may_code(row, actor):
 
 # -- taxonomies by version -------------------------------------------------------------
 
-_known = {}  # version -> Taxonomy; versions are immutable once stored
+_known: dict[str, object] = {}  # version -> Taxonomy; versions are immutable once stored
 
 
 def register_taxonomy(session, taxonomy):
@@ -255,7 +255,7 @@ def save_coding(session, outbox, facts, body, actor, taxonomy, now=None, lang="n
         coding = CODING_SCHEMA.load(body)
     except ValidationError as error:
         raise Invalid(messages.sentence("The coding is not valid.", lang),
-                      messages.localise(error.messages, lang))
+                      messages.localise(error.messages, lang)) from error
     bounds = (parse_iso(facts["started_at"]), parse_iso(facts.get("ended_at")))
     problems = check_coding(taxonomy, coding, bounds, lang)
     if problems:

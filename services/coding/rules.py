@@ -22,12 +22,12 @@ from typing import Any, Iterable, Mapping
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
 
+from chatvakt.vocabulary import GENDERS, PHASES
+
 from .taxonomy import Taxonomy
 
 __all__ = [
-    "GENDERS",
     "CONTACT_TYPES",
-    "PHASES",
     "AGE_MIN",
     "AGE_MAX",
     "NOTES_MAX",
@@ -40,7 +40,6 @@ __all__ = [
     "main_only_codes",
 ]
 
-GENDERS = ("girl", "boy", "other", "unspecified")
 CONTACT_TYPES = (
     "child_about_self",
     "about_a_child",
@@ -51,7 +50,6 @@ CONTACT_TYPES = (
     "thanks",
     "information_only",
 )
-PHASES = ("opening", "request_and_goal", "options_for_action", "summary_and_close")
 
 AGE_MIN, AGE_MAX = 5, 25
 NOTES_MAX = 2000

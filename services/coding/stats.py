@@ -35,7 +35,9 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .rules import CONTACT_TYPES, GENDERS
+from chatvakt.vocabulary import GENDERS
+
+from .rules import CONTACT_TYPES
 from .taxonomy import Taxonomy
 
 __all__ = [

@@ -15,15 +15,14 @@ from sqlalchemy import func, or_, select, update
 from chatvakt import events as ev
 from chatvakt.db import iso, parse_iso, utcnow
 from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound
+from chatvakt.vocabulary import ESCALATION_KINDS, GENDERS, STAFF, SUPERVISORS, escalation_open
 
-from .models import (alerts, audit, escalations, risk_corrections, risk_flags, screen_context,
-                     status_history)
+from .models import alerts, audit, escalations, risk_corrections, risk_flags, screen_context, status_history
 from .risk import category_words, reason_text
 
-KINDS = ("acute_danger", "report_of_concern", "network_contact", "referral")
+KINDS = ESCALATION_KINDS
 SEVERITY_ORDER = {"high": 2, "medium": 1}
 DIRECTORY = Path(__file__).resolve().parent / "data" / "services.json"
-SUPERVISORS = ("supervisor", "admin")
 # Child welfare must assess a report of concern within a week of receiving it.
 ASSESSMENT_DAYS = 7
 EMERGENCY_NUMBERS = (
@@ -48,7 +47,7 @@ class IsoTime(fields.String):
         try:
             return iso(parse_iso(text))
         except ValueError:
-            raise ValidationError("Not an ISO 8601 time.")
+            raise ValidationError("Not an ISO 8601 time.") from None
 
 
 class _Strict(Schema):
@@ -68,7 +67,7 @@ class Person(_Strict):
 
 
 class ChildFacts(_Strict):
-    gender = fields.String(validate=validate.OneOf(ev.GENDERS), allow_none=True)
+    gender = fields.String(validate=validate.OneOf(GENDERS), allow_none=True)
     age = fields.Integer(strict=True, validate=validate.Range(min=0, max=25), allow_none=True)
 
 
@@ -166,7 +165,9 @@ CONTENT_STATUSES = {"report_of_concern": ("draft",)}
 
 
 def is_open(kind, status):
-    return bool(MACHINES[kind][1].get(status))
+    # The vocabulary says which statuses are open; the machines above agree
+    # (a status with a way out is open; tested).
+    return escalation_open(kind, status)
 
 
 def next_statuses(kind, status, actor):
@@ -294,7 +295,7 @@ def record_correction(session, _outbox, vault, chat_id, at_risk, reason, actor, 
     """
     from .learned import LEARNED_CATEGORIES
 
-    if (actor or {}).get("role") not in ("counsellor",) + SUPERVISORS:
+    if (actor or {}).get("role") not in STAFF:
         raise Forbidden("Only counsellors and supervisors mark risk.")
     if not isinstance(at_risk, bool):
         raise Invalid("Say whether the chat is at risk.", {"at_risk": ["true or false."]})
@@ -527,7 +528,7 @@ def _validate(kind, details):
     try:
         clean = SCHEMAS[kind].load(details)
     except ValidationError as error:
-        raise Invalid("Some details are not valid.", _flat(error.messages))
+        raise Invalid("Some details are not valid.", _flat(error.messages)) from error
     if kind == "referral" and clean.get("services"):
         known = {s["id"] for s in directory()["services"]}
         unknown = [s for s in clean["services"] if s not in known]
@@ -822,19 +823,6 @@ def audit_trail(session, _outbox, escalation_id, actor):
     _audit(session, row.id, row.chat_id, actor, "audit_read")
     return [{"at": iso(r.at), "actor_id": r.actor_id, "role": r.actor_role, "action": r.action,
              "detail": r.detail} for r in rows]
-
-
-def holds(session, chat_ids):
-    """Of these chats, those an open escalation keeps from retention deletion."""
-    chat_ids = [c for c in (chat_ids or []) if isinstance(c, str)]
-    if not chat_ids:
-        return []
-    found = set()
-    for start in range(0, len(chat_ids), 500):
-        found |= set(session.execute(
-            select(escalations.c.chat_id).where(escalations.c.chat_id.in_(chat_ids[start:start + 500]),
-                                                escalations.c.open.is_(True))).scalars())
-    return sorted(found)
 
 
 def counts(session):

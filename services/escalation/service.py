@@ -184,10 +184,5 @@ class EscalationService(ServiceBase):
         return base64.b64encode(report.render(view, config.helpline_name(), labels)).decode()
 
     @rpc
-    def holds(self, chat_ids):
-        """Of these chats, those an open escalation keeps from retention deletion."""
-        return self.read(domain.holds, chat_ids)
-
-    @rpc
     def directory(self):
         return domain.directory()

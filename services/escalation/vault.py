@@ -42,7 +42,7 @@ class Vault:
         raw = config.env(KEY_ENV)
         if raw:
             return cls([key.strip().encode() for key in raw.split(",") if key.strip()])
-        return cls([_local_key(config.data_dir() / KEY_FILE)])
+        return cls([_local_key(config.ensure_data_dir() / KEY_FILE)])
 
 
 def _local_key(path):

@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from chatvakt import vocabulary
 from chatvakt.db import utcnow
 from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound
 from chatvakt.testing import read, run, sqlite_sessions
@@ -147,9 +148,10 @@ def test_retention_deletes_old_transcripts_unless_an_escalation_holds_them(db):
     run(db, domain.end_chat, recent, C1, now=t0 + dt.timedelta(days=20))
     with db() as session, session.begin():
         session.execute(conversations.update().where(conversations.c.id == old).values(nickname="Mia"))
-    run(db, domain.record_hold, "e1", kept, "open", raised=True)
-    run(db, domain.record_hold, "e2", old, "closed")
-    run(db, domain.record_hold, "e2", old, "open", raised=True)  # a late "raised" does not reopen
+    run(db, domain.record_hold, "e1", kept, "acute_danger", "open", True, raised=True)
+    run(db, domain.record_hold, "e2", old, "acute_danger", "closed", False)
+    # a late "raised" does not reopen
+    run(db, domain.record_hold, "e2", old, "acute_danger", "open", True, raised=True)
     later = t0 + dt.timedelta(days=31)  # the shifted clock
     assert run(db, domain.purge_expired, 30, now=t0 + dt.timedelta(days=29))[0] == []
     purged, _ = run(db, domain.purge_expired, 30, now=later)
@@ -161,7 +163,43 @@ def test_retention_deletes_old_transcripts_unless_an_escalation_holds_them(db):
     assert read(db, domain.list_messages, kept, SUP)
     assert read(db, domain.list_messages, recent, SUP)
     assert run(db, domain.purge_expired, 30, now=later)[0] == []  # idempotent
-    run(db, domain.record_hold, "e1", kept, "closed")
+    run(db, domain.record_hold, "e1", kept, "acute_danger", "closed", False)
     assert run(db, domain.purge_expired, 30, now=later)[0] == [kept]
     with pytest.raises(Conflict):
         run(db, domain.add_note, old, C1, "for sent")
+
+
+# One rule for every kind and status (chatvakt/vocabulary.py): the hold keeps
+# the transcript exactly while the escalation event's `open` flag is true.
+EVERY_STATUS = [(kind, status) for kind, statuses in vocabulary.ESCALATION_STATUSES.items()
+                for status in statuses]
+
+
+def _purged_after_hold(db, kind, status, open_):
+    t0 = utcnow()
+    chat_id = active_chat(db, now=t0)
+    run(db, domain.end_chat, chat_id, C1, now=t0 + dt.timedelta(hours=1))
+    run(db, domain.record_hold, f"e-{chat_id}", chat_id, kind, status, open_, raised=True)
+    return chat_id in run(db, domain.purge_expired, 30, now=t0 + dt.timedelta(days=31))[0]
+
+
+@pytest.mark.parametrize("kind,status", EVERY_STATUS)
+def test_retention_follows_the_events_open_flag(db, kind, status):
+    open_ = vocabulary.escalation_open(kind, status)  # what the escalation service sends
+    assert _purged_after_hold(db, kind, status, open_) is (not open_)
+
+
+@pytest.mark.parametrize("kind,status", EVERY_STATUS)
+def test_retention_judges_an_event_without_the_flag_by_the_vocabulary(db, kind, status):
+    assert _purged_after_hold(db, kind, status, None) is (not vocabulary.escalation_open(kind, status))
+
+
+def test_a_chat_whose_only_escalation_is_a_referral_loses_its_transcript(db):
+    assert not vocabulary.escalation_open("referral", "recorded")
+    assert _purged_after_hold(db, "referral", "recorded", False)
+
+
+def test_the_flag_wins_over_the_status_and_unknown_statuses_keep(db):
+    assert not _purged_after_hold(db, "referral", "recorded", True)
+    assert not _purged_after_hold(db, "acute_danger", "something_new", None)
+    assert not _purged_after_hold(db, "a_new_kind", "closed", None)

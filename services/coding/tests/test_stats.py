@@ -6,7 +6,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from services.coding.rules import CONTACT_TYPES, GENDERS
+from chatvakt.vocabulary import GENDERS
+from services.coding.rules import CONTACT_TYPES
 from services.coding.stats import age_band, compute_stats, percentile, stats_to_csv
 from services.coding.taxonomy import load_taxonomy
 

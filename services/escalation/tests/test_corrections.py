@@ -144,7 +144,7 @@ def test_retrain_uses_the_corrections(tmp_path, monkeypatch):
     pytest.importorskip("sklearn")
     import numpy as np
 
-    from chatvakt.cli import main
+    from launcher.cli import main
     from chatvakt.db import setup_database
     from services.escalation import learned
     from services.escalation.tests.test_learned import TINY

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from chatvakt.db import utcnow
 from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound
+from chatvakt import vocabulary
 from chatvakt.testing import run, sqlite_sessions
 
 from services.escalation import domain, report
@@ -227,14 +228,27 @@ def test_details_are_sealed_at_rest_and_every_access_is_audited(db, vault, tmp_p
         run(db, domain.get_escalation, Vault([Fernet.generate_key()]), eid, SUP)
 
 
-def test_holds_name_chats_with_an_open_escalation(db, vault):
-    open_id = raise_(db, vault, "acute_danger", {}, chat_id="held")
-    raise_(db, vault, "referral", {"services": ["ungno"]}, chat_id="referred")
-    done = raise_(db, vault, "acute_danger", {}, chat_id="done")
-    patch(db, vault, done, status="closed")
+def test_the_status_machines_agree_with_the_vocabulary():
+    """One rule: a status is open when the vocabulary says so, and exactly
+    then has a way out in the escalation's status machine."""
+    assert set(domain.MACHINES) == set(vocabulary.ESCALATION_KINDS)
+    for kind, (initial, moves) in domain.MACHINES.items():
+        assert set(moves) == set(vocabulary.ESCALATION_STATUSES[kind])
+        assert initial in moves
+        for status, outs in moves.items():
+            assert domain.is_open(kind, status) == bool(outs) == vocabulary.escalation_open(kind, status)
+
+
+def test_the_events_carry_the_open_flag_of_every_kind(db, vault):
+    """A referral is done when written: its events say so from the start."""
+    details = {"network_contact": {"contact": "school", "consent": "given"},
+               "referral": {"services": ["ungno"]}}
+    for kind in vocabulary.ESCALATION_KINDS:
+        raise_(db, vault, kind, details.get(kind, {}), chat_id=f"chat-{kind}")
     with db() as session:
-        assert domain.holds(session, ["held", "referred", "done", "none"]) == ["held"]
-    assert open_id
+        rows = session.execute(select(domain.escalations)).all()
+    assert {r.kind: bool(r.open) for r in rows} == {
+        "acute_danger": True, "report_of_concern": True, "network_contact": True, "referral": False}
 
 
 def test_status_open_lists_every_open_escalation(db, vault):

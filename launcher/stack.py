@@ -38,7 +38,8 @@ def _die_with_parent():
 
 
 def service_command(name):
-    return [sys.executable, "-m", "nameko", "run", "--config", NAMEKO_CONFIG, MODULES[name]]
+    # launcher.nameko is `nameko` with eventlet's deprecation warning filtered (launcher/__init__.py)
+    return [sys.executable, "-m", "launcher.nameko", "run", "--config", NAMEKO_CONFIG, MODULES[name]]
 
 
 def broker_reachable(uri, timeout=2.0):
@@ -94,8 +95,11 @@ def build_env(name, replica, port):
     env.setdefault("AMQP_URI", config.DEFAULT_AMQP_URI)
     env["CHATVAKT_DATA"] = str(config.data_dir())
     env["PYTHONUNBUFFERED"] = "1"
-    # eventlet announces its deprecation in every process; we know (README).
-    env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+    # A quiet terminal: in readable (text) form the local stack shows warnings,
+    # errors and restarts only; LOG_LEVEL=INFO shows each unit of work, and
+    # LOG_FORMAT=json gives the containers' JSON lines at INFO.
+    if config.env("LOG_FORMAT", "text") != "json":
+        env.setdefault("LOG_LEVEL", "WARNING")
     if name == "gateway":
         env["GATEWAY_PORT"] = str(port + replica - 1)
     # CHATVAKT_METRICS_PORTS="queue=9101,chat=9102": each local process its own

@@ -4,6 +4,8 @@ import getpass
 import os
 import sys
 
+from chatvakt import config, vocabulary
+
 
 def _accounts_add(args):
     from sqlalchemy.orm import sessionmaker
@@ -53,7 +55,7 @@ def _accounts_disable(args):
 
 
 def _service(args):
-    from chatvakt.stack import service_command
+    from launcher.stack import service_command
 
     os.environ.setdefault("CHATVAKT_PROCESS", args.name)
     command = service_command(args.name)
@@ -62,8 +64,6 @@ def _service(args):
 
 def _ping(args):
     from nameko.standalone.rpc import ClusterRpcProxy
-
-    from chatvakt import config
 
     try:
         with ClusterRpcProxy({"AMQP_URI": config.amqp_uri()}, timeout=args.timeout) as cluster:
@@ -76,9 +76,10 @@ def _ping(args):
 
 
 def _migrate(args):
-    from chatvakt.db import setup_database
-    from chatvakt.stack import MODULES
     import importlib
+
+    from chatvakt.db import setup_database
+    from launcher.stack import MODULES
 
     names = [args.name] if args.name != "all" else list(MODULES)
     for name in names:
@@ -90,7 +91,7 @@ def _migrate(args):
 
 
 def _new_migration(args):
-    from chatvakt.migrations import new_revision
+    from launcher.migrations import new_revision
 
     new_revision(args.name, args.message)
     return 0
@@ -137,13 +138,20 @@ def _risk_retrain(args):
     trained = learned.train(train_rows + corrections, lexicon=default_screen(), log=print)
     out = Path(args.out) if args.out else learned.model_path_for_retrain()
     learned.export(trained, out, {"corrections": len(corrections), "sources": names})
+    out.chmod(0o600)  # trained on the helpline's corrections: this user's only, like CHATVAKT_DATA
     print(f"model written to {out} ({out.stat().st_size // 1024} KiB); the escalation service "
           "loads it instead of the shipped one (picked up at the next screened message)")
     return 0
 
 
+def _dead_letters(args):
+    from launcher import deadletters
+
+    return deadletters.main(args)
+
+
 def _run(args):
-    from chatvakt.stack import run
+    from launcher.stack import run
 
     return run(replicas=args.replicas)
 
@@ -158,22 +166,22 @@ def main(argv=None):
     run.set_defaults(func=_run)
 
     service = sub.add_parser("service", help="run one service (nameko run)")
-    service.add_argument("name", choices=["queue", "chat", "coding", "escalation", "gateway"])
+    service.add_argument("name", choices=config.PROCESSES)
     service.set_defaults(func=_service)
 
     ping = sub.add_parser("ping", help="exit 0 when a service answers an RPC ping")
-    ping.add_argument("name", choices=["queue", "chat", "coding", "escalation"])
+    ping.add_argument("name", choices=config.SERVICES)
     ping.add_argument("--timeout", type=float, default=5.0)
     ping.set_defaults(func=_ping)
 
     migrate = sub.add_parser("migrate", help="create or upgrade a service's database")
-    migrate.add_argument("name", choices=["queue", "chat", "coding", "escalation", "gateway", "all"])
+    migrate.add_argument("name", choices=config.PROCESSES + ("all",))
     migrate.set_defaults(func=_migrate)
 
     migration = sub.add_parser("migrations", help="write a new migration from the models")
     migration_sub = migration.add_subparsers(dest="migrations_command", required=True)
     new = migration_sub.add_parser("new", help="autogenerate a migration for one service")
-    new.add_argument("name", choices=["queue", "chat", "coding", "escalation", "gateway"])
+    new.add_argument("name", choices=config.PROCESSES)
     new.add_argument("message")
     new.set_defaults(func=_new_migration)
 
@@ -182,13 +190,24 @@ def main(argv=None):
     add = accounts_sub.add_parser("add", help="create or update an account (password on stdin)")
     add.add_argument("username")
     add.add_argument("--name", required=True)
-    add.add_argument("--role", required=True, choices=["counsellor", "supervisor", "admin"])
+    add.add_argument("--role", required=True, choices=vocabulary.ROLES)
     add.set_defaults(func=_accounts_add)
     for verb, help_text in (("disable", "end the account's sessions and refuse its logins"),
                             ("enable", "let a disabled account log in again")):
         toggle = accounts_sub.add_parser(verb, help=help_text)
         toggle.add_argument("username")
         toggle.set_defaults(func=_accounts_disable)
+
+    dead = sub.add_parser("dead-letters", help="events parked after their last try (never their text)")
+    dead_sub = dead.add_subparsers(dest="dead_letters_command", required=True)
+    for verb, help_text in (("list", "counts by event and handler"),
+                            ("replay", "send them back to the handler that failed"),
+                            ("drop", "delete them")):
+        action = dead_sub.add_parser(verb, help=help_text)
+        action.add_argument("--queue", default="chatvakt.dead-letter")
+        if verb != "list":
+            action.add_argument("--event", default=None, help="only this event name")
+        action.set_defaults(func=_dead_letters)
 
     risk = sub.add_parser("risk", help="the risk screen")
     risk_sub = risk.add_subparsers(dest="risk_command", required=True)
