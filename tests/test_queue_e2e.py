@@ -65,7 +65,8 @@ def test_risk_raises_a_chat_with_the_reason_and_a_supervisor_can_reorder(stack):
             return [w["chat_id"] for w in mine] == [c.chat_id, a.chat_id, b.chat_id] and mine[0]
         entry = eventually(risky_first)
         assert entry["risk"] is True and entry["priority"] > 0
-        assert "ta livet mitt" in entry["reason"] and entry["priority_source"] == "risk_screen"
+        # the category in words and what matched, never a quote of the child (issue 13)
+        assert "suicide" in entry["reason"] and "«" not in entry["reason"] and entry["priority_source"] == "risk_screen"
         # A later message while waiting raises b as well.
         assert b.post(f"/api/v1/chats/{b.chat_id}/messages", {"text": "pappa slår meg"}).status_code == 201
         eventually(lambda: [i for i in waiting_ids(supervisor) if i in (a.chat_id, b.chat_id)]
