@@ -94,6 +94,10 @@ class Stack:
             # the 60 s absence grace (issue 12) would let them go mid-test.
             # Tests of the absence rule pass their own short grace.
             "CHATVAKT_ABSENT_GRACE_S": "3600",
+            # Offered assignment is on by default (issue 13), but most e2e tests
+            # take a named chat the moment it is queued, which an offer to another
+            # counsellor would refuse; the tests of offers turn it on themselves.
+            "CHATVAKT_AUTO_ASSIGN": "0",
         })
         env.update(self.extra_env)
         self.log = open(self.log_path, "ab")

@@ -159,6 +159,10 @@ class EscalationService(ServiceBase):
         return self.unit(domain.get_escalation, self.vault, escalation_id, actor)
 
     @rpc
+    def read_identifying(self, escalation_id, actor, chat_live):
+        return self.unit(domain.read_identifying, self.vault, escalation_id, actor, chat_live)
+
+    @rpc
     def audit(self, escalation_id, actor):
         return self.unit(domain.audit_trail, escalation_id, actor)
 
