@@ -291,6 +291,7 @@ def flow(run, browser):
     run.result["facts"]["cookies_after_exit"] = len(child_ctx.cookies())
     check.close()
     expect(card.locator(".state")).to_contain_text("rask utgang")
+    expect(card.locator(".quick-exit-banner")).to_contain_text("ikke trygt å kontakte barnet")
     run.step("quick exit ended the chat, left no history entry, storage or cookies")
 
     # -- coding: the subcategory rule bites, then a valid coding clears the uncoded list
@@ -312,6 +313,9 @@ def flow(run, browser):
     expect(coding).to_be_hidden()
     expect(staff.locator("#uncoded")).to_contain_text("Alt er kodet")
     run.step("coding saved; nothing left uncoded")
+    # Ended and coded, the card folds away (issue 13); one click shows it again.
+    expect(card.locator(".log")).to_be_hidden()
+    card.get_by_role("button", name="Vis samtalen").click()
     card.get_by_role("button", name="Kodet ✓").click()
     expect(coding.locator("#c-history")).to_contain_text("Versjon 1")
     coding.locator("#c-history summary").click()

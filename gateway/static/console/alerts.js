@@ -1,6 +1,6 @@
 // Alerts: stay until acknowledged, say it out loud, flash the title.
 import { h, missing } from "/static/common/net.js";
-import { KIND } from "/static/console/i18n.js";
+import { KIND, t } from "/static/console/i18n.js";
 import { $, state, who, short, clock, call, problem } from "/static/console/api.js";
 import { focusOrOpen } from "/static/console/chatcard.js";
 
@@ -26,6 +26,19 @@ export function raiseAlert(data) {
   if (old) old.replaceWith(card); else $("alerts").prepend(card);
   updateTitle();
   beep(severe || data.raised);
+}
+// A quick exit is not an alert to acknowledge on the server, but the supervisor
+// and the chat's counsellor must not take it for an ordinary end.
+export function quickExitNotice(chatId) {
+  const key = `quick-${chatId}`;
+  if ($("alerts").querySelector(`[data-alert="${CSS.escape(key)}"]`)) return;
+  const known = state.chats.get(chatId);
+  const label = known ? who(known.gender, known.age) : `chat ${short(chatId)}`;
+  const card = h("div", { class: "alert quick", role: "alert", "data-alert": key, "data-chat-id": chatId },
+    h("strong", {}, `${label} #${short(chatId)}: `), h("span", { "data-i18n": "quick-exit" }, t("quick-exit")),
+    h("button", { type: "button", class: "ghost", onclick: () => { card.remove(); updateTitle(); } }, "OK"));
+  $("alerts").prepend(card);
+  updateTitle();
 }
 export async function acknowledge(card, data) {
   if (data.local || !data.alert_id) { card.remove(); updateTitle(); return; }
@@ -53,13 +66,14 @@ export async function refreshAlerts() {
     if (!shown) raiseAlert(alert);
   }
   for (const card of [...$("alerts").querySelectorAll(".alert")]) {
-    if (!card.dataset.alert.startsWith("local-") && !open.has(card.dataset.alert)) card.remove();
+    if (!card.dataset.alert.startsWith("local-") && !card.dataset.alert.startsWith("quick-") && !open.has(card.dataset.alert)) card.remove();
   }
   updateTitle();
 }
 export function updateTitle() {
   const count = $("alerts").children.length;
-  document.title = count ? `(${count}) VARSEL – chatvakt` : "chatvakt – konsoll";
+  document.title = count ? `(${count}) VARSEL – chatvakt`
+    : state.waitingNote ? `● ${state.waitingNote} – chatvakt` : "chatvakt – konsoll";
 }
 export let audio = null;
 export function beep(severe) {

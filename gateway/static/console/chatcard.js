@@ -1,7 +1,7 @@
 // One card per open chat: the transcript, the composer, phases, transfer.
 import { h, missing } from "/static/common/net.js";
-import { TYPING_EVERY_MS, TYPING_SHOWN_MS, PHASES, ALWAYS, PHRASES, PRESENCE } from "/static/console/i18n.js";
-import { $, state, supervisor, who, clock, call, problem, save } from "/static/console/api.js";
+import { TYPING_EVERY_MS, TYPING_SHOWN_MS, PHASES, ALWAYS, PHRASES, PRESENCE, t, riskWords, span, linkify } from "/static/console/i18n.js";
+import { $, state, supervisor, who, short, clock, call, problem, save } from "/static/console/api.js";
 import { renderMine } from "/static/console/lists.js";
 import { openCoding } from "/static/console/coding.js";
 import { openEscalation, loadChatEscalations } from "/static/console/escalation.js";
@@ -35,7 +35,8 @@ export async function buildChat(chatId, extra) {
     id: chatId, status: info.status, gender: info.gender, age: info.age, phase: info.phase || "opening",
     counsellor: info.counsellor, lastSeq: 0, unread: 0, seen: new Set(), flags: [], escalations: [],
     watch: Boolean(info.counsellor?.id && info.counsellor.id !== state.me.id),
-    mode: "child", typingAt: 0,
+    mode: "child", typingAt: 0, endedBy: info.ended_by, startedAt: info.started_at,
+    assignedAt: info.assigned_at, endedAt: info.ended_at, childLang: info.lang || null, folded: false,
   };
   if (extra.risk) chat.flags.push({ kind: "risk", reason: extra.reason });
   chat.card = buildCard(chat);
@@ -56,7 +57,10 @@ export function buildCard(chat) {
   const textarea = card.querySelector("textarea");
   textarea.id = `text-${chat.id}`;
   card.querySelector(".compose-row label").htmlFor = textarea.id;
+  for (const node of card.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
   card.querySelector(".close-card").addEventListener("click", () => closeCard(chat));
+  // An ended and coded chat folds to one line; one click shows it again.
+  card.querySelector(".unfold").addEventListener("click", () => { chat.folded = false; renderCard(chat); });
   card.addEventListener("focusin", () => markRead(chat));
   card.addEventListener("pointerdown", () => markRead(chat));
   // phases
@@ -110,6 +114,21 @@ export function renderCard(chat) {
   card.classList.toggle("ended", chat.status !== "active" && chat.status !== "waiting");
   card.querySelector(".chat-title").textContent =
     `${who(chat.gender, chat.age)}${chat.watch ? ` – ${chat.counsellor?.name || ""}` : ""}`;
+  // Two children both "Ukjent" are told apart by a short reference.
+  card.querySelector(".chat-ref").textContent = `#${short(chat.id)}`;
+  const log = card.querySelector(".log");
+  log.setAttribute("aria-label", `${t("transcript")} ${who(chat.gender, chat.age)} #${short(chat.id)}`);
+  const banner = card.querySelector(".quick-exit-banner");
+  banner.hidden = chat.endedBy !== "quick_exit";
+  banner.textContent = t("quick-exit");
+  card.classList.toggle("quick-exit", chat.endedBy === "quick_exit");
+  const lang = card.querySelector(".child-lang");
+  lang.hidden = !chat.childLang || chat.childLang === "nb";
+  lang.textContent = chat.childLang === "en" ? "English" : "";
+  lang.title = chat.childLang === "en" ? t("child-lang-en") : "";
+  renderTimes(chat);
+  card.classList.toggle("folded", Boolean(chat.folded));
+  card.querySelector(".fold-bar").hidden = !chat.folded;
   const stateText = { active: "aktiv", waiting: "venter", ended: "avsluttet", abandoned: "forlatt",
     timed_out: "avsluttet (stille lenge)" }[chat.status] || chat.status;
   card.querySelector(".state").textContent = chat.endedBy === "quick_exit" ? "avsluttet (rask utgang)" : stateText;
@@ -119,10 +138,11 @@ export function renderCard(chat) {
   const risky = chat.flags.length > 0;
   const risk = card.querySelector(".risk");
   risk.hidden = !risky;
-  risk.textContent = "Risiko";
+  risk.textContent = chat.flags.some((f) => f.kind === "acute_danger") ? "Akutt fare" : "Risiko";
   const flags = card.querySelector(".flags");
   flags.hidden = !risky;
-  flags.textContent = risky ? `Flagg: ${chat.flags.map((f) => [f.category, f.reason].filter(Boolean).join(" – ")).join("; ")}` : "";
+  // Category in words, then the reason; never a code like "suicide".
+  flags.textContent = risky ? `Flagg: ${chat.flags.map((f) => [riskWords(f.category), f.reason].filter(Boolean).join(" – ")).join("; ")}` : "";
   const index = PHASES.findIndex((p) => p.code === chat.phase);
   for (const button of card.querySelectorAll(".phase")) {
     const at = PHASES.findIndex((p) => p.code === button.dataset.phase);
@@ -148,12 +168,31 @@ export function renderCard(chat) {
   renderMine();
 }
 
+// Wait (queued → answered) and duration (answered → ended or now) on every card.
+export function renderTimes(chat) {
+  const node = chat.card.querySelector(".times");
+  const start = Date.parse(chat.startedAt);
+  if (Number.isNaN(start)) { node.textContent = ""; return; }
+  const answered = Date.parse(chat.assignedAt);
+  const end = Date.parse(chat.endedAt);
+  const parts = [];
+  if (!Number.isNaN(answered)) {
+    parts.push(`${t("waited")} ${span((answered - start) / 1000)}`);
+    parts.push(`${t("lasted")} ${span(((Number.isNaN(end) ? Date.now() : end) - answered) / 1000)}`);
+  } else {
+    parts.push(`${t("waits")} ${span(((Number.isNaN(end) ? Date.now() : end) - start) / 1000)}`);
+  }
+  node.textContent = parts.join(" · ");
+}
+
 export async function syncChat(chat) {
   const info = await call("GET", `/api/v1/chats/${chat.id}`);
   if (info.ok) {
     Object.assign(chat, { status: info.data.status, phase: info.data.phase || chat.phase,
       gender: info.data.gender, age: info.data.age, counsellor: info.data.counsellor,
-      endedBy: info.data.ended_by || chat.endedBy });
+      endedBy: info.data.ended_by || chat.endedBy, startedAt: info.data.started_at,
+      assignedAt: info.data.assigned_at, endedAt: info.data.ended_at,
+      childLang: info.data.lang || chat.childLang });
     chat.watch = Boolean(chat.counsellor?.id && chat.counsellor.id !== state.me.id);
   }
   const result = await call("GET", `/api/v1/chats/${chat.id}/messages?after=${chat.lastSeq}`);
@@ -171,7 +210,7 @@ export function addMessage(chat, message, live) {
     : message.sender === "child" ? who(chat.gender, chat.age) : message.sender === "counsellor" ? "Chatvert" : "";
   const li = h("li", { class: `msg ${message.sender} ${internal ? `internal ${kind}` : ""}`, "data-seq": message.seq },
     label ? h("span", { class: "who" }, label) : null,
-    h("p", { class: "text" }, message.text),
+    h("p", { class: "text" }, linkify(message.text)),
     h("span", { class: "meta" }, h("time", { datetime: message.sent_at }, clock(message.sent_at))));
   const log = chat.card.querySelector(".log");
   const after = [...log.children].find((node) => Number(node.dataset.seq) > message.seq);

@@ -3,6 +3,7 @@ import { h, missing } from "/static/common/net.js";
 import { GENDER } from "/static/console/i18n.js";
 import { $, state, short, dateTime, call, problem } from "/static/console/api.js";
 import { refreshUncoded } from "/static/console/lists.js";
+import { renderCard } from "/static/console/chatcard.js";
 
 // -- coding -------------------------------------------------------------------------
 export const coding = { chatId: null, chosen: [] };
@@ -190,6 +191,10 @@ export async function saveCoding(event) {
   if (chat && chat.status !== "active") {
     chat.card.classList.add("coded");
     chat.card.querySelector(".act-code").textContent = "Kodet ✓";
+    chat.card.querySelector(".act-code").removeAttribute("data-i18n");
+    // Ended and coded: the card folds away so the live chats keep the room.
+    chat.folded = true;
+    renderCard(chat);
   }
 }
 

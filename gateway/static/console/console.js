@@ -7,10 +7,12 @@ import { onState, onEvent } from "/static/console/socket.js";
 import { refreshAlerts } from "/static/console/alerts.js";
 import { setPresence, loadPresence, loadColleagues, refreshQueue, take } from "/static/console/queue.js";
 import { loadActive, refreshAllChats, refreshUncoded, renderMine, tick } from "/static/console/lists.js";
-import { saveTransfer } from "/static/console/chatcard.js";
+import { saveTransfer, renderCard } from "/static/console/chatcard.js";
 import { buildTree, saveCoding } from "/static/console/coding.js";
-import { showKind, saveEscalation, refreshEscalations, detail, patchEscalation, loadAudit, getPdf } from "/static/console/escalation.js";
+import { wirePanels, showKind, saveEscalation, refreshEscalations, detail, patchEscalation, loadAudit, getPdf } from "/static/console/escalation.js";
 import { loadStats, statsCsv, showView } from "/static/console/stats.js";
+import { applyLanguage, switchLanguage } from "/static/console/i18n.js";
+import { renderMute, toggleMute, askNotifications } from "/static/console/waiting.js";
 
 // -- login -------------------------------------------------------------------
 async function login(event) {
@@ -75,6 +77,12 @@ function init() {
   $("opt-in").addEventListener("click", () => setPresence(state.presence?.status === "offline" ? "available" : state.presence?.status || "available",
     Number($("capacity").value) || 3, true));
   $("transfer-form").addEventListener("submit", saveTransfer);
+  wirePanels();
+  $("mute").addEventListener("click", toggleMute);
+  $("notify").addEventListener("click", askNotifications);
+  $("lang-switch").addEventListener("click", () => { switchLanguage(); renderMute(); for (const chat of state.chats.values()) renderCard(chat); });
+  applyLanguage();
+  renderMute();
   $("stats-form").addEventListener("submit", loadStats);
   $("stats-csv").addEventListener("click", statsCsv);
   for (const button of document.querySelectorAll("[data-close]")) {

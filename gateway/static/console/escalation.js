@@ -1,6 +1,6 @@
 // Escalations: raising one beside the chat, and working it to its end.
 import { download, h } from "/static/common/net.js";
-import { KIND } from "/static/console/i18n.js";
+import { KIND, t, linkify } from "/static/console/i18n.js";
 import { $, state, supervisor, who, short, dateTime, call, problem } from "/static/console/api.js";
 import { tick } from "/static/console/lists.js";
 import { renderCard, syncChat } from "/static/console/chatcard.js";
@@ -179,6 +179,29 @@ export function statusMessage(result) {
   return problem(result);
 }
 
+// Escalation forms open as a panel beside the chats (a non-modal dialog): the
+// child's next message arrives in sight while the counsellor fills the form.
+export function openPanel(id) {
+  for (const other of ["escalate-dialog", "detail-dialog"]) {
+    if (other !== id && $(other).open) $(other).close();
+  }
+  const panel = $(id);
+  panel.classList.add("side-panel");
+  if (!panel.open) panel.show();
+  document.body.classList.add("panel-open");
+  panel.querySelector("h2")?.setAttribute("tabindex", "-1");
+  panel.querySelector("h2")?.focus();
+}
+export function wirePanels() {
+  for (const id of ["escalate-dialog", "detail-dialog"]) {
+    const panel = $(id);
+    panel.addEventListener("close", () => {
+      if (!$("escalate-dialog").open && !$("detail-dialog").open) document.body.classList.remove("panel-open");
+    });
+    panel.addEventListener("keydown", (event) => { if (event.key === "Escape") panel.close(); });
+  }
+}
+
 export let escalating = null;
 export let collectNew = null;
 export async function loadServices() {
@@ -193,14 +216,33 @@ export async function openEscalation(chat) {
   $("escalate-error").hidden = true;
   await loadServices();
   showKind();
-  $("escalate-dialog").showModal();
+  openPanel("escalate-dialog");
 }
 export function showKind() {
   const kind = $("escalate-form").elements.kind.value;
   $("e-guide").replaceChildren(h("ul", {}, (GUIDE[kind] || []).map((line) => h("li", {}, line))));
   collectNew = buildFields($("e-fields"), kind, { create: true });
-  $("escalate-save").textContent = SAVE_LABEL[kind];
+  $("escalate-save").textContent = kind === "referral" ? t("send-and-record") : SAVE_LABEL[kind];
+  $("escalate-record-only").hidden = kind !== "referral";
   $("escalate-error").hidden = true;
+  if (kind === "referral") {
+    // The message to the child, shown and editable before anything is sent.
+    const services = $("e-fields").querySelector("select[multiple]");
+    const preview = h("textarea", { id: "e-preview", rows: 5, maxlength: 4000 });
+    const shown = h("div", { class: "wide" }, h("label", { for: "e-preview" }, t("preview")), preview,
+      h("p", { class: "small muted", id: "e-preview-links" }));
+    $("e-fields").append(shown);
+    let edited = false;
+    preview.addEventListener("input", () => { edited = true; links(); });
+    const links = () => $("e-preview-links").replaceChildren(linkify(preview.value));
+    const fillPreview = () => {
+      if (edited) return;
+      preview.value = referralText([...services.selectedOptions].map((o) => o.value));
+      links();
+    };
+    services?.addEventListener("change", fillPreview);
+    fillPreview();
+  }
 }
 export async function saveEscalation(event) {
   event.preventDefault();
@@ -213,10 +255,11 @@ export async function saveEscalation(event) {
     $("escalate-error").hidden = false;
     return;
   }
-  if (kind === "referral" && escalating.status === "active") {
-    const told = (state.services || []).filter((s) => details.services?.includes(s.id));
-    const text = told.map((s) => `${s.name}${s.phone ? ` (${s.phone})` : ""}${s.description_nb ? `: ${s.description_nb}` : ""}`).join("\n");
-    if (text) await call("POST", `/api/v1/chats/${escalating.id}/messages`, { text: `Du kan også ta kontakt med:\n${text}` });
+  // Sent only as the counsellor left it in the preview, and only when they chose to.
+  const text = $("e-preview")?.value.trim();
+  if (kind === "referral" && escalating.status === "active" && event.submitter?.id !== "escalate-record-only" && text) {
+    await call("POST", `/api/v1/chats/${escalating.id}/messages`,
+      { text, client_msg_id: `ref-${result.data.escalation_id}` });
   }
   $("escalate-dialog").close();
   if (kind === "acute_danger") escalating.flags.push({ kind, reason: "Akutt fare registrert" });
@@ -266,7 +309,7 @@ export async function showEscalation(id, note) {
   const result = await call("GET", `/api/v1/escalations/${id}`);
   if (!result.ok) { alert(problem(result)); return; }
   renderDetail(result.data, note);
-  if (!$("detail-dialog").open) $("detail-dialog").showModal();
+  openPanel("detail-dialog");
 }
 export function renderDetail(view, note) {
   detail.id = view.escalation_id;
@@ -292,6 +335,14 @@ export function renderDetail(view, note) {
   const stored = view.identifying?.fields || [];
   ident.hidden = !stored.length || view.identifying.visible;
   ident.textContent = "Identifiserende opplysninger er lagret kryptert og vises bare for vakthavende.";
+  // The counsellor who wrote them may read them back during the chat (to tell 113).
+  const back = $("detail-readback");
+  back.replaceChildren();
+  back.hidden = !stored.length || view.identifying.visible;
+  if (!back.hidden) {
+    back.append(h("button", { type: "button", class: "ghost small-btn", id: "readback-button",
+      onclick: () => readBack(view.escalation_id) }, t("readback")), h("span", { class: "small" }, ` ${t("readback-note")}`));
+  }
   const locked = view.kind === "report_of_concern" && view.status !== "draft";
   const editable = (field) => view.open && (!locked || field.tracking);
   detail.collect = buildFields($("detail-fields"), view.kind, { values: view.details || {}, editable, stored });
@@ -354,3 +405,32 @@ export async function getPdf(id, near) {
   }
 }
 
+
+function referralText(ids) {
+  const told = (state.services || []).filter((s) => ids.includes(s.id));
+  if (!told.length) return "";
+  return `Du kan også ta kontakt med:\n${told.map((s) => `${s.name}${s.phone ? ` (${s.phone})` : ""}${s.description_nb ? `: ${s.description_nb}` : ""}`).join("\n")}`;
+}
+
+const READ_LABELS = { location: "Hvor er barnet", person: "Barnet", contact_person: "Kontaktperson" };
+const PART_LABELS = { name: "navn", school: "skole", address: "adresse", guardians: "foresatte", phone: "telefon",
+  organisation: "virksomhet" };
+async function readBack(id) {
+  const back = $("detail-readback");
+  const result = await call("GET", `/api/v1/escalations/${id}/identifying`);
+  if (!result.ok) {
+    back.replaceChildren(h("p", { class: "error small" }, result.status === 403
+      ? "Samtalen er over: spør vakthavende." : problem(result)));
+    return;
+  }
+  const rows = [];
+  for (const [key, value] of Object.entries(result.data.identifying || {})) {
+    if (value && typeof value === "object") {
+      for (const [part, text] of Object.entries(value)) {
+        if (text) rows.push([`${READ_LABELS[key] || key}: ${PART_LABELS[part] || part}`, String(text)]);
+      }
+    } else if (value) rows.push([READ_LABELS[key] || key, String(value)]);
+  }
+  back.replaceChildren(h("strong", {}, "Det du skrev (bare for deg, logget):"),
+    h("dl", { class: "detail" }, rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, linkify(v))])));
+}

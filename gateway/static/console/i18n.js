@@ -31,3 +31,99 @@ export const WITHDRAWN = { expired: "Tilbudet gikk ut og går videre til en anne
   away: "Tilbudet ble trukket fordi du ikke er tilgjengelig.", cooldown: "Tilbudet ble trukket: du har pause.",
   taken: "Samtalen ble tatt av en annen." };
 
+
+// -- the console's language (issue 13): Norwegian by default, English on a switch.
+// Static text carries data-i18n="key" (data-i18n-label for aria-label); dynamic
+// text asks t(key). Keys missing in English fall back to Norwegian, never to a key.
+const TEXT = {
+  nb: {
+    "tab.work": "Samtaler", "tab.stats": "Statistikk", "status": "Status", "capacity": "Kapasitet",
+    "logout": "Logg ut", "lang": "English", "mute": "Lyd av", "unmute": "Lyd på", "notify": "Skrivebordsvarsel",
+    "queue": "Kø", "take-next": "Ta neste", "mine": "Mine samtaler", "uncoded": "Ukodede samtaler",
+    "all": "Alle aktive samtaler", "overdue": "Koding på overtid", "escalations": "Eskaleringer og frister",
+    "no-chats": "Ingen åpne samtaler. Sett deg som tilgjengelig og ta neste fra køen.",
+    "act-code": "Kode", "act-escalate": "Eskaler …", "act-transfer": "Overfør", "act-end": "Avslutt",
+    "quick-exit": "Barnet lukket chatten raskt – det er kanskje ikke trygt å kontakte barnet",
+    "waited": "Ventet", "lasted": "Varighet", "waits": "Venter", "unfold": "Vis samtalen", "fold": "Legg bort",
+    "folded": "Avsluttet og kodet", "transcript": "Samtalen med",
+    "not-available": "Du er ikke tilgjengelig, så du kan ikke ta samtaler.",
+    "go-available": "Sett meg tilgjengelig og ta samtalen",
+    "new-child": "Et barn venter i køen", "long-wait": "Et barn har ventet lenge",
+    "child-lang-en": "Barnet bruker engelsk", "child-lang-nb": "Barnet bruker norsk",
+    "panel-close": "Lukk panelet", "readback": "Vis det jeg skrev (logges)",
+    "readback-note": "Bare for deg, mens samtalen pågår. Hver visning logges.",
+    "preview": "Melding til barnet (du kan endre den før den sendes)",
+    "send-and-record": "Registrer og send til barnet", "record-only": "Registrer uten å sende",
+    "priority.10": "høyere prioritet", "priority.20": "høyeste prioritet",
+  },
+  en: {
+    "tab.work": "Chats", "tab.stats": "Statistics", "status": "Status", "capacity": "Capacity",
+    "logout": "Log out", "lang": "Norsk", "mute": "Sound off", "unmute": "Sound on", "notify": "Desktop alerts",
+    "queue": "Queue", "take-next": "Take next", "mine": "My chats", "uncoded": "Chats to code",
+    "all": "All active chats", "overdue": "Coding overdue", "escalations": "Escalations and deadlines",
+    "no-chats": "No open chats. Set yourself available and take the next from the queue.",
+    "act-code": "Code", "act-escalate": "Escalate …", "act-transfer": "Transfer", "act-end": "End",
+    "quick-exit": "The child closed the chat quickly – it may not be safe to contact the child",
+    "waited": "Waited", "lasted": "Duration", "waits": "Waiting", "unfold": "Show the chat", "fold": "Put away",
+    "folded": "Ended and coded", "transcript": "The chat with",
+    "not-available": "You are not available, so you cannot take chats.",
+    "go-available": "Set me available and take the chat",
+    "new-child": "A child is waiting in the queue", "long-wait": "A child has waited a long time",
+    "child-lang-en": "The child uses English", "child-lang-nb": "The child uses Norwegian",
+    "panel-close": "Close the panel", "readback": "Show what I wrote (logged)",
+    "readback-note": "For you only, while the chat lasts. Every read is logged.",
+    "preview": "Message to the child (you can change it before it is sent)",
+    "send-and-record": "Record and send to the child", "record-only": "Record without sending",
+    "priority.10": "higher priority", "priority.20": "highest priority",
+  },
+};
+const LANG_STORE = "chatvakt-console-lang";
+export const lang = { now: (() => { try { return localStorage.getItem(LANG_STORE) === "en" ? "en" : "nb"; } catch (e) { return "nb"; } })() };
+export const t = (key) => TEXT[lang.now][key] ?? TEXT.nb[key] ?? "";
+export function applyLanguage() {
+  document.documentElement.lang = lang.now === "en" ? "en" : "nb";
+  for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+  for (const node of document.querySelectorAll("[data-i18n-label]")) node.setAttribute("aria-label", t(node.dataset.i18nLabel));
+}
+export function switchLanguage() {
+  lang.now = lang.now === "en" ? "nb" : "en";
+  try { localStorage.setItem(LANG_STORE, lang.now); } catch (e) { /* this tab only */ }
+  applyLanguage();
+}
+// Risk categories of the screen (services/escalation/data/risk_lexicon.yaml), in words.
+const RISK_WORDS = {
+  nb: { suicide: "Selvmordstanker", self_harm: "Selvskading", violence_home: "Vold i hjemmet",
+    sexual_abuse: "Seksuelle overgrep", medical_danger: "Medisinsk fare" },
+  en: { suicide: "Suicidal thoughts", self_harm: "Self-harm", violence_home: "Violence at home",
+    sexual_abuse: "Sexual abuse", medical_danger: "Medical danger" },
+};
+export const riskWords = (code) => (code ? RISK_WORDS[lang.now][code] || RISK_WORDS.nb[code]
+  || String(code).replace(/[._]/g, " ") : "");
+// Queue priority in words: the risk screen gives 10 (medium) or 20 (high); a
+// supervisor may set others, which are put in the nearer band.
+export const priorityWords = (priority) => (!priority ? "" : priority >= 20 ? t("priority.20") : t("priority.10"));
+// A minute-and-second length, for waits and durations on cards.
+export function span(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  return m < 60 ? `${m} min` : `${Math.floor(m / 60)} t ${m % 60} min`;
+}
+
+// Phone numbers in a text as tappable tel: links, built as nodes (never HTML):
+// 8 digits (22 12 34 56, 800 33 321), 116 111-style, 5 digits (02800) and 110/112/113.
+const PHONE = /(?<![\d\w])(?:\+47[\s-]?)?(?:\d{2}[\s-]?\d{2}[\s-]?\d{2}[\s-]?\d{2}|\d{3}[\s-]?\d{2}[\s-]?\d{3}|1\d{2}[\s-]\d{3}|0\d{4}|11[023])(?![\d\w])/g;
+export function linkify(text) {
+  const out = document.createDocumentFragment();
+  let at = 0;
+  for (const match of String(text).matchAll(PHONE)) {
+    out.append(document.createTextNode(text.slice(at, match.index)));
+    const link = document.createElement("a");
+    link.href = `tel:${match[0].replace(/[\s-]/g, "")}`;
+    link.textContent = match[0];
+    out.append(link);
+    at = match.index + match[0].length;
+  }
+  out.append(document.createTextNode(String(text).slice(at)));
+  return out;
+}

@@ -3,7 +3,8 @@ import { h, missing } from "/static/common/net.js";
 import { PHASES } from "/static/console/i18n.js";
 import { $, state, supervisor, who, short, since, dateTime, call } from "/static/console/api.js";
 import { renderPresence } from "/static/console/queue.js";
-import { focusOrOpen, openChat } from "/static/console/chatcard.js";
+import { focusOrOpen, openChat, renderTimes } from "/static/console/chatcard.js";
+import { check } from "/static/console/waiting.js";
 import { openCoding } from "/static/console/coding.js";
 
 // -- the lists: mine, uncoded, all (supervisor), escalations -----------------------
@@ -54,7 +55,9 @@ export function renderMine() {
 }
 // Once a second: wait times and deadlines.
 export function tick() {
+  for (const chat of state.chats.values()) renderTimes(chat);
   for (const node of document.querySelectorAll("[data-since]")) node.textContent = since(node.dataset.since);
+  check();
   for (const node of document.querySelectorAll("[data-deadline]")) {
     const left = new Date(node.dataset.deadline).getTime() - Date.now();
     const minutes = Math.round(Math.abs(left) / 60000);

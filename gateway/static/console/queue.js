@@ -3,6 +3,8 @@ import { h } from "/static/common/net.js";
 import { $, state, who, short, clock, since, call, problem, save } from "/static/console/api.js";
 import { tick } from "/static/console/lists.js";
 import { openChat, renderCard } from "/static/console/chatcard.js";
+import { priorityWords, t } from "/static/console/i18n.js";
+import { queueUpdated, check } from "/static/console/waiting.js";
 
 // -- presence ----------------------------------------------------------------
 export async function setPresence(status, capacity, optIn) {
@@ -112,8 +114,10 @@ export async function refreshQueue() {
     state.queue = result.data.waiting || [];
     state.queueCount = state.queue.length;
     state.available = result.data.available_counsellors;
+    if (result.data.wait_warn_s) state.waitWarnS = result.data.wait_warn_s;
     if ("flood" in result.data) state.flood = result.data.flood;
     renderQueue();
+    queueUpdated(state.queue);
   }
 }
 export let queueRefreshTimer = null;
@@ -133,19 +137,33 @@ export function renderQueue() {
     h("div", { class: "q-main" },
       h("strong", {}, `${index + 1}. ${who(entry.gender, entry.age)}`),
       entry.risk ? h("span", { class: "pill risk" }, "Risiko") : null,
-      entry.priority ? h("span", { class: "pill" }, `prioritet ${entry.priority}`) : null),
+      entry.priority ? h("span", { class: "pill" }, priorityWords(entry.priority)) : null),
     entry.reason ? h("p", { class: "q-reason small" }, entry.reason) : null,
     h("div", { class: "q-foot small" },
       h("span", {}, "Venter "), h("span", { "data-since": entry.waiting_since }, since(entry.waiting_since)),
       h("button", { type: "button", class: "ghost small-btn", onclick: () => take(entry.chat_id),
         "aria-label": `Ta ${who(entry.gender, entry.age)}` }, "Ta")))));
+  check(state.queue);
 }
 export async function take(chatId) {
   $("queue-error").hidden = true;
+  $("go-available").hidden = true;
   const result = await call("POST", "/api/v1/queue/take", chatId ? { chat_id: chatId } : {});
   if (result.status === 204) {
     $("queue-error").textContent = "Ingen venter i køen.";
     $("queue-error").hidden = false;
+  } else if (result.status === 409 && result.data?.error?.code === "not_available") {
+    // Offline or away: say so, and offer the one click that fixes it.
+    $("queue-error").textContent = t("not-available");
+    $("queue-error").hidden = false;
+    const button = $("go-available");
+    button.hidden = false;
+    button.onclick = async () => {
+      button.hidden = true;
+      await setPresence("available", Number($("capacity").value) || 3);
+      if (state.presence?.status === "available") take(chatId);
+    };
+    button.focus();
   } else if (!result.ok) {
     $("queue-error").textContent = result.status === 409 ? `Kan ikke ta samtalen: ${result.data?.error?.message || "du har nådd kapasiteten din, har pause eller er ikke tilgjengelig."}` : problem(result);
     $("queue-error").hidden = false;

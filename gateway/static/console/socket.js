@@ -1,6 +1,8 @@
 // What the push socket says, routed to the part of the console it concerns.
 import { STORE, WITHDRAWN } from "/static/console/i18n.js";
 import { $, state, supervisor, save } from "/static/console/api.js";
+import { queueUpdated, ring } from "/static/console/waiting.js";
+import { quickExitNotice } from "/static/console/alerts.js";
 import { raiseAlert, clearAlerts, refreshAlerts, beep } from "/static/console/alerts.js";
 import { loadPresence, renderPresence, renderOffers, codingReminder, renderOverdue, noteColleague, refreshQueue, refreshQueueSoon, renderQueue } from "/static/console/queue.js";
 import { refreshAllChats, refreshUncoded } from "/static/console/lists.js";
@@ -36,6 +38,7 @@ export function onEvent(name, data) {
       state.queueCount = data.waiting_count ?? state.queue.length;
       state.available = data.available_counsellors;
       renderQueue();
+      queueUpdated(state.queue);
       if (data.truncated) refreshQueueSoon();
       break;
     case "queue.flood":
@@ -61,11 +64,13 @@ export function onEvent(name, data) {
       if (chat) {
         chat.status = data.status || "ended";
         chat.endedBy = data.ended_by;
+        chat.endedAt = chat.endedAt || new Date().toISOString();
         hideTyping(chat);
         renderCard(chat);
         syncChat(chat);
       }
       if (supervisor()) refreshAllChats();
+      if (data.ended_by === "quick_exit" && (chat || supervisor())) quickExitNotice(data.chat_id);
       renderPresence();
       break;
     case "coding.required":
@@ -101,7 +106,7 @@ export function onEvent(name, data) {
     case "queue.offer":
       state.offers.set(data.chat_id, data);
       renderOffers();
-      beep(Boolean(data.risk));
+      ring(true);  // an offer must be heard: it passes on if nobody answers
       break;
     case "queue.offer_withdrawn":
       if (state.offers.delete(data.chat_id)) renderOffers(WITHDRAWN[data.why] || "Tilbudet ble trukket.");
