@@ -8,6 +8,7 @@ serious or critical in any state. Run as a plain script (see test_console.py).
         "supervisor": [user, password], "out": "results/screenshots", "axe": "path/to/axe.min.js"}'
 """
 import json
+import re
 import sys
 import time
 import traceback
@@ -125,7 +126,7 @@ def sizes(run, browser, size, viewport, phone):
     chat_id, token = child["chat_id"], child["token"]
     row = page.locator(f'#queue li[data-chat-id="{chat_id}"]')
     expect(row).to_contain_text("Gutt 14")
-    page.wait_for_function("document.title.includes('barn venter')")
+    expect(page).to_have_title(re.compile("barn venter"))
     facts["beeps_on_entry"] = page.evaluate("window.__beeps")
     assert facts["beeps_on_entry"] >= 1, "no sound when a child entered the queue"
     state(run, page, "queue-new-child", size)
@@ -161,7 +162,7 @@ def sizes(run, browser, size, viewport, phone):
     panel.get_by_label("Hva skjer? (kort)").fill("Har tabletter")
     panel.get_by_label("Hvor er barnet? (om barnet vil si det)").fill("Storgata 1, Bergen, tlf 91234567")
     api(url, "POST", f"/api/v1/chats/{chat_id}/messages", token, {"text": "ja. jeg har tabletter her"})
-    newest = card.locator(".log li").last
+    newest = card.locator(".log .msg").last
     expect(newest).to_contain_text("jeg har tabletter her")
     if not phone:
         seen = newest.evaluate(IN_SIGHT)
@@ -196,6 +197,7 @@ def sizes(run, browser, size, viewport, phone):
     assert api(url, "POST", f"/api/v1/chats/{chat_id}/end", token, {"reason": "quick_exit"}).status_code == 200
     banner = card.locator(".quick-exit-banner")
     expect(banner).to_contain_text("ikke trygt å kontakte barnet")
+    banner.scroll_into_view_if_needed()
     state(run, page, "quick-exit", size)
     expect(sup.locator(f'#alerts .alert.quick[data-chat-id="{chat_id}"]')).to_contain_text("ikke trygt å kontakte")
     state(run, sup, "supervisor-quick-exit", size)

@@ -208,7 +208,7 @@ export function addMessage(chat, message, live) {
   const kind = message.kind === "whisper" || message.visibility === "counsellor" ? "whisper" : internal ? "note" : message.sender;
   const label = kind === "whisper" ? "Hvisking fra vakthavende" : kind === "note" ? "Internt notat"
     : message.sender === "child" ? who(chat.gender, chat.age) : message.sender === "counsellor" ? "Chatvert" : "";
-  const li = h("li", { class: `msg ${message.sender} ${internal ? `internal ${kind}` : ""}`, "data-seq": message.seq },
+  const li = h("div", { class: `msg ${message.sender} ${internal ? `internal ${kind}` : ""}`, "data-seq": message.seq },
     label ? h("span", { class: "who" }, label) : null,
     h("p", { class: "text" }, linkify(message.text)),
     h("span", { class: "meta" }, h("time", { datetime: message.sent_at }, clock(message.sent_at))));

@@ -12,7 +12,7 @@ import { buildTree, saveCoding } from "/static/console/coding.js";
 import { wirePanels, showKind, saveEscalation, refreshEscalations, detail, patchEscalation, loadAudit, getPdf } from "/static/console/escalation.js";
 import { loadStats, statsCsv, showView } from "/static/console/stats.js";
 import { applyLanguage, switchLanguage } from "/static/console/i18n.js";
-import { renderMute, toggleMute, askNotifications } from "/static/console/waiting.js";
+import { renderMute, toggleMute, askNotifications, calm } from "/static/console/waiting.js";
 
 // -- login -------------------------------------------------------------------
 async function login(event) {
@@ -78,6 +78,8 @@ function init() {
     Number($("capacity").value) || 3, true));
   $("transfer-form").addEventListener("submit", saveTransfer);
   wirePanels();
+  document.addEventListener("pointerdown", calm);
+  document.addEventListener("keydown", calm);
   $("mute").addEventListener("click", toggleMute);
   $("notify").addEventListener("click", askNotifications);
   $("lang-switch").addEventListener("click", () => { switchLanguage(); renderMute(); for (const chat of state.chats.values()) renderCard(chat); });

@@ -38,7 +38,7 @@ export const WITHDRAWN = { expired: "Tilbudet gikk ut og går videre til en anne
 const TEXT = {
   nb: {
     "tab.work": "Samtaler", "tab.stats": "Statistikk", "status": "Status", "capacity": "Kapasitet",
-    "logout": "Logg ut", "lang": "English", "mute": "Lyd av", "unmute": "Lyd på", "notify": "Skrivebordsvarsel",
+    "logout": "Logg ut", "lang": "English", "mute": "Lyd av", "unmute": "Lyd på", "notify": "Varsler",
     "queue": "Kø", "take-next": "Ta neste", "mine": "Mine samtaler", "uncoded": "Ukodede samtaler",
     "all": "Alle aktive samtaler", "overdue": "Koding på overtid", "escalations": "Eskaleringer og frister",
     "no-chats": "Ingen åpne samtaler. Sett deg som tilgjengelig og ta neste fra køen.",
@@ -58,7 +58,7 @@ const TEXT = {
   },
   en: {
     "tab.work": "Chats", "tab.stats": "Statistics", "status": "Status", "capacity": "Capacity",
-    "logout": "Log out", "lang": "Norsk", "mute": "Sound off", "unmute": "Sound on", "notify": "Desktop alerts",
+    "logout": "Log out", "lang": "Norsk", "mute": "Sound off", "unmute": "Sound on", "notify": "Alerts",
     "queue": "Queue", "take-next": "Take next", "mine": "My chats", "uncoded": "Chats to code",
     "all": "All active chats", "overdue": "Coding overdue", "escalations": "Escalations and deadlines",
     "no-chats": "No open chats. Set yourself available and take the next from the queue.",

@@ -42,7 +42,7 @@ export function renderPresence() {
   box.classList.toggle("opted-in", Boolean(pause && presence.cooldown_opt_in));
   box.textContent = !pause ? "" : presence.cooldown_opt_in
     ? `Pause avbrutt – du får nye samtaler`
-    : `Pause til ${clock(presence.cooldown_until)} etter akutt fare`;
+    : `Pause til ${clock(presence.cooldown_until)}`;
   box.title = pause ? "Etter en samtale med akutt fare får du ingen nye samtaler på en stund. Snakk gjerne med vakthavende." : "";
   $("opt-in").hidden = !pause || Boolean(presence.cooldown_opt_in);
 }

@@ -79,8 +79,10 @@ export function check(entries = state.queue) {
       }
     }
   }
-  if (!entries.length || (!long && state.waitingNote && !document.hidden)) {
-    // Seen and nobody waits too long: the title calms down again.
-    if (state.waitingNote && (!entries.length || document.hasFocus())) { state.waitingNote = null; updateTitle(); }
-  }
+  // The title stays changed until the counsellor is back at the console
+  // (a click or a key, see calm()) or nobody waits any more.
+  if (!entries.length && state.waitingNote) { state.waitingNote = null; updateTitle(); }
+}
+export function calm() {
+  if (state.waitingNote) { state.waitingNote = null; updateTitle(); }
 }
