@@ -25,6 +25,7 @@ test: setup
 	@$(MAKE) -s broker WITH_MANAGEMENT=1
 	@deploy/local/ensure-postgres.sh
 	@deploy/local/ensure-chromium.sh
+	@deploy/local/ensure-poppler.sh
 	@deploy/local/ensure-axe.sh
 	@deploy/local/ensure-nginx.sh
 	$(BIN)/pytest $(PYTEST_ARGS)

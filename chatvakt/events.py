@@ -17,6 +17,7 @@ MESSAGE_POSTED = "message_posted"
 TYPING = "typing"
 CHAT_ENDED = "chat_ended"
 CHAT_TRANSFERRED = "chat_transferred"
+DANGER_REPORTED = "danger_reported"
 # queue (intake)
 CHAT_QUEUED = "chat_queued"
 QUEUE_CHANGED = "queue_changed"
@@ -35,6 +36,7 @@ ESCALATION_RAISED = "escalation_raised"
 ESCALATION_UPDATED = "escalation_updated"
 ALERT_REPEATED = "alert_repeated"
 ALERT_ACKNOWLEDGED = "alert_acknowledged"
+ALERT_RAISED = "alert_raised"
 
 SENDERS = ("child", "counsellor", "system")
 GENDERS = ("girl", "boy", "other", "unspecified")
@@ -70,6 +72,17 @@ class MessagePosted(_Event):
     kind = fields.String(load_default="message")
     author_id = fields.String(allow_none=True, load_default=None)
     # the chat is part of a flood (issue 12): the risk screen records, alerts no one
+    suspect = fields.Boolean(load_default=False)
+
+
+class DangerReported(_Event):
+    """issue 14: the child answered "Er du i fare akkurat nå?" (at the start
+    or later). Sent only when the stored answer changes, so a repeated yes is
+    one event; `suspect` lets the escalation service alert no one for a flood."""
+    chat_id = fields.String(required=True)
+    in_danger = fields.Boolean(allow_none=True, load_default=None)
+    reported_at = fields.String(required=True)
+    counsellor_id = fields.String(allow_none=True, load_default=None)
     suspect = fields.Boolean(load_default=False)
 
 
@@ -176,6 +189,10 @@ class AlertRepeated(RiskDetected):
     """Nobody acknowledged a risk alert: sent again; `raised` once it goes to every supervisor."""
     repeat = fields.Integer(required=True)
     raised = fields.Boolean(load_default=False)
+    # issue 13: "risk" (the screen) or "acute_danger" (a counsellor's
+    # escalation, with its id); optional so older payloads still load
+    kind = fields.String(load_default="risk")
+    escalation_id = fields.String(allow_none=True, load_default=None)
 
 
 class AlertAcknowledged(_Event):
@@ -248,6 +265,7 @@ SCHEMAS = {
     (CHAT, TYPING): Typing(),
     (CHAT, CHAT_ENDED): ChatEnded(),
     (CHAT, CHAT_TRANSFERRED): ChatTransferred(),
+    (CHAT, DANGER_REPORTED): DangerReported(),
     (QUEUE, CHAT_QUEUED): ChatQueued(),
     (QUEUE, QUEUE_CHANGED): QueueChanged(),
     (QUEUE, CHAT_ASSIGNED): ChatAssigned(),
@@ -261,6 +279,8 @@ SCHEMAS = {
     (ESCALATION, ESCALATION_UPDATED): EscalationChanged(),
     (ESCALATION, ALERT_REPEATED): AlertRepeated(),
     (ESCALATION, ALERT_ACKNOWLEDGED): AlertAcknowledged(),
+    # a stored alert not from the screen (a counsellor's acute-danger escalation)
+    (ESCALATION, ALERT_RAISED): AlertRepeated(),
     (CODING, CHAT_CODED): ChatCoded(),
     (CODING, CODING_REQUIRED): CodingRequired(),
 }

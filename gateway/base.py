@@ -83,6 +83,28 @@ def _public_chat(chat, position=None):
     }
 
 
+# What a chat card shows of a chat's risk (issue 13): fetchable, so the marker
+# and its reason survive a reload and reach a supervisor's card too.
+RISK_KEYS = ("category", "category_words", "severity", "reason", "seq", "acute_danger",
+             "acute_danger_open")
+
+
+def with_risk(entry, summary, flags=False):
+    """`entry` with the risk fields of `summary` (escalation.chat_risk's value
+    for its chat); `risk` is None when the escalation service did not answer
+    (unknown is not "no risk")."""
+    if summary is None:
+        return {**entry, "risk": None}
+    found = dict(summary.get(entry["chat_id"]) or {})
+    out = {**entry, "risk": bool(found.get("risk")) or bool(entry.get("risk"))}
+    for key in RISK_KEYS:
+        if key in found or key not in out:
+            out[key] = found.get(key, out.get(key))
+    if flags:
+        out["flags"] = found.get("flags", [])
+    return out
+
+
 def _coding_facts(chat):
     counsellor = chat.get("counsellor") or {}
     return {
@@ -154,6 +176,17 @@ class GatewayBase:
         if status not in OPEN_STATUSES:
             self._tx(accounts.end_chat_tokens, actor["chat_id"])
             raise errors.Unauthorized("This chat has ended.")
+
+    def _chat_risk(self, chat_ids):
+        """escalation.chat_risk, or None when it does not answer: a chat list
+        without its risk markers is better than no chat list."""
+        if not chat_ids:
+            return {}
+        try:
+            return self.escalation.chat_risk(sorted(set(chat_ids)))
+        except errors.Unavailable:
+            log.warning("escalation service did not answer for risk markers")
+            return None
 
     def _actor(self, request, roles=None):
         actor = self._resolve(bearer(request))

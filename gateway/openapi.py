@@ -79,7 +79,8 @@ AFTER = {"name": "after", "in": "query", "required": False, "schema": {"type": "
 def spec():
     bodies = (schemas.StartChat, schemas.PostMessage, schemas.EndChat, schemas.Login, schemas.Presence,
               schemas.Take, schemas.Transfer, schemas.Escalation, schemas.Priority,
-              schemas.ChangePassword, schemas.Note, schemas.Phase, schemas.EscalationUpdate, schemas.AlertAck)
+              schemas.ChangePassword, schemas.Note, schemas.Phase, schemas.EscalationUpdate, schemas.AlertAck,
+              schemas.Danger, schemas.RiskMark)
     return {
         "openapi": "3.0.3",
         "info": {"title": "chatvakt gateway", "version": "1",
@@ -113,6 +114,14 @@ def spec():
             "/api/v1/chats/{chat_id}/messages": {
                 "post": _op("Send a message", schemas.PostMessage, 201, params=[CHAT_ID]),
                 "get": _op("Messages after seq N", params=[CHAT_ID, AFTER])},
+            "/api/v1/chats/{chat_id}/danger": {"post": _op(
+                "The child says whether they are in danger now (issue 14); yes puts a waiting chat "
+                "in the at-risk tier and alerts supervisors; the same answer again changes nothing; "
+                "403 for staff, 429 past a few changes a minute", schemas.Danger, params=[CHAT_ID])},
+            "/api/v1/chats/{chat_id}/risk": {"post": _op(
+                "Mark a chat at risk or not by hand, with a reason (staff); kept as a labelled "
+                "example for `chatvakt risk retrain`; a waiting chat moves in or out of the "
+                "at-risk tier", schemas.RiskMark, params=[CHAT_ID])},
             "/api/v1/chats/{chat_id}/end": {"post": _op("End a chat", None, params=[CHAT_ID])},
             "/api/v1/chats/{chat_id}/typing": {"post": _op("Typing", None, 202, params=[CHAT_ID])},
             "/api/v1/auth/login": {"post": _op("Log in", schemas.Login, auth=False, responses=(401,))},

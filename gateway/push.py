@@ -44,6 +44,15 @@ def queue_push(data, first):
     return out
 
 
+def _alert_out(data):
+    """escalation.alert as sockets get it, for the screen's and acute-danger alerts alike."""
+    return {"chat_id": data["chat_id"], "kind": data["kind"], "category": data["category"],
+            "severity": data["severity"], "reason": data["reason"], "seq": data["seq"],
+            "detected_at": data["detected_at"], "alert_id": data["alert_id"],
+            "escalation_id": data["escalation_id"], "repeat": data["repeat"],
+            "raised": data["raised"]}
+
+
 class Push:
     @ws_rpc
     def auth(self, socket_id, token=None):
@@ -210,11 +219,17 @@ class Push:
             targets.append(_chan_counsellor(data["counsellor_id"]))
         if data["raised"] or not data["counsellor_id"]:
             targets.append(CHAN_QUEUE)
-        self._push(targets, "escalation.alert", {
-            "chat_id": data["chat_id"], "kind": "risk", "category": data["category"],
-            "severity": data["severity"], "reason": data["reason"], "seq": data["seq"],
-            "detected_at": data["detected_at"], "alert_id": data["alert_id"],
-            "repeat": data["repeat"], "raised": data["raised"]})
+        self._push(targets, "escalation.alert", _alert_out(data))
+
+    @event_handler(ev.ESCALATION, ev.ALERT_RAISED, handler_type=BROADCAST, reliable_delivery=False)
+    def push_alert_raised(self, payload):
+        # A counsellor's acute-danger escalation: a stored alert like the
+        # screen's, to every supervisor and the chat's counsellor.
+        data = ev.load(ev.ESCALATION, ev.ALERT_RAISED, payload)
+        targets = [CHAN_SUPERVISORS]
+        if data["counsellor_id"]:
+            targets.append(_chan_counsellor(data["counsellor_id"]))
+        self._push(targets, "escalation.alert", _alert_out(data))
 
     @event_handler(ev.ESCALATION, ev.ALERT_ACKNOWLEDGED, handler_type=BROADCAST, reliable_delivery=False)
     def push_alert_acknowledged(self, payload):

@@ -86,6 +86,16 @@ class Throttle:
 
 _child_messages = None
 _typing = None
+_danger = None
+
+
+def danger_reports():
+    """issue 14: changes of a chat's "I am in danger" answer per minute. A
+    child needs one or two; the same answer again gives its place back."""
+    global _danger
+    if _danger is None:
+        _danger = SlidingWindow(config.env_int("CHATVAKT_DANGER_REPORTS_PER_MIN", 4))
+    return _danger
 
 
 def child_messages():

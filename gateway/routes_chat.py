@@ -4,7 +4,7 @@ import secrets
 from chatvakt import errors
 
 from . import accounts, clientaddr, limits, metrics, ratelimit, schemas
-from .base import STAFF, SUPERVISORS, _public_chat, public_status
+from .base import STAFF, SUPERVISORS, _public_chat, public_status, with_risk
 from .sockets import origin_allowed
 from .web import api, read_json
 
@@ -27,7 +27,11 @@ class ChatRoutes:
             raise
         started = self.chat.start_chat(gender=body["gender"], age=body["age"],
                                        nickname=body["nickname"], message=body["message"],
-                                       source=seen["source"], suspect=seen["suspect"])
+                                       source=seen["source"], suspect=seen["suspect"],
+                                       # only when answered: a chat replica from before
+                                       # issue 14 (rolling upgrade) still takes the call
+                                       **({"in_danger": body["in_danger"]}
+                                          if body["in_danger"] is not None else {}))
         token = self._tx(accounts.issue_child_token, started["chat_id"])
         position = None
         try:
@@ -50,7 +54,43 @@ class ChatRoutes:
         view = _public_chat(chat, position)
         if actor["role"] != "child":
             view["counsellor"] = chat["counsellor"]
+            view["in_danger"] = chat.get("in_danger")
+            # the card's risk marker, reason and flagged messages (by seq): staff only
+            view = with_risk(view, self._chat_risk([chat_id]), flags=True)
         return view
+
+    @api("POST", "/api/v1/chats/<string:chat_id>/danger")
+    def report_danger(self, request, chat_id):
+        """issue 14: the child says later that they are in danger now. The
+        same answer again changes nothing; a few per minute per chat at most,
+        so a script on one token cannot churn events."""
+        actor = self._chat_actor(request, chat_id)
+        if actor["role"] != "child":
+            raise errors.Forbidden("Only the child says this; mark risk with /risk.")
+        body = read_json(request, schemas.Danger())
+        limiter = ratelimit.danger_reports()
+        place = limiter.acquire(chat_id)
+        result = self.chat.report_danger(chat_id, actor, body["in_danger"])
+        if not result.get("changed"):
+            limiter.release(chat_id, place)  # saying it again is not a new report
+        return {"chat_id": chat_id, "in_danger": result["in_danger"], "changed": result["changed"]}
+
+    @api("POST", "/api/v1/chats/<string:chat_id>/risk")
+    def mark_risk(self, request, chat_id):
+        """issue 14: staff mark a chat at risk or not, by hand, with a reason.
+        Kept by the escalation service as a labelled example (reason sealed);
+        a waiting chat also moves in or out of the queue's at-risk tier."""
+        actor = self._actor(request, STAFF)
+        body = read_json(request, schemas.RiskMark())
+        waiting = self.queue.position(chat_id).get("status") == "waiting"
+        if not (waiting and actor["role"] == "counsellor"):
+            # Every counsellor sees the queue, so may mark a waiting chat; past
+            # the queue only their own (404 otherwise), a supervisor any.
+            self.chat.get_chat(chat_id, actor)
+        mark = self.escalation.mark_risk(chat_id, body["at_risk"], body["reason"], actor,
+                                         body["categories"])
+        changed = waiting and bool(self.queue.mark_risk(chat_id, body["at_risk"]).get("changed"))
+        return {**mark, "queue_changed": changed}
 
     @api("POST", "/api/v1/chats/<string:chat_id>/messages")
     def post_message(self, request, chat_id):
@@ -116,7 +156,9 @@ class ChatRoutes:
     def list_chats(self, request):
         actor = self._actor(request, STAFF)
         status = request.args.get("status", "active")
-        return {"chats": self.chat.list_chats(actor, status)}
+        chats = self.chat.list_chats(actor, status)
+        summary = self._chat_risk([c["chat_id"] for c in chats])
+        return {"chats": [with_risk(c, summary) for c in chats]}
 
     @api("POST", "/api/v1/chats/<string:chat_id>/notes")
     def add_note(self, request, chat_id):

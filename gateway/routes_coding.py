@@ -3,12 +3,18 @@ from werkzeug.wrappers import Response
 
 from chatvakt import errors
 
+from . import lang as language
 from .base import STAFF, SUPERVISORS, _coding_facts
 from .web import api, read_json, time_arg
 
 
 def _lang(request):
-    return "en" if request.args.get("lang", "nb").lower().startswith("en") else "nb"
+    """?lang= first, then Accept-Language (nb or en); Norwegian by default.
+    The coding endpoints answer labels and validation messages in it."""
+    lang = request.args.get("lang")
+    if lang is not None and len(lang) > 35:
+        raise errors.Invalid("Bad lang.", {"lang": ["nb or en."]})
+    return language.pick(lang, request.headers.get("Accept-Language"))
 
 
 class CodingRoutes:
@@ -18,13 +24,17 @@ class CodingRoutes:
         version = request.args.get("version") or None
         if version is not None and len(version) > 40:
             raise errors.Invalid("Bad version.", {"version": ["At most 40 characters."]})
-        return self.coding.taxonomy(_lang(request), version)
+        # labels only: ?lang= as before (a browser's Accept-Language does not
+        # turn the Norwegian console's category tree English)
+        return self.coding.taxonomy(language.pick(request.args.get("lang", "nb")[:35]), version)
 
     @api("GET", "/api/v1/chats/<string:chat_id>/coding")
     def get_coding(self, request, chat_id):
         actor = self._actor(request, STAFF)
         chat = self.chat.get_chat(chat_id, actor)
-        return self.coding.get_coding(_coding_facts(chat), actor, _lang(request))
+        # the chat's escalations and risk flags pre-fill the acute-danger answers
+        risk = (self._chat_risk([chat_id]) or {}).get(chat_id)
+        return self.coding.get_coding(_coding_facts(chat), actor, _lang(request), risk)
 
     @api("PUT", "/api/v1/chats/<string:chat_id>/coding")
     def save_coding(self, request, chat_id):

@@ -75,6 +75,18 @@ class EscalationRoutes:
         actor = self._actor(request, SUPERVISORS)
         return {"escalation_id": escalation_id, "audit": self.escalation.audit(escalation_id, actor)}
 
+    @api("GET", "/api/v1/escalations/<string:escalation_id>/transcript")
+    def escalation_transcript(self, request, escalation_id):
+        """The chat beside the draft, for the supervisor who approves it. The
+        escalation service checks the role and audits the read first; the
+        messages (with internal notes) come from the chat service."""
+        actor = self._actor(request, SUPERVISORS)
+        access = self.escalation.transcript_access(escalation_id, actor)
+        messages = self.chat.list_messages(access["chat_id"], actor, 0)
+        return {"escalation_id": escalation_id, "chat_id": access["chat_id"], "messages": [
+            {"seq": m["seq"], "sender": m["sender"], "text": m["text"], "sent_at": m["sent_at"],
+             "kind": m["kind"], "visibility": m["visibility"]} for m in messages]}
+
     @api("GET", "/api/v1/escalations/<string:escalation_id>/report.pdf")
     def escalation_report(self, request, escalation_id):
         actor = self._actor(request, SUPERVISORS)
@@ -86,6 +98,11 @@ class EscalationRoutes:
     @api("GET", "/api/v1/alerts")
     def open_alerts(self, request):
         actor = self._actor(request, STAFF)
+        # only open (unacknowledged) alerts are kept for the console; the
+        # parameter is accepted so that a client can say so explicitly
+        status = request.args.get("status", "open")
+        if status != "open":
+            raise errors.Invalid("Unknown status.", {"status": ["Only open."]})
         return {"alerts": self.escalation.alerts(actor)}
 
     @api("POST", "/api/v1/alerts/<string:chat_id>/ack")

@@ -8,7 +8,7 @@ from chatvakt.db import iso, parse_iso
 
 from . import accounts, clientaddr, limits, metrics, schemas
 from . import presence as sockets_report
-from .base import STAFF, SUPERVISORS, _seen_chats, _token_cache
+from .base import STAFF, SUPERVISORS, _seen_chats, _token_cache, with_risk
 from .web import api, bearer, read_json, time_arg
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,12 @@ class QueueRoutes:
         actor = self._actor(request, STAFF)
         snapshot = self.queue.snapshot()
         metrics.QUEUE_WAITING.set(len(snapshot["waiting"]))
+        # the queue knows risk and reason; the screen adds category and the
+        # child's flagged message (seq) for the card the counsellor opens
+        at_risk = [w["chat_id"] for w in snapshot["waiting"] if w.get("risk")]
+        summary = self._chat_risk(at_risk)
+        snapshot["waiting"] = [with_risk(w, summary) if w["chat_id"] in at_risk else w
+                               for w in snapshot["waiting"]]
         if actor["role"] not in SUPERVISORS:
             snapshot.pop("flood", None)  # the flood notice is the supervisors' to handle
         snapshot["wait_warn_s"] = wait_warn_s()

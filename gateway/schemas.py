@@ -16,6 +16,8 @@ class StartChat(_Body):
     nickname = fields.String(validate=validate.Length(max=40), allow_none=True, load_default=None)
     message = fields.String(validate=validate.Length(max=4000 + 200), allow_none=True, load_default=None)
     lang = fields.String(validate=validate.OneOf(("nb", "en")), load_default="nb")
+    # issue 14: "Er du i fare akkurat nå?" - yes, no, or null (rather not say / not asked)
+    in_danger = fields.Boolean(truthy={True}, falsy={False}, allow_none=True, load_default=None)
 
 
 class PostMessage(_Body):
@@ -86,3 +88,16 @@ class EscalationUpdate(_Body):
 
 class AlertAck(_Body):
     alert_id = fields.String(validate=validate.Length(min=1, max=40), load_default=None, allow_none=True)
+
+
+class Danger(_Body):
+    """The child says later whether they are in danger now ("Jeg trenger hjelp nå")."""
+    in_danger = fields.Boolean(required=True, truthy={True}, falsy={False})
+
+
+class RiskMark(_Body):
+    """A counsellor's or supervisor's hand mark: at risk or not, and why (sealed)."""
+    at_risk = fields.Boolean(required=True, truthy={True}, falsy={False})
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    categories = fields.List(fields.String(validate=validate.Length(min=1, max=40)),
+                             validate=validate.Length(max=10), load_default=None, allow_none=True)

@@ -88,6 +88,7 @@ def chat_view(chat):
         "last_seq": chat.last_seq,
         "phase": chat.phase,
         "phases": dict(chat.phases or {}),
+        "in_danger": getattr(chat, "in_danger", None),
     }
 
 
@@ -131,16 +132,30 @@ def clean_origin(source, suspect):
     return source, suspect
 
 
+def clean_danger(in_danger):
+    if in_danger is not None and not isinstance(in_danger, bool):
+        raise Invalid("in_danger is true, false or null.", {"in_danger": ["true, false or null."]})
+    return in_danger
+
+
+def _danger_event(outbox, session, chat, in_danger, now):
+    outbox.add(session, ev.DANGER_REPORTED, {
+        "chat_id": chat.id, "in_danger": in_danger, "reported_at": iso(now),
+        "counsellor_id": chat.counsellor_id, "suspect": bool(chat.suspect)})
+
+
 def start_chat(session, outbox, *, helpline, gender=None, age=None, nickname=None,
-               message=None, source=None, suspect=False, now=None):
+               message=None, source=None, suspect=False, in_danger=None, now=None):
     now = now or utcnow()
     source, suspect = clean_origin(source, suspect)
+    in_danger = clean_danger(in_danger)
     text = clean_text(message) if message is not None else None
     chat_id = new_chat_id()
     session.execute(conversations.insert().values(
         id=chat_id, status="waiting", gender=gender, age=age, nickname=nickname,
         started_at=now, last_seq=0, phase="opening", phases={"opening": iso(now)},
-        source=source, suspect=suspect,
+        source=source, suspect=suspect, in_danger=in_danger,
+        in_danger_at=now if in_danger is not None else None,
     ))
     if suspect and source:
         # The chats this source still has open belong to the same flood: their
@@ -157,8 +172,31 @@ def start_chat(session, outbox, *, helpline, gender=None, age=None, nickname=Non
     _append(session, outbox, chat, "system", welcome, kind="welcome", now=now)
     if text:
         _append(session, outbox, chat, "child", text, now=now)
+    if in_danger is not None:
+        _danger_event(outbox, session, chat, in_danger, now)
     return {"chat_id": chat_id, "status": "waiting", "started_at": iso(now), "welcome": welcome,
-            "source": source, "suspect": suspect}
+            "source": source, "suspect": suspect, "in_danger": in_danger}
+
+
+def report_danger(session, outbox, chat_id, actor, in_danger, now=None):
+    """The child says (later) whether they are in danger now.
+
+    Idempotent: the same answer again changes nothing and announces nothing,
+    so a child tapping "Jeg trenger hjelp nå" twice raises one alert. Only the
+    chat's own child says it; staff mark risk by hand elsewhere (issue 14)."""
+    in_danger = clean_danger(in_danger)
+    chat = _visible(session, chat_id, actor)
+    if actor.get("role") != "child":
+        raise Forbidden("Only the child says this; staff mark risk by hand.")
+    if chat.status not in OPEN:
+        raise Conflict("The chat has ended.")
+    changed = chat.in_danger != in_danger  # None, False and True are three answers
+    if changed:
+        now = now or utcnow()
+        session.execute(update(conversations).where(conversations.c.id == chat_id)
+                        .values(in_danger=in_danger, in_danger_at=now))
+        _danger_event(outbox, session, chat, in_danger, now)
+    return {"chat_id": chat_id, "in_danger": in_danger, "changed": changed}
 
 
 def post_message(session, outbox, chat_id, actor, text, client_msg_id=None, now=None):

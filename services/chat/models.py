@@ -40,6 +40,10 @@ conversations = Table(
     # the queue serves it last and the risk screen alerts no one for it.
     Column("source", String(16), index=True),
     Column("suspect", Boolean, nullable=False, default=False, server_default=false()),
+    # issue 14: the child's own answer to "Er du i fare akkurat nå?" (None: not
+    # asked or rather not say) and when it last changed.
+    Column("in_danger", Boolean),
+    Column("in_danger_at", DateTime(timezone=True)),
 )
 
 # Escalations that may hold a chat's transcript past retention, learnt from

@@ -11,6 +11,7 @@ from chatvakt import events as ev
 from chatvakt.db import iso, parse_iso, utcnow
 from chatvakt.errors import Conflict, Invalid, NotFound
 
+from . import messages
 from .models import at_risk, history, records, taxonomies
 from .rules import PHASES, CodingInputSchema, check_coding, main_only_codes
 from .stats import DEFAULT_TZ, compute_stats, range_bounds
@@ -214,29 +215,51 @@ def _draft_view(facts):
     }
 
 
-def get_coding(session, outbox, facts, actor, taxonomy, lang="nb"):
+def prefill(coding, risk):
+    """An uncoded chat's form starts from what the chat says about danger
+    (issue 13): a counsellor's acute-danger escalation means acute danger was
+    assessed and found; a high-severity flag of the risk screen suggests acute
+    danger but leaves the assessment for the counsellor to confirm. Never
+    "not acute" by default in a chat like that. `risk` is the escalation
+    service's summary of the chat (or None). A coded chat keeps its coding."""
+    if coding["coded"] or not risk:
+        return {**coding, "prefilled": None}
+    if risk.get("acute_danger"):
+        return {**coding, "acute_danger_assessed": True, "acute_danger": True,
+                "prefilled": {"source": "escalation", "fields": ["acute_danger_assessed", "acute_danger"]}}
+    if risk.get("risk") and risk.get("severity") == "high":
+        return {**coding, "acute_danger": True,
+                "prefilled": {"source": "risk_screen", "fields": ["acute_danger"],
+                              "reason": risk.get("reason")}}
+    return {**coding, "prefilled": None}
+
+
+def get_coding(session, outbox, facts, actor, taxonomy, lang="nb", risk=None):
     if facts["status"] in OPEN:
-        return _draft_view(facts)
+        return prefill(_draft_view(facts), risk)
     record_chat(session, outbox, facts)
     row = _row(session, facts["chat_id"])
     if not _may_code(row, actor):
         raise NotFound("No such chat.")
-    return view(row, taxonomy_for(session, row.taxonomy_version, taxonomy), lang)
+    return prefill(view(row, taxonomy_for(session, row.taxonomy_version, taxonomy), lang), risk)
 
 
 def save_coding(session, outbox, facts, body, actor, taxonomy, now=None, lang="nb"):
+    # Messages in the console's language (`lang`); codes and field names stay.
     if facts["status"] in OPEN:
-        raise Conflict("A chat is coded when it has ended.")
+        raise Conflict(messages.sentence("A chat is coded when it has ended.", lang))
     if not isinstance(body, dict):
-        raise Invalid("The coding must be an object.", {"_schema": ["Must be an object."]})
+        raise Invalid(messages.sentence("The coding must be an object.", lang),
+                      {"_schema": [messages.message("Must be an object.", lang)]})
     try:
         coding = CODING_SCHEMA.load(body)
     except ValidationError as error:
-        raise Invalid("The coding is not valid.", error.messages)
+        raise Invalid(messages.sentence("The coding is not valid.", lang),
+                      messages.localise(error.messages, lang))
     bounds = (parse_iso(facts["started_at"]), parse_iso(facts.get("ended_at")))
-    problems = check_coding(taxonomy, coding, bounds)
+    problems = check_coding(taxonomy, coding, bounds, lang)
     if problems:
-        raise Invalid("The coding breaks the helpline's rule.", problems)
+        raise Invalid(messages.sentence("The coding breaks the helpline's rule.", lang), problems)
     record_chat(session, outbox, facts)
     row = _row(session, facts["chat_id"])
     if not _may_code(row, actor):

@@ -176,15 +176,54 @@ def _fmt(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _name(taxonomy: Taxonomy, code: str) -> str:
-    label = taxonomy.label(code, "en")
+def _name(taxonomy: Taxonomy, code: str, lang: str = "en") -> str:
+    label = taxonomy.label(code, lang)
     return f"'{code}' ({label})" if label else f"'{code}'"
+
+
+# The rule's messages, English and Norwegian (the console's two languages).
+RULE_MESSAGES = {
+    "en": {
+        "no_category": "Choose at least one category. Use a subcategory; use a main category only when no "
+                       "subcategory fits.",
+        "duplicate": "Category '{code}' is given more than once.",
+        "unknown": "Unknown category code '{code}': choose a category from the list.",
+        "main_with_sub": "Main category {main} cannot be used together with its own subcategory {sub}: keep "
+                         "the subcategory and remove the main category (a main category is used only when no "
+                         "subcategory fits).",
+        "not_assessed": "Confirm that you assessed acute danger: the helpline always assesses whether the child "
+                        "is in an acute situation with danger to life or health.",
+        "danger_unassessed": "Acute danger is marked, but the assessment is not: mark acute danger as assessed.",
+        "out_before_in": "Time out ({out}) is before time in ({in_}).",
+        "before_start": "{label} ({value}) is before the chat started ({start}).",
+        "after_end": "{label} ({value}) is after the chat ended ({end}).",
+        "time_in": "Time in", "time_out": "Time out",
+    },
+    "nb": {
+        "no_category": "Velg minst én kategori. Bruk en underkategori; en hovedkategori brukes bare når ingen "
+                       "underkategori passer.",
+        "duplicate": "Kategorien '{code}' er valgt mer enn én gang.",
+        "unknown": "Ukjent kategorikode '{code}': velg en kategori fra listen.",
+        "main_with_sub": "Hovedkategorien {main} kan ikke brukes sammen med sin egen underkategori {sub}: "
+                         "behold underkategorien og fjern hovedkategorien (en hovedkategori brukes bare når "
+                         "ingen underkategori passer).",
+        "not_assessed": "Bekreft at du har vurdert akutt fare: Alarmtelefonen vurderer alltid om barnet er i en "
+                        "akutt situasjon med fare for liv eller helse.",
+        "danger_unassessed": "Akutt fare er markert, men ikke at du har vurdert det: kryss av for at akutt fare "
+                             "er vurdert.",
+        "out_before_in": "Tid ut ({out}) er før tid inn ({in_}).",
+        "before_start": "{label} ({value}) er før samtalen startet ({start}).",
+        "after_end": "{label} ({value}) er etter at samtalen sluttet ({end}).",
+        "time_in": "Tid inn", "time_out": "Tid ut",
+    },
+}
 
 
 def check_coding(
     taxonomy: Taxonomy,
     coding: Mapping[str, Any],
     chat_bounds: tuple[datetime | None, datetime | None] | None = None,
+    lang: str = "en",
 ) -> dict[str, list[str]]:
     """Apply the helpline's coding rule to an already-deserialised coding.
 
@@ -194,6 +233,7 @@ def check_coding(
     BOUNDS_TOLERANCE.
     """
     problems: dict[str, list[str]] = {}
+    words = RULE_MESSAGES.get(lang, RULE_MESSAGES["en"])
 
     def add(fieldname: str, message: str) -> None:
         problems.setdefault(fieldname, []).append(message)
@@ -203,63 +243,49 @@ def check_coding(
     if isinstance(categories, str):
         categories = [categories]
     if not categories:
-        add(
-            "categories",
-            "Choose at least one category. Use a subcategory; use a main category only when no "
-            "subcategory fits.",
-        )
+        add("categories", words["no_category"])
     seen: set = set()
     reported_dupes: set = set()
     for code in categories:
         if code in seen:
             if code not in reported_dupes:
-                add("categories", f"Category '{code}' is given more than once.")
+                add("categories", words["duplicate"].format(code=code))
                 reported_dupes.add(code)
             continue
         seen.add(code)
         if not taxonomy.knows(code):
-            add("categories", f"Unknown category code '{code}': choose a category from the list.")
+            add("categories", words["unknown"].format(code=code))
     for code in dict.fromkeys(categories):  # in order, once each
         if not taxonomy.is_main(code):
             continue
         own_subs = [c for c in dict.fromkeys(categories) if taxonomy.parent(c) == code]
         for sub in own_subs:
-            add(
-                "categories",
-                f"Main category {_name(taxonomy, code)} cannot be used together with its own "
-                f"subcategory {_name(taxonomy, sub)}: keep the subcategory and remove the main "
-                "category (a main category is used only when no subcategory fits).",
-            )
+            add("categories", words["main_with_sub"].format(main=_name(taxonomy, code, lang),
+                                                           sub=_name(taxonomy, sub, lang)))
 
     # -- acute danger ------------------------------------------------------------
     assessed = coding.get("acute_danger_assessed")
     danger = coding.get("acute_danger")
     if assessed is not True:
-        add(
-            "acute_danger_assessed",
-            "Confirm that you assessed acute danger: the helpline always assesses whether the child "
-            "is in an acute situation with danger to life or health.",
-        )
+        add("acute_danger_assessed", words["not_assessed"])
         if danger is True:
-            add(
-                "acute_danger",
-                "Acute danger is marked, but the assessment is not: mark acute danger as assessed.",
-            )
+            add("acute_danger", words["danger_unassessed"])
 
     # -- time in and out ------------------------------------------------------------
     time_in = _as_utc(coding.get("time_in"))
     time_out = _as_utc(coding.get("time_out"))
     if time_in is not None and time_out is not None and time_in > time_out:
-        add("time_out", f"Time out ({_fmt(time_out)}) is before time in ({_fmt(time_in)}).")
+        add("time_out", words["out_before_in"].format(out=_fmt(time_out), in_=_fmt(time_in)))
     if chat_bounds is not None:
         start, end = (_as_utc(b) for b in chat_bounds)
-        for fieldname, label, value in (("time_in", "Time in", time_in), ("time_out", "Time out", time_out)):
+        for fieldname, value in (("time_in", time_in), ("time_out", time_out)):
             if value is None:
                 continue
+            label = words[fieldname]
             if start is not None and value < start - BOUNDS_TOLERANCE:
-                add(fieldname, f"{label} ({_fmt(value)}) is before the chat started ({_fmt(start)}).")
+                add(fieldname, words["before_start"].format(label=label, value=_fmt(value), start=_fmt(start)))
             if end is not None and value > end + BOUNDS_TOLERANCE:
-                add(fieldname, f"{label} ({_fmt(value)}) is after the chat ended ({_fmt(end)}).")
+                add(fieldname, words["after_end"].format(label=label, value=_fmt(value), end=_fmt(end)))
     return problems
 
 

@@ -72,8 +72,8 @@ class CodingService(ServiceBase):
         return self.read(domain.taxonomy_view, version, current_taxonomy(), lang)
 
     @rpc
-    def get_coding(self, facts, actor, lang="nb"):
-        return self.unit(domain.get_coding, facts, actor, current_taxonomy(), lang=lang)
+    def get_coding(self, facts, actor, lang="nb", risk=None):
+        return self.unit(domain.get_coding, facts, actor, current_taxonomy(), lang=lang, risk=risk)
 
     @rpc
     def save_coding(self, facts, body, actor, lang="nb"):

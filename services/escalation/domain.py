@@ -18,6 +18,7 @@ from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound
 
 from .models import (alerts, audit, escalations, risk_corrections, risk_flags, screen_context,
                      status_history)
+from .risk import category_words, reason_text
 
 KINDS = ("acute_danger", "report_of_concern", "network_contact", "referral")
 SEVERITY_ORDER = {"high": 2, "medium": 1}
@@ -221,6 +222,41 @@ def screen_message(session, outbox, screen, chat_id, seq, text, counsellor_id=No
     return payload
 
 
+SELF_REPORT = "self_report"
+# The child's own words on the page, in Norwegian and English, never theirs in a message.
+SELF_REPORT_REASON = "Sier selv at hen er i fare nå (says they are in danger now)"
+
+
+def self_report(session, outbox, chat_id, in_danger, counsellor_id=None, suspect=False, now=None):
+    """The child answered yes to "Er du i fare akkurat nå?": a finding like the
+    screen's, most severe, so the queue puts the chat in the at-risk tier and
+    supervisors are alerted the same way.
+
+    A no (or rather not say) records nothing: it never lowers what the screen
+    found. Idempotent: one self-report flag per chat, so a redelivered event or
+    a yes after a no after a yes alerts once. A flood chat (suspect) is recorded
+    and announced without an alert, exactly as screen_message does.
+    """
+    if in_danger is not True:
+        return None
+    if session.execute(select(risk_flags.c.id).where(risk_flags.c.chat_id == chat_id,
+                                                     risk_flags.c.category == SELF_REPORT)).first():
+        return None
+    now = now or utcnow()
+    session.execute(risk_flags.insert().values(
+        chat_id=chat_id, seq=None, category=SELF_REPORT, severity="high",
+        reason=SELF_REPORT_REASON, detected_at=now))
+    alert_id = None if suspect else _open_alert(session, chat_id, None, SELF_REPORT, "high",
+                                                SELF_REPORT_REASON, counsellor_id, now)
+    payload = {"chat_id": chat_id, "seq": None, "category": SELF_REPORT, "severity": "high",
+               "reason": SELF_REPORT_REASON, "detected_at": iso(now), "counsellor_id": counsellor_id,
+               "alert_id": alert_id}
+    if suspect:
+        payload["suspect"] = True
+    outbox.add(session, ev.RISK_DETECTED, payload)
+    return payload
+
+
 def _first_messages(session, vault, chat_id, seq, text, now):
     """The messages to screen together: this one with the child's earlier first
     messages, when it is one of the first; else this one alone."""
@@ -295,19 +331,26 @@ def correction_examples(session, vault):
     return list(latest.values())
 
 
-def _open_alert(session, chat_id, seq, category, severity, reason, counsellor_id, now):
-    """One open alert per chat: a new finding refreshes it (the most severe
-    category wins) and restarts its repeat clock, but not its raise clock."""
-    row = session.execute(select(alerts).where(alerts.c.chat_id == chat_id, alerts.c.acked_at.is_(None))
+def _open_alert(session, chat_id, seq, category, severity, reason, counsellor_id, now, kind="risk",
+                escalation_id=None):
+    """One open alert per chat and kind: a new finding refreshes it (the most
+    severe category wins) and restarts its repeat clock, but not its raise
+    clock. A counsellor's acute-danger escalation is its own kind, so that
+    acknowledging the screen's alert does not silence it (and vice versa)."""
+    row = session.execute(select(alerts).where(alerts.c.chat_id == chat_id, alerts.c.kind == kind,
+                                               alerts.c.acked_at.is_(None))
                           .order_by(alerts.c.detected_at.desc())).first()
     if row is None:
         alert_id = secrets.token_hex(10)
         session.execute(alerts.insert().values(
-            id=alert_id, chat_id=chat_id, seq=seq, category=category, severity=severity,
-            reason=reason, counsellor_id=counsellor_id, detected_at=now, last_sent_at=now,
-            sent_count=1))
+            id=alert_id, chat_id=chat_id, kind=kind, escalation_id=escalation_id, seq=seq,
+            category=category, severity=severity, reason=reason, counsellor_id=counsellor_id,
+            detected_at=now, last_sent_at=now, sent_count=1))
         return alert_id
-    values = {"seq": seq, "reason": reason, "last_sent_at": now, "sent_count": row.sent_count + 1}
+    values = {"seq": seq if seq is not None else row.seq, "reason": reason, "last_sent_at": now,
+              "sent_count": row.sent_count + 1}
+    if escalation_id:
+        values["escalation_id"] = escalation_id
     if SEVERITY_ORDER.get(severity, 0) >= SEVERITY_ORDER.get(row.severity, 0):
         values.update(category=category, severity=severity)
     if counsellor_id:
@@ -317,8 +360,10 @@ def _open_alert(session, chat_id, seq, category, severity, reason, counsellor_id
 
 
 def alert_view(row):
-    return {"alert_id": row.id, "chat_id": row.chat_id, "kind": "risk", "seq": row.seq,
-            "category": row.category, "severity": row.severity, "reason": row.reason,
+    return {"alert_id": row.id, "chat_id": row.chat_id, "kind": row.kind or "risk", "seq": row.seq,
+            "escalation_id": row.escalation_id,
+            "category": row.category, "category_words": category_words(row.category),
+            "severity": row.severity, "reason": row.reason,
             "counsellor_id": row.counsellor_id, "detected_at": iso(row.detected_at),
             "last_sent_at": iso(row.last_sent_at), "repeat": row.sent_count - 1,
             "raised": row.raised_at is not None, "raised_at": iso(row.raised_at),
@@ -353,7 +398,8 @@ def due_alerts(session, outbox, repeat_s, raise_s, now=None, limit=100):
         fresh = session.execute(select(alerts).where(alerts.c.id == row.id)).first()
         payload = {key: value for key, value in alert_view(fresh).items()
                    if key in ("alert_id", "chat_id", "seq", "category", "severity", "reason",
-                              "counsellor_id", "detected_at", "repeat", "raised")}
+                              "counsellor_id", "detected_at", "repeat", "raised", "kind",
+                              "escalation_id")}
         outbox.add(session, ev.ALERT_REPEATED, payload)
         sent.append(payload)
     return sent
@@ -394,6 +440,45 @@ def chat_counsellor_changed(session, _outbox, chat_id, counsellor_id):
                     .values(counsellor_id=counsellor_id))
     session.execute(update(escalations).where(escalations.c.chat_id == chat_id)
                     .values(counsellor_id=counsellor_id))
+
+
+def chat_risk(session, chat_ids):
+    """What a chat card needs to keep its risk marker after a reload: per chat,
+    the screen's most severe finding (category, reason, the child's message by
+    seq) and whether a counsellor escalated acute danger. No sealed detail is
+    read, so nothing is audited. Chats with neither are left out."""
+    chat_ids = [c for c in (chat_ids or []) if isinstance(c, str)][:1000]
+    out = {}
+    for start in range(0, len(chat_ids), 500):
+        part = chat_ids[start:start + 500]
+        for r in session.execute(select(risk_flags).where(risk_flags.c.chat_id.in_(part))
+                                 .order_by(risk_flags.c.id)):
+            entry = out.setdefault(r.chat_id, _no_risk())
+            flag = {"seq": r.seq, "category": r.category, "category_words": category_words(r.category),
+                    "severity": r.severity, "reason": r.reason, "detected_at": iso(r.detected_at)}
+            entry["flags"].append(flag)
+            top = entry["top"]
+            if top is None or SEVERITY_ORDER.get(r.severity, 0) > SEVERITY_ORDER.get(top["severity"], 0):
+                entry["top"] = flag
+        for r in session.execute(select(escalations.c.chat_id, escalations.c.open).where(
+                escalations.c.chat_id.in_(part), escalations.c.kind == "acute_danger")):
+            entry = out.setdefault(r.chat_id, _no_risk())
+            entry["acute_danger"] = True
+            entry["acute_danger_open"] = entry["acute_danger_open"] or bool(r.open)
+    views = {}
+    for chat_id, entry in out.items():
+        top = entry.pop("top") or {}
+        if entry["acute_danger"] and not top:
+            top = {"category": "acute_danger", "category_words": category_words("acute_danger"),
+                   "severity": "high", "reason": reason_text("acute_danger", ()), "seq": None}
+        views[chat_id] = {"risk": True, "category": top.get("category"),
+                          "category_words": top.get("category_words"), "severity": top.get("severity"),
+                          "reason": top.get("reason"), "seq": top.get("seq"), **entry}
+    return views
+
+
+def _no_risk():
+    return {"flags": [], "top": None, "acute_danger": False, "acute_danger_open": False}
 
 
 def flags_for(session, chat_id):
@@ -568,7 +653,27 @@ def raise_escalation(session, outbox, vault, chat_id, kind, details, actor, coun
     _audit(session, escalation_id, chat_id, actor, "raised",
            f"{kind}; fields: {', '.join(sorted(given)) or '-'}", now)
     outbox.add(session, ev.ESCALATION_RAISED, _changed_event(row, status, counsellor_id))
-    return {"escalation_id": escalation_id, "status": status}
+    out = {"escalation_id": escalation_id, "status": status}
+    if kind == "acute_danger":
+        out["alert_id"] = _acute_alert(session, outbox, chat_id, escalation_id,
+                                       counsellor_id or actor.get("id"), now)
+    return out
+
+
+def _acute_alert(session, outbox, chat_id, escalation_id, counsellor_id, now):
+    """Acute danger stays loud: the same stored alert as the screen's, repeated
+    until someone acknowledges it and then raised to every supervisor, so a
+    supervisor who logs in later still finds it (GET /api/v1/alerts)."""
+    seq = session.execute(select(func.max(risk_flags.c.seq)).where(
+        risk_flags.c.chat_id == chat_id)).scalar()
+    alert_id = _open_alert(session, chat_id, seq, "acute_danger", "high", reason_text("acute_danger", ()),
+                           counsellor_id, now, kind="acute_danger", escalation_id=escalation_id)
+    fresh = session.execute(select(alerts).where(alerts.c.id == alert_id)).first()
+    view = alert_view(fresh)
+    outbox.add(session, ev.ALERT_RAISED, {key: view[key] for key in (
+        "alert_id", "chat_id", "seq", "category", "severity", "reason", "counsellor_id",
+        "detected_at", "repeat", "raised", "kind", "escalation_id")})
+    return alert_id
 
 
 def update_escalation(session, outbox, vault, escalation_id, actor, details=None, status=None,
@@ -710,6 +815,17 @@ def report_document(session, _outbox, vault, escalation_id, actor):
         raise Forbidden("The report holds identifying details: supervisors only.")
     _audit(session, row.id, row.chat_id, actor, "read", "report pdf")
     return view(session, vault, row, actor)
+
+
+def transcript_access(session, _outbox, escalation_id, actor):
+    """A supervisor reviewing an escalation (approving a report of concern)
+    reads the chat beside it: allowed to supervisors, and every read audited.
+    Returns the chat to read; the chat service holds the messages."""
+    row = _visible(session, escalation_id, actor)
+    if not _supervisor(actor):
+        raise Forbidden("The transcript beside an escalation is for supervisors.")
+    _audit(session, row.id, row.chat_id, actor, "read", "transcript")
+    return {"escalation_id": row.id, "chat_id": row.chat_id, "kind": row.kind, "status": row.status}
 
 
 def audit_trail(session, _outbox, escalation_id, actor):

@@ -40,7 +40,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .risk import RiskFinding, normalise
+from .risk import RiskFinding, normalise, reason_text
 
 log = logging.getLogger(__name__)
 
@@ -271,14 +271,12 @@ class CombinedRiskScreen:
         for cat in scores.categories:
             lf = lex_by_cat.get(cat)
             terms = tuple(lf.terms) if lf else ()
+            topics = tuple(lf.topics or lf.terms) if lf else ()
             learned = tuple(t for t in scores.why.get(cat, ()) if t != "leksikon")
             severity = "high" if high or (lf is not None and lf.severity == "high") else "medium"
-            parts = []
-            if terms:
-                parts.append(", ".join(f"«{t}»" for t in terms))
-            if learned:
-                parts.append("matched: " + ", ".join(learned))
-            reason = f"{CATEGORY_LABELS.get(cat, cat)} (p={scores.probs[cat]:.2f}): " + "; ".join(parts or ["modell"])
+            # the lexicon's topics and the model's own vocabulary, never «quoted»
+            matched = list(dict.fromkeys(topics + learned)) or ["modell"]
+            reason = f"{reason_text(cat, matched, CATEGORY_LABELS.get(cat))} (p={scores.probs[cat]:.2f})"
             findings.append(RiskFinding(category=cat, severity=severity, terms=terms + learned,
                                         reason=reason[:500]))
         return findings

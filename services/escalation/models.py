@@ -29,6 +29,10 @@ alerts = Table(
     metadata,
     Column("id", String(40), primary_key=True),
     Column("chat_id", String(40), nullable=False, index=True),
+    # "risk" (the screen) or "acute_danger" (a counsellor's escalation): the
+    # same repeat-and-raise flow, one open alert per chat and kind
+    Column("kind", String(24), nullable=False, default="risk", server_default="risk"),
+    Column("escalation_id", String(40)),
     Column("seq", Integer),
     Column("category", String(32), nullable=False),
     Column("severity", String(16), nullable=False),

@@ -83,7 +83,8 @@ class RiskFinding:
     category: str  # one of CATEGORIES
     severity: str  # "high" or "medium"
     terms: tuple[str, ...]  # canonical forms of the lexicon entries that matched
-    reason: str  # short explanation for a counsellor, built from lexicon terms only
+    reason: str  # short explanation for a counsellor, built from lexicon topics only
+    topics: tuple[str, ...] = ()  # what the matched entries are about, as the reason shows them
 
 
 @runtime_checkable
@@ -162,6 +163,7 @@ class _Entry:
     categories: tuple[str, ...]
     severity: str
     term: str
+    topic: str
     regex: re.Pattern | None
     source: str | None
     raw_tokens: frozenset[str]
@@ -319,6 +321,7 @@ class LexiconRiskScreen:
                     categories=ecats,
                     severity=sev,
                     term=str(raw.get("term") or eid),
+                    topic=str(raw.get("topic") or raw.get("term") or eid),
                     regex=re.compile(f" (?:{source})") if source else None,
                     source=source,
                     raw_tokens=toks,
@@ -498,7 +501,8 @@ class LexiconRiskScreen:
                 sevs.append(sev)
             severity = "high" if "high" in sevs else "medium"
             terms = tuple(dict.fromkeys(h.entry.term for h in group))
-            reason = f"{self._cat_label[cat]}: " + ", ".join(f"«{t}»" for t in terms)
+            topics = tuple(dict.fromkeys(h.entry.topic for h in group))
+            reason = reason_text(cat, topics, self._cat_label.get(cat))
             notes = []
             if all(h.third for h in group):
                 notes.append(self._third_label)
@@ -506,8 +510,39 @@ class LexiconRiskScreen:
                 notes.append(self._joke_label)
             if notes:
                 reason += " (" + "; ".join(notes) + ")"
-            findings.append(RiskFinding(category=cat, severity=severity, terms=terms, reason=reason))
+            findings.append(RiskFinding(category=cat, severity=severity, terms=terms, reason=reason,
+                                        topics=topics))
         return findings
+
+
+# A category in words, Norwegian and English (the console speaks both). The
+# learned screen's extra categories are here too, so every reason reads alike.
+CATEGORY_WORDS = {
+    "suicide": ("Selvmordsfare", "suicide risk"),
+    "self_harm": ("Selvskading", "self-harm"),
+    "violence_home": ("Vold eller omsorgssvikt hjemme", "violence or neglect at home"),
+    "sexual_abuse": ("Seksuelle overgrep", "sexual abuse"),
+    "medical_danger": ("Akutt medisinsk fare", "acute medical danger"),
+    "grooming_sextortion": ("Grooming eller sextortion", "grooming or sextortion"),
+    "acute_threat": ("Akutt trussel nå", "acute threat now"),
+    "someone_else": ("En annen i fare", "someone else at risk"),
+    "acute_danger": ("Akutt fare meldt av chatvert", "acute danger reported by counsellor"),
+}
+
+
+def category_words(category: str, fallback: str | None = None) -> str:
+    """'Selvmordsfare / suicide risk': what a reason starts with."""
+    nb, en = CATEGORY_WORDS.get(category, (fallback or category, None))
+    return f"{nb} / {en}" if en else nb
+
+
+def reason_text(category: str, matched: Iterable[str], fallback: str | None = None) -> str:
+    """The category in words and what the screen matched, as the screen's own
+    topics: never «quoted» and never the child's words, so that it does not
+    read as something the child wrote (the confirmation trap)."""
+    matched = [m for m in matched if m]
+    words = category_words(category, fallback)
+    return f"{words} — matched: {', '.join(matched)}" if matched else words
 
 
 def _min_sev(a: str, b: str) -> str:

@@ -101,6 +101,12 @@ class EscalationService(ServiceBase):
         self.unit(domain.screen_message, self.screen, data["chat_id"], data["seq"],
                   data["text"], data["counsellor_id"], None, self.vault, suspect=data["suspect"])
 
+    @event_handler(ev.CHAT, ev.DANGER_REPORTED)
+    def on_danger_reported(self, payload):
+        data = ev.load(ev.CHAT, ev.DANGER_REPORTED, payload)
+        self.unit(domain.self_report, data["chat_id"], data["in_danger"], data["counsellor_id"],
+                  data["suspect"])
+
     @event_handler(ev.QUEUE, ev.CHAT_ASSIGNED)
     def on_chat_assigned(self, payload):
         data = ev.load(ev.QUEUE, ev.CHAT_ASSIGNED, payload)
@@ -133,6 +139,11 @@ class EscalationService(ServiceBase):
         return self.read(domain.flags_for, chat_id)
 
     @rpc
+    def chat_risk(self, chat_ids):
+        """Per chat: the risk marker a chat card keeps after a reload (see domain.chat_risk)."""
+        return self.read(domain.chat_risk, chat_ids)
+
+    @rpc
     def alerts(self, actor):
         return self.read(domain.open_alerts, actor)
 
@@ -161,6 +172,10 @@ class EscalationService(ServiceBase):
     @rpc
     def read_identifying(self, escalation_id, actor, chat_live):
         return self.unit(domain.read_identifying, self.vault, escalation_id, actor, chat_live)
+
+    @rpc
+    def transcript_access(self, escalation_id, actor):
+        return self.unit(domain.transcript_access, escalation_id, actor)
 
     @rpc
     def audit(self, escalation_id, actor):

@@ -22,6 +22,8 @@ from .models import counsellors, entries, sockets
 
 PRESENCE = ("available", "away", "offline")
 SEVERITY_PRIORITY = {"medium": 10, "high": 20}
+# The child said "yes, I am in danger now" on the page (issue 14).
+SELF_REPORT = "self_report"
 # A screen hit this severe counts as acute danger found in the chat (cool-down).
 ACUTE_SEVERITIES = ("high",)
 RATE_WINDOW = dt.timedelta(minutes=30)
@@ -163,17 +165,23 @@ def _pending(session, chat_id, now, **values):
         **values))
 
 
-def raise_for_risk(session, outbox, chat_id, severity, reason, now=None):
+def raise_for_risk(session, outbox, chat_id, severity, reason, now=None, category=None):
     """A risk screen hit raises a waiting chat; it never lowers one.
+
+    The child's own yes (category self_report, issue 14) raises like the most
+    severe hit, but is not acute danger *found*: the counsellor's coding or an
+    escalation says that, so it starts no cool-down on its own.
 
     Returns True when the queue as shown changed."""
     now = now or utcnow()
     level = SEVERITY_PRIORITY.get(severity, SEVERITY_PRIORITY["medium"])
-    acute = severity in ACUTE_SEVERITIES
+    by_child = category == SELF_REPORT
+    acute = severity in ACUTE_SEVERITIES and not by_child
+    source = SELF_REPORT if by_child else "risk_screen"
     row = _entry(session, chat_id)
     if row is None:
         _pending(session, chat_id, now, priority=level, risk=True, reason=reason,
-                 priority_source="risk_screen", acute=acute)
+                 priority_source=source, acute=acute)
         return False
     if row.status not in ("waiting", "pending"):
         # Found during the chat: it still counts for the counsellor's cool-down.
@@ -182,9 +190,37 @@ def raise_for_risk(session, outbox, chat_id, severity, reason, now=None):
         return False
     values = {"risk": True, "acute": bool(row.acute) or acute}
     if level >= (row.priority or 0):
-        values.update(priority=level, reason=reason, priority_source="risk_screen")
+        values.update(priority=level, reason=reason, priority_source=source)
     session.execute(update(entries).where(entries.c.chat_id == chat_id).values(**values))
     return row.status == "waiting"
+
+
+HAND_MARK_REASON = {
+    True: "Markert i fare av chatvert (marked at risk by staff)",
+    False: "Markert ikke i fare av chatvert (marked not at risk by staff)",
+}
+
+
+def hand_mark(session, outbox, chat_id, at_risk):
+    """A counsellor or supervisor marked a waiting chat at risk or not (issue 14).
+
+    At risk: the at-risk tier (the screen's highest level), never lower than it
+    was. Not at risk: back to the ordinary line. The staff member's own reason
+    stays sealed with the escalation service's correction; the queue shows a
+    fixed text. The flood tier (suspect) is left alone: a source that floods
+    stays behind real children. Returns True when a waiting chat changed."""
+    if not isinstance(at_risk, bool):
+        raise Invalid("Say whether the chat is at risk.", {"at_risk": ["true or false."]})
+    row = _entry(session, chat_id)
+    if row is None or row.status != "waiting":
+        return False
+    if at_risk:
+        values = {"risk": True, "priority": max(row.priority or 0, SEVERITY_PRIORITY["high"])}
+    else:
+        values = {"risk": False, "priority": min(row.priority or 0, 0)}
+    session.execute(update(entries).where(entries.c.chat_id == chat_id, entries.c.status == "waiting")
+                    .values(reason=HAND_MARK_REASON[at_risk], priority_source="hand_mark", **values))
+    return True
 
 
 def set_priority(session, outbox, chat_id, priority, reason):

@@ -192,6 +192,14 @@ class QueueService(ServiceBase):
         return self.read(domain.position_of, chat_id, utcnow(), is_open())
 
     @rpc
+    def mark_risk(self, chat_id, at_risk):
+        """A hand mark (issue 14) moves a waiting chat in or out of the at-risk tier."""
+        changed = self.unit(domain.hand_mark, chat_id, at_risk)
+        if changed:
+            self._changed()
+        return {"chat_id": chat_id, "changed": changed}
+
+    @rpc
     def seen(self, chat_ids):
         """One gateway process saw these waiting children (sockets or requests)
         since its last report; an empty list is its heartbeat."""
@@ -223,7 +231,8 @@ class QueueService(ServiceBase):
     @event_handler(ev.ESCALATION, ev.RISK_DETECTED)
     def on_risk_detected(self, payload):
         data = ev.load(ev.ESCALATION, ev.RISK_DETECTED, payload)
-        if self.unit(domain.raise_for_risk, data["chat_id"], data["severity"], data["reason"]):
+        if self.unit(domain.raise_for_risk, data["chat_id"], data["severity"], data["reason"],
+                     category=data["category"]):
             self._changed()
 
     @event_handler(ev.ESCALATION, ev.ESCALATION_RAISED)

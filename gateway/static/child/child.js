@@ -54,6 +54,11 @@ const TEXT = {
       ["110", "Brann", ""], ["116 117", "Legevakt", "når du trenger lege"],
       ["116 111", "Alarmtelefonen for barn og unge", "gratis, hele døgnet"]],
     shortNumbers: [["112", "politi"], ["113", "ambulanse"], ["110", "brann"]],
+    dangerLegend: "Er du i fare akkurat nå?", dangerYes: "Ja", dangerNo: "Nei", dangerSkip: "Vil ikke svare",
+    dangerHint: "Du velger selv om du vil svare. Svarer du ja, ser de voksne det med en gang.",
+    helpNow: "Jeg trenger hjelp nå",
+    helpSaid: "Takk for at du sa ifra. De voksne ser det og svarer deg så fort de kan. Haster det, ring 112.",
+    helpFailed: "Det ble ikke sendt. Prøv igjen, eller ring 112 hvis det haster.",
   },
   en: {
     skip: "Skip to the chat", brand: "Alarmtelefonen", langSwitch: "Norsk", emergencyButton: "Emergency numbers",
@@ -100,6 +105,11 @@ const TEXT = {
       ["110", "Fire", ""], ["116 117", "Out-of-hours doctor", "when you need a doctor"],
       ["116 111", "Alarmtelefonen for children and young people", "free, around the clock"]],
     shortNumbers: [["112", "police"], ["113", "ambulance"], ["110", "fire"]],
+    dangerLegend: "Are you in danger right now?", dangerYes: "Yes", dangerNo: "No", dangerSkip: "Rather not say",
+    dangerHint: "It is up to you whether you answer. If you say yes, the adults see it at once.",
+    helpNow: "I need help now",
+    helpSaid: "Thank you for telling us. The adults see it and will answer you as fast as they can. If it is urgent, call 112.",
+    helpFailed: "It was not sent. Try again, or call 112 if it is urgent.",
   },
 };
 
@@ -201,10 +211,14 @@ async function startChat(event) {
   const gender = form.elements.gender.value || null;
   const age = $("age").value ? Number($("age").value) : null;
   const message = $("first-message").value.trim() || null;
+  // "Vil ikke svare" and no answer are the same: null, nothing is assumed.
+  const danger = form.elements.danger.value;
+  const inDanger = danger === "yes" ? true : danger === "no" ? false : null;
   button.disabled = true;
   button.textContent = t("starting");
   $("start-error").hidden = true;
-  const result = await api("POST", "/api/v1/chats", { body: { gender, age, message, lang: state.lang } });
+  const result = await api("POST", "/api/v1/chats", { body: { gender, age, message, lang: state.lang,
+    in_danger: inDanger } });
   button.disabled = false;
   button.textContent = t("startButton");
   if (!result.ok) {
@@ -213,7 +227,8 @@ async function startChat(event) {
     return;
   }
   const data = result.data;
-  Object.assign(state, { chatId: data.chat_id, token: data.token, status: data.status, lastSeq: 0 });
+  Object.assign(state, { chatId: data.chat_id, token: data.token, status: data.status, lastSeq: 0,
+    inDanger });
   state.queue = { position: data.position, estimated_wait_s: data.estimated_wait_s, notice: data.notice };
   $("first-message").value = "";
   remember();
@@ -322,6 +337,7 @@ function onEvent(name, data) {
 function renderQueue() {
   const waiting = state.status === "waiting";
   $("waiting").hidden = !waiting;
+  renderHelpNow(waiting);
   if (!waiting) return;
   const queue = state.queue || {};
   $("queue-text").textContent = queue.position ? t("position", queue.position) : t("inQueue");
@@ -338,6 +354,30 @@ function renderQueue() {
   } else {
     box.hidden = true;
   }
+}
+
+// "Jeg trenger hjelp nå" while waiting: one tap tells the adults (and moves the chat
+// up); once said, a calm line instead of the button. Saying it twice changes nothing.
+function renderHelpNow(waiting) {
+  $("help-now").hidden = !waiting;
+  const said = state.inDanger === true;
+  $("help-now-button").hidden = said;
+  if (said) $("help-now-said").textContent = t("helpSaid");
+  else if (!state.helpFailed) $("help-now-said").textContent = "";
+  else $("help-now-said").textContent = t("helpFailed");
+}
+
+async function helpNow() {
+  const button = $("help-now-button");
+  if (button.disabled || !state.token || isOver()) return;
+  button.disabled = true;
+  const result = await api("POST", `/api/v1/chats/${state.chatId}/danger`,
+    { token: state.token, body: { in_danger: true } });
+  button.disabled = false;
+  state.helpFailed = !result.ok;
+  if (result.ok) state.inDanger = true;
+  renderQueue();
+  if (result.ok) $("text").focus({ preventScroll: true });
 }
 
 function renderCounsellor() {
@@ -478,6 +518,7 @@ function showEnded(endedBy) {
   clearInterval(state.poll);
   hideTyping();
   $("waiting").hidden = true;
+  $("help-now").hidden = true;
   $("composer").hidden = true;
   $("conn").hidden = true;
   $("counsellor-line").hidden = true;
@@ -669,6 +710,7 @@ function init() {
     }
   });
   $("end").addEventListener("click", () => openDialog($("confirm-end")));
+  $("help-now-button").addEventListener("click", helpNow);
   for (const dialog of document.querySelectorAll("dialog")) dialog.addEventListener("close", () => closedDialog(dialog));
   $("backdrop").addEventListener("click", () => openDialogs().forEach((dialog) => dialog.close()));
   document.addEventListener("keydown", onKey);
@@ -700,7 +742,9 @@ function init() {
   });
   $("new-chat").addEventListener("click", () => {
     Object.assign(state, { chatId: null, token: null, status: null, counsellor: null, lastSeq: 0,
-      live: null, bySeq: new Map(), pending: [], endedShown: false, endedBy: null, queue: null, stick: true });
+      live: null, bySeq: new Map(), pending: [], endedShown: false, endedBy: null, queue: null, stick: true,
+      inDanger: null, helpFailed: false });
+    for (const input of $("start-form").elements.danger) input.checked = false;
     $("log").replaceChildren();
     $("cleared").textContent = "";
     $("chat").hidden = true;

@@ -1,6 +1,6 @@
 // Alerts: stay until acknowledged, say it out loud, flash the title.
 import { h, missing } from "/static/common/net.js";
-import { KIND, t } from "/static/console/i18n.js";
+import { KIND, t, riskWords } from "/static/console/i18n.js";
 import { $, state, who, short, clock, call, problem } from "/static/console/api.js";
 import { focusOrOpen } from "/static/console/chatcard.js";
 
@@ -15,7 +15,7 @@ export function raiseAlert(data) {
   const old = $("alerts").querySelector(`[data-alert="${CSS.escape(key)}"]`);
   const card = h("div", { class: `alert ${severe ? "high" : "medium"}${data.raised ? " raised" : ""}`, role: "alert",
     "data-alert": key, "data-chat-id": data.chat_id },
-    h("strong", {}, `${severe ? "⚠ AKUTT" : "⚠ Risiko"}: ${KIND[data.kind] || data.kind}${data.category ? ` – ${data.category}` : ""}`),
+    h("strong", {}, `${severe ? "⚠ AKUTT" : "⚠ Risiko"}: ${KIND[data.kind] || data.kind}${data.category && data.kind !== "acute_danger" ? ` – ${data.category_words || riskWords(data.category)}` : ""}`),
     h("span", {}, ` ${label}. ${data.reason || ""}`),
     data.repeat ? h("span", { class: "pill repeat" }, `Ikke kvittert – varslet ${data.repeat + 1}. gang`) : null,
     data.raised ? h("span", { class: "pill raised" }, "Løftet til alle vakthavende") : null,

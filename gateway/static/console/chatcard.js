@@ -4,6 +4,7 @@ import { TYPING_EVERY_MS, TYPING_SHOWN_MS, PHASES, ALWAYS, PHRASES, PRESENCE, t,
 import { $, state, supervisor, who, short, clock, call, problem, save } from "/static/console/api.js";
 import { renderMine } from "/static/console/lists.js";
 import { openCoding } from "/static/console/coding.js";
+import { riskMarkButton } from "/static/console/queue.js";
 import { openEscalation, loadChatEscalations } from "/static/console/escalation.js";
 import { showView } from "/static/console/stats.js";
 
@@ -38,7 +39,10 @@ export async function buildChat(chatId, extra) {
     mode: "child", typingAt: 0, endedBy: info.ended_by, startedAt: info.started_at,
     assignedAt: info.assigned_at, endedAt: info.ended_at, childLang: info.lang || null, folded: false,
   };
-  if (extra.risk) chat.flags.push({ kind: "risk", reason: extra.reason });
+  // issue 13: the risk marker and the flagged messages come from the server, so they survive a reload
+  for (const flag of info.flags || []) chat.flags.push(flag);
+  if (info.acute_danger && !chat.flags.some((f) => f.category === "acute_danger")) chat.flags.push({ kind: "acute_danger", category: "acute_danger", reason: info.reason });
+  if (extra.risk && !chat.flags.length) chat.flags.push({ kind: "risk", reason: extra.reason, seq: extra.seq });
   chat.card = buildCard(chat);
   state.chats.set(chatId, chat);
   $("chats").append(chat.card);
@@ -98,6 +102,7 @@ export function buildCard(chat) {
   card.querySelector(".composer").addEventListener("submit", (event) => { event.preventDefault(); sendFrom(chat); });
   card.querySelector(".act-code").addEventListener("click", () => openCoding(chat.id));
   card.querySelector(".act-escalate").addEventListener("click", () => openEscalation(chat));
+  card.querySelector(".act-escalate").after(riskMarkButton(chat.id, null, who(chat.gender, chat.age), chat));
   card.querySelector(".act-transfer").addEventListener("click", () => openTransfer(chat));
   card.querySelector(".act-end").addEventListener("click", () => endChat(chat));
   return card;
@@ -142,7 +147,9 @@ export function renderCard(chat) {
   const flags = card.querySelector(".flags");
   flags.hidden = !risky;
   // Category in words, then the reason; never a code like "suicide".
-  flags.textContent = risky ? `Flagg: ${chat.flags.map((f) => [riskWords(f.category), f.reason].filter(Boolean).join(" – ")).join("; ")}` : "";
+  // A reason from the server already names the category in words (issue 13); one line per distinct reason.
+  flags.textContent = risky ? `${t("flags")}: ${[...new Set(chat.flags.map((f) => f.reason || f.category_words || riskWords(f.category)))].join("; ")}` : "";
+  markFlagged(chat);
   const index = PHASES.findIndex((p) => p.code === chat.phase);
   for (const button of card.querySelectorAll(".phase")) {
     const at = PHASES.findIndex((p) => p.code === button.dataset.phase);
@@ -163,9 +170,22 @@ export function renderCard(chat) {
   card.querySelector(".send").textContent = chat.mode === "note" ? "Lagre notat" : chat.mode === "whisper" ? "Hvisk" : "Send";
   card.querySelector("textarea").placeholder = chat.mode === "note" ? "Internt notat – barnet ser det ikke"
     : chat.mode === "whisper" ? "Bare chatverten ser dette" : "Skriv til barnet …";
+  const mark = card.querySelector(".act-risk");
+  mark.textContent = risky ? t("mark-off") : t("mark-on");
+  mark.setAttribute("aria-label", `${mark.textContent}: ${who(chat.gender, chat.age)}`);
   card.querySelector(".act-end").hidden = !open;
   card.querySelector(".act-transfer").hidden = !open || chat.watch;
   renderMine();
+}
+
+// issue 13: the child's message that a flag came from (by seq), marked in the transcript.
+export function markFlagged(chat) {
+  for (const flag of chat.flags) {
+    const node = flag.seq != null && chat.card.querySelector(`.log [data-seq="${flag.seq}"]`);
+    if (!node || node.classList.contains("flagged")) continue;
+    node.classList.add("flagged");
+    node.prepend(h("span", { class: "flag-mark" }, `⚑ ${t("flagged")}`));
+  }
 }
 
 // Wait (queued → answered) and duration (answered → ended or now) on every card.
@@ -215,6 +235,7 @@ export function addMessage(chat, message, live) {
   const log = chat.card.querySelector(".log");
   const after = [...log.children].find((node) => Number(node.dataset.seq) > message.seq);
   if (after) log.insertBefore(li, after); else log.append(li);
+  if (chat.flags.some((f) => f.seq === message.seq)) markFlagged(chat);
   log.scrollTop = log.scrollHeight;
   if (message.sender === "child") {
     hideTyping(chat);

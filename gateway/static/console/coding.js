@@ -1,6 +1,6 @@
 // Coding a chat: categories (the subcategory rule), acute danger, history.
 import { h, missing } from "/static/common/net.js";
-import { GENDER } from "/static/console/i18n.js";
+import { GENDER, lang } from "/static/console/i18n.js";
 import { $, state, short, dateTime, call, problem } from "/static/console/api.js";
 import { refreshUncoded } from "/static/console/lists.js";
 import { renderCard } from "/static/console/chatcard.js";
@@ -29,7 +29,7 @@ export function fromLocalInput(value) {
 }
 
 export async function openCoding(chatId) {
-  const result = await call("GET", `/api/v1/chats/${chatId}/coding`);
+  const result = await call("GET", `/api/v1/chats/${chatId}/coding?lang=${lang.now}`);
   if (!result.ok) { alert(problem(result)); return; }
   const data = result.data;
   coding.chatId = chatId;
@@ -42,7 +42,10 @@ export async function openCoding(chatId) {
   $("c-contact").value = data.contact_type || "child_about_self";
   $("c-name").textContent = data.counsellor?.name || state.me.name;
   $("c-assessed").checked = Boolean(data.acute_danger_assessed);
-  document.querySelector(`input[name="c-danger"][value="${data.acute_danger ? "yes" : "no"}"]`).checked = true;
+  // issue 13: filled from the chat's escalations and risk flags; with no answer yet neither is chosen
+  for (const input of document.querySelectorAll('input[name="c-danger"]')) {
+    input.checked = data.acute_danger != null && input.value === (data.acute_danger ? "yes" : "no");
+  }
   $("c-notes").value = data.notes || "";
   $("c-filter").value = "";
   $("coding-error").hidden = true;
@@ -168,13 +171,13 @@ export async function saveCoding(event) {
     age: age === "" ? null : Number(age),
     categories: coding.chosen,
     acute_danger_assessed: $("c-assessed").checked,
-    acute_danger: document.querySelector('input[name="c-danger"]:checked').value === "yes",
+    acute_danger: { yes: true, no: false }[document.querySelector('input[name="c-danger"]:checked')?.value] ?? null,
     contact_type: $("c-contact").value,
     time_in: fromLocalInput($("c-in").value),
     time_out: fromLocalInput($("c-out").value),
     notes: $("c-notes").value.trim() || null,
   };
-  const result = await call("PUT", `/api/v1/chats/${coding.chatId}/coding`, body);
+  const result = await call("PUT", `/api/v1/chats/${coding.chatId}/coding?lang=${lang.now}`, body);
   if (!result.ok) {
     const fields = result.data?.error?.fields || {};
     for (const [field, messages] of Object.entries(fields)) {

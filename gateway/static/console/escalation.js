@@ -358,10 +358,39 @@ export function renderDetail(view, note) {
   const pdf = $("detail-pdf");
   pdf.hidden = !(supervisor() && view.kind === "report_of_concern");
   const audit = $("detail-audit");
+  showTranscript(view);
   audit.hidden = !supervisor();
   audit.open = false;
   audit.querySelector("ol").replaceChildren();
   tick();
+}
+// issue 13: the supervisor approving a report reads the chat beside the draft
+// (GET …/transcript, audited by the server). Built here so the dialog's markup stays as it is.
+// A div with role=log, not an ol: axe wants li children only in a list.
+export async function showTranscript(view) {
+  const fields = $("detail-fields");
+  let box = $("detail-transcript");
+  if (!box) {
+    box = h("details", { id: "detail-transcript", class: "detail-transcript", open: true },
+      h("summary", {}, t("detail-transcript")), h("div", { class: "log", role: "log", tabindex: "0", "aria-label": t("detail-transcript") }));
+    fields.parentElement.insertBefore(box, fields);
+    fields.parentElement.classList.add("with-transcript");
+  }
+  const wanted = supervisor() && view.kind === "report_of_concern";
+  box.hidden = !wanted;
+  const list = box.querySelector(".log");
+  list.replaceChildren();
+  if (!wanted) return;
+  const result = await call("GET", `/api/v1/escalations/${view.escalation_id}/transcript`);
+  if (detail.id !== view.escalation_id) return;
+  if (!result.ok) { list.append(h("p", { class: "muted" }, `${t("transcript-unavailable")}: ${problem(result)}`)); return; }
+  const flagged = new Set((state.chats.get(view.chat_id)?.flags || []).map((f) => f.seq));
+  list.replaceChildren(...result.data.messages.map((m) => h("div", {
+    class: `msg ${m.sender}${m.visibility !== "all" ? " internal note" : ""}${flagged.has(m.seq) ? " flagged" : ""}`, "data-seq": m.seq },
+    h("span", { class: "who" }, m.visibility !== "all" ? t("internal") : m.sender === "child" ? t("the-child") : m.sender === "counsellor" ? t("counsellor") : ""),
+    h("p", { class: "text" }, linkify(m.text)),
+    h("span", { class: "meta" }, h("time", { datetime: m.sent_at }, dateTime(m.sent_at))))));
+  if (!result.data.messages.length) list.append(h("p", { class: "muted" }, t("no-messages")));
 }
 export async function patchEscalation(status) {
   const details = detail.collect();

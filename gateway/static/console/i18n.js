@@ -55,6 +55,13 @@ const TEXT = {
     "preview": "Melding til barnet (du kan endre den før den sendes)",
     "send-and-record": "Registrer og send til barnet", "record-only": "Registrer uten å sende",
     "priority.10": "høyere prioritet", "priority.20": "høyeste prioritet",
+    // issue 14 (merged from main): the child's own yes, and the hand mark
+    "self-report": "Sier selv at hen er i fare nå", "mark-on": "Marker: i fare", "mark-off": "Marker: ikke i fare",
+    "mark-why-on": "Hvorfor er barnet i fare? (kort begrunnelse)", "mark-why-off": "Hvorfor er barnet ikke i fare? (kort begrunnelse)",
+    "marked-by-hand": "Markert i fare for hånd", "acute": "Akutt fare", "risk": "Risiko", "flags": "Flagg",
+    "flagged": "Flagget av risikoskjermen", "detail-transcript": "Samtalen (lesingen logges)",
+    "transcript-unavailable": "Samtalen kan ikke vises", "internal": "Internt", "the-child": "Barnet", "counsellor": "Chatvert",
+    "no-messages": "Ingen meldinger (slettet etter lagringstiden?).",
   },
   en: {
     "tab.work": "Chats", "tab.stats": "Statistics", "status": "Status", "capacity": "Capacity",
@@ -75,6 +82,12 @@ const TEXT = {
     "preview": "Message to the child (you can change it before it is sent)",
     "send-and-record": "Record and send to the child", "record-only": "Record without sending",
     "priority.10": "higher priority", "priority.20": "highest priority",
+    "self-report": "Says they are in danger now", "mark-on": "Mark: in danger", "mark-off": "Mark: not in danger",
+    "mark-why-on": "Why is the child in danger? (short reason)", "mark-why-off": "Why is the child not in danger? (short reason)",
+    "marked-by-hand": "Marked in danger by hand", "acute": "Acute danger", "risk": "Risk", "flags": "Flags",
+    "flagged": "Flagged by the risk screen", "detail-transcript": "The chat (reading is logged)",
+    "transcript-unavailable": "The chat cannot be shown", "internal": "Internal", "the-child": "The child", "counsellor": "Counsellor",
+    "no-messages": "No messages (deleted after the retention period?).",
   },
 };
 const LANG_STORE = "chatvakt-console-lang";

@@ -1,6 +1,6 @@
 // The side lists: mine, uncoded, all (supervisor); the once-a-second tick.
 import { h, missing } from "/static/common/net.js";
-import { PHASES } from "/static/console/i18n.js";
+import { PHASES, t } from "/static/console/i18n.js";
 import { $, state, supervisor, who, short, since, dateTime, call } from "/static/console/api.js";
 import { renderPresence } from "/static/console/queue.js";
 import { focusOrOpen, openChat, renderTimes } from "/static/console/chatcard.js";
@@ -28,6 +28,7 @@ export async function refreshAllChats() {
 export function renderAllChats(chats) {
   $("all-chats").replaceChildren(...chats.map((chat) => h("li", {},
     h("span", {}, `${who(chat.gender, chat.age)} · ${chat.counsellor?.name || "ingen"} · ${PHASES.find((p) => p.code === chat.phase)?.label || ""}`),
+    chat.risk ? h("span", { class: "pill risk", title: chat.reason || "" }, chat.acute_danger ? t("acute") : t("risk")) : null,
     h("button", { type: "button", class: "ghost small-btn", onclick: () => focusOrOpen(chat.chat_id) },
       chat.counsellor?.id === state.me.id ? "Åpne" : "Se og hvisk"))));
   if (!chats.length) $("all-chats").append(h("li", { class: "muted" }, "Ingen aktive samtaler."));

@@ -137,14 +137,41 @@ export function renderQueue() {
     h("div", { class: "q-main" },
       h("strong", {}, `${index + 1}. ${who(entry.gender, entry.age)}`),
       entry.risk ? h("span", { class: "pill risk" }, "Risiko") : null,
+      entry.priority_source === "self_report" ? h("span", { class: "pill warn" }, t("self-report")) : null,
       entry.priority ? h("span", { class: "pill" }, priorityWords(entry.priority)) : null),
     entry.reason ? h("p", { class: "q-reason small" }, entry.reason) : null,
     h("div", { class: "q-foot small" },
       h("span", {}, "Venter "), h("span", { "data-since": entry.waiting_since }, since(entry.waiting_since)),
+      riskMarkButton(entry.chat_id, entry.risk, who(entry.gender, entry.age)),
       h("button", { type: "button", class: "ghost small-btn", onclick: () => take(entry.chat_id),
         "aria-label": `Ta ${who(entry.gender, entry.age)}` }, "Ta")))));
   check(state.queue);
 }
+// -- issue 14: marking risk by hand -----------------------------------------------
+// One button on a queue row and on a chat card, one call. The reason goes sealed
+// to the escalation service as a labelled example for retraining.
+export function riskMarkButton(chatId, risky, label, chat = null) {
+  return h("button", { type: "button", class: "ghost small-btn act-risk",
+    "aria-label": `${risky ? t("mark-off") : t("mark-on")}: ${label}`,
+    onclick: () => markRisk(chatId, chat ? !chat.flags.length : !risky, chat) },
+  risky ? t("mark-off") : t("mark-on"));
+}
+export async function markRisk(chatId, atRisk, chat) {
+  const reason = window.prompt(atRisk ? t("mark-why-on") : t("mark-why-off"));
+  if (!reason || !reason.trim()) return;
+  const result = await call("POST", `/api/v1/chats/${chatId}/risk`, { at_risk: atRisk, reason: reason.trim() });
+  if (!result.ok) {
+    $("queue-error").textContent = problem(result);
+    $("queue-error").hidden = false;
+    return;
+  }
+  if (chat) {
+    chat.flags = atRisk ? [...chat.flags, { kind: "risk", reason: t("marked-by-hand") }] : [];
+    renderCard(chat);
+  }
+  refreshQueue();
+}
+
 export async function take(chatId) {
   $("queue-error").hidden = true;
   $("go-available").hidden = true;

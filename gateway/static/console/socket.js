@@ -99,9 +99,6 @@ export function onEvent(name, data) {
       if (chat) loadChatEscalations(chat);
       if (detail.id === data.escalation_id && $("detail-dialog").open && name === "escalation.updated"
         && !detail.busy && detail.view?.status !== data.status) showEscalation(data.escalation_id, `Endret av en annen: ${ESC_STATUS[data.status] || data.status}.`);
-      if (name === "escalation.raised" && data.kind === "acute_danger" && supervisor()) {
-        raiseAlert({ ...data, severity: "high", reason: "Akutt fare meldt av chatvert", local: true });
-      }
       break;
     case "queue.offer":
       state.offers.set(data.chat_id, data);

@@ -113,3 +113,35 @@ def test_the_queue_letting_go_of_an_absent_child_ends_the_chat_as_abandoned(db):
     assert dict(outbox.events)["chat_ended"]["ended_by"] == "absent"
     assert run(db, domain.end_absent, chat["chat_id"])[0] is False  # once
     assert run(db, domain.end_absent, "missing")[0] is False
+
+
+# -- issue 14: the child says they are in danger -------------------------------
+
+def test_in_danger_at_the_start_is_stored_and_announced(db):
+    chat, outbox = run(db, domain.start_chat, helpline="X", message="hei", in_danger=True)
+    assert outbox.names()[-1] == "danger_reported"
+    assert outbox.events[-1][1]["in_danger"] is True and outbox.events[-1][1]["suspect"] is False
+    with db() as session:
+        assert domain.get_chat(session, chat["chat_id"], COUNSELLOR | {"role": "supervisor"})["in_danger"] is True
+    quiet, outbox = run(db, domain.start_chat, helpline="X")
+    assert "danger_reported" not in outbox.names()
+    with db() as session:
+        assert domain.get_chat(session, quiet["chat_id"], child(quiet["chat_id"]))["in_danger"] is None
+
+
+def test_saying_it_later_is_idempotent_and_the_childs_own(db):
+    chat, _ = run(db, domain.start_chat, helpline="X", in_danger=False, source="0123456789abcdef",
+                  suspect=True)
+    me = child(chat["chat_id"])
+    said, outbox = run(db, domain.report_danger, chat["chat_id"], me, True)
+    assert said["changed"] and outbox.names() == ["danger_reported"]
+    assert outbox.events[0][1]["suspect"] is True  # a flood chat stays one
+    again, outbox = run(db, domain.report_danger, chat["chat_id"], me, True)
+    assert not again["changed"] and outbox.names() == []
+    with pytest.raises(NotFound):
+        run(db, domain.report_danger, chat["chat_id"], child("other"), True)
+    with pytest.raises(Invalid):
+        run(db, domain.report_danger, chat["chat_id"], me, "yes")
+    run(db, domain.end_chat, chat["chat_id"], me)
+    with pytest.raises(Conflict):
+        run(db, domain.report_danger, chat["chat_id"], me, True)

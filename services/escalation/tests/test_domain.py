@@ -258,3 +258,26 @@ def test_a_flood_chat_is_recorded_and_announced_but_alerts_no_one(db):
     # a chat not in the flood still alerts
     real, _ = run(db, domain.screen_message, FakeScreen(), "real-1", 2, "danger", None)
     assert real["alert_id"] and "suspect" not in real
+
+
+# -- issue 14: the child's own yes --------------------------------------------
+
+def test_a_childs_yes_alerts_like_the_screen_once(db):
+    found, outbox = run(db, domain.self_report, "chat-9", True)
+    assert outbox.names() == ["risk_detected"]
+    assert found["category"] == "self_report" and found["severity"] == "high"
+    assert found["reason"] == domain.SELF_REPORT_REASON and found["alert_id"]
+    with db() as session:
+        assert [a["reason"] for a in domain.open_alerts(session, SUP)] == [domain.SELF_REPORT_REASON]
+    again, outbox = run(db, domain.self_report, "chat-9", True)
+    assert again is None and outbox.names() == []
+    nothing, outbox = run(db, domain.self_report, "chat-8", False)
+    assert nothing is None and outbox.names() == []
+
+
+def test_a_flood_chats_yes_is_recorded_without_an_alert(db):
+    found, outbox = run(db, domain.self_report, "chat-7", True, None, True)
+    assert found["suspect"] is True and found["alert_id"] is None
+    with db() as session:
+        assert domain.open_alerts(session, SUP) == []
+        assert [f["category"] for f in domain.flags_for(session, "chat-7")] == ["self_report"]

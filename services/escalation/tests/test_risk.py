@@ -13,6 +13,7 @@ import yaml
 from services.escalation import risk
 from services.escalation.evaluate import DEFAULT_DATA, load, run
 from services.escalation.risk import (
+    CATEGORY_WORDS,
     CATEGORIES,
     DEFAULT_LEXICON_PATH,
     LexiconError,
@@ -324,18 +325,21 @@ CHILD_TEXTS = [
 def test_reasons_contain_only_lexicon_terms(screen, text):
     lexicon = yaml.safe_load(Path(DEFAULT_LEXICON_PATH).read_text(encoding="utf-8"))
     canonical = {str(e.get("term") or e["id"]) for e in lexicon["entries"]}
-    labels = {c["label"] for c in lexicon["categories"].values()}
+    topics = {str(e.get("topic") or e.get("term") or e["id"]) for e in lexicon["entries"]}
     findings = screen.screen(text)
     assert findings
     for f in findings:
         assert set(f.terms) <= canonical
-        # the reason is "<label>: «term», «term» (note)" and nothing else
-        m = re.fullmatch(r"(.+?): ((?:«[^»]+»(?:, )?)+)(?: \(([^)]*)\))?", f.reason)
+        # "<nb> / <en> — matched: topic, topic (note)": the category in words and
+        # the lexicon's topics, never «quoted» as if the child had written them
+        m = re.fullmatch(r"(.+?) / (.+?) — matched: ([^()]+?)(?: \(([^)]*)\))?", f.reason)
         assert m, f.reason
-        assert m.group(1) in labels
-        assert re.findall(r"«([^»]+)»", m.group(2)) == list(f.terms)
-        if m.group(3):
-            assert set(m.group(3).split("; ")) <= {
+        assert (m.group(1), m.group(2)) == CATEGORY_WORDS[f.category]
+        assert "«" not in f.reason and "»" not in f.reason
+        assert m.group(3).split(", ") == list(f.topics)
+        assert set(f.topics) <= topics
+        if m.group(4):
+            assert set(m.group(4).split("; ")) <= {
                 lexicon["person"]["third_person_reason"], lexicon["joke_reason"]
             }
     # and the child's own words never leak through
@@ -385,3 +389,26 @@ def test_fast_enough(screen, eval_rows):
         best.append(min(samples))
     best.sort()
     assert best[len(best) // 2] < 0.001  # median well under 1 ms (typically ~0.1 ms)
+
+
+def test_topics_never_read_as_the_child_speaking():
+    """A topic is what the counsellor reads in the reason: a neutral phrase,
+    never a first-person sentence that looks like a quote of the child."""
+    lexicon = yaml.safe_load(Path(DEFAULT_LEXICON_PATH).read_text(encoding="utf-8"))
+    # ("i" is Norwegian for "in": English topics are not used)
+    first_person = {"jeg", "meg", "min", "mitt", "mine", "me", "my", "myself"}
+    for entry in lexicon["entries"]:
+        topic = str(entry.get("topic") or "")
+        assert topic, entry["id"]
+        assert not set(re.findall(r"\w+", topic.lower())) & first_person, (entry["id"], topic)
+
+
+def test_reason_is_the_category_in_words_and_what_matched():
+    screen = default_screen()
+    text = "han gjør ting med meg som jeg ikke vil og jeg vil dø"
+    findings = screen.screen(text)
+    assert findings
+    for f in findings:
+        assert f.reason.startswith(" / ".join(CATEGORY_WORDS[f.category]) + " — matched: ")
+        assert "«" not in f.reason and text not in f.reason
+        assert "gjør ting med meg som jeg ikke vil" not in f.reason

@@ -95,3 +95,40 @@ def test_offered_assignment_is_on_unless_turned_off(monkeypatch):
     assert service.auto_assign() is True
     monkeypatch.setenv("CHATVAKT_AUTO_ASSIGN", "0")
     assert service.auto_assign() is False
+
+
+# -- issue 14: the child's own yes and staff's hand mark ----------------------
+
+SELF = "Sier selv at hen er i fare nå (says they are in danger now)"
+
+
+def test_a_childs_yes_is_the_at_risk_tier_with_its_reason_but_not_acute(db):
+    for i, chat in enumerate(["a", "b", "c"]):
+        run(db, domain.enqueue, chat, iso(T0 + dt.timedelta(seconds=i)))
+    run(db, domain.raise_for_risk, "c", "high", SELF, category="self_report")
+    with db() as session:
+        head = domain.snapshot(session, T0)["waiting"][0]
+        row = domain._entry(session, "c")
+    assert (head["chat_id"], head["reason"], head["priority_source"], head["risk"]) == (
+        "c", SELF, "self_report", True)
+    assert not row.acute  # said, not found: no cool-down on its own
+
+
+def test_a_flood_chats_yes_stays_behind_a_real_child(db):
+    run(db, domain.enqueue, "real", iso(T0 + dt.timedelta(seconds=9)))
+    run(db, domain.enqueue, "fake", iso(T0), source="f" * 16, suspect=True)
+    run(db, domain.raise_for_risk, "fake", "high", SELF, category="self_report")
+    assert order(db) == ["real", "fake"]
+
+
+def test_hand_mark_moves_a_waiting_chat_in_and_out_of_the_at_risk_tier(db):
+    run(db, domain.enqueue, "a", iso(T0))
+    run(db, domain.enqueue, "b", iso(T0 + dt.timedelta(seconds=1)))
+    assert run(db, domain.hand_mark, "b", True)[0] is True
+    assert order(db) == ["b", "a"]
+    with db() as session:
+        head = domain.snapshot(session, T0)["waiting"][0]
+    assert head["priority_source"] == "hand_mark" and head["risk"] and head["priority"] == 20
+    run(db, domain.hand_mark, "b", False)
+    assert order(db) == ["a", "b"]
+    assert run(db, domain.hand_mark, "nobody", True)[0] is False
