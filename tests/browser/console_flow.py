@@ -58,6 +58,30 @@ def login(page, url, user, password):
     expect(page.locator("#me-name")).not_to_be_empty()
 
 
+# The header keeps one line and nothing in it leaves the screen (issue 13: the
+# cool-down pushed "Varsler", "English" and "Logg ut" off at 1280 px).
+HEADER_FITS = """
+() => {
+  const bar = document.querySelector('header.bar');
+  const vw = document.documentElement.clientWidth;
+  const out = [...bar.querySelectorAll('button, select, input, summary, .pill, #me-name')]
+    .filter((el) => el.getClientRects().length && !el.closest('[hidden]') && !el.closest('.cooldown-menu'))
+    .map((el) => [el.id || el.textContent.trim().slice(0, 20), el.getBoundingClientRect()])
+    .filter(([, r]) => r.right > vw + 0.5 || r.left < -0.5).map(([name]) => name);
+  return {ok: out.length === 0 && bar.scrollWidth <= bar.clientWidth + 1, out, height: bar.getBoundingClientRect().height,
+          scroll: bar.scrollWidth, client: bar.clientWidth, doc: document.documentElement.scrollWidth, vw};
+}
+"""
+
+
+def header_fits(page, size, phone, facts, what):
+    fit = page.evaluate(HEADER_FITS)
+    facts[f"header_{what}"] = fit
+    assert fit["ok"] and fit["doc"] <= fit["vw"], f"the header overflows at {size} ({what}): {fit}"
+    if not phone:
+        assert fit["height"] < 64, f"the header wraps at {size} ({what}): {fit}"
+
+
 def state(run, page, name, size):
     run.shot(page, f"console-{name}-{size}")
     run.axe(page, f"{name}-{size}")
@@ -199,6 +223,20 @@ def sizes(run, browser, size, viewport, phone):
     expect(banner).to_contain_text("ikke trygt å kontakte barnet")
     banner.scroll_into_view_if_needed()
     state(run, page, "quick-exit", size)
+
+    # -- acute danger, then the chat ended: a cool-down, folded into one pill in the header
+    cooldown = page.locator("#cooldown")
+    expect(cooldown).to_be_visible()
+    expect(cooldown.locator("summary")).to_contain_text("Pause til")
+    header_fits(page, size, phone, facts, "cooldown")
+    one_click(page, cooldown.locator("summary"), "the cool-down pill")
+    ready = page.get_by_role("button", name="Jeg er klar igjen")
+    expect(ready).to_be_visible()
+    state(run, page, "cooldown", size)
+    one_click(page, ready, "ready again")
+    expect(cooldown.locator("summary")).to_contain_text("Pause avbrutt")
+    header_fits(page, size, phone, facts, "cooldown-opted-in")
+    run.step(f"cool-down pill opened, opted in with one click, header in one line at {size}")
     expect(sup.locator(f'#alerts .alert.quick[data-chat-id="{chat_id}"]')).to_contain_text("ikke trygt å kontakte")
     state(run, sup, "supervisor-quick-exit", size)
 
@@ -218,6 +256,10 @@ def sizes(run, browser, size, viewport, phone):
     one_click(page, page.get_by_role("button", name="English"), "English")
     expect(page.locator("#mine-title")).to_have_text("My chats")
     assert page.evaluate("document.documentElement.lang") == "en"
+    expect(cooldown.locator("summary")).to_contain_text("Pause ended")
+    expect(card.locator(".quick-exit-banner")).to_contain_text("may not be safe")
+    expect(card.locator(".flags")).to_contain_text("Flags")
+    header_fits(page, size, phone, facts, "english")
     state(run, page, "english", size)
     page.get_by_role("button", name="Norsk").click()
 
@@ -231,14 +273,125 @@ def sizes(run, browser, size, viewport, phone):
     assert facts["beeps_muted"] == 0, "a muted console rang"
     page.get_by_role("button", name="Lyd på").click()
     api(url, "POST", f"/api/v1/chats/{other['chat_id']}/end", other["token"], {})
-    page.get_by_label("Status").select_option("offline")
 
-    # -- statistics: the screen says what the CSV says
+    if size == "1280x720":
+        child_language_and_tel(run, browser, page, size, facts)
+    page.get_by_label("Status").select_option("offline")
+    expect(page.locator("body")).to_have_attribute("data-presence", "offline")
+
+    # -- the child says they are in danger, and the screen flags a message: the
+    # label and the hand-mark button on the queue row, the alert in words, the ⚑
+    said = api(url, "POST", "/api/v1/chats", body={"gender": "girl", "age": 13, "in_danger": True,
+                                                   "message": RISKY}).json()
+    said_row = page.locator(f'#queue li[data-chat-id="{said["chat_id"]}"]')
+    expect(said_row).to_contain_text("Sier selv at hen er i fare nå")
+    mark = said_row.get_by_role("button", name=re.compile("^Marker: "))
+    expect(mark).to_be_visible()
+    state(run, page, "self-report", size)
+    page.once("dialog", lambda dialog: dialog.accept("nettlesertest"))
+    before = mark.inner_text()
+    one_click(page, mark, "the queue row's mark button")
+    expect(page.locator("#queue-error")).to_be_hidden()
+    facts["mark_clicked"] = before
+    alert = sup.locator(f'#alerts .alert[data-chat-id="{said["chat_id"]}"]').filter(has_text="Selvmordstanker")
+    expect(alert.first).to_be_visible()
+    facts["alert_text"] = alert.first.inner_text()
+    assert not re.search(r"\b(suicide|self_harm|violence_home|sexual_abuse)\b", facts["alert_text"]), facts["alert_text"]
+    state(run, sup, "alert", size)
+    one_click(sup, alert.first.get_by_role("button", name="Åpne samtalen"), "open the flagged chat")
+    flagged = sup.locator(f'.chat-card[data-chat-id="{said["chat_id"]}"] .log .msg.flagged')
+    expect(flagged.first).to_contain_text("⚑")
+    expect(flagged.first).to_contain_text("ta livet mitt")
+    flagged.first.scroll_into_view_if_needed()
+    state(run, sup, "flagged", size)
+    api(url, "POST", f"/api/v1/chats/{said['chat_id']}/end", said["token"], {})
+
+    # -- statistics: the screen says what the CSV says (small cells suppressed alike)
     sup.get_by_role("button", name="Statistikk").click()
     expect(sup.locator("#stats-keys")).to_contain_text("Samtaler")
+    expect(sup.locator("#stats-suppress")).to_contain_text("<5")
+    compare_stats(sup, url, facts)
     state(run, sup, "stats", size)
+    # The next size starts with the same accounts: nothing of this one left open.
+    sup_token = json.loads(sup.evaluate("sessionStorage.getItem('chatvakt-console')"))["token"]
+    for open_alert in api(url, "GET", "/api/v1/alerts", sup_token).json().get("alerts", []):
+        api(url, "POST", f"/api/v1/alerts/{open_alert['chat_id']}/ack", sup_token, {"alert_id": open_alert["alert_id"]})
     sup_ctx.close()
     ctx.close()
+
+
+RISKY = "han gjør ting med meg som jeg ikke vil og jeg vil ta livet mitt i kveld"
+
+
+def compare_stats(sup, url, facts):
+    """Every key number on the screen is the CSV's cell for the same range."""
+    token = json.loads(sup.evaluate("sessionStorage.getItem('chatvakt-console')"))["token"]
+    start, end = sup.locator("#stats-from").input_value(), sup.locator("#stats-to").input_value()
+    stop = time.strftime("%Y-%m-%d", time.localtime(time.mktime(time.strptime(end, "%Y-%m-%d")) + 86400 + 3600))
+    csv_text = api(url, "GET", f"/api/v1/stats?from={start}&to={stop}&format=csv", token).text
+    cells = {}
+    for line in csv_text.splitlines()[1:]:
+        section, key, value = line.split(",", 2)
+        cells[(section, key)] = value
+    shown = {k: v for k, v in sup.evaluate("""() => Object.fromEntries([...document.querySelectorAll('#stats-keys [data-key]')]
+        .map((el) => [el.dataset.key, el.querySelector('.key-value').textContent]))""").items()}
+    def pct(value):
+        return "–" if value == "" else f"{round(float(value) * 100)} %"
+    expected = {"total_chats": cells[("summary", "total_chats")], "answered": cells[("summary", "answered")],
+                "abandoned_share": pct(cells[("summary", "abandoned_share")]),
+                "coded_share": pct(cells[("summary", "coded_share")])}
+    facts["stats_screen"], facts["stats_csv"] = shown, expected
+    for key, value in expected.items():
+        assert shown[key] == value, f"stats {key}: screen {shown[key]!r}, CSV {value!r}"
+    # the main-category chart (its text table) against the CSV's section
+    rows = sup.evaluate("""() => [...document.querySelectorAll('#chart-main table tr')].slice(1)
+        .map((tr) => [...tr.children].map((td) => td.textContent))""")
+    counts = [value for (section, _), value in cells.items() if section == "by_primary_main_category"]
+    assert sorted(r[1] for r in rows) == sorted(counts + ["0"] * (len(rows) - len(counts))), (rows, counts)
+
+
+def child_language_and_tel(run, browser, page, size, facts):
+    """The child's page in English: the card says so, numbers reach the child as
+    tel: links, and the counsellor sees the switch back to Norwegian."""
+    child_ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                                    is_mobile=True, has_touch=True, locale="nb-NO")
+    run.guard(child_ctx, f"child-lang-{size}")
+    kid = child_ctx.new_page()
+    run.watch(kid, f"child-lang-{size}")
+    kid.goto(f"{run.url}/")
+    kid.get_by_role("button", name="English").click()
+    kid.get_by_label("Do you want to write something already? (optional)").fill("hi, can I talk to someone")
+    kid.get_by_role("button", name="Start chat").click()
+    expect(kid.locator("#log .msg.child")).to_contain_text("hi, can I talk to someone")
+    saved = json.loads(kid.evaluate("sessionStorage.getItem('chatvakt-chat')"))
+    chat_id = saved["chat_id"]
+    page.get_by_label("Status").select_option("available")
+    offer = page.locator(f'#offers li[data-chat-id="{chat_id}"]')
+    row = page.locator(f'#queue li[data-chat-id="{chat_id}"]')
+    expect(offer.or_(row).first).to_be_visible()
+    if offer.count():
+        offer.get_by_role("button", name="Ta samtalen").click()
+    else:
+        row.get_by_role("button", name="Ta").click()
+    card = page.locator(f'.chat-card[data-chat-id="{chat_id}"]')
+    expect(card.locator(".child-lang")).to_have_text("English")
+    card.locator("textarea").fill("You can also call us on 116 111 or the police on 112.")
+    card.get_by_role("button", name="Send").click()
+    link = kid.locator('#log a[href="tel:116111"]')
+    expect(link).to_have_text("116 111")
+    expect(kid.locator('#log a[href="tel:112"]')).to_have_count(1)
+    seen = link.evaluate(IN_SIGHT)
+    facts["child_tel_link"] = seen
+    assert seen["ok"], f"the child's tel: link is not in sight: {seen}"
+    state(run, kid, "child-tel", "390x844")
+    kid.get_by_role("button", name="Norsk").click()
+    switch = card.locator(".log .msg.lang-switch")
+    expect(switch).to_contain_text("byttet til norsk")
+    expect(card.locator(".child-lang")).to_be_hidden()
+    switch.scroll_into_view_if_needed()
+    state(run, page, "child-lang", size)
+    api(run.url, "POST", f"/api/v1/chats/{chat_id}/end", saved["token"], {})
+    child_ctx.close()
 
 
 if __name__ == "__main__":

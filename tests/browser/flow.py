@@ -334,6 +334,7 @@ def flow(run, browser):
     else:
         expect(cooldown).to_contain_text("Pause")
         run.shot(staff, "console-cooldown-desktop")
+        cooldown.locator("summary").click()  # a compact pill; "ready again" opens under it
         staff.get_by_role("button", name="Jeg er klar igjen").click()
         expect(cooldown).to_contain_text("Pause avbrutt")
         run.result["facts"]["cooldown_opted_in"] = True

@@ -16,7 +16,10 @@ from tests.browser.test_child_page import AXE, CHROMIUM, ROOT, SCREENSHOTS, _pla
 FLOW = Path(__file__).resolve().parent / "console_flow.py"
 SIZES = ["1280x720", "1440x900", "390x844"]
 STATES = ["login", "queue-new-child", "not-available", "chat", "escalation-panel", "readback",
-          "referral-preview", "quick-exit", "supervisor-quick-exit", "folded", "english", "stats"]
+          "referral-preview", "quick-exit", "cooldown", "supervisor-quick-exit", "folded", "english",
+          "self-report", "alert", "flagged", "stats"]
+# Once, at 1280x720: the child's page in English with a tel: link, and the card after the switch.
+ONCE = {"child-tel-390x844", "child-lang-1280x720"}
 
 pytestmark = [
     pytest.mark.browser, pytest.mark.e2e,
@@ -52,3 +55,6 @@ def test_the_console_never_loses_the_child(stack):
             assert (SCREENSHOTS / f"console-{state}-{size}.png").stat().st_size > 1000, (state, size)
             violations = result["axe"][f"{state}-{size}"]
             assert not [v for v in violations if v["impact"] in ("serious", "critical")], (state, size)
+    for name in ONCE:
+        assert (SCREENSHOTS / f"console-{name}.png").stat().st_size > 1000, name
+        assert not [v for v in result["axe"][name] if v["impact"] in ("serious", "critical")], name

@@ -226,9 +226,11 @@ export function addMessage(chat, message, live) {
   chat.lastSeq = Math.max(chat.lastSeq, message.seq);
   const internal = message.visibility && message.visibility !== "all";
   const kind = message.kind === "whisper" || message.visibility === "counsellor" ? "whisper" : internal ? "note" : message.sender;
-  const label = kind === "whisper" ? "Hvisking fra vakthavende" : kind === "note" ? "Internt notat"
-    : message.sender === "child" ? who(chat.gender, chat.age) : message.sender === "counsellor" ? "Chatvert" : "";
-  const li = h("div", { class: `msg ${message.sender} ${internal ? `internal ${kind}` : ""}`, "data-seq": message.seq },
+  // issue 13: the child switched the page's language (a staff-only line from the chat service)
+  const switched = message.kind === "lang";
+  const label = switched ? t("lang-switched") : kind === "whisper" ? t("whisper-from") : kind === "note" ? t("internal-note")
+    : message.sender === "child" ? who(chat.gender, chat.age) : message.sender === "counsellor" ? t("counsellor") : "";
+  const li = h("div", { class: `msg ${message.sender} ${internal ? `internal ${kind}` : ""}${switched ? " lang-switch" : ""}`, "data-seq": message.seq },
     label ? h("span", { class: "who" }, label) : null,
     h("p", { class: "text" }, linkify(message.text)),
     h("span", { class: "meta" }, h("time", { datetime: message.sent_at }, clock(message.sent_at))));
@@ -237,6 +239,7 @@ export function addMessage(chat, message, live) {
   if (after) log.insertBefore(li, after); else log.append(li);
   if (chat.flags.some((f) => f.seq === message.seq)) markFlagged(chat);
   log.scrollTop = log.scrollHeight;
+  if (switched && live) syncChat(chat);  // the card's language pill follows the switch
   if (message.sender === "child") {
     hideTyping(chat);
     if (live && (state.focused !== chat.id || document.hidden)) {

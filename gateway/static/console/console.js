@@ -74,6 +74,7 @@ function init() {
   $("detail-pdf").addEventListener("click", () => getPdf(detail.id, $("detail-error")));
   $("detail-audit").addEventListener("toggle", loadAudit);
   $("detail-form").addEventListener("submit", (event) => { if (event.submitter?.dataset.close === undefined) event.preventDefault(); });
+  $("opt-in").addEventListener("click", () => { $("cooldown").open = false; }, { capture: true });
   $("opt-in").addEventListener("click", () => setPresence(state.presence?.status === "offline" ? "available" : state.presence?.status || "available",
     Number($("capacity").value) || 3, true));
   $("transfer-form").addEventListener("submit", saveTransfer);

@@ -55,6 +55,16 @@ const TEXT = {
     "preview": "Melding til barnet (du kan endre den før den sendes)",
     "send-and-record": "Registrer og send til barnet", "record-only": "Registrer uten å sende",
     "priority.10": "høyere prioritet", "priority.20": "høyeste prioritet",
+    "cooldown-until": "Pause til", "cooldown-off": "Pause avbrutt", "ready": "Jeg er klar igjen",
+    "cooldown-why": "Etter en samtale med akutt fare får du ingen nye samtaler på en stund. Snakk gjerne med vakthavende.",
+    "cooldown-off-why": "Du får nye samtaler igjen. Snakk gjerne med vakthavende likevel.",
+    "stats.total_chats": "Samtaler", "stats.answered": "Besvart", "stats.abandoned_share": "Forlatt i kø",
+    "stats.coded_share": "Kodet", "stats.answered_within_5min_share": "Svart innen 5 min",
+    "stats.at_risk_answered_within_5min_share": "Risiko svart innen 5 min", "stats.wait_p50": "Median ventetid",
+    "stats.duration_p50": "Median varighet",
+    "stats-suppress": "Tall fra 1 til {n} − 1 vises som «<{n}», her og i CSV-filen: så små tall kan peke ut et barn.",
+    "lang-switched": "Barnet byttet språk", "whisper-from": "Hvisking fra vakthavende", "internal-note": "Internt notat",
+    "online": "Tilkoblet", "logged-out": "Logget ut", "reconnecting": "Kobler til igjen …",
     // issue 14 (merged from main): the child's own yes, and the hand mark
     "self-report": "Sier selv at hen er i fare nå", "mark-on": "Marker: i fare", "mark-off": "Marker: ikke i fare",
     "mark-why-on": "Hvorfor er barnet i fare? (kort begrunnelse)", "mark-why-off": "Hvorfor er barnet ikke i fare? (kort begrunnelse)",
@@ -82,6 +92,16 @@ const TEXT = {
     "preview": "Message to the child (you can change it before it is sent)",
     "send-and-record": "Record and send to the child", "record-only": "Record without sending",
     "priority.10": "higher priority", "priority.20": "highest priority",
+    "cooldown-until": "Pause until", "cooldown-off": "Pause ended", "ready": "I am ready again",
+    "cooldown-why": "After a chat with acute danger you get no new chats for a while. Talk to the supervisor if you like.",
+    "cooldown-off-why": "You get new chats again. Talk to the supervisor all the same if you like.",
+    "stats.total_chats": "Chats", "stats.answered": "Answered", "stats.abandoned_share": "Left the queue",
+    "stats.coded_share": "Coded", "stats.answered_within_5min_share": "Answered within 5 min",
+    "stats.at_risk_answered_within_5min_share": "At risk answered within 5 min", "stats.wait_p50": "Median wait",
+    "stats.duration_p50": "Median duration",
+    "stats-suppress": "Counts from 1 to {n} − 1 read \u201c<{n}\u201d, here and in the CSV file: numbers that small could single out a child.",
+    "lang-switched": "The child switched language", "whisper-from": "Whisper from the supervisor", "internal-note": "Internal note",
+    "online": "Connected", "logged-out": "Logged out", "reconnecting": "Reconnecting …",
     "self-report": "Says they are in danger now", "mark-on": "Mark: in danger", "mark-off": "Mark: not in danger",
     "mark-why-on": "Why is the child in danger? (short reason)", "mark-why-off": "Why is the child not in danger? (short reason)",
     "marked-by-hand": "Marked in danger by hand", "acute": "Acute danger", "risk": "Risk", "flags": "Flags",
@@ -106,9 +126,9 @@ export function switchLanguage() {
 // Risk categories of the screen (services/escalation/data/risk_lexicon.yaml), in words.
 const RISK_WORDS = {
   nb: { suicide: "Selvmordstanker", self_harm: "Selvskading", violence_home: "Vold i hjemmet",
-    sexual_abuse: "Seksuelle overgrep", medical_danger: "Medisinsk fare" },
+    sexual_abuse: "Seksuelle overgrep", medical_danger: "Medisinsk fare", self_report: "Sier selv at hen er i fare" },
   en: { suicide: "Suicidal thoughts", self_harm: "Self-harm", violence_home: "Violence at home",
-    sexual_abuse: "Sexual abuse", medical_danger: "Medical danger" },
+    sexual_abuse: "Sexual abuse", medical_danger: "Medical danger", self_report: "Says they are in danger" },
 };
 export const riskWords = (code) => (code ? RISK_WORDS[lang.now][code] || RISK_WORDS.nb[code]
   || String(code).replace(/[._]/g, " ") : "");
@@ -123,20 +143,5 @@ export function span(seconds) {
   return m < 60 ? `${m} min` : `${Math.floor(m / 60)} t ${m % 60} min`;
 }
 
-// Phone numbers in a text as tappable tel: links, built as nodes (never HTML):
-// 8 digits (22 12 34 56, 800 33 321), 116 111-style, 5 digits (02800) and 110/112/113.
-const PHONE = /(?<![\d\w])(?:\+47[\s-]?)?(?:\d{2}[\s-]?\d{2}[\s-]?\d{2}[\s-]?\d{2}|\d{3}[\s-]?\d{2}[\s-]?\d{3}|1\d{2}[\s-]\d{3}|0\d{4}|11[023])(?![\d\w])/g;
-export function linkify(text) {
-  const out = document.createDocumentFragment();
-  let at = 0;
-  for (const match of String(text).matchAll(PHONE)) {
-    out.append(document.createTextNode(text.slice(at, match.index)));
-    const link = document.createElement("a");
-    link.href = `tel:${match[0].replace(/[\s-]/g, "")}`;
-    link.textContent = match[0];
-    out.append(link);
-    at = match.index + match[0].length;
-  }
-  out.append(document.createTextNode(String(text).slice(at)));
-  return out;
-}
+// Phone numbers as tel: links: one copy, shared with the child's page.
+export { linkify } from "/static/common/tel.js";

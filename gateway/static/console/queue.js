@@ -39,11 +39,11 @@ export function renderPresence() {
   const pause = inCooldown(presence);
   const box = $("cooldown");
   box.hidden = !pause;
+  if (!pause) box.open = false;
   box.classList.toggle("opted-in", Boolean(pause && presence.cooldown_opt_in));
-  box.textContent = !pause ? "" : presence.cooldown_opt_in
-    ? `Pause avbrutt – du får nye samtaler`
-    : `Pause til ${clock(presence.cooldown_until)}`;
-  box.title = pause ? "Etter en samtale med akutt fare får du ingen nye samtaler på en stund. Snakk gjerne med vakthavende." : "";
+  $("cooldown-pill").textContent = !pause ? "" : presence.cooldown_opt_in
+    ? t("cooldown-off") : `${t("cooldown-until")} ${clock(presence.cooldown_until)}`;
+  $("cooldown-why").textContent = !pause ? "" : presence.cooldown_opt_in ? t("cooldown-off-why") : t("cooldown-why");
   $("opt-in").hidden = !pause || Boolean(presence.cooldown_opt_in);
 }
 

@@ -1,5 +1,6 @@
 // What the push socket says, routed to the part of the console it concerns.
-import { STORE, WITHDRAWN } from "/static/console/i18n.js";
+import { h } from "/static/common/net.js";
+import { STORE, WITHDRAWN, t } from "/static/console/i18n.js";
 import { $, state, supervisor, save } from "/static/console/api.js";
 import { queueUpdated, ring } from "/static/console/waiting.js";
 import { quickExitNotice } from "/static/console/alerts.js";
@@ -12,7 +13,10 @@ import { ESC_STATUS, loadChatEscalations, refreshEscalations, detail, showEscala
 // -- socket events -------------------------------------------------------------
 export function onState(kind, info) {
   const line = $("conn");
-  line.textContent = kind === "online" ? "Tilkoblet" : kind === "unauthorized" ? "Logget ut" : "Kobler til igjen …";
+  const words = kind === "online" ? t("online") : kind === "unauthorized" ? t("logged-out") : t("reconnecting");
+  // Online is a green dot with the words for screen readers; trouble is shown in words.
+  line.replaceChildren(kind === "online" ? h("span", { class: "visually-hidden" }, words) : words);
+  line.title = words;
   line.className = `conn ${kind}`;
   if (kind === "online" && info?.reconnected) {
     // Fetch what the socket missed: messages of open chats, the queue, the lists.
