@@ -36,6 +36,13 @@ class Conflict(ChatvaktError):
 
 
 @deserialize_to_instance
+class NotAvailable(Conflict):
+    """A 409 of its own code: the caller is offline or away, so the console can
+    offer to go available instead of showing a generic conflict."""
+    code = "not_available"
+
+
+@deserialize_to_instance
 class Invalid(ChatvaktError):
     code = "invalid"
 

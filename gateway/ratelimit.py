@@ -98,6 +98,18 @@ def danger_reports():
     return _danger
 
 
+_lang = None
+
+
+def lang_switches():
+    """issue 13: language switches of a chat per minute (each one is a line in
+    the counsellor's transcript); the same language again gives its place back."""
+    global _lang
+    if _lang is None:
+        _lang = SlidingWindow(config.env_int("CHATVAKT_LANG_SWITCHES_PER_MIN", 6))
+    return _lang
+
+
 def child_messages():
     global _child_messages
     if _child_messages is None:

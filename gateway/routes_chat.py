@@ -28,6 +28,7 @@ class ChatRoutes:
         started = self.chat.start_chat(gender=body["gender"], age=body["age"],
                                        nickname=body["nickname"], message=body["message"],
                                        source=seen["source"], suspect=seen["suspect"],
+                                       lang=body["lang"],
                                        # only when answered: a chat replica from before
                                        # issue 14 (rolling upgrade) still takes the call
                                        **({"in_danger": body["in_danger"]}
@@ -55,6 +56,7 @@ class ChatRoutes:
         if actor["role"] != "child":
             view["counsellor"] = chat["counsellor"]
             view["in_danger"] = chat.get("in_danger")
+            view["lang"] = chat.get("lang")  # issue 13: the language the child's page is in
             # the card's risk marker, reason and flagged messages (by seq): staff only
             view = with_risk(view, self._chat_risk([chat_id]), flags=True)
         return view
@@ -74,6 +76,20 @@ class ChatRoutes:
         if not result.get("changed"):
             limiter.release(chat_id, place)  # saying it again is not a new report
         return {"chat_id": chat_id, "in_danger": result["in_danger"], "changed": result["changed"]}
+
+    @api("POST", "/api/v1/chats/<string:chat_id>/lang")
+    def set_lang(self, request, chat_id):
+        """issue 13: the child's page switched language; the counsellor sees it."""
+        actor = self._chat_actor(request, chat_id)
+        if actor["role"] != "child":
+            raise errors.Forbidden("Only the child's page says which language it is in.")
+        body = read_json(request, schemas.Lang())
+        limiter = ratelimit.lang_switches()
+        place = limiter.acquire(chat_id)
+        result = self.chat.set_lang(chat_id, actor, body["lang"])
+        if not result.get("changed"):
+            limiter.release(chat_id, place)
+        return {"chat_id": chat_id, "lang": result["lang"], "changed": result["changed"]}
 
     @api("POST", "/api/v1/chats/<string:chat_id>/risk")
     def mark_risk(self, request, chat_id):

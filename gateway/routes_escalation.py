@@ -4,10 +4,12 @@ The escalation service decides who sees what (identifying details:
 supervisors only); the gateway reads the chat first so a counsellor can only
 escalate or acknowledge on a chat of their own (404 otherwise)."""
 import base64
+import time
 
 from werkzeug.wrappers import Response
 
-from chatvakt import errors
+from chatvakt import config, errors
+from chatvakt.db import parse_iso
 
 from . import schemas
 from .base import STAFF, SUPERVISORS
@@ -54,6 +56,19 @@ class EscalationRoutes:
             facts = self._report_facts(self.chat.get_chat(current["chat_id"], actor), actor)
         return self.escalation.update_escalation(escalation_id, actor, body["details"],
                                                  body["status"], facts)
+
+    @api("GET", "/api/v1/escalations/<string:escalation_id>/identifying")
+    def escalation_identifying(self, request, escalation_id):
+        """Read back the identifying details one wrote (location, phone) while
+        the chat lasts and CHATVAKT_READBACK_S after: 403 later, 404 to others."""
+        actor = self._actor(request, STAFF)
+        current = self.escalation.get_escalation(escalation_id, actor)  # 404 unless theirs
+        chat = self.chat.get_chat(current["chat_id"], actor)
+        live = chat["status"] in ("waiting", "active")
+        if not live and chat.get("ended_at"):
+            ended = parse_iso(chat["ended_at"]).timestamp()
+            live = time.time() - ended <= config.env_float("CHATVAKT_READBACK_S", 1800.0)
+        return self.escalation.read_identifying(escalation_id, actor, live)
 
     @api("GET", "/api/v1/escalations/<string:escalation_id>/audit")
     def escalation_audit(self, request, escalation_id):

@@ -3,7 +3,7 @@ import logging
 
 from nameko.timer import timer
 
-from chatvakt import errors
+from chatvakt import config, errors
 from chatvakt.db import iso, parse_iso
 
 from . import accounts, clientaddr, limits, metrics, schemas
@@ -17,6 +17,12 @@ log = logging.getLogger(__name__)
 def _time_arg(request, name):
     raw = time_arg(request, name)  # 422 out of range (gateway/web.py)
     return None if raw is None else iso(parse_iso(raw))
+
+
+def wait_warn_s():
+    """After this long in the queue, while someone available has room, a
+    waiting child rings in every console (issue 13: nobody waits unnoticed)."""
+    return max(10.0, config.env_float("CHATVAKT_WAIT_WARN_S", 120.0))
 
 
 class QueueRoutes:
@@ -75,7 +81,8 @@ class QueueRoutes:
     @api("GET", "/api/v1/me")
     def me(self, request):
         actor = self._actor(request, STAFF)
-        return {"id": actor["id"], "name": actor["name"], "role": actor["role"]}
+        return {"id": actor["id"], "name": actor["name"], "role": actor["role"],
+                "wait_warn_s": wait_warn_s()}
 
     @api("PUT", "/api/v1/presence")
     def presence(self, request):
@@ -102,6 +109,7 @@ class QueueRoutes:
                                for w in snapshot["waiting"]]
         if actor["role"] not in SUPERVISORS:
             snapshot.pop("flood", None)  # the flood notice is the supervisors' to handle
+        snapshot["wait_warn_s"] = wait_warn_s()
         return snapshot
 
     @api("POST", "/api/v1/queue/take")

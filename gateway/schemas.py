@@ -90,6 +90,11 @@ class AlertAck(_Body):
     alert_id = fields.String(validate=validate.Length(min=1, max=40), load_default=None, allow_none=True)
 
 
+class Lang(_Body):
+    """issue 13: the child's page switched language during the chat."""
+    lang = fields.String(required=True, validate=validate.OneOf(("nb", "en")))
+
+
 class Danger(_Body):
     """The child says later whether they are in danger now ("Jeg trenger hjelp nå")."""
     in_danger = fields.Boolean(required=True, truthy={True}, falsy={False})

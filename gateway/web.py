@@ -32,6 +32,7 @@ STATUS = (
     (errors.Unauthorized, 401, "unauthorized"),
     (errors.Forbidden, 403, "forbidden"),
     (errors.NotFound, 404, "not_found"),
+    (errors.NotAvailable, 409, "not_available"),
     (errors.Conflict, 409, "conflict"),
     (errors.TooLarge, 413, "too_large"),
     (errors.Invalid, 422, "invalid"),

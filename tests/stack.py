@@ -96,6 +96,10 @@ class Stack:
             "CHATVAKT_ABSENT_GRACE_S": "3600",
             # the suite reads the processes' JSON lines at INFO (as in the containers)
             "LOG_FORMAT": "json", "LOG_LEVEL": "INFO",
+            # Offered assignment is on by default (issue 13), but most e2e tests
+            # take a named chat the moment it is queued, which an offer to another
+            # counsellor would refuse; the tests of offers turn it on themselves.
+            "CHATVAKT_AUTO_ASSIGN": "0",
         })
         env.update(self.extra_env)
         env = {k: v for k, v in env.items() if v is not None}  # None: unset it

@@ -141,6 +141,7 @@ def test_take_answers_204_when_nobody_waits(tmp_path):
     try:
         counsellor = Api(stack.url)
         counsellor.login("demo-counsellor")
+        assert counsellor.put("/api/v1/presence", {"status": "available"}).status_code == 200
         response = counsellor.post("/api/v1/queue/take", {})
         assert response.status_code == 204 and response.content == b""
         child = new_chat(stack)

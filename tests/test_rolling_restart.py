@@ -37,6 +37,7 @@ def test_rolling_restart_loses_no_accepted_message(tmp_path):
         child.token = chat["token"]
         counsellor = Api(stack.url)
         counsellor.login("demo-counsellor")
+        assert counsellor.put("/api/v1/presence", {"status": "available"}).status_code == 200
         assert counsellor.post("/api/v1/queue/take", {"chat_id": chat["chat_id"]}).status_code == 200
         path = f"/api/v1/chats/{chat['chat_id']}/messages"
         accepted = {}

@@ -31,6 +31,7 @@ def test_events_take_effect_once(twin):
     chat = second.post("/api/v1/chats", {"message": "jeg vil ta livet mitt"}).json()
     counsellor = staff(twin)
     watcher = Socket(twin.url, counsellor.token)
+    assert counsellor.put("/api/v1/presence", {"status": "available"}).status_code == 200
     assert counsellor.post("/api/v1/queue/take", {"chat_id": chat["chat_id"]}).status_code == 200
     child = Api(twin.url, chat["token"])
     for i in range(10):

@@ -97,6 +97,7 @@ def chat_view(chat):
         "phase": chat.phase,
         "phases": dict(chat.phases or {}),
         "in_danger": getattr(chat, "in_danger", None),
+        "lang": getattr(chat, "lang", None),
     }
 
 
@@ -146,6 +147,18 @@ def clean_danger(in_danger):
     return in_danger
 
 
+LANGS = ("nb", "en")
+# What the counsellor reads in the transcript when the child switches (never shown to the child).
+LANG_SWITCHED = {"en": "Barnet byttet til engelsk (the child switched to English).",
+                 "nb": "Barnet byttet til norsk (the child switched to Norwegian)."}
+
+
+def clean_lang(lang):
+    if lang is not None and lang not in LANGS:
+        raise Invalid("lang is nb or en.", {"lang": ["One of nb, en."]})
+    return lang
+
+
 def _danger_event(outbox, session, chat, in_danger, now):
     outbox.add(session, ev.DANGER_REPORTED, {
         "chat_id": chat.id, "in_danger": in_danger, "reported_at": iso(now),
@@ -153,17 +166,18 @@ def _danger_event(outbox, session, chat, in_danger, now):
 
 
 def start_chat(session, outbox, *, helpline, gender=None, age=None, nickname=None,
-               message=None, source=None, suspect=False, in_danger=None, now=None):
+               message=None, source=None, suspect=False, in_danger=None, lang=None, now=None):
     now = now or utcnow()
     source, suspect = clean_origin(source, suspect)
     in_danger = clean_danger(in_danger)
+    lang = clean_lang(lang)
     text = clean_text(message) if message is not None else None
     chat_id = new_chat_id()
     session.execute(conversations.insert().values(
         id=chat_id, status="waiting", gender=gender, age=age, nickname=nickname,
         started_at=now, last_seq=0, phase="opening", phases={"opening": iso(now)},
         source=source, suspect=suspect, in_danger=in_danger,
-        in_danger_at=now if in_danger is not None else None,
+        in_danger_at=now if in_danger is not None else None, lang=lang,
     ))
     if suspect and source:
         # The chats this source still has open belong to the same flood: their
@@ -184,6 +198,29 @@ def start_chat(session, outbox, *, helpline, gender=None, age=None, nickname=Non
         _danger_event(outbox, session, chat, in_danger, now)
     return {"chat_id": chat_id, "status": "waiting", "started_at": iso(now), "welcome": welcome,
             "source": source, "suspect": suspect, "in_danger": in_danger}
+
+
+def set_lang(session, outbox, chat_id, actor, lang, now=None):
+    """The child switches the page's language during the chat (issue 13).
+
+    Stored on the chat, and told to the counsellor as a line in the transcript
+    that only staff see (visibility "counsellors", kind "lang"), so it arrives
+    live like any message and stays after a reload. The same language again
+    changes nothing."""
+    lang = clean_lang(lang)
+    if lang is None:
+        raise Invalid("lang is nb or en.", {"lang": ["One of nb, en."]})
+    chat = _visible(session, chat_id, actor)
+    if actor.get("role") != "child":
+        raise Forbidden("Only the child's page says which language it is in.")
+    if chat.status not in OPEN:
+        raise Conflict("The chat has ended.")
+    changed = getattr(chat, "lang", None) != lang
+    if changed:
+        session.execute(update(conversations).where(conversations.c.id == chat_id).values(lang=lang))
+        _append(session, outbox, chat, "system", LANG_SWITCHED[lang], kind="lang",
+                visibility="counsellors", now=now)
+    return {"chat_id": chat_id, "lang": lang, "changed": changed}
 
 
 def report_danger(session, outbox, chat_id, actor, in_danger, now=None):

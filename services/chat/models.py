@@ -45,6 +45,9 @@ conversations = Table(
     # asked or rather not say) and when it last changed.
     Column("in_danger", Boolean),
     Column("in_danger_at", DateTime(timezone=True)),
+    # issue 13: the language the child's page is in ("nb" or "en"; None for a chat
+    # from before it was asked), so the counsellor can answer in it.
+    Column("lang", String(2)),
 )
 
 # Escalations that may hold a chat's transcript past retention, learnt from

@@ -79,12 +79,16 @@ class ChatService(ServiceBase):
 
     @rpc
     def start_chat(self, gender=None, age=None, nickname=None, message=None, source=None,
-                   suspect=False, in_danger=None):
+                   suspect=False, in_danger=None, lang=None):
         # source/suspect come from the gateway (issue 12): a salted hash of the
         # child's address and whether that address is flooding us.
         return self.unit(domain.start_chat, helpline=config.helpline_name(), gender=gender,
                          age=age, nickname=nickname, message=message, source=source,
-                         suspect=suspect, in_danger=in_danger)
+                         suspect=suspect, in_danger=in_danger, lang=lang)
+
+    @rpc
+    def set_lang(self, chat_id, actor, lang):
+        return self.unit(domain.set_lang, chat_id, actor, lang)
 
     @rpc
     def report_danger(self, chat_id, actor, in_danger):

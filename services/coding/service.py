@@ -90,4 +90,7 @@ class CodingService(ServiceBase):
     @rpc
     def stats(self, date_from=None, date_to=None, fmt="json"):
         result = self.read(domain.statistics, current_taxonomy(), date_from, date_to)
-        return stats_to_csv(result, suppress_below()) if fmt == "csv" else result
+        if fmt == "csv":
+            return stats_to_csv(result, suppress_below())
+        # The screen applies the CSV's small-cell rule itself, so it needs the threshold (issue 13).
+        return {**result, "suppress_below": suppress_below()}

@@ -792,6 +792,21 @@ def get_escalation(session, _outbox, vault, escalation_id, actor):
     return view(session, vault, row, actor)
 
 
+def read_identifying(session, _outbox, vault, escalation_id, actor, chat_live):
+    """The identifying details, back to the counsellor who wrote them, while
+    their chat is live (or just ended): they may need to tell 113 where the
+    child is. Supervisors may always. Every read is in the audit trail."""
+    row = _visible(session, escalation_id, actor)
+    if not _supervisor(actor) and not chat_live:
+        raise Forbidden("Identifying details can be read back only during the chat and shortly "
+                        "after it; ask a supervisor.")
+    details = dict(vault.open(row.sealed).get("details") or {})
+    found = {k: details[k] for k in sorted(IDENTIFYING) if details.get(k) not in (None, "", {})}
+    _audit(session, row.id, row.chat_id, actor, "read",
+           f"identifying details read back: {', '.join(found) or 'none stored'}")
+    return {"escalation_id": row.id, "chat_id": row.chat_id, "kind": row.kind, "identifying": found}
+
+
 def report_document(session, _outbox, vault, escalation_id, actor):
     """The report with everything in it, for the PDF (supervisors only)."""
     row = _visible(session, escalation_id, actor)

@@ -170,6 +170,10 @@ class EscalationService(ServiceBase):
         return self.unit(domain.get_escalation, self.vault, escalation_id, actor)
 
     @rpc
+    def read_identifying(self, escalation_id, actor, chat_live):
+        return self.unit(domain.read_identifying, self.vault, escalation_id, actor, chat_live)
+
+    @rpc
     def transcript_access(self, escalation_id, actor):
         return self.unit(domain.transcript_access, escalation_id, actor)
 

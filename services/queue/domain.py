@@ -16,7 +16,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 
 from chatvakt import events as ev
 from chatvakt.db import iso, parse_iso, utcnow
-from chatvakt.errors import Conflict, Invalid, NotFound
+from chatvakt.errors import Conflict, Invalid, NotAvailable, NotFound
 
 from .models import counsellors, entries, sockets
 
@@ -365,14 +365,23 @@ def _free_for(counsellor_id, now):
 
 
 def take(session, outbox, counsellor_id, name, chat_id=None, default_capacity=3, now=None,
-         offer_only=False):
+         offer_only=False, require_available=False):
     """Give the head of the queue (or a named chat) to this counsellor.
 
     Returns the assignment, or None when nobody waits. Raises Conflict at
-    capacity or in a cool-down.
+    capacity or in a cool-down, NotAvailable (require_available) when the
+    caller is offline or away: a chat taken by someone who said they are not
+    there is a child nobody answers. (The rule tests of this module call take
+    without a presence; the service always requires it.)
     """
     now = now or utcnow()
     me = _ensure_counsellor(session, counsellor_id, name, default_capacity, now)
+    if require_available and me.status != "available" and chat_id is not None \
+            and _entry(session, chat_id) is None:
+        raise NotFound("No such chat in the queue.")
+    if require_available and me.status != "available":
+        raise NotAvailable(f"You are {me.status}: set yourself available to take a chat.",
+                           {"status": [me.status]})
     if in_cooldown(me, now):
         raise Conflict("You are in a cool-down after a chat with acute danger. Take a break and "
                        "talk to your supervisor; opt in if you are ready to take chats again.",

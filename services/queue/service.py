@@ -42,7 +42,9 @@ def presence_stale_s():
 
 
 def auto_assign():
-    return config.env("CHATVAKT_AUTO_ASSIGN", "0") not in ("0", "false", "no", "off")
+    # On unless turned off (issue 13): an offer rings at one counsellor, so a
+    # child is not left waiting while everyone assumes someone else will take it.
+    return config.env("CHATVAKT_AUTO_ASSIGN", "1") not in ("0", "false", "no", "off")
 
 
 def offer_timeout_s():
@@ -153,7 +155,7 @@ class QueueService(ServiceBase):
     @rpc
     def take(self, counsellor_id, name, chat_id=None):
         result = self.unit(domain.take, counsellor_id, name, chat_id,
-                           default_capacity=default_capacity())
+                           default_capacity=default_capacity(), require_available=True)
         if result is not None:
             observability.QUEUE_WAIT.observe(result["waited_s"])
             self._changed()

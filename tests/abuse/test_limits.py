@@ -140,6 +140,7 @@ def test_sixteen_guessers_do_not_stall_health_or_a_childs_messages(twin):
     chat = open_chat(child_http, twin.url, body={"message": "hei"}).json()
     counsellor = Api(twin.url)
     counsellor.login("demo-supervisor")
+    assert counsellor.put("/api/v1/presence", {"status": "available", "capacity": 10}).status_code == 200
     assert counsellor.post("/api/v1/queue/take", {"chat_id": chat["chat_id"]}).status_code == 200
     headers = {"Authorization": f"Bearer {chat['token']}"}
 
@@ -225,6 +226,7 @@ def test_a_childs_token_dies_with_its_chat(twin, how):
     else:
         counsellor = Api(twin.url)
         counsellor.login("demo-supervisor")
+        assert counsellor.put("/api/v1/presence", {"status": "available", "capacity": 10}).status_code == 200
         assert counsellor.post("/api/v1/queue/take", {"chat_id": chat["chat_id"]}).status_code == 200
         ender = counsellor if how == "counsellor" else child
         body = {"reason": "quick_exit"} if how == "quick_exit" else {}

@@ -99,7 +99,7 @@ def test_child_and_counsellor_hold_a_whole_chat(stack):
 
 
 def test_pages_are_served_with_a_strict_policy(stack):
-    for path in ("/", "/console/", "/static/child/child.js", "/static/console/console.js",
+    for path in ("/", "/console/", "/static/child/child.js", "/static/console/console.js", "/static/console/chatcard.js",
                  "/static/console/charts.js", "/static/common/net.js", "/static/child/child.css"):
         response = requests.get(stack.url + path, timeout=10)
         assert response.status_code == 200, path

@@ -2,6 +2,7 @@
 // token (sessionStorage, so an accidental reload does not lose the chat);
 // it goes when the chat ends, on quick exit, or when the tab is closed.
 import { api, clientId, h, Live } from "/static/common/net.js";
+import { linkify } from "/static/common/tel.js";
 
 const EXIT_URL = "https://www.google.com/";
 const STORE = "chatvakt-chat";
@@ -164,7 +165,7 @@ function applyLanguage() {
   renderCounsellor();
   for (const item of state.bySeq.values()) {
     if (item.mine) renderStatus(item);
-    if (item.kind && item.el) item.el.querySelector(".text").textContent = systemText(item.kind, item.text);
+    if (item.kind && item.el) item.el.querySelector(".text").replaceChildren(linkify(systemText(item.kind, item.text)));
   }
   if (state.endedShown) $("ended-text").textContent = endedText(state.endedBy);
   if ($("cleared").textContent) $("cleared").textContent = t("cleared");
@@ -431,7 +432,8 @@ function bubble(sender, text, sentAt) {
   const li = h("li", { class: `msg ${sender}` });
   const name = senderName(sender);
   if (name) li.append(h("span", { class: "who" }, name));
-  li.append(h("p", { class: "text" }, text));
+  // Numbers in what the helpline writes become tel: links; the child's own text stays as typed.
+  li.append(h("p", { class: "text" }, sender === "child" ? text : linkify(text)));
   const meta = h("span", { class: "meta" });
   if (sentAt) meta.append(h("time", { datetime: sentAt }, clock(sentAt)));
   li.append(meta);
@@ -693,7 +695,11 @@ function init() {
   $("lang").addEventListener("click", () => {
     state.lang = state.lang === "en" ? "nb" : "en";
     applyLanguage();
-    if (state.token && !isOver()) remember();
+    if (state.token && !isOver()) {
+      remember();
+      // issue 13: the counsellor sees the switch (best effort: the page works without it)
+      api("POST", `/api/v1/chats/${state.chatId}/lang`, { token: state.token, body: { lang: state.lang } });
+    }
   });
   const emergency = $("emergency");
   const openEmergency = (event) => { event?.preventDefault(); openDialog(emergency); };

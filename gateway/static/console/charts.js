@@ -36,35 +36,42 @@ function wrapWith(chart, rows, head) {
   return box;
 }
 
+// Small-cell suppression (issue 13, outcome 13): the screen shows what the CSV
+// shows. `shown(n)` is the text of a count ("<5" for 1..4 by default); a hidden
+// count is drawn as a pale bar at the threshold, so its length gives nothing away.
+const plain = { shown: (n) => String(n ?? 0), hidden: () => false, floor: 0 };
+
 // Horizontal bars: [[label, value], ...].
-export function barChart(pairs, { title = "", color = "#1d6f8c" } = {}) {
+export function barChart(pairs, { title = "", color = "#1d6f8c", small = plain } = {}) {
   const rowH = 28;
   const labelW = 190;
   const width = 480;
   const height = Math.max(1, pairs.length) * rowH + 10;
-  const max = Math.max(1, ...pairs.map(([, v]) => v || 0));
+  const length = (v) => (small.hidden(v) ? small.floor : v || 0);
+  const max = Math.max(1, ...pairs.map(([, v]) => length(v)));
   const root = svg(width, height, title);
   pairs.forEach(([label, value], index) => {
     const y = 5 + index * rowH;
-    const w = ((value || 0) / max) * (width - labelW - 60);
+    const w = (length(value) / max) * (width - labelW - 60);
     root.append(el("text", { x: labelW - 8, y: y + 17, "text-anchor": "end", class: "chart-label" },
       label.length > 26 ? `${label.slice(0, 25)}…` : label));
-    root.append(el("rect", { x: labelW, y: y + 3, width: Math.max(value ? 2 : 0, w), height: rowH - 8, rx: 3, fill: color }));
-    root.append(el("text", { x: labelW + w + 6, y: y + 17, class: "chart-value" }, value || 0));
+    root.append(el("rect", { x: labelW, y: y + 3, width: Math.max(value ? 2 : 0, w), height: rowH - 8, rx: 3,
+      fill: small.hidden(value) ? "#b9c7d0" : color }));
+    root.append(el("text", { x: labelW + w + 6, y: y + 17, class: "chart-value" }, small.shown(value || 0)));
   });
-  return wrapWith(root, pairs, ["", "antall"]);
+  return wrapWith(root, pairs.map(([label, value]) => [label, small.shown(value || 0)]), ["", "antall"]);
 }
 
 const DAYS = [["mon", "man"], ["tue", "tir"], ["wed", "ons"], ["thu", "tor"], ["fri", "fre"], ["sat", "lør"], ["sun", "søn"]];
 
 // Hour by weekday: {mon: [24 counts], ...}.
-export function heatmap(grid, { title = "" } = {}) {
+export function heatmap(grid, { title = "", small = plain } = {}) {
   const cell = 26;
   const left = 44;
   const top = 22;
   const width = left + 24 * cell + 10;
   const height = top + 7 * cell + 34;
-  const max = Math.max(1, ...DAYS.flatMap(([key]) => grid[key] || []));
+  const max = Math.max(1, ...DAYS.flatMap(([key]) => (grid[key] || []).map((n) => (small.hidden(n) ? small.floor : n))));
   const root = svg(width, height, title);
   for (let hour = 0; hour < 24; hour += 1) {
     if (hour % 3 === 0) root.append(el("text", { x: left + hour * cell + cell / 2, y: 15, "text-anchor": "middle", class: "chart-label" }, String(hour).padStart(2, "0")));
@@ -72,25 +79,25 @@ export function heatmap(grid, { title = "" } = {}) {
   const rows = [];
   DAYS.forEach(([key, label], day) => {
     const counts = grid[key] || Array(24).fill(0);
-    rows.push([label, ...counts]);
+    rows.push([label, ...counts.map((n) => small.shown(n))]);
     root.append(el("text", { x: left - 8, y: top + day * cell + 17, "text-anchor": "end", class: "chart-label" }, label));
     counts.forEach((count, hour) => {
-      const share = count / max;
+      const share = (small.hidden(count) ? small.floor : count) / max;
       // Light to dark blue; an empty hour stays pale grey.
       const fill = count ? `hsl(205 70% ${Math.round(88 - share * 60)}%)` : "#eef1f4";
       const rect = el("rect", { x: left + hour * cell + 1, y: top + day * cell + 1, width: cell - 2, height: cell - 2, rx: 3, fill });
-      rect.append(el("title", {}, `${label} kl. ${String(hour).padStart(2, "0")}: ${count}`));
+      rect.append(el("title", {}, `${label} kl. ${String(hour).padStart(2, "0")}: ${small.shown(count)}`));
       root.append(rect);
       if (count) root.append(el("text", { x: left + hour * cell + cell / 2, y: top + day * cell + 17, "text-anchor": "middle",
-        class: share > 0.55 ? "chart-cell light" : "chart-cell" }, count));
+        class: share > 0.55 ? "chart-cell light" : "chart-cell" }, small.shown(count)));
     });
   });
-  root.append(el("text", { x: left, y: height - 8, class: "chart-label" }, `Mørkere = flere samtaler (høyest: ${max})`));
+  root.append(el("text", { x: left, y: height - 8, class: "chart-label" }, `Mørkere = flere samtaler (høyest: ${small.shown(max)})`));
   return wrapWith(root, rows, ["dag", ...Array.from({ length: 24 }, (_, i) => `kl ${i}`)]);
 }
 
 // Wait-time percentiles for answered and abandoned chats, side by side.
-export function percentileChart(answered, abandoned, { title = "" } = {}) {
+export function percentileChart(answered, abandoned, { title = "", small = plain } = {}) {
   const keys = [["p50", "median"], ["p90", "90 %"], ["p99", "99 %"], ["max", "lengst"]];
   const width = 480;
   const height = 230;
@@ -112,8 +119,8 @@ export function percentileChart(answered, abandoned, { title = "" } = {}) {
   });
   root.append(el("line", { x1: 40, y1: base, x2: width - 10, y2: base, stroke: "#888" }));
   root.append(el("rect", { x: 50, y: height - 14, width: 10, height: 10, fill: "#1d6f8c" }));
-  root.append(el("text", { x: 64, y: height - 5, class: "chart-label" }, `besvart (n=${answered.n ?? 0})`));
+  root.append(el("text", { x: 64, y: height - 5, class: "chart-label" }, `besvart (n=${small.shown(answered.n ?? 0)})`));
   root.append(el("rect", { x: 230, y: height - 14, width: 10, height: 10, fill: "#b3261e" }));
-  root.append(el("text", { x: 244, y: height - 5, class: "chart-label" }, `forlatt i kø (n=${abandoned.n ?? 0})`));
+  root.append(el("text", { x: 244, y: height - 5, class: "chart-label" }, `forlatt i kø (n=${small.shown(abandoned.n ?? 0)})`));
   return wrapWith(root, keys.map(([k, label]) => [label, fmt(answered[k]), fmt(abandoned[k])]), ["", "besvart", "forlatt"]);
 }

@@ -145,3 +145,36 @@ def test_saying_it_later_is_idempotent_and_the_childs_own(db):
     run(db, domain.end_chat, chat["chat_id"], me)
     with pytest.raises(Conflict):
         run(db, domain.report_danger, chat["chat_id"], me, True)
+
+
+# -- issue 13: the child's language ----------------------------------------------
+
+def test_the_childs_language_is_kept_and_a_switch_is_told_to_staff_only(db):
+    chat, _ = run(db, domain.start_chat, helpline="X", message="hi", lang="en")
+    me = child(chat["chat_id"])
+    staff = COUNSELLOR | {"role": "supervisor"}
+    with db() as session:
+        assert domain.get_chat(session, chat["chat_id"], staff)["lang"] == "en"
+    switched, outbox = run(db, domain.set_lang, chat["chat_id"], me, "nb")
+    assert switched == {"chat_id": chat["chat_id"], "lang": "nb", "changed": True}
+    posted = outbox.events[-1][1]
+    assert (posted["kind"], posted["visibility"], posted["sender"]) == ("lang", "counsellors", "system")
+    again, outbox = run(db, domain.set_lang, chat["chat_id"], me, "nb")
+    assert not again["changed"] and outbox.names() == []
+    with db() as session:
+        assert domain.get_chat(session, chat["chat_id"], staff)["lang"] == "nb"
+        # the child's own transcript has no line about it
+        assert all(m["sender"] != "system" or "byttet" not in m["text"]
+                   for m in domain.list_messages(session, chat["chat_id"], me))
+        assert any(m.get("kind") == "lang" or "byttet til norsk" in m["text"]
+                   for m in domain.list_messages(session, chat["chat_id"], staff))
+    with pytest.raises(Invalid):
+        run(db, domain.set_lang, chat["chat_id"], me, "de")
+    with pytest.raises(Invalid):
+        run(db, domain.start_chat, helpline="X", lang="sv")
+    run(db, domain.end_chat, chat["chat_id"], me)
+    with pytest.raises(Conflict):
+        run(db, domain.set_lang, chat["chat_id"], me, "en")
+    quiet, _ = run(db, domain.start_chat, helpline="X")
+    with db() as session:
+        assert domain.get_chat(session, quiet["chat_id"], staff)["lang"] is None

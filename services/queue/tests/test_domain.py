@@ -88,6 +88,15 @@ def test_estimate_is_null_without_enough_history(db):
         assert domain.snapshot(session, T0)["waiting"][0]["estimated_wait_s"] == 150
 
 
+def test_offered_assignment_is_on_unless_turned_off(monkeypatch):
+    # Issue 13: an offer rings at one counsellor; off only when a helpline says so.
+    from services.queue import service
+    monkeypatch.delenv("CHATVAKT_AUTO_ASSIGN", raising=False)
+    assert service.auto_assign() is True
+    monkeypatch.setenv("CHATVAKT_AUTO_ASSIGN", "0")
+    assert service.auto_assign() is False
+
+
 # -- issue 14: the child's own yes and staff's hand mark ----------------------
 
 SELF = "Sier selv at hen er i fare nå (says they are in danger now)"

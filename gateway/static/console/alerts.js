@@ -1,0 +1,91 @@
+// Alerts: stay until acknowledged, say it out loud, flash the title.
+import { h, missing } from "/static/common/net.js";
+import { KIND, t, riskWords } from "/static/console/i18n.js";
+import { $, state, who, short, clock, call, problem } from "/static/console/api.js";
+import { focusOrOpen } from "/static/console/chatcard.js";
+
+// -- alerts: stay until acknowledged, say it out loud, flash the title -----------
+// One banner per alert (a repeat refreshes it); acknowledging tells the server,
+// which tells every console (escalation.alert_acked) so nobody chases it twice.
+export function raiseAlert(data) {
+  const key = data.alert_id || `local-${data.escalation_id || data.chat_id}`;
+  const known = state.chats.get(data.chat_id);
+  const label = known ? who(known.gender, known.age) : `chat ${short(data.chat_id)}`;
+  const severe = data.severity === "high" || data.kind === "acute_danger";
+  const old = $("alerts").querySelector(`[data-alert="${CSS.escape(key)}"]`);
+  const card = h("div", { class: `alert ${severe ? "high" : "medium"}${data.raised ? " raised" : ""}`, role: "alert",
+    "data-alert": key, "data-chat-id": data.chat_id },
+    h("strong", {}, `${severe ? "⚠ AKUTT" : "⚠ Risiko"}: ${KIND[data.kind] || data.kind}${data.category && data.kind !== "acute_danger" ? ` – ${data.category_words || riskWords(data.category)}` : ""}`),
+    h("span", {}, ` ${label}. ${data.reason || ""}`),
+    data.repeat ? h("span", { class: "pill repeat" }, `Ikke kvittert – varslet ${data.repeat + 1}. gang`) : null,
+    data.raised ? h("span", { class: "pill raised" }, "Løftet til alle vakthavende") : null,
+    h("span", { class: "alert-time" }, clock(data.detected_at || new Date().toISOString())),
+    h("button", { type: "button", class: "primary", onclick: () => { focusOrOpen(data.chat_id); } }, "Åpne samtalen"),
+    h("button", { type: "button", class: "ghost", onclick: () => acknowledge(card, data) }, "Kvitter"),
+    h("span", { class: "alert-error small", role: "status" }));
+  if (old) old.replaceWith(card); else $("alerts").prepend(card);
+  updateTitle();
+  beep(severe || data.raised);
+}
+// A quick exit is not an alert to acknowledge on the server, but the supervisor
+// and the chat's counsellor must not take it for an ordinary end.
+export function quickExitNotice(chatId) {
+  const key = `quick-${chatId}`;
+  if ($("alerts").querySelector(`[data-alert="${CSS.escape(key)}"]`)) return;
+  const known = state.chats.get(chatId);
+  const label = known ? who(known.gender, known.age) : `chat ${short(chatId)}`;
+  const card = h("div", { class: "alert quick", role: "alert", "data-alert": key, "data-chat-id": chatId },
+    h("strong", {}, `${label} #${short(chatId)}: `), h("span", { "data-i18n": "quick-exit" }, t("quick-exit")),
+    h("button", { type: "button", class: "ghost", onclick: () => { card.remove(); updateTitle(); } }, "OK"));
+  $("alerts").prepend(card);
+  updateTitle();
+}
+export async function acknowledge(card, data) {
+  if (data.local || !data.alert_id) { card.remove(); updateTitle(); return; }
+  const result = await call("POST", `/api/v1/alerts/${data.chat_id}/ack`, { alert_id: data.alert_id });
+  if (result.ok || result.status === 404 && !missing(result)) {
+    card.remove();
+    updateTitle();
+  } else {
+    card.querySelector(".alert-error").textContent = `Ikke kvittert: ${problem(result)}`;
+  }
+}
+export function clearAlerts(chatId, alertIds, ackedBy) {
+  for (const card of [...$("alerts").querySelectorAll(".alert")]) {
+    if (alertIds.includes(card.dataset.alert)) card.remove();
+  }
+  updateTitle();
+}
+export async function refreshAlerts() {
+  const result = await call("GET", "/api/v1/alerts");
+  if (!result.ok) return;
+  const open = new Set();
+  for (const alert of result.data.alerts || []) {
+    open.add(alert.alert_id);
+    const shown = $("alerts").querySelector(`[data-alert="${CSS.escape(alert.alert_id)}"]`);
+    if (!shown) raiseAlert(alert);
+  }
+  for (const card of [...$("alerts").querySelectorAll(".alert")]) {
+    if (!card.dataset.alert.startsWith("local-") && !card.dataset.alert.startsWith("quick-") && !open.has(card.dataset.alert)) card.remove();
+  }
+  updateTitle();
+}
+export function updateTitle() {
+  const count = $("alerts").children.length;
+  document.title = count ? `(${count}) VARSEL – chatvakt`
+    : state.waitingNote ? `● ${state.waitingNote} – chatvakt` : "chatvakt – konsoll";
+}
+export let audio = null;
+export function beep(severe) {
+  try {
+    audio = audio || new AudioContext();
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
+    osc.frequency.value = severe ? 880 : 660;
+    gain.gain.value = 0.08;
+    osc.connect(gain).connect(audio.destination);
+    osc.start();
+    osc.stop(audio.currentTime + (severe ? 0.6 : 0.25));
+  } catch (error) { /* no sound available: the banner stays anyway */ }
+}
+

@@ -1,0 +1,398 @@
+"""The counsellor console at the moment of danger (issue 13, outcomes 1, 4, 7, 9, 11,
+12, 13 for the console), in a real headless Chromium at 1280x720, 1440x900 and a
+phone 390x844. Every control a step uses must be inside the viewport and the element
+a click at its centre reaches; axe-core (the pinned local copy) must find nothing
+serious or critical in any state. Run as a plain script (see test_console.py).
+
+    python tests/browser/console_flow.py '{"url": ..., "counsellor": [user, password],
+        "supervisor": [user, password], "out": "results/screenshots", "axe": "path/to/axe.min.js"}'
+"""
+import json
+import re
+import sys
+import time
+import traceback
+
+import requests
+from playwright.sync_api import expect, sync_playwright
+
+# Run as a script, this folder is on sys.path: the child page's flow lends its helpers.
+from child_flow import ARGS, CHROMIUM, IN_SIGHT, TIMEOUT_MS, Run
+
+SIZES = [("1280x720", {"width": 1280, "height": 720}, False),
+         ("1440x900", {"width": 1440, "height": 900}, False),
+         ("390x844", {"width": 390, "height": 844}, True)]
+
+# Test-only: count the console's WebAudio beeps (no sound in a headless browser).
+BEEP_SPY = """
+(() => {
+  window.__beeps = 0;
+  const Native = window.AudioContext;
+  if (!Native) return;
+  window.AudioContext = class extends Native {
+    createOscillator() { const o = super.createOscillator(); const start = o.start.bind(o);
+      o.start = (...a) => { window.__beeps += 1; return start(...a); }; return o; }
+  };
+})();
+"""
+
+
+def api(url, method, path, token=None, body=None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.request(method, url + path, json=body, headers=headers, timeout=15)
+
+
+def one_click(page, locator, what):
+    """In the viewport, not covered at its centre; then the one click."""
+    locator.scroll_into_view_if_needed()
+    seen = locator.evaluate(IN_SIGHT)
+    assert seen["ok"], f"{what} is not in sight or is covered: {seen}"
+    locator.click()
+
+
+def login(page, url, user, password):
+    page.goto(f"{url}/console/")
+    page.get_by_label("Brukernavn").fill(user)
+    page.get_by_label("Passord").fill(password)
+    page.get_by_role("button", name="Logg inn").click()
+    expect(page.locator("#me-name")).not_to_be_empty()
+
+
+# The header keeps one line and nothing in it leaves the screen (issue 13: the
+# cool-down pushed "Varsler", "English" and "Logg ut" off at 1280 px).
+HEADER_FITS = """
+() => {
+  const bar = document.querySelector('header.bar');
+  const vw = document.documentElement.clientWidth;
+  const out = [...bar.querySelectorAll('button, select, input, summary, .pill, #me-name')]
+    .filter((el) => el.getClientRects().length && !el.closest('[hidden]') && !el.closest('.cooldown-menu'))
+    .map((el) => [el.id || el.textContent.trim().slice(0, 20), el.getBoundingClientRect()])
+    .filter(([, r]) => r.right > vw + 0.5 || r.left < -0.5).map(([name]) => name);
+  return {ok: out.length === 0 && bar.scrollWidth <= bar.clientWidth + 1, out, height: bar.getBoundingClientRect().height,
+          scroll: bar.scrollWidth, client: bar.clientWidth, doc: document.documentElement.scrollWidth, vw};
+}
+"""
+
+
+def header_fits(page, size, phone, facts, what):
+    fit = page.evaluate(HEADER_FITS)
+    facts[f"header_{what}"] = fit
+    assert fit["ok"] and fit["doc"] <= fit["vw"], f"the header overflows at {size} ({what}): {fit}"
+    if not phone:
+        assert fit["height"] < 64, f"the header wraps at {size} ({what}): {fit}"
+
+
+def state(run, page, name, size):
+    run.shot(page, f"console-{name}-{size}")
+    run.axe(page, f"{name}-{size}")
+    run.step(f"{name} at {size}")
+
+
+def main():
+    config = json.loads(sys.argv[1])
+    run = Run(config)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                expect.set_options(timeout=TIMEOUT_MS)
+                for size, viewport, phone in SIZES:
+                    sizes(run, browser, size, viewport, phone)
+            except Exception:
+                for name, page in run.pages.items():
+                    try:
+                        if not page.is_closed():
+                            run.shot(page, f"failure-console-{name}")
+                    except Exception:  # noqa: BLE001 - best effort
+                        pass
+                raise
+            finally:
+                browser.close()
+    except Exception as error:  # noqa: BLE001 - reported to the test as JSON
+        run.result["failed"] = {"step_after": run.result["steps"][-1] if run.result["steps"] else None,
+                                "error": f"{type(error).__name__}: {error}",
+                                "trace": traceback.format_exc()[-4000:]}
+    print(json.dumps(run.result, ensure_ascii=False))
+
+
+def sizes(run, browser, size, viewport, phone):
+    url = run.url
+    user, password = run.config["counsellor"]
+    sup_user, sup_password = run.config["supervisor"]
+    options = {"viewport": viewport, "locale": "nb-NO"}
+    if phone:
+        options.update(device_scale_factor=2, is_mobile=True, has_touch=True)
+    ctx = browser.new_context(**options)
+    run.guard(ctx, f"console-{size}")
+    ctx.add_init_script(BEEP_SPY)
+    page = ctx.new_page()
+    run.watch(page, f"console-{size}")
+    sup_ctx = browser.new_context(**options)
+    run.guard(sup_ctx, f"supervisor-{size}")
+    sup = sup_ctx.new_page()
+    run.watch(sup, f"supervisor-{size}")
+    facts = run.result["facts"].setdefault(size, {})
+
+    page.goto(f"{url}/console/")
+    state(run, page, "login", size)
+    login(page, url, user, password)
+    page.get_by_label("Status").select_option("offline")
+    expect(page.locator("body")).to_have_attribute("data-presence", "offline")
+    # No wrap: the header is one line at desktop sizes.
+    bar_h = page.locator("header.bar").evaluate("(e) => e.getBoundingClientRect().height")
+    facts["header_height"] = bar_h
+    if not phone:
+        assert bar_h < 64, f"the header wraps at {size}: {bar_h}px"
+    login(sup, url, sup_user, sup_password)
+
+    # -- a child enters the queue: a sound, the title, the row
+    child = api(url, "POST", "/api/v1/chats", body={"gender": "boy", "age": 14, "message": "hei, jeg lurer på noe"}).json()
+    chat_id, token = child["chat_id"], child["token"]
+    row = page.locator(f'#queue li[data-chat-id="{chat_id}"]')
+    expect(row).to_contain_text("Gutt 14")
+    expect(page).to_have_title(re.compile("barn venter"))
+    facts["beeps_on_entry"] = page.evaluate("window.__beeps")
+    assert facts["beeps_on_entry"] >= 1, "no sound when a child entered the queue"
+    state(run, page, "queue-new-child", size)
+
+    # -- offline cannot take: 409 not_available, the console offers to go available (one click)
+    one_click(page, row.get_by_role("button", name="Ta"), "the queue row's Ta")
+    expect(page.locator("#queue-error")).to_contain_text("ikke tilgjengelig")
+    go = page.locator("#go-available")
+    expect(go).to_be_visible()
+    state(run, page, "not-available", size)
+    one_click(page, go, "go available")
+    card = page.locator(f'.chat-card[data-chat-id="{chat_id}"]')
+    expect(card.locator(".chat-title")).to_have_text("Gutt 14")
+    expect(page.locator("body")).to_have_attribute("data-presence", "available")
+    run.step(f"offline take refused, one click went available and took the chat at {size}")
+
+    # -- the card: words, times, a tel: link, a keyboard-scrollable transcript
+    card.locator("textarea").fill("Du kan også ringe oss på 116 111.")
+    card.get_by_role("button", name="Send").click()
+    link = card.locator('.log a[href="tel:116111"]')
+    expect(link).to_have_text("116 111")
+    expect(card.locator(".times")).to_contain_text("Ventet")
+    expect(card.locator(".times")).to_contain_text("Varighet")
+    log = card.locator(".log")
+    assert log.get_attribute("tabindex") == "0" and log.get_attribute("role") == "log"
+    assert "Gutt 14" in (log.get_attribute("aria-label") or "")
+    state(run, page, "chat", size)
+
+    # -- acute danger in a side panel; the child's next message arrives in sight
+    one_click(page, card.get_by_role("button", name="Eskaler …"), "Eskaler")
+    panel = page.locator("#escalate-dialog")
+    expect(panel).to_be_visible()
+    panel.get_by_label("Hva skjer? (kort)").fill("Har tabletter")
+    panel.get_by_label("Hvor er barnet? (om barnet vil si det)").fill("Storgata 1, Bergen, tlf 91234567")
+    api(url, "POST", f"/api/v1/chats/{chat_id}/messages", token, {"text": "ja. jeg har tabletter her"})
+    newest = card.locator(".log .msg").last
+    expect(newest).to_contain_text("jeg har tabletter her")
+    if not phone:
+        seen = newest.evaluate(IN_SIGHT)
+        facts["newest_with_panel"] = seen
+        assert seen["ok"], f"the child's message is hidden behind the form: {seen}"
+    state(run, page, "escalation-panel", size)
+    one_click(page, panel.get_by_role("button", name="Registrer akutt fare og varsle vakthavende"), "save")
+    detail = page.locator("#detail-dialog")
+    expect(detail.locator("#detail-ok")).to_contain_text("Registrert")
+    one_click(page, detail.get_by_role("button", name="Vis det jeg skrev (logges)"), "read back")
+    expect(detail.locator("#detail-readback")).to_contain_text("Storgata 1, Bergen")
+    expect(detail.locator('#detail-readback a[href="tel:91234567"]')).to_have_count(1)
+    state(run, page, "readback", size)
+    detail.get_by_role("button", name="Lukk", exact=True).click()
+    expect(detail).to_be_hidden()
+
+    # -- a referral: an editable preview, sent as edited
+    one_click(page, card.get_by_role("button", name="Eskaler …"), "Eskaler")
+    panel.get_by_label("Informere om annen tjeneste").check()
+    services = panel.locator("select[multiple]")
+    services.select_option(index=0)
+    preview = panel.locator("#e-preview")
+    assert preview.input_value().startswith("Du kan også ta kontakt med"), preview.input_value()
+    preview.fill(preview.input_value() + "\nSi fra hvis du vil at jeg skal hjelpe deg å ringe.")
+    state(run, page, "referral-preview", size)
+    one_click(page, panel.get_by_role("button", name="Registrer og send til barnet"), "send referral")
+    expect(card.locator(".log")).to_contain_text("Si fra hvis du vil at jeg skal hjelpe deg å ringe.")
+    page.locator("#detail-dialog").get_by_role("button", name="Lukk", exact=True).click()
+    run.step(f"referral previewed, edited and sent at {size}")
+
+    # -- the child leaves by quick exit: the card and the supervisor say it plainly
+    assert api(url, "POST", f"/api/v1/chats/{chat_id}/end", token, {"reason": "quick_exit"}).status_code == 200
+    banner = card.locator(".quick-exit-banner")
+    expect(banner).to_contain_text("ikke trygt å kontakte barnet")
+    banner.scroll_into_view_if_needed()
+    state(run, page, "quick-exit", size)
+
+    # -- acute danger, then the chat ended: a cool-down, folded into one pill in the header
+    cooldown = page.locator("#cooldown")
+    expect(cooldown).to_be_visible()
+    expect(cooldown.locator("summary")).to_contain_text("Pause til")
+    header_fits(page, size, phone, facts, "cooldown")
+    one_click(page, cooldown.locator("summary"), "the cool-down pill")
+    ready = page.get_by_role("button", name="Jeg er klar igjen")
+    expect(ready).to_be_visible()
+    state(run, page, "cooldown", size)
+    one_click(page, ready, "ready again")
+    expect(cooldown.locator("summary")).to_contain_text("Pause avbrutt")
+    header_fits(page, size, phone, facts, "cooldown-opted-in")
+    run.step(f"cool-down pill opened, opted in with one click, header in one line at {size}")
+    expect(sup.locator(f'#alerts .alert.quick[data-chat-id="{chat_id}"]')).to_contain_text("ikke trygt å kontakte")
+    state(run, sup, "supervisor-quick-exit", size)
+
+    # -- coded, the card folds away
+    one_click(page, card.get_by_role("button", name="Kode"), "Kode")
+    coding = page.locator("#coding-dialog")
+    coding.get_by_label("Søk i kategoriene").fill("mobbing")
+    coding.get_by_label("Mobbing", exact=True).check()
+    coding.get_by_label("Jeg har vurdert akutt fare").check()
+    coding.get_by_role("button", name="Lagre koding").click()
+    expect(coding).to_be_hidden()
+    expect(card.locator(".log")).to_be_hidden()
+    expect(card.get_by_role("button", name="Vis samtalen")).to_be_visible()
+    state(run, page, "folded", size)
+
+    # -- English on a switch
+    one_click(page, page.get_by_role("button", name="English"), "English")
+    expect(page.locator("#mine-title")).to_have_text("My chats")
+    assert page.evaluate("document.documentElement.lang") == "en"
+    expect(cooldown.locator("summary")).to_contain_text("Pause ended")
+    expect(card.locator(".quick-exit-banner")).to_contain_text("may not be safe")
+    expect(card.locator(".flags")).to_contain_text("Flags")
+    header_fits(page, size, phone, facts, "english")
+    state(run, page, "english", size)
+    page.get_by_role("button", name="Norsk").click()
+
+    # -- mute: the next child rings no more
+    one_click(page, page.get_by_role("button", name="Lyd av"), "mute")
+    before = page.evaluate("window.__beeps")
+    other = api(url, "POST", "/api/v1/chats", body={"message": "hei"}).json()
+    expect(page.locator(f'#queue li[data-chat-id="{other["chat_id"]}"]')).to_be_visible()
+    time.sleep(0.5)
+    facts["beeps_muted"] = page.evaluate("window.__beeps") - before
+    assert facts["beeps_muted"] == 0, "a muted console rang"
+    page.get_by_role("button", name="Lyd på").click()
+    api(url, "POST", f"/api/v1/chats/{other['chat_id']}/end", other["token"], {})
+
+    if size == "1280x720":
+        child_language_and_tel(run, browser, page, size, facts)
+    page.get_by_label("Status").select_option("offline")
+    expect(page.locator("body")).to_have_attribute("data-presence", "offline")
+
+    # -- the child says they are in danger, and the screen flags a message: the
+    # label and the hand-mark button on the queue row, the alert in words, the ⚑
+    said = api(url, "POST", "/api/v1/chats", body={"gender": "girl", "age": 13, "in_danger": True,
+                                                   "message": RISKY}).json()
+    said_row = page.locator(f'#queue li[data-chat-id="{said["chat_id"]}"]')
+    expect(said_row).to_contain_text("Sier selv at hen er i fare nå")
+    mark = said_row.get_by_role("button", name=re.compile("^Marker: "))
+    expect(mark).to_be_visible()
+    state(run, page, "self-report", size)
+    page.once("dialog", lambda dialog: dialog.accept("nettlesertest"))
+    before = mark.inner_text()
+    one_click(page, mark, "the queue row's mark button")
+    expect(page.locator("#queue-error")).to_be_hidden()
+    facts["mark_clicked"] = before
+    alert = sup.locator(f'#alerts .alert[data-chat-id="{said["chat_id"]}"]').filter(has_text=re.compile("Selvmordstanker|Sier selv at hen er i fare"))
+    expect(alert.first).to_be_visible()
+    facts["alert_text"] = alert.first.inner_text()
+    assert not re.search(r"\b(suicide|self_harm|violence_home|sexual_abuse|self_report|self report)\b", facts["alert_text"]), facts["alert_text"]
+    state(run, sup, "alert", size)
+    one_click(sup, alert.first.get_by_role("button", name="Åpne samtalen"), "open the flagged chat")
+    flagged = sup.locator(f'.chat-card[data-chat-id="{said["chat_id"]}"] .log .msg.flagged')
+    expect(flagged.first).to_contain_text("⚑")
+    expect(flagged.first).to_contain_text("ta livet mitt")
+    flagged.first.scroll_into_view_if_needed()
+    state(run, sup, "flagged", size)
+    api(url, "POST", f"/api/v1/chats/{said['chat_id']}/end", said["token"], {})
+
+    # -- statistics: the screen says what the CSV says (small cells suppressed alike)
+    sup.get_by_role("button", name="Statistikk").click()
+    expect(sup.locator("#stats-keys")).to_contain_text("Samtaler")
+    expect(sup.locator("#stats-suppress")).to_contain_text("<5")
+    compare_stats(sup, url, facts)
+    state(run, sup, "stats", size)
+    # The next size starts with the same accounts: nothing of this one left open.
+    sup_token = json.loads(sup.evaluate("sessionStorage.getItem('chatvakt-console')"))["token"]
+    for open_alert in api(url, "GET", "/api/v1/alerts", sup_token).json().get("alerts", []):
+        api(url, "POST", f"/api/v1/alerts/{open_alert['chat_id']}/ack", sup_token, {"alert_id": open_alert["alert_id"]})
+    sup_ctx.close()
+    ctx.close()
+
+
+RISKY = "han gjør ting med meg som jeg ikke vil og jeg vil ta livet mitt i kveld"
+
+
+def compare_stats(sup, url, facts):
+    """Every key number on the screen is the CSV's cell for the same range."""
+    token = json.loads(sup.evaluate("sessionStorage.getItem('chatvakt-console')"))["token"]
+    start, end = sup.locator("#stats-from").input_value(), sup.locator("#stats-to").input_value()
+    stop = time.strftime("%Y-%m-%d", time.localtime(time.mktime(time.strptime(end, "%Y-%m-%d")) + 86400 + 3600))
+    csv_text = api(url, "GET", f"/api/v1/stats?from={start}&to={stop}&format=csv", token).text
+    cells = {}
+    for line in csv_text.splitlines()[1:]:
+        section, key, value = line.split(",", 2)
+        cells[(section, key)] = value
+    shown = {k: v for k, v in sup.evaluate("""() => Object.fromEntries([...document.querySelectorAll('#stats-keys [data-key]')]
+        .map((el) => [el.dataset.key, el.querySelector('.key-value').textContent]))""").items()}
+    def pct(value):
+        return "–" if value == "" else f"{round(float(value) * 100)} %"
+    expected = {"total_chats": cells[("summary", "total_chats")], "answered": cells[("summary", "answered")],
+                "abandoned_share": pct(cells[("summary", "abandoned_share")]),
+                "coded_share": pct(cells[("summary", "coded_share")])}
+    facts["stats_screen"], facts["stats_csv"] = shown, expected
+    for key, value in expected.items():
+        assert shown[key] == value, f"stats {key}: screen {shown[key]!r}, CSV {value!r}"
+    # the main-category chart (its text table) against the CSV's section
+    rows = sup.evaluate("""() => [...document.querySelectorAll('#chart-main table tr')].slice(1)
+        .map((tr) => [...tr.children].map((td) => td.textContent))""")
+    counts = [value for (section, _), value in cells.items() if section == "by_primary_main_category"]
+    assert sorted(r[1] for r in rows) == sorted(counts + ["0"] * (len(rows) - len(counts))), (rows, counts)
+
+
+def child_language_and_tel(run, browser, page, size, facts):
+    """The child's page in English: the card says so, numbers reach the child as
+    tel: links, and the counsellor sees the switch back to Norwegian."""
+    child_ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                                    is_mobile=True, has_touch=True, locale="nb-NO")
+    run.guard(child_ctx, f"child-lang-{size}")
+    kid = child_ctx.new_page()
+    run.watch(kid, f"child-lang-{size}")
+    kid.goto(f"{run.url}/")
+    kid.get_by_role("button", name="English").click()
+    kid.get_by_label("Do you want to write something already? (optional)").fill("hi, can I talk to someone")
+    kid.get_by_role("button", name="Start chat").click()
+    expect(kid.locator("#log .msg.child")).to_contain_text("hi, can I talk to someone")
+    saved = json.loads(kid.evaluate("sessionStorage.getItem('chatvakt-chat')"))
+    chat_id = saved["chat_id"]
+    page.get_by_label("Status").select_option("available")
+    offer = page.locator(f'#offers li[data-chat-id="{chat_id}"]')
+    row = page.locator(f'#queue li[data-chat-id="{chat_id}"]')
+    expect(offer.or_(row).first).to_be_visible()
+    if offer.count():
+        offer.get_by_role("button", name="Ta samtalen").click()
+    else:
+        row.get_by_role("button", name="Ta").click()
+    card = page.locator(f'.chat-card[data-chat-id="{chat_id}"]')
+    expect(card.locator(".child-lang")).to_have_text("English")
+    card.locator("textarea").fill("You can also call us on 116 111 or the police on 112.")
+    card.get_by_role("button", name="Send").click()
+    link = kid.locator('#log a[href="tel:116111"]')
+    expect(link).to_have_text("116 111")
+    expect(kid.locator('#log a[href="tel:112"]')).to_have_count(1)
+    seen = link.evaluate(IN_SIGHT)
+    facts["child_tel_link"] = seen
+    assert seen["ok"], f"the child's tel: link is not in sight: {seen}"
+    state(run, kid, "child-tel", "390x844")
+    kid.get_by_role("button", name="Norsk").click()
+    switch = card.locator(".log .msg.lang-switch")
+    expect(switch).to_contain_text("byttet til norsk")
+    expect(card.locator(".child-lang")).to_be_hidden()
+    switch.scroll_into_view_if_needed()
+    state(run, page, "child-lang", size)
+    api(run.url, "POST", f"/api/v1/chats/{chat_id}/end", saved["token"], {})
+    child_ctx.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""The counsellor console at the moment of danger (issue 13: outcomes 1 console side,
+4, 7, 9, 11, 12 and 13 for the console) at 1280x720, 1440x900 and 390x844: the
+browser part runs in tests/browser/console_flow.py (Playwright's sync API does not
+run under the suite's eventlet monkey patching)."""
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.browser.test_child_page import AXE, CHROMIUM, ROOT, SCREENSHOTS, _playwright_missing
+
+FLOW = Path(__file__).resolve().parent / "console_flow.py"
+SIZES = ["1280x720", "1440x900", "390x844"]
+STATES = ["login", "queue-new-child", "not-available", "chat", "escalation-panel", "readback",
+          "referral-preview", "quick-exit", "cooldown", "supervisor-quick-exit", "folded", "english",
+          "self-report", "alert", "flagged", "stats"]
+# Once, at 1280x720: the child's page in English with a tel: link, and the card after the switch.
+ONCE = {"child-tel-390x844", "child-lang-1280x720"}
+
+pytestmark = [
+    pytest.mark.browser, pytest.mark.e2e,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}"),
+    pytest.mark.skipif(_playwright_missing(), reason="the playwright package is not installed"),
+]
+
+
+def test_the_console_never_loses_the_child(stack):
+    assert AXE.exists(), f"axe-core is not installed at {AXE}: run deploy/local/ensure-axe.sh (make test does)"
+    suffix = secrets.token_hex(3)
+    password = stack.add_account(f"console-c-{suffix}", f"Cathrine Test{suffix}", "counsellor")
+    sup_password = stack.add_account(f"console-s-{suffix}", f"Vera Vakt{suffix}", "supervisor")
+    config = {"url": stack.url, "counsellor": [f"console-c-{suffix}", password],
+              "supervisor": [f"console-s-{suffix}", sup_password], "out": str(SCREENSHOTS), "axe": str(AXE)}
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
+    proc = subprocess.run([sys.executable, str(FLOW), json.dumps(config)], capture_output=True, text=True,
+                          timeout=int(os.environ.get("CHATVAKT_CONSOLE_FLOW_TIMEOUT_S", "600")), env=env,
+                          cwd=ROOT)
+    assert proc.stdout.strip(), f"the browser flow printed nothing; stderr:\n{proc.stderr[-3000:]}"
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    (SCREENSHOTS / "console-flow-result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False),
+                                                          encoding="utf-8")
+    assert result["failed"] is None, (
+        f"failed after step {result['failed']['step_after']!r}: {result['failed']['error']}\n"
+        f"{result['failed']['trace']}\nsteps passed: {result['steps']}")
+    assert result["third_party"] == []
+    own = [e for e in result["page_errors"] if "Failed to load resource" not in e]
+    assert own == [], "the console threw or logged errors"
+    for size in SIZES:
+        for state in STATES:
+            assert (SCREENSHOTS / f"console-{state}-{size}.png").stat().st_size > 1000, (state, size)
+            violations = result["axe"][f"{state}-{size}"]
+            assert not [v for v in violations if v["impact"] in ("serious", "critical")], (state, size)
+    for name in ONCE:
+        assert (SCREENSHOTS / f"console-{name}.png").stat().st_size > 1000, name
+        assert not [v for v in result["axe"][name] if v["impact"] in ("serious", "critical")], name
