@@ -28,6 +28,8 @@ pytestmark = [pytest.mark.faults, pytest.mark.e2e,
 
 CHATS = int(os.environ.get("CHATVAKT_CLUSTER_CHATS", "2"))
 DOWN_S = float(os.environ.get("CHATVAKT_CLUSTER_DOWN_S", "15"))
+# stop: `rabbitmqctl stop_app` then `start_app`; kill: SIGKILL of the node's VM, then a new boot.
+FAULT = os.environ.get("CHATVAKT_CLUSTER_FAULT", "stop")
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +82,10 @@ def test_the_leader_of_the_chat_queues_goes_and_comes_back(cluster, cluster_stac
     eventlet.sleep(3)
     leader = cluster.node(cluster.queues()["rpc-chat"][1])
     fault = time.monotonic()
-    leader.stop_app()
+    if FAULT == "kill":
+        leader.stop(kill=True)
+    else:
+        leader.stop_app()
     stopped = time.monotonic()
     relay_back = traffic.relay_back(stopped)
     healed = wait_ready(cluster_stack)
@@ -88,7 +93,11 @@ def test_the_leader_of_the_chat_queues_goes_and_comes_back(cluster, cluster_stac
     eventlet.sleep(max(0.0, DOWN_S - (time.monotonic() - stopped)))
 
     rejoin = time.monotonic()
-    leader.start_app()
+    if FAULT == "kill":
+        leader.start(timeout=120)
+        leader.ctl("await_startup", timeout=120)
+    else:
+        leader.start_app()
     back = time.monotonic()
     relay_after_rejoin = traffic.relay_back(back)
     eventlet.sleep(3)
@@ -100,7 +109,7 @@ def test_the_leader_of_the_chat_queues_goes_and_comes_back(cluster, cluster_stac
     pushed = score["acked"] - score["push_missed"]
     broken = contiguous(traffic.ledger)
     print(f"\ncluster: boot {cluster.boot_seconds:.1f} s; leader of rpc-chat {leader.name} stopped "
-          f"(stop_app {stopped - fault:.1f} s), new leader {new_leader}; back after "
+          f"({FAULT} {stopped - fault:.1f} s), new leader {new_leader}; back after "
           f"{back - rejoin:.1f} s; {members} nodes running at the end")
     print(f"ledger: sent {score['attempted']}, accepted {score['acked']}, stored {stored} (the chats' "
           f"messages as GET returns them), pushed {pushed}, fetched-only {score['push_missed']}, "
