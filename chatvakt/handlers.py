@@ -33,7 +33,7 @@ from nameko.constants import AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, LOGIN_MET
 from nameko.events import SERVICE_POOL, EventHandler
 from prometheus_client import Counter
 
-from chatvakt import config
+from chatvakt import broker, config
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,8 @@ def retry_delay(tries):
 
 
 def dead_letter_queue():
-    return Queue(DEAD_LETTER_QUEUE, exchange=Exchange(""), routing_key=DEAD_LETTER_QUEUE, durable=True)
+    return Queue(DEAD_LETTER_QUEUE, exchange=Exchange(""), routing_key=DEAD_LETTER_QUEUE, durable=True,
+                 queue_arguments=broker.durable_queue_arguments())
 
 
 def dead_letter_count(connection):
@@ -92,8 +93,8 @@ class RetryingEventHandler(EventHandler):
         self.retry_queue = Queue(
             RETRY_PREFIX + self.queue.name, exchange=Exchange(""),
             routing_key=RETRY_PREFIX + self.queue.name, durable=True,
-            queue_arguments={"x-dead-letter-exchange": "",
-                             "x-dead-letter-routing-key": self.queue.name})
+            queue_arguments=broker.durable_queue_arguments({
+                "x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.queue.name}))
         cfg = self.container.config
         self.publisher = Publisher(
             cfg[AMQP_URI_CONFIG_KEY], ssl=cfg.get(AMQP_SSL_CONFIG_KEY),

@@ -15,7 +15,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from chatvakt import config
+from chatvakt import broker, config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMEKO_CONFIG = os.path.join(ROOT, "deploy", "nameko.yaml")
@@ -43,12 +43,15 @@ def service_command(name):
 
 
 def broker_reachable(uri, timeout=2.0):
-    parsed = urllib.parse.urlparse(uri)
-    try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 5672), timeout):
-            return True
-    except OSError:
-        return False
+    """True when one of the nodes in AMQP_URI (URIs separated by ';') answers."""
+    for one in broker.uris(uri):
+        parsed = urllib.parse.urlparse(one)
+        try:
+            with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 5672), timeout):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def wait_ready(port, timeout=90.0, procs=None):

@@ -1,0 +1,116 @@
+"""Several broker addresses, and the type of the durable queues.
+
+AMQP_URI may list several URIs separated by ';' (one per RabbitMQ node).
+nameko hands AMQP_URI as it is to kombu's Connection, which splits it into
+alternates and, when the node it is connected to goes away, tries the next
+(failover strategy round-robin: every process starts on the first node and
+moves on in the list's order). Consumers, publishers, RPC proxies, the
+gateway and the launcher all go through kombu, so the list is honoured
+everywhere; this module gives the rest of chatvakt the pieces for it
+(`uris`, `mask`) and never lets a password reach a log.
+
+CHATVAKT_QUEUE_TYPE says which type the services' durable queues are declared
+with (the `x-queue-type` argument):
+- unset (the default): no argument, so the vhost's default queue type
+  decides: classic on a plain vhost (the local stack, `make test`), quorum on
+  a vhost made with `default_queue_type: quorum` (deploy/rabbitmq,
+  deploy/k8s/rabbitmq.yaml);
+- `quorum`: rpc-<service>, evt-… (SERVICE_POOL handlers), chatvakt.retry.…
+  and chatvakt.dead-letter are quorum queues on any vhost (replicated, their
+  leader moves to a surviving node when a node goes). A queue's type cannot
+  change once it exists (PRECONDITION_FAILED), and a policy cannot change it
+  either: a broker that already holds these queues as classic must have them
+  drained and deleted first.
+
+The queues that cannot be quorum (quorum queues are durable and neither
+exclusive nor auto-delete): nameko's RPC reply queues (one per process) and
+the gateway's BROADCAST handler queues (exclusive, auto-delete). Both live
+on the node the process is connected to and die with it; the process
+reconnects to another node and declares them again. nameko declares a reply
+queue durable; a durable classic queue whose node is down cannot be
+declared again anywhere (404 "home node ... is down") until the node is
+back, so with `quorum` the reply queues are declared transient instead,
+which RabbitMQ removes when their node goes. Replies in flight at that
+moment are lost: the caller times out (503) and the client retries with its
+client_msg_id, which the chat service deduplicates.
+"""
+import re
+
+from chatvakt import config
+
+QUEUE_TYPES = ("", "quorum", "classic")
+
+_PASSWORD = re.compile(r"(//[^:/@;]*:)[^@;]*@")
+
+
+def uris(value=None):
+    """The broker URIs in AMQP_URI (or `value`), in order."""
+    return [part.strip() for part in (value or config.amqp_uri()).split(";") if part.strip()]
+
+
+def mask(value):
+    """The URI list with every password replaced by ***, for logs and messages."""
+    return _PASSWORD.sub(r"\1***@", value)
+
+
+def queue_type():
+    value = (config.env("CHATVAKT_QUEUE_TYPE", "") or "").strip().lower()
+    if value not in QUEUE_TYPES:
+        raise ValueError(f"CHATVAKT_QUEUE_TYPE must be quorum, classic or unset, not {value!r}")
+    return value
+
+
+def durable_queue_arguments(arguments=None):
+    """`arguments` plus x-queue-type when CHATVAKT_QUEUE_TYPE asks for one."""
+    result = dict(arguments or {})
+    kind = queue_type()
+    if kind:
+        result.setdefault("x-queue-type", kind)
+    return result
+
+
+def _typed(queue):
+    if queue.durable and not queue.exclusive and not queue.auto_delete:
+        queue.queue_arguments = durable_queue_arguments(queue.queue_arguments)
+    return queue
+
+
+_installed: list[bool] = []
+
+
+def install():
+    """Patch nameko 2.14's three queue declarations and its URL masking.
+
+    nameko has no option for queue arguments: RpcConsumer, EventHandler and
+    ReplyListener build their kombu Queue in setup(). We wrap each setup and
+    adjust the Queue it made before any consumer declares it. Called once per
+    process by the entry point (launcher/nameko.py); a second call does nothing.
+    """
+    if _installed:
+        return
+    import nameko.messaging
+    from nameko.events import EventHandler
+    from nameko.rpc import ReplyListener, RpcConsumer
+
+    def wrap(cls, adjust):
+        original = cls.setup
+
+        def setup(self):
+            original(self)
+            if getattr(self, "queue", None) is not None:
+                adjust(self.queue)
+
+        setup.__wrapped__ = original
+        cls.setup = setup
+
+    def reply_queue(queue):
+        if queue_type() == "quorum":
+            queue.durable = False
+
+    wrap(RpcConsumer, _typed)
+    wrap(EventHandler, _typed)
+    wrap(ReplyListener, reply_queue)
+    # nameko logs "Error connecting to broker at <uri>" with only the first
+    # URI's password hidden: hide them all.
+    nameko.messaging.sanitize_url = mask
+    _installed.append(True)

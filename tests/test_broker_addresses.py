@@ -1,0 +1,46 @@
+"""AMQP_URI with several nodes, the masking of passwords and the queue type (chatvakt/broker.py); no broker."""
+import pytest
+from kombu import Queue
+
+from chatvakt import broker
+from launcher.stack import broker_reachable
+
+LIST = "amqp://u:s3cret@10.0.0.1:5672/chatvakt;amqp://u:s3cret@10.0.0.2:5673/chatvakt"
+
+
+def test_the_list_is_split_in_order():
+    assert broker.uris(LIST) == ["amqp://u:s3cret@10.0.0.1:5672/chatvakt", "amqp://u:s3cret@10.0.0.2:5673/chatvakt"]
+    assert broker.uris("amqp://guest:guest@127.0.0.1:5672/") == ["amqp://guest:guest@127.0.0.1:5672/"]
+
+
+def test_every_password_is_masked():
+    masked = broker.mask(LIST)
+    assert "s3cret" not in masked
+    assert masked == "amqp://u:***@10.0.0.1:5672/chatvakt;amqp://u:***@10.0.0.2:5673/chatvakt"
+    assert broker.mask("amqp://10.0.0.1/") == "amqp://10.0.0.1/"
+
+
+def test_kombu_takes_the_list_as_failover_alternates():
+    from kombu import Connection
+
+    connection = Connection(LIST)
+    assert connection.alt == broker.uris(LIST)
+    assert "s3cret" not in repr(connection)
+
+
+def test_the_launcher_finds_a_node_further_down_the_list():
+    assert not broker_reachable("amqp://guest:guest@127.0.0.1:1/;amqp://guest:guest@127.0.0.1:2/", timeout=0.2)
+
+
+def test_queue_type(monkeypatch):
+    monkeypatch.delenv("CHATVAKT_QUEUE_TYPE", raising=False)
+    assert broker.durable_queue_arguments({"a": 1}) == {"a": 1}
+    monkeypatch.setenv("CHATVAKT_QUEUE_TYPE", "quorum")
+    assert broker.durable_queue_arguments() == {"x-queue-type": "quorum"}
+    queue = broker._typed(Queue("rpc-chat", durable=True))
+    assert queue.queue_arguments == {"x-queue-type": "quorum"}
+    broadcast = broker._typed(Queue("evt-x", durable=True, exclusive=True, auto_delete=True))
+    assert not broadcast.queue_arguments
+    monkeypatch.setenv("CHATVAKT_QUEUE_TYPE", "mirrored")
+    with pytest.raises(ValueError):
+        broker.queue_type()
