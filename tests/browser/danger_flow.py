@@ -40,7 +40,9 @@ def at_risk_in_queue(supervisor, chat_id, timeout=10):
     while time.monotonic() < deadline:
         waiting = supervisor.call("GET", "/api/v1/queue").json()["waiting"]
         row = next((w for w in waiting if w["chat_id"] == chat_id), None)
-        if row and row["risk"] and SAID in (row["reason"] or ""):
+        # The child's own word ranks it; when the screen also found something,
+        # its reason (in words) may be the one shown, the source stays self_report.
+        if row and row["risk"] and (SAID in (row["reason"] or "") or row.get("priority_source") == "self_report"):
             return row
         time.sleep(0.2)
     raise AssertionError(f"the chat is not at risk in the queue: {row}")

@@ -7,6 +7,7 @@ ended screen, and no serious or critical axe-core violation, at 390x844, 320x640
 The browser part runs in a child process (tests/browser/child_flow.py) because
 Playwright's sync API does not run under the suite's eventlet monkey patching."""
 import json
+import secrets
 import os
 import subprocess
 import sys
@@ -43,7 +44,11 @@ pytestmark = [
 
 def test_the_childs_page_keeps_the_way_out_and_the_newest_message_in_sight(stack):
     assert AXE.exists(), f"axe-core is not installed at {AXE}: run deploy/local/ensure-axe.sh (make test does)"
-    config = {"url": stack.url, "counsellor": ["demo-counsellor", "demo"],
+    # A counsellor of its own: the shared demo counsellor may be in a cool-down
+    # after another test's acute-danger chat, and then takes no chat.
+    username = f"child-page-{secrets.token_hex(3)}"
+    password = stack.add_account(username, "Cathrine Test", "counsellor")
+    config = {"url": stack.url, "counsellor": [username, password],
               "supervisor": ["demo-supervisor", "demo"], "out": str(SCREENSHOTS), "axe": str(AXE)}
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
     proc = subprocess.run([sys.executable, str(FLOW), json.dumps(config)], capture_output=True, text=True,
@@ -76,7 +81,7 @@ def test_the_childs_page_keeps_the_way_out_and_the_newest_message_in_sight(stack
 
     # What the page did is what the system recorded: the counsellor sees the quick exit.
     counsellor = requests.post(f"{stack.url}/api/v1/auth/login", timeout=10,
-                               json={"username": "demo-counsellor", "password": "demo"}).json()["token"]
+                               json={"username": username, "password": password}).json()["token"]
     chat_id = facts["quick_exit_chat_id"]
     chat = requests.get(f"{stack.url}/api/v1/chats/{chat_id}", timeout=10,
                         headers={"Authorization": f"Bearer {counsellor}"}).json()
