@@ -61,35 +61,33 @@ class ChatRoutes:
             view = with_risk(view, self._chat_risk([chat_id]), flags=True)
         return view
 
-    @api("POST", "/api/v1/chats/<string:chat_id>/danger")
-    def report_danger(self, request, chat_id):
-        """issue 14: the child says later that they are in danger now. The
-        same answer again changes nothing; a few per minute per chat at most,
-        so a script on one token cannot churn events."""
+    def _child_says(self, request, chat_id, schema, field, limiter, remote, refusal):
+        """A child's page tells us one fact about its chat (in danger now, its
+        language). Only the child may; the same answer again changes nothing
+        and costs no place in the per-chat limit, so a script on one token
+        cannot churn events."""
         actor = self._chat_actor(request, chat_id)
         if actor["role"] != "child":
-            raise errors.Forbidden("Only the child says this; mark risk with /risk.")
-        body = read_json(request, schemas.Danger())
-        limiter = ratelimit.danger_reports()
+            raise errors.Forbidden(refusal)
+        body = read_json(request, schema)
         place = limiter.acquire(chat_id)
-        result = self.chat.report_danger(chat_id, actor, body["in_danger"])
+        result = remote(chat_id, actor, body[field])
         if not result.get("changed"):
-            limiter.release(chat_id, place)  # saying it again is not a new report
-        return {"chat_id": chat_id, "in_danger": result["in_danger"], "changed": result["changed"]}
+            limiter.release(chat_id, place)
+        return {"chat_id": chat_id, field: result[field], "changed": result["changed"]}
+
+    @api("POST", "/api/v1/chats/<string:chat_id>/danger")
+    def report_danger(self, request, chat_id):
+        """issue 14: the child says later that they are in danger now."""
+        return self._child_says(request, chat_id, schemas.Danger(), "in_danger",
+                                ratelimit.danger_reports(), self.chat.report_danger,
+                                "Only the child says this; mark risk with /risk.")
 
     @api("POST", "/api/v1/chats/<string:chat_id>/lang")
     def set_lang(self, request, chat_id):
         """issue 13: the child's page switched language; the counsellor sees it."""
-        actor = self._chat_actor(request, chat_id)
-        if actor["role"] != "child":
-            raise errors.Forbidden("Only the child's page says which language it is in.")
-        body = read_json(request, schemas.Lang())
-        limiter = ratelimit.lang_switches()
-        place = limiter.acquire(chat_id)
-        result = self.chat.set_lang(chat_id, actor, body["lang"])
-        if not result.get("changed"):
-            limiter.release(chat_id, place)
-        return {"chat_id": chat_id, "lang": result["lang"], "changed": result["changed"]}
+        return self._child_says(request, chat_id, schemas.Lang(), "lang", ratelimit.lang_switches(),
+                                self.chat.set_lang, "Only the child's page says which language it is in.")
 
     @api("POST", "/api/v1/chats/<string:chat_id>/risk")
     def mark_risk(self, request, chat_id):
