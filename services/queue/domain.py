@@ -190,7 +190,10 @@ def raise_for_risk(session, outbox, chat_id, severity, reason, now=None, categor
         return False
     values = {"risk": True, "acute": bool(row.acute) or acute}
     if level >= (row.priority or 0):
-        values.update(priority=level, reason=reason, priority_source=source)
+        # A screen hit arriving after the child's own yes at the same level must not
+        # hide that the child said it (the console labels the row by the source).
+        kept = row.priority_source == SELF_REPORT and level == row.priority
+        values.update(priority=level, reason=reason, priority_source=SELF_REPORT if kept else source)
     session.execute(update(entries).where(entries.c.chat_id == chat_id).values(**values))
     return row.status == "waiting"
 

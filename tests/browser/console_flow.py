@@ -96,8 +96,11 @@ def main():
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
                 expect.set_options(timeout=TIMEOUT_MS)
-                for size, viewport, phone in SIZES:
-                    sizes(run, browser, size, viewport, phone)
+                if run.config.get("mode") == "offers":
+                    offers(run, browser)
+                else:
+                    for size, viewport, phone in SIZES:
+                        sizes(run, browser, size, viewport, phone)
             except Exception:
                 for name, page in run.pages.items():
                     try:
@@ -216,6 +219,8 @@ def sizes(run, browser, size, viewport, phone):
     expect(card.locator(".log")).to_contain_text("Si fra hvis du vil at jeg skal hjelpe deg å ringe.")
     page.locator("#detail-dialog").get_by_role("button", name="Lukk", exact=True).click()
     run.step(f"referral previewed, edited and sent at {size}")
+    if size == "1280x720":
+        approve_beside_transcript(run, page, sup, chat_id, size, facts)
 
     # -- the child leaves by quick exit: the card and the supervisor say it plainly
     assert api(url, "POST", f"/api/v1/chats/{chat_id}/end", token, {"reason": "quick_exit"}).status_code == 200
@@ -241,6 +246,8 @@ def sizes(run, browser, size, viewport, phone):
     state(run, sup, "supervisor-quick-exit", size)
 
     # -- coded, the card folds away
+    if size == "1280x720":
+        coding_follows_the_chat(run, page, card, size, facts)
     one_click(page, card.get_by_role("button", name="Kode"), "Kode")
     coding = page.locator("#coding-dialog")
     coding.get_by_label("Søk i kategoriene").fill("mobbing")
@@ -260,6 +267,15 @@ def sizes(run, browser, size, viewport, phone):
     expect(card.locator(".quick-exit-banner")).to_contain_text("may not be safe")
     expect(card.locator(".flags")).to_contain_text("Flags")
     header_fits(page, size, phone, facts, "english")
+    # issue 13: the parts that were Norwegian-only (phases, ready phrases, status, actions)
+    expect(card.locator(".phases")).to_contain_text("Opening")
+    expect(page.locator("#presence-status option[value=available]")).to_have_text("Available")
+    english = page.evaluate("""() => [...document.querySelectorAll(
+        '#work .chat-card .phases, #work .chat-card .phrases option, #work .chat-card .modes, #presence-status, #uncoded-title, #esc-title'
+    )].map((e) => e.textContent).join(' | ')""")
+    facts["english_text"] = english[:600]
+    left = re.findall(r"\b(Åpning|Bestilling|Hilsen|Hva kan jeg|Til barnet|Internt notat|Tilgjengelig|Frakoblet|Ukodede|Venter)\b", english)
+    assert not left, f"Norwegian left in the English console: {left}"
     state(run, page, "english", size)
     page.get_by_role("button", name="Norsk").click()
 
@@ -318,6 +334,116 @@ def sizes(run, browser, size, viewport, phone):
         api(url, "POST", f"/api/v1/alerts/{open_alert['chat_id']}/ack", sup_token, {"alert_id": open_alert["alert_id"]})
     sup_ctx.close()
     ctx.close()
+
+
+def coding_follows_the_chat(run, page, card, size, facts):
+    """Outcome 8: a chat with an acute-danger escalation opens its coding with acute
+    danger assessed and present chosen; a validation message speaks the console's language."""
+    coding = page.locator("#coding-dialog")
+    for lang, code_name, save_name, cancel, expected in (
+            ("nb", "Kode", "Lagre koding", "Avbryt", "Velg minst én kategori"),
+            ("en", "Code", "Save coding", "Cancel", "Choose at least one category")):
+        if lang == "en":
+            one_click(page, page.get_by_role("button", name="English"), "English")
+        one_click(page, card.get_by_role("button", name=code_name), code_name)
+        expect(coding).to_be_visible()
+        expect(coding.locator("#c-assessed")).to_be_checked()
+        expect(coding.locator('input[name="c-danger"][value="yes"]')).to_be_checked()
+        one_click(page, coding.get_by_role("button", name=save_name), save_name)
+        message = coding.locator('[data-field="categories"]')
+        expect(message).to_contain_text(expected)
+        facts[f"coding_validation_{lang}"] = message.inner_text() + " / " + coding.locator("#coding-error").inner_text()
+        if lang == "en":
+            expect(coding.locator("#coding-error")).to_contain_text("The coding is not valid")
+            assert not re.search(r"[æøå]|\b(Velg|Kjønn|Alder)\b", coding.inner_text().split("Categories")[0]), \
+                "Norwegian left at the top of the English coding dialog"
+        message.scroll_into_view_if_needed()
+        state(run, page, f"coding-validation-{lang}", size)
+        coding.get_by_role("button", name=cancel).click()
+        expect(coding).to_be_hidden()
+    one_click(page, page.get_by_role("button", name="Norsk"), "Norsk")
+    run.step(f"coding prefilled from the escalation, validation in nb and en at {size}")
+
+
+def approve_beside_transcript(run, page, sup, chat_id, size, facts):
+    """Outcome 10: the supervisor approving a report of concern reads the chat
+    beside the draft: both in the viewport, neither covered."""
+    token = json.loads(page.evaluate("sessionStorage.getItem('chatvakt-console')"))["token"]
+    made = api(run.url, "POST", f"/api/v1/chats/{chat_id}/escalations", token, {"kind": "report_of_concern", "details": {
+        "cause": "Forteller om slag hjemme", "observed": "I chatten i dag", "duration": "over_time"}})
+    assert made.status_code in (200, 201), made.text
+    esc_id = made.json()["escalation_id"]
+    row = sup.locator(f'#escalations li[data-escalation-id="{esc_id}"]')
+    expect(row).to_be_visible()
+    one_click(sup, row.get_by_role("button", name="Åpne"), "the escalation's Åpne")
+    panel = sup.locator("#detail-dialog")
+    log = panel.locator("#detail-transcript .log")
+    expect(log).to_contain_text("jeg har tabletter her")
+    cause = panel.locator("#detail-fields textarea").first
+    expect(cause).to_have_value("Forteller om slag hjemme")
+    # The supervisor scrolls the draft to its cause; the transcript stays beside it.
+    cause.evaluate("(e) => e.scrollIntoView({block: 'center'})")
+    seen = {"transcript": log.evaluate(IN_SIGHT), "draft": cause.evaluate(IN_SIGHT)}
+    box = {"transcript": log.bounding_box(), "draft": cause.bounding_box()}
+    facts["approve_in_sight"], facts["approve_boxes"] = seen, box
+    assert seen["transcript"]["ok"] and seen["draft"]["ok"], f"transcript or draft out of sight: {seen}"
+    one_click(sup, panel.locator("#detail-moves").get_by_role("button", name="Godkjenn"), "Godkjenn")
+    expect(panel.locator("#detail-status")).to_have_text("godkjent")
+    expect(log).to_be_visible()
+    state(run, sup, "supervisor-approve", size)
+    panel.get_by_role("button", name="Lukk", exact=True).click()
+
+
+def offers(run, browser):
+    """Outcome 9 on a stack with offered assignment on: the offer rings, declining
+    passes it to the next counsellor, and a muted console rings no more."""
+    size, viewport = "1280x720", {"width": 1280, "height": 720}
+    url = run.url
+    pages = []
+    for who in ("counsellor", "counsellor2"):
+        ctx = browser.new_context(viewport=viewport, locale="nb-NO")
+        run.guard(ctx, f"{who}-offers")
+        ctx.add_init_script(BEEP_SPY)
+        page = ctx.new_page()
+        run.watch(page, f"{who}-offers")
+        login(page, url, *run.config[who])
+        page.get_by_label("Status").select_option("offline")
+        expect(page.locator("body")).to_have_attribute("data-presence", "offline")
+        pages.append(page)
+    first, second = pages
+    facts = run.result["facts"].setdefault("offers", {})
+    first.get_by_label("Status").select_option("available")
+    expect(first.locator("body")).to_have_attribute("data-presence", "available")
+    before = first.evaluate("window.__beeps")
+    child = api(url, "POST", "/api/v1/chats", body={"gender": "girl", "age": 12, "message": "hei"}).json()
+    offer = first.locator(f'#offers li[data-chat-id="{child["chat_id"]}"]')
+    expect(offer).to_contain_text("Tilbud: Jente 12")
+    facts["beeps_offer"] = first.evaluate("window.__beeps") - before
+    assert facts["beeps_offer"] >= 1, "the offer did not ring"
+    state(run, first, "offer", size)
+    second.get_by_label("Status").select_option("available")
+    expect(second.locator("body")).to_have_attribute("data-presence", "available")
+    one_click(first, offer.get_by_role("button", name="Avslå"), "Avslå")
+    expect(offer).to_be_hidden()
+    passed = second.locator(f'#offers li[data-chat-id="{child["chat_id"]}"]')
+    expect(passed).to_contain_text("Tilbud: Jente 12")
+    state(run, second, "offer-passed", size)
+    one_click(second, passed.get_by_role("button", name="Ta samtalen"), "Ta samtalen")
+    expect(second.locator(f'.chat-card[data-chat-id="{child["chat_id"]}"] .chat-title')).to_have_text("Jente 12")
+    run.step("declined offer passed to the other counsellor, who took it")
+    # Muted: the next offer shows but makes no sound.
+    one_click(first, first.get_by_role("button", name="Lyd av"), "mute")
+    before = first.evaluate("window.__beeps")
+    other = api(url, "POST", "/api/v1/chats", body={"gender": "boy", "age": 15, "message": "hallo"}).json()
+    muted = first.locator(f'#offers li[data-chat-id="{other["chat_id"]}"]')
+    expect(muted).to_contain_text("Tilbud: Gutt 15")
+    time.sleep(0.5)
+    facts["beeps_muted_offer"] = first.evaluate("window.__beeps") - before
+    assert facts["beeps_muted_offer"] == 0, "a muted console rang for an offer"
+    state(run, first, "offer-muted", size)
+    one_click(first, muted.get_by_role("button", name="Avslå"), "Avslå")
+    for chat in (child, other):
+        api(url, "POST", f"/api/v1/chats/{chat['chat_id']}/end", chat["token"], {})
 
 
 RISKY = "han gjør ting med meg som jeg ikke vil og jeg vil ta livet mitt i kveld"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.stack import Stack
 from tests.browser.test_child_page import AXE, CHROMIUM, ROOT, SCREENSHOTS, _playwright_missing
 
 FLOW = Path(__file__).resolve().parent / "console_flow.py"
@@ -18,8 +19,11 @@ SIZES = ["1280x720", "1440x900", "390x844"]
 STATES = ["login", "queue-new-child", "not-available", "chat", "escalation-panel", "readback",
           "referral-preview", "quick-exit", "cooldown", "supervisor-quick-exit", "folded", "english",
           "self-report", "alert", "flagged", "stats"]
-# Once, at 1280x720: the child's page in English with a tel: link, and the card after the switch.
-ONCE = {"child-tel-390x844", "child-lang-1280x720"}
+# Once, at 1280x720: the child's page in English with a tel: link, the card after the switch,
+# the coding dialog's prefill and validation in both languages (outcome 8), and the
+# supervisor approving a report of concern beside the transcript (outcome 10).
+ONCE = {"child-tel-390x844", "child-lang-1280x720", "coding-validation-nb-1280x720", "coding-validation-en-1280x720",
+        "supervisor-approve-1280x720"}
 
 pytestmark = [
     pytest.mark.browser, pytest.mark.e2e,
@@ -28,13 +32,7 @@ pytestmark = [
 ]
 
 
-def test_the_console_never_loses_the_child(stack):
-    assert AXE.exists(), f"axe-core is not installed at {AXE}: run deploy/local/ensure-axe.sh (make test does)"
-    suffix = secrets.token_hex(3)
-    password = stack.add_account(f"console-c-{suffix}", f"Cathrine Test{suffix}", "counsellor")
-    sup_password = stack.add_account(f"console-s-{suffix}", f"Vera Vakt{suffix}", "supervisor")
-    config = {"url": stack.url, "counsellor": [f"console-c-{suffix}", password],
-              "supervisor": [f"console-s-{suffix}", sup_password], "out": str(SCREENSHOTS), "axe": str(AXE)}
+def run_flow(config):
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
     proc = subprocess.run([sys.executable, str(FLOW), json.dumps(config)], capture_output=True, text=True,
                           timeout=int(os.environ.get("CHATVAKT_CONSOLE_FLOW_TIMEOUT_S", "600")), env=env,
@@ -42,7 +40,7 @@ def test_the_console_never_loses_the_child(stack):
     assert proc.stdout.strip(), f"the browser flow printed nothing; stderr:\n{proc.stderr[-3000:]}"
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    (SCREENSHOTS / "console-flow-result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False),
+    (SCREENSHOTS / f"console-{config.get('mode', 'flow')}-result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False),
                                                           encoding="utf-8")
     assert result["failed"] is None, (
         f"failed after step {result['failed']['step_after']!r}: {result['failed']['error']}\n"
@@ -50,6 +48,16 @@ def test_the_console_never_loses_the_child(stack):
     assert result["third_party"] == []
     own = [e for e in result["page_errors"] if "Failed to load resource" not in e]
     assert own == [], "the console threw or logged errors"
+    return result
+
+
+def test_the_console_never_loses_the_child(stack):
+    assert AXE.exists(), f"axe-core is not installed at {AXE}: run deploy/local/ensure-axe.sh (make test does)"
+    suffix = secrets.token_hex(3)
+    password = stack.add_account(f"console-c-{suffix}", f"Cathrine Test{suffix}", "counsellor")
+    sup_password = stack.add_account(f"console-s-{suffix}", f"Vera Vakt{suffix}", "supervisor")
+    result = run_flow({"url": stack.url, "counsellor": [f"console-c-{suffix}", password],
+                       "supervisor": [f"console-s-{suffix}", sup_password], "out": str(SCREENSHOTS), "axe": str(AXE)})
     for size in SIZES:
         for state in STATES:
             assert (SCREENSHOTS / f"console-{state}-{size}.png").stat().st_size > 1000, (state, size)
@@ -58,3 +66,27 @@ def test_the_console_never_loses_the_child(stack):
     for name in ONCE:
         assert (SCREENSHOTS / f"console-{name}.png").stat().st_size > 1000, name
         assert not [v for v in result["axe"][name] if v["impact"] in ("serious", "critical")], name
+
+
+@pytest.fixture(scope="module")
+def offer_stack(tmp_path_factory):
+    """Offered assignment on (the shared stack turns it off for the other e2e tests);
+    offers last long enough for a browser to answer them."""
+    stack = Stack(tmp_path_factory.mktemp("console-offers"), env={
+        "CHATVAKT_AUTO_ASSIGN": "1", "CHATVAKT_OFFER_TIMEOUT_S": "60", "CHATVAKT_QUEUE_TICK_S": "0.3"}).start()
+    yield stack
+    stack.stop()
+
+
+def test_an_offer_rings_can_be_muted_and_passes_on_when_declined(offer_stack):
+    """Outcome 9: the offer rings; declined, it goes to the other available counsellor;
+    a muted console shows the next offer without a sound."""
+    assert AXE.exists(), f"axe-core is not installed at {AXE}: run deploy/local/ensure-axe.sh (make test does)"
+    suffix = secrets.token_hex(3)
+    accounts = [[f"offer-{n}-{suffix}", offer_stack.add_account(f"offer-{n}-{suffix}", f"Olav Tilbud{n}{suffix}")]
+                for n in (1, 2)]
+    result = run_flow({"url": offer_stack.url, "mode": "offers", "counsellor": accounts[0], "counsellor2": accounts[1],
+                       "out": str(SCREENSHOTS), "axe": str(AXE)})
+    for state in ("offer", "offer-passed", "offer-muted"):
+        assert (SCREENSHOTS / f"console-{state}-1280x720.png").stat().st_size > 1000, state
+        assert not [v for v in result["axe"][f"{state}-1280x720"] if v["impact"] in ("serious", "critical")], state

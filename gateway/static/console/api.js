@@ -1,6 +1,6 @@
 // Shared state of the console and its link to the gateway.
 import { api } from "/static/common/net.js";
-import { STORE, GENDER } from "/static/console/i18n.js";
+import { STORE, GENDER, tr } from "/static/console/i18n.js";
 
 export const $ = (id) => document.getElementById(id);
 export const state = {
@@ -9,7 +9,7 @@ export const state = {
   services: null, presence: null, offers: new Map(), overdue: new Map(), colleagues: new Map(),
 };
 export const supervisor = () => ["supervisor", "admin"].includes(state.me?.role);
-export const who = (gender, age) => `${GENDER[gender] || "Ukjent"} ${age ?? "?"}`;
+export const who = (gender, age) => `${tr(GENDER[gender] || "Ukjent")} ${age ?? "?"}`;
 export const short = (id) => (id || "").slice(0, 6);
 
 export function clock(iso) {

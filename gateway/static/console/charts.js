@@ -59,7 +59,7 @@ export function barChart(pairs, { title = "", color = "#1d6f8c", small = plain }
       fill: small.hidden(value) ? "#b9c7d0" : color }));
     root.append(el("text", { x: labelW + w + 6, y: y + 17, class: "chart-value" }, small.shown(value || 0)));
   });
-  return wrapWith(root, pairs.map(([label, value]) => [label, small.shown(value || 0)]), ["", "antall"]);
+  return wrapWith(root, pairs.map(([label, value]) => [label, small.shown(value || 0)]), ["gjelder", "antall"]);
 }
 
 const DAYS = [["mon", "man"], ["tue", "tir"], ["wed", "ons"], ["thu", "tor"], ["fri", "fre"], ["sat", "lør"], ["sun", "søn"]];
@@ -122,5 +122,5 @@ export function percentileChart(answered, abandoned, { title = "", small = plain
   root.append(el("text", { x: 64, y: height - 5, class: "chart-label" }, `besvart (n=${small.shown(answered.n ?? 0)})`));
   root.append(el("rect", { x: 230, y: height - 14, width: 10, height: 10, fill: "#b3261e" }));
   root.append(el("text", { x: 244, y: height - 5, class: "chart-label" }, `forlatt i kø (n=${small.shown(abandoned.n ?? 0)})`));
-  return wrapWith(root, keys.map(([k, label]) => [label, fmt(answered[k]), fmt(abandoned[k])]), ["", "besvart", "forlatt"]);
+  return wrapWith(root, keys.map(([k, label]) => [label, fmt(answered[k]), fmt(abandoned[k])]), ["ventetid", "besvart", "forlatt"]);
 }

@@ -1,6 +1,6 @@
 // One card per open chat: the transcript, the composer, phases, transfer.
 import { h, missing } from "/static/common/net.js";
-import { TYPING_EVERY_MS, TYPING_SHOWN_MS, PHASES, ALWAYS, PHRASES, PRESENCE, t, riskWords, span, linkify } from "/static/console/i18n.js";
+import { TYPING_EVERY_MS, TYPING_SHOWN_MS, PHASES, ALWAYS, PHRASES, PRESENCE, lang, t, tr, applyTr, riskWords, span, linkify } from "/static/console/i18n.js";
 import { $, state, supervisor, who, short, clock, call, problem, save } from "/static/console/api.js";
 import { renderMine } from "/static/console/lists.js";
 import { openCoding } from "/static/console/coding.js";
@@ -71,7 +71,7 @@ export function buildCard(chat) {
   const phases = card.querySelector(".phases");
   PHASES.forEach((phase, index) => {
     phases.append(h("li", {}, h("button", { type: "button", class: "phase", "data-phase": phase.code,
-      onclick: () => setPhase(chat, phase.code) }, `${index + 1}. ${phase.label}`)));
+      onclick: () => setPhase(chat, phase.code) }, `${index + 1}. ${tr(phase.label)}`)));
   });
   // modes: to the child, internal note, whisper (supervisor)
   const modes = card.querySelector(".modes");
@@ -79,15 +79,14 @@ export function buildCard(chat) {
   if (supervisor()) options.push(["whisper", "Hvisk til chatverten"]);
   for (const [value, label] of options) {
     modes.append(h("label", {}, h("input", { type: "radio", name: `mode-${chat.id}`, value,
-      onchange: () => { chat.mode = value; renderCard(chat); } }), ` ${label}`));
+      onchange: () => { chat.mode = value; renderCard(chat); } }), " ", h("span", { "data-tr": label }, tr(label))));
   }
   // phrases
   const select = card.querySelector(".phrases");
-  select.append(h("option", { value: "" }, "– velg –"));
-  PHRASES.forEach(([label, text], index) => select.append(h("option", { value: index }, `${label}: ${fill(text)}`)));
+  phraseOptions(select);
   select.addEventListener("change", () => {
     if (select.value === "") return;
-    const text = fill(PHRASES[Number(select.value)][1]);
+    const text = fill(tr(PHRASES[Number(select.value)][1]));
     textarea.value = textarea.value ? `${textarea.value} ${text}` : text;
     select.value = "";
     textarea.focus();
@@ -108,6 +107,12 @@ export function buildCard(chat) {
   return card;
 }
 
+// The ready phrases in the console's language (the child may read English too).
+export function phraseOptions(select) {
+  select.dataset.lang = lang.now;
+  select.replaceChildren(h("option", { value: "" }, tr("– velg –")),
+    ...PHRASES.map(([label, text], index) => h("option", { value: index }, `${tr(label)}: ${fill(tr(text))}`)));
+}
 export function fill(text) {
   return text.replace("{first}", (state.me?.name || "").split(/\s+/)[0]);
 }
@@ -143,7 +148,7 @@ export function renderCard(chat) {
   const risky = chat.flags.length > 0;
   const risk = card.querySelector(".risk");
   risk.hidden = !risky;
-  risk.textContent = chat.flags.some((f) => f.kind === "acute_danger") ? "Akutt fare" : "Risiko";
+  risk.textContent = chat.flags.some((f) => f.kind === "acute_danger") ? t("acute") : t("risk");
   const flags = card.querySelector(".flags");
   flags.hidden = !risky;
   // Category in words, then the reason; never a code like "suicide".
@@ -157,7 +162,12 @@ export function renderCard(chat) {
     if (at === index) button.setAttribute("aria-current", "step"); else button.removeAttribute("aria-current");
     button.disabled = !state.features.phase || chat.status !== "active";
   }
-  card.querySelector(".phase-hint").textContent = `${PHASES[Math.max(0, index)].hint} ${ALWAYS}`;
+  card.querySelector(".phase-hint").textContent = `${tr(PHASES[Math.max(0, index)].hint)} ${tr(ALWAYS)}`;
+  // The console's language may have changed since the card was built: phases and phrases follow it.
+  PHASES.forEach((phase, at) => { const b = card.querySelectorAll(".phase")[at]; if (b) b.textContent = `${at + 1}. ${tr(phase.label)}`; });
+  const phrases = card.querySelector(".phrases");
+  if (phrases.dataset.lang !== lang.now) phraseOptions(phrases);
+  applyTr(card);
   for (const input of card.querySelectorAll(".modes input")) {
     input.checked = input.value === chat.mode;
     const disabled = (input.value === "note" && !state.features.notes) ||

@@ -1,6 +1,6 @@
 // Coding a chat: categories (the subcategory rule), acute danger, history.
 import { h, missing } from "/static/common/net.js";
-import { GENDER, lang } from "/static/console/i18n.js";
+import { GENDER, lang, tr } from "/static/console/i18n.js";
 import { $, state, short, dateTime, call, problem } from "/static/console/api.js";
 import { refreshUncoded } from "/static/console/lists.js";
 import { renderCard } from "/static/console/chatcard.js";
@@ -34,7 +34,7 @@ export async function openCoding(chatId) {
   const data = result.data;
   coding.chatId = chatId;
   coding.chosen = [...(data.categories || [])];
-  $("coding-sub").textContent = `Chat ${short(chatId)} · ${data.coded ? "kodet tidligere – du endrer kodingen" : "ikke kodet ennå"}`;
+  $("coding-sub").textContent = tr("Chat {id} · {state}", { id: short(chatId), state: tr(data.coded ? "kodet tidligere – du endrer kodingen" : "ikke kodet ennå") });
   $("c-gender").value = data.gender || "unspecified";
   $("c-age").value = data.age ?? "";
   $("c-in").value = toLocalInput(data.time_in);
@@ -68,12 +68,12 @@ export async function loadHistory(chatId) {
   for (const version of new Set(versions.map((v) => v.taxonomy_version).filter(Boolean))) {
     labels[version] = await taxonomyLabels(version);
   }
-  box.querySelector("summary").textContent = `Tidligere versjoner (${versions.length})`;
+  box.querySelector("summary").textContent = tr("Tidligere versjoner ({n})", { n: versions.length });
   box.querySelector("ol").replaceChildren(...versions.slice().reverse().map((v) => {
     const names = labels[v.taxonomy_version] || {};
     const coding = v.coding || {};
     return h("li", { class: "version" },
-      h("strong", {}, `Versjon ${v.version}${v.correction ? " (rettelse)" : ""}`),
+      h("strong", {}, `${tr("Versjon {v}", { v: v.version })}${v.correction ? tr(" (rettelse)") : ""}`),
       ` · ${dateTime(v.changed_at || v.coded_at)} · ${v.changed_by_name || v.coded_by?.name || short(v.changed_by)}`,
       v.taxonomy_version && v.taxonomy_version !== state.taxonomy?.version ? h("span", { class: "pill" }, `kategorier ${v.taxonomy_version}`) : null,
       h("div", {}, `Kategorier: ${(v.categories || coding.categories || []).map((c) => names[c] || labelOf(c)).join(", ") || "–"}`),
@@ -108,10 +108,10 @@ export function buildTree() {
     if (filter && !subs.length) continue;
     const chosenHere = coding.chosen.some((c) => c === main.code || parentOf(c) === main.code);
     const group = h("details", { class: "group", open: Boolean(filter) || chosenHere },
-      h("summary", {}, main.label, chosenHere ? h("span", { class: "pill" }, "valgt") : null));
+      h("summary", {}, main.label, chosenHere ? h("span", { class: "pill" }, tr("valgt")) : null));
     const list = h("div", { class: "subs" });
     for (const sub of subs) list.append(checkbox(sub.code, sub.label));
-    list.append(checkbox(main.code, `Bare hovedkategori: ${main.label} (kun når ingen underkategori passer)`, "main-only"));
+    list.append(checkbox(main.code, tr("Bare hovedkategori: {label} (kun når ingen underkategori passer)", { label: main.label }), "main-only"));
     const warn = h("p", { class: "rule-warn small", role: "alert", hidden: true });
     group.append(list, warn);
     tree.append(group);
@@ -140,7 +140,7 @@ export function checkRule() {
     const warn = group.querySelector(".rule-warn");
     const bites = coding.chosen.includes(main) && subs.length > 0;
     warn.hidden = !bites;
-    warn.textContent = bites ? `Du har valgt både hovedkategorien og underkategorien «${labelOf(subs[0]).split(" › ")[1]}». Underkategori er primærkategori – fjern hovedkategorien. Hovedkategori brukes kun når ingen underkategori passer.` : "";
+    warn.textContent = bites ? tr("Du har valgt både hovedkategorien og underkategorien «{sub}». Underkategori er primærkategori – fjern hovedkategorien. Hovedkategori brukes kun når ingen underkategori passer.", { sub: labelOf(subs[0]).split(" › ")[1] }) : "";
     broken = broken || bites;
   }
   $("coding-save").dataset.rule = broken ? "broken" : "";
@@ -149,17 +149,17 @@ export function checkRule() {
 export function renderChosen() {
   const list = $("c-chosen");
   list.replaceChildren(...coding.chosen.map((code, index) => h("li", {},
-    h("span", {}, `${index === 0 ? "Primær: " : ""}${labelOf(code)}`),
+    h("span", {}, `${index === 0 ? tr("Primær: ") : ""}${labelOf(code)}`),
     index > 0 ? h("button", { type: "button", class: "ghost small-btn", onclick: () => {
       coding.chosen = [code, ...coding.chosen.filter((c) => c !== code)];
       renderChosen();
-    } }, "Gjør primær") : null,
-    h("button", { type: "button", class: "ghost small-btn", "aria-label": `Fjern ${labelOf(code)}`, onclick: () => {
+    } }, tr("Gjør primær")) : null,
+    h("button", { type: "button", class: "ghost small-btn", "aria-label": tr("Fjern {label}", { label: labelOf(code) }), onclick: () => {
       coding.chosen = coding.chosen.filter((c) => c !== code);
       buildTree();
       renderChosen();
-    } }, "Fjern"))));
-  if (!coding.chosen.length) list.append(h("li", { class: "muted" }, "Ingen kategori valgt ennå."));
+    } }, tr("Fjern")))));
+  if (!coding.chosen.length) list.append(h("li", { class: "muted" }, tr("Ingen kategori valgt ennå.")));
 }
 
 export async function saveCoding(event) {
@@ -184,7 +184,7 @@ export async function saveCoding(event) {
       const node = document.querySelector(`#coding-form [data-field="${field}"]`);
       if (node) node.textContent = messages.join(" ");
     }
-    $("coding-error").textContent = result.status === 422 ? "Kodingen er ikke gyldig – se merknadene over." : problem(result);
+    $("coding-error").textContent = result.status === 422 ? tr("Kodingen er ikke gyldig – se merknadene over.") : problem(result);
     $("coding-error").hidden = false;
     return;
   }
@@ -193,7 +193,7 @@ export async function saveCoding(event) {
   const chat = state.chats.get(coding.chatId);
   if (chat && chat.status !== "active") {
     chat.card.classList.add("coded");
-    chat.card.querySelector(".act-code").textContent = "Kodet ✓";
+    chat.card.querySelector(".act-code").textContent = tr("Kodet ✓");
     chat.card.querySelector(".act-code").removeAttribute("data-i18n");
     // Ended and coded: the card folds away so the live chats keep the room.
     chat.folded = true;

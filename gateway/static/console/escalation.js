@@ -1,6 +1,6 @@
 // Escalations: raising one beside the chat, and working it to its end.
 import { download, h } from "/static/common/net.js";
-import { KIND, t, linkify } from "/static/console/i18n.js";
+import { KIND, t, tr, linkify } from "/static/console/i18n.js";
 import { $, state, supervisor, who, short, dateTime, call, problem } from "/static/console/api.js";
 import { tick } from "/static/console/lists.js";
 import { renderCard, syncChat } from "/static/console/chatcard.js";
@@ -105,7 +105,7 @@ export function buildFields(box, kind, { values = {}, editable = () => true, cre
     const initial = getPath(values, field.id);
     let input;
     if (field.type === "select") {
-      input = h("select", { id }, field.options.map(([value, label]) => h("option", { value }, label)));
+      input = h("select", { id }, field.options.map(([value, label]) => h("option", { value }, tr(label))));
       input.value = initial ?? "";
     } else if (field.type === "textarea" || field.type === "lines") {
       input = h("textarea", { id, rows: field.type === "lines" ? 3 : 2, maxlength: 4000 });
@@ -123,14 +123,14 @@ export function buildFields(box, kind, { values = {}, editable = () => true, cre
     }
     const top = field.id.split(".")[0];
     const hidden = field.identifying && !supervisor() && stored.includes(top);
-    if (hidden) input.placeholder = "Lagret – bare vakthavende ser det";
+    if (hidden) input.placeholder = tr("Lagret – bare vakthavende ser det");
     input.disabled = !editable(field);
     const start = readField(field, input);
     inputs.push({ field, input, start });
-    const label = h("label", { for: id }, field.label, field.identifying ? h("span", { class: "pill ident", title: "Identifiserende: bare vakthavende kan lese det" }, "ID") : null);
+    const label = h("label", { for: id }, tr(field.label), field.identifying ? h("span", { class: "pill ident", title: tr("Identifiserende: bare vakthavende kan lese det") }, "ID") : null);
     const error = h("p", { class: "error small", "data-field": fieldKey(field.id) });
     nodes.push(field.type === "checkbox"
-      ? h("div", { class: field.wide ? "wide" : "" }, h("label", { for: id }, input, ` ${field.label}`), error)
+      ? h("div", { class: field.wide ? "wide" : "" }, h("label", { for: id }, input, ` ${tr(field.label)}`), error)
       : h("div", { class: field.wide ? "wide" : "" }, label, input, error));
   }
   box.replaceChildren(...nodes);
@@ -173,9 +173,9 @@ export function showFieldErrors(box, result) {
 }
 export function statusMessage(result) {
   const message = result.data?.error?.message;
-  if (result.status === 409) return `Ikke mulig nå: ${message || "feil tilstand"}`;
-  if (result.status === 422) return `Noe mangler eller er ugyldig: ${message || ""} Se merknadene ved feltene.`;
-  if (result.status === 403) return `Ikke tillatt: ${message || ""}`;
+  if (result.status === 409) return tr("Ikke mulig nå: {why}", { why: message || tr("feil tilstand") });
+  if (result.status === 422) return tr("Noe mangler eller er ugyldig: {why} Se merknadene ved feltene.", { why: message || "" });
+  if (result.status === 403) return tr("Ikke tillatt: {why}", { why: message || "" });
   return problem(result);
 }
 
@@ -220,9 +220,9 @@ export async function openEscalation(chat) {
 }
 export function showKind() {
   const kind = $("escalate-form").elements.kind.value;
-  $("e-guide").replaceChildren(h("ul", {}, (GUIDE[kind] || []).map((line) => h("li", {}, line))));
+  $("e-guide").replaceChildren(h("ul", {}, (GUIDE[kind] || []).map((line) => h("li", {}, tr(line)))));
   collectNew = buildFields($("e-fields"), kind, { create: true });
-  $("escalate-save").textContent = kind === "referral" ? t("send-and-record") : SAVE_LABEL[kind];
+  $("escalate-save").textContent = kind === "referral" ? t("send-and-record") : tr(SAVE_LABEL[kind]);
   $("escalate-record-only").hidden = kind !== "referral";
   $("escalate-error").hidden = true;
   if (kind === "referral") {
@@ -262,11 +262,11 @@ export async function saveEscalation(event) {
       { text, client_msg_id: `ref-${result.data.escalation_id}` });
   }
   $("escalate-dialog").close();
-  if (kind === "acute_danger") escalating.flags.push({ kind, reason: "Akutt fare registrert" });
+  if (kind === "acute_danger") escalating.flags.push({ kind, reason: tr("Akutt fare registrert") });
   renderCard(escalating);
   syncChat(escalating);
   loadChatEscalations(escalating);
-  await showEscalation(result.data.escalation_id, kind === "report_of_concern" ? "Utkastet er lagret." : "Registrert.");
+  await showEscalation(result.data.escalation_id, tr(kind === "report_of_concern" ? "Utkastet er lagret." : "Registrert."));
 }
 
 export async function loadChatEscalations(chat) {
@@ -281,7 +281,7 @@ export function renderChatEscalations(chat) {
   list.hidden = !items.length;
   list.replaceChildren(...items.map((esc) => h("li", {}, h("button", { type: "button",
     class: `ghost small-btn esc-chip ${esc.open ? "" : "done"}`, onclick: () => showEscalation(esc.escalation_id) },
-  `${KIND[esc.kind] || esc.kind}: ${ESC_STATUS[esc.status] || esc.status}`))));
+  `${tr(KIND[esc.kind]) || esc.kind}: ${tr(ESC_STATUS[esc.status]) || esc.status}`))));
 }
 
 export async function refreshEscalations() {
@@ -294,12 +294,12 @@ export function renderEscalations() {
   const at = (esc) => (esc.deadline ? new Date(esc.deadline).getTime() : Infinity);
   const list = (state.escalations || []).slice().sort((a, b) => at(a) - at(b) || a.created_at.localeCompare(b.created_at));
   $("escalations").replaceChildren(...list.map((esc) => h("li", { class: "esc", "data-escalation-id": esc.escalation_id },
-    h("div", {}, h("strong", {}, KIND[esc.kind] || esc.kind), ` · chat ${short(esc.chat_id)} · `,
-      h("span", { class: `pill st-${esc.status}` }, ESC_STATUS[esc.status] || esc.status)),
+    h("div", {}, h("strong", {}, tr(KIND[esc.kind]) || esc.kind), ` · chat ${short(esc.chat_id)} · `,
+      h("span", { class: `pill st-${esc.status}` }, tr(ESC_STATUS[esc.status]) || esc.status)),
     esc.deadline ? h("div", { class: "small deadline", "data-deadline": esc.deadline })
-      : h("div", { class: "small muted" }, `Åpnet ${dateTime(esc.created_at)}${esc.kind === "report_of_concern" && esc.status === "draft" ? " · venter på godkjenning" : ""}`),
-    h("button", { type: "button", class: "ghost small-btn", onclick: () => showEscalation(esc.escalation_id) }, "Åpne"))));
-  if (!list.length) $("escalations").append(h("li", { class: "muted" }, "Ingen åpne eskaleringer."));
+      : h("div", { class: "small muted" }, `${tr("Åpnet {at}", { at: dateTime(esc.created_at) })}${esc.kind === "report_of_concern" && esc.status === "draft" ? tr(" · venter på godkjenning") : ""}`),
+    h("button", { type: "button", class: "ghost small-btn", onclick: () => showEscalation(esc.escalation_id) }, tr("Åpne")))));
+  if (!list.length) $("escalations").append(h("li", { class: "muted" }, tr("Ingen åpne eskaleringer.")));
   tick();
 }
 
@@ -314,27 +314,27 @@ export async function showEscalation(id, note) {
 export function renderDetail(view, note) {
   detail.id = view.escalation_id;
   detail.view = view;
-  $("detail-title").textContent = KIND[view.kind] || view.kind;
-  $("detail-status").textContent = ESC_STATUS[view.status] || view.status;
+  $("detail-title").textContent = tr(KIND[view.kind]) || view.kind;
+  $("detail-status").textContent = tr(ESC_STATUS[view.status]) || view.status;
   $("detail-status").className = `pill st-${view.status}`;
-  $("detail-meta").replaceChildren(...[["Chat", short(view.chat_id)], ["Opprettet", dateTime(view.created_at)],
-    ["Sist endret", dateTime(view.updated_at)], view.sent_at ? ["Sendt", dateTime(view.sent_at)] : null]
+  $("detail-meta").replaceChildren(...[["Chat", short(view.chat_id)], [tr("Opprettet"), dateTime(view.created_at)],
+    [tr("Sist endret"), dateTime(view.updated_at)], view.sent_at ? [tr("Sendt"), dateTime(view.sent_at)] : null]
     .filter(Boolean).flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
   const deadline = $("detail-deadline");
   deadline.hidden = !view.deadline;
   if (view.deadline) {
-    deadline.replaceChildren(`Barnevernet skal vurdere meldingen innen ${view.assessment_days || 7} dager. `,
+    deadline.replaceChildren(tr("Barnevernet skal vurdere meldingen innen {n} dager. ", { n: view.assessment_days || 7 }),
       h("span", { class: "deadline", "data-deadline": view.deadline }));
   }
   const hint = $("detail-hint");
   const draftWait = view.kind === "report_of_concern" && view.status === "draft" && !supervisor();
   hint.hidden = !(draftWait || view.kind === "report_of_concern" && view.status === "approved");
-  hint.textContent = draftWait ? "Vakthavende godkjenner meldingen før den sendes. Fyll ut det du vet; årsak, tidspunkt og varighet må være med."
-    : "Godkjent: innholdet er låst. Send meldingen (last ned PDF), og marker den som sendt.";
+  hint.textContent = draftWait ? tr("Vakthavende godkjenner meldingen før den sendes. Fyll ut det du vet; årsak, tidspunkt og varighet må være med.")
+    : tr("Godkjent: innholdet er låst. Send meldingen (last ned PDF), og marker den som sendt.");
   const ident = $("detail-identifying");
   const stored = view.identifying?.fields || [];
   ident.hidden = !stored.length || view.identifying.visible;
-  ident.textContent = "Identifiserende opplysninger er lagret kryptert og vises bare for vakthavende.";
+  ident.textContent = tr("Identifiserende opplysninger er lagret kryptert og vises bare for vakthavende.");
   // The counsellor who wrote them may read them back during the chat (to tell 113).
   const back = $("detail-readback");
   back.replaceChildren();
@@ -352,9 +352,9 @@ export function renderDetail(view, note) {
   $("detail-ok").textContent = note || "";
   $("detail-moves").replaceChildren(...(view.next || []).map((status) => h("button", { type: "button",
     class: status === "closed" || status === "draft" ? "ghost" : "primary", "data-status": status,
-    onclick: () => patchEscalation(status) }, MOVES[status] || status)));
+    onclick: () => patchEscalation(status) }, tr(MOVES[status]) || status)));
   $("detail-history").querySelector("ol").replaceChildren(...(view.history || []).map((step) =>
-    h("li", {}, `${dateTime(step.at)} · ${ESC_STATUS[step.status] || step.status} · ${step.name || step.by}${step.role === "supervisor" ? " (vakthavende)" : ""}`)));
+    h("li", {}, `${dateTime(step.at)} · ${tr(ESC_STATUS[step.status]) || step.status} · ${step.name || step.by}${step.role === "supervisor" ? " (vakthavende)" : ""}`)));
   const pdf = $("detail-pdf");
   pdf.hidden = !(supervisor() && view.kind === "report_of_concern");
   const audit = $("detail-audit");
@@ -398,7 +398,7 @@ export async function patchEscalation(status) {
   if (Object.keys(details).length) body.details = details;
   if (status) body.status = status;
   if (!body.details && !body.status) {
-    $("detail-ok").textContent = "Ingen endringer å lagre.";
+    $("detail-ok").textContent = tr("Ingen endringer å lagre.");
     $("detail-ok").hidden = false;
     return;
   }
@@ -411,7 +411,7 @@ export async function patchEscalation(status) {
     $("detail-ok").hidden = true;
     return;
   }
-  renderDetail(result.data, status ? `Status: ${ESC_STATUS[result.data.status] || result.data.status}.` : "Endringene er lagret.");
+  renderDetail(result.data, status ? tr("Status: {status}.", { status: tr(ESC_STATUS[result.data.status] || result.data.status) }) : tr("Endringene er lagret."));
   afterEscalationChange(result.data.chat_id);
 }
 export function afterEscalationChange(chatId) {
@@ -429,7 +429,7 @@ export async function loadAudit() {
 export async function getPdf(id, near) {
   const status = await download(`/api/v1/escalations/${id}/report.pdf`, state.token, `bekymringsmelding-${short(id)}.pdf`);
   if (status !== 200) {
-    near.textContent = status === 403 ? "Bare vakthavende kan laste ned meldingen." : `Kunne ikke hente PDF (${status}).`;
+    near.textContent = status === 403 ? tr("Bare vakthavende kan laste ned meldingen.") : tr("Kunne ikke hente PDF ({status}).", { status });
     near.hidden = false;
   }
 }
@@ -449,17 +449,17 @@ async function readBack(id) {
   const result = await call("GET", `/api/v1/escalations/${id}/identifying`);
   if (!result.ok) {
     back.replaceChildren(h("p", { class: "error small" }, result.status === 403
-      ? "Samtalen er over: spør vakthavende." : problem(result)));
+      ? tr("Samtalen er over: spør vakthavende.") : problem(result)));
     return;
   }
   const rows = [];
   for (const [key, value] of Object.entries(result.data.identifying || {})) {
     if (value && typeof value === "object") {
       for (const [part, text] of Object.entries(value)) {
-        if (text) rows.push([`${READ_LABELS[key] || key}: ${PART_LABELS[part] || part}`, String(text)]);
+        if (text) rows.push([`${tr(READ_LABELS[key] || key)}: ${PART_LABELS[part] || part}`, String(text)]);
       }
-    } else if (value) rows.push([READ_LABELS[key] || key, String(value)]);
+    } else if (value) rows.push([tr(READ_LABELS[key] || key), String(value)]);
   }
-  back.replaceChildren(h("strong", {}, "Det du skrev (bare for deg, logget):"),
+  back.replaceChildren(h("strong", {}, tr("Det du skrev (bare for deg, logget):")),
     h("dl", { class: "detail" }, rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, linkify(v))])));
 }

@@ -1,6 +1,6 @@
 // The side lists: mine, uncoded, all (supervisor); the once-a-second tick.
 import { h, missing } from "/static/common/net.js";
-import { PHASES, t } from "/static/console/i18n.js";
+import { PHASES, t, tr } from "/static/console/i18n.js";
 import { $, state, supervisor, who, short, since, dateTime, call } from "/static/console/api.js";
 import { renderPresence } from "/static/console/queue.js";
 import { focusOrOpen, openChat, renderTimes } from "/static/console/chatcard.js";
@@ -27,10 +27,10 @@ export async function refreshAllChats() {
 }
 export function renderAllChats(chats) {
   $("all-chats").replaceChildren(...chats.map((chat) => h("li", {},
-    h("span", {}, `${who(chat.gender, chat.age)} · ${chat.counsellor?.name || "ingen"} · ${PHASES.find((p) => p.code === chat.phase)?.label || ""}`),
+    h("span", {}, `${who(chat.gender, chat.age)} · ${chat.counsellor?.name || tr("ingen")} · ${tr(PHASES.find((p) => p.code === chat.phase)?.label || "")}`),
     chat.risk ? h("span", { class: "pill risk", title: chat.reason || "" }, chat.acute_danger ? t("acute") : t("risk")) : null,
     h("button", { type: "button", class: "ghost small-btn", onclick: () => focusOrOpen(chat.chat_id) },
-      chat.counsellor?.id === state.me.id ? "Åpne" : "Se og hvisk"))));
+      chat.counsellor?.id === state.me.id ? tr("Åpne") : tr("Se og hvisk")))));
   if (!chats.length) $("all-chats").append(h("li", { class: "muted" }, "Ingen aktive samtaler."));
 }
 export async function refreshUncoded() {
@@ -47,7 +47,7 @@ export async function refreshUncoded() {
 export function renderMine() {
   const mine = [...state.chats.values()];
   $("mine").replaceChildren(...mine.map((chat) => h("li", {},
-    h("span", {}, `${who(chat.gender, chat.age)}${chat.watch ? " (ser på)" : ""}`),
+    h("span", {}, `${who(chat.gender, chat.age)}${chat.watch ? tr(" (ser på)") : ""}`),
     chat.unread ? h("span", { class: "pill unread" }, `${chat.unread} nye`) : null,
     h("button", { type: "button", class: "ghost small-btn", onclick: () => focusOrOpen(chat.id) }, "Vis"))));
   if (!mine.length) $("mine").append(h("li", { class: "muted" }, "Ingen."));
@@ -62,13 +62,13 @@ export function tick() {
   for (const node of document.querySelectorAll("[data-deadline]")) {
     const left = new Date(node.dataset.deadline).getTime() - Date.now();
     const minutes = Math.round(Math.abs(left) / 60000);
-    const text = minutes >= 2880 ? `${Math.round(minutes / 1440)} døgn` : minutes >= 120 ? `${Math.round(minutes / 60)} t` : `${minutes} min`;
-    node.textContent = left < 0 ? `Frist passert for ${text} siden` : `Frist om ${text} (${dateTime(node.dataset.deadline)})`;
+    const text = minutes >= 2880 ? tr("{n} døgn", { n: Math.round(minutes / 1440) }) : minutes >= 120 ? tr("{n} t", { n: Math.round(minutes / 60) }) : `${minutes} min`;
+    node.textContent = left < 0 ? tr("Frist passert for {text} siden", { text }) : tr("Frist om {text} ({at})", { text, at: dateTime(node.dataset.deadline) });
     node.classList.toggle("overdue", left < 0);
   }
   for (const node of document.querySelectorAll("[data-expires]")) {
     const left = Math.max(0, Math.round((new Date(node.dataset.expires).getTime() - Date.now()) / 1000));
-    node.textContent = `svar innen ${left} s`;
+    node.textContent = tr("svar innen {n} s", { n: left });
   }
 }
 

@@ -3,7 +3,7 @@ import { h } from "/static/common/net.js";
 import { $, state, who, short, clock, since, call, problem, save } from "/static/console/api.js";
 import { tick } from "/static/console/lists.js";
 import { openChat, renderCard } from "/static/console/chatcard.js";
-import { priorityWords, t } from "/static/console/i18n.js";
+import { priorityWords, t, tr } from "/static/console/i18n.js";
 import { queueUpdated, check } from "/static/console/waiting.js";
 
 // -- presence ----------------------------------------------------------------
@@ -33,7 +33,7 @@ export function renderPresence() {
   $("presence-status").value = presence.status;
   $("capacity").value = presence.capacity || 3;
   const mine = [...state.chats.values()].filter((chat) => !chat.watch && chat.status === "active").length;
-  $("load").textContent = `${mine} av ${presence.capacity || "–"} samtaler`;
+  $("load").textContent = tr("{mine} av {cap} samtaler", { mine, cap: presence.capacity || "–" });
   document.body.dataset.presence = presence.status;
   // After a chat with acute danger: a pause before the next chat, unless the counsellor says they are ready.
   const pause = inCooldown(presence);
@@ -51,13 +51,13 @@ export function renderPresence() {
 export function renderOffers(note) {
   const list = $("offers");
   list.replaceChildren(...[...state.offers.values()].map((offer) => h("li", { class: `offer ${offer.risk ? "risk" : ""}`, "data-chat-id": offer.chat_id },
-    h("strong", {}, `Tilbud: ${who(offer.gender, offer.age)}`),
-    offer.risk ? h("span", { class: "pill risk" }, "Risiko") : null,
+    h("strong", {}, tr("Tilbud: {who}", { who: who(offer.gender, offer.age) })),
+    offer.risk ? h("span", { class: "pill risk" }, t("risk")) : null,
     offer.reason ? h("p", { class: "q-reason small" }, offer.reason) : null,
     h("div", { class: "row" },
       h("span", { class: "small", "data-expires": offer.expires_at }),
-      h("button", { type: "button", class: "primary small-btn", onclick: () => answerOffer(offer, true) }, "Ta samtalen"),
-      h("button", { type: "button", class: "ghost small-btn", onclick: () => answerOffer(offer, false) }, "Avslå")))));
+      h("button", { type: "button", class: "primary small-btn", onclick: () => answerOffer(offer, true) }, tr("Ta samtalen")),
+      h("button", { type: "button", class: "ghost small-btn", onclick: () => answerOffer(offer, false) }, tr("Avslå"))))));
   if (note) list.append(h("li", { class: "muted small offer-note" }, note));
   tick();
 }
@@ -65,7 +65,7 @@ export async function answerOffer(offer, accept) {
   const result = await call("POST", `/api/v1/queue/offers/${offer.chat_id}/${accept ? "accept" : "decline"}`, {});
   state.offers.delete(offer.chat_id);
   if (!result.ok) {
-    renderOffers(result.status === 404 ? "Tilbudet gjelder ikke lenger." : problem(result));
+    renderOffers(result.status === 404 ? tr("Tilbudet gjelder ikke lenger.") : problem(result));
     return;
   }
   renderOffers();
@@ -81,7 +81,8 @@ export function codingReminder(data) {
   if (!data.reminder && !data.overdue) return;
   const box = $("coding-reminder");
   const count = data.uncoded ?? Number($("uncoded-count").textContent);
-  box.textContent = `${data.overdue ? "Siste påminnelse" : "Påminnelse"}: ${count} ${count === 1 ? "samtale er" : "samtaler er"} ikke kodet.${data.overdue ? " Vakthavende får beskjed." : ""}`;
+  box.textContent = tr("{kind}: {count} {are} ikke kodet.", { kind: tr(data.overdue ? "Siste påminnelse" : "Påminnelse"), count,
+    are: tr(count === 1 ? "samtale er" : "samtaler er") }) + (data.overdue ? tr(" Vakthavende får beskjed.") : "");
   box.classList.toggle("overdue", Boolean(data.overdue));
   box.hidden = false;
 }
@@ -90,9 +91,9 @@ export function renderOverdue() {
   $("overdue-count").textContent = items.length;
   $("overdue-count").classList.toggle("warn", items.length > 0);
   $("overdue").replaceChildren(...items.map((item) => h("li", {},
-    h("span", {}, `chat ${short(item.chat_id)} · ${state.colleagues.get(item.counsellor_id)?.name || short(item.counsellor_id) || "ukjent"}${item.uncoded ? ` · ${item.uncoded} ukodet` : ""}`),
-    h("button", { type: "button", class: "ghost small-btn", onclick: () => { state.overdue.delete(item.chat_id); renderOverdue(); } }, "Fulgt opp"))));
-  if (!items.length) $("overdue").append(h("li", { class: "muted" }, "Ingen."));
+    h("span", {}, `chat ${short(item.chat_id)} · ${state.colleagues.get(item.counsellor_id)?.name || short(item.counsellor_id) || tr("Ukjent")}${item.uncoded ? ` · ${item.uncoded} ${tr("ukodet")}` : ""}`),
+    h("button", { type: "button", class: "ghost small-btn", onclick: () => { state.overdue.delete(item.chat_id); renderOverdue(); } }, tr("Fulgt opp")))));
+  if (!items.length) $("overdue").append(h("li", { class: "muted" }, tr("Ingen.")));
 }
 export async function loadColleagues() {
   const result = await call("GET", "/api/v1/counsellors");
@@ -103,7 +104,7 @@ export async function loadColleagues() {
 }
 export function noteColleague(data) {
   const person = data.counsellor_name || state.colleagues.get(data.counsellor_id)?.name || short(data.counsellor_id);
-  $("queue-info").dataset.note = data.state === "started" ? `${person} har pause til ${clock(data.until)}.` : `${person} er klar igjen.`;
+  $("queue-info").dataset.note = data.state === "started" ? tr("{person} har pause til {until}.", { person, until: clock(data.until) }) : tr("{person} er klar igjen.", { person });
   renderQueue();
 }
 
@@ -132,19 +133,19 @@ export function floodNote() {
 }
 export function renderQueue() {
   $("queue-count").textContent = state.queueCount ?? state.queue.length;
-  $("queue-info").textContent = `${state.available ?? "–"} ${state.available === 1 ? "tilgjengelig veileder" : "tilgjengelige veiledere"}${$("queue-info").dataset.note ? ` · ${$("queue-info").dataset.note}` : ""}${floodNote()}`;
+  $("queue-info").textContent = `${state.available ?? "–"} ${tr(state.available === 1 ? "tilgjengelig veileder" : "tilgjengelige veiledere")}${$("queue-info").dataset.note ? ` · ${$("queue-info").dataset.note}` : ""}${floodNote()}`;
   $("queue").replaceChildren(...state.queue.map((entry, index) => h("li", { class: `q ${entry.risk ? "risk" : ""}`, "data-chat-id": entry.chat_id },
     h("div", { class: "q-main" },
       h("strong", {}, `${index + 1}. ${who(entry.gender, entry.age)}`),
-      entry.risk ? h("span", { class: "pill risk" }, "Risiko") : null,
+      entry.risk ? h("span", { class: "pill risk" }, t("risk")) : null,
       entry.priority_source === "self_report" ? h("span", { class: "pill warn" }, t("self-report")) : null,
       entry.priority ? h("span", { class: "pill" }, priorityWords(entry.priority)) : null),
     entry.reason ? h("p", { class: "q-reason small" }, entry.reason) : null,
     h("div", { class: "q-foot small" },
-      h("span", {}, "Venter "), h("span", { "data-since": entry.waiting_since }, since(entry.waiting_since)),
+      h("span", {}, `${t("waits")} `), h("span", { "data-since": entry.waiting_since }, since(entry.waiting_since)),
       riskMarkButton(entry.chat_id, entry.risk, who(entry.gender, entry.age)),
       h("button", { type: "button", class: "ghost small-btn", onclick: () => take(entry.chat_id),
-        "aria-label": `Ta ${who(entry.gender, entry.age)}` }, "Ta")))));
+        "aria-label": tr("Ta {who}", { who: who(entry.gender, entry.age) }) }, tr("Ta"))))));
   check(state.queue);
 }
 // -- issue 14: marking risk by hand -----------------------------------------------
@@ -177,7 +178,7 @@ export async function take(chatId) {
   $("go-available").hidden = true;
   const result = await call("POST", "/api/v1/queue/take", chatId ? { chat_id: chatId } : {});
   if (result.status === 204) {
-    $("queue-error").textContent = "Ingen venter i køen.";
+    $("queue-error").textContent = tr("Ingen venter i køen.");
     $("queue-error").hidden = false;
   } else if (result.status === 409 && result.data?.error?.code === "not_available") {
     // Offline or away: say so, and offer the one click that fixes it.
@@ -192,7 +193,7 @@ export async function take(chatId) {
     };
     button.focus();
   } else if (!result.ok) {
-    $("queue-error").textContent = result.status === 409 ? `Kan ikke ta samtalen: ${result.data?.error?.message || "du har nådd kapasiteten din, har pause eller er ikke tilgjengelig."}` : problem(result);
+    $("queue-error").textContent = result.status === 409 ? tr("Kan ikke ta samtalen: {why}", { why: result.data?.error?.message || tr("du har nådd kapasiteten din, har pause eller er ikke tilgjengelig.") }) : problem(result);
     $("queue-error").hidden = false;
   } else {
     const chat = await openChat(result.data.chat_id, { risk: result.data.risk, reason: result.data.reason });

@@ -1,6 +1,6 @@
 // What the push socket says, routed to the part of the console it concerns.
 import { h } from "/static/common/net.js";
-import { STORE, WITHDRAWN, t } from "/static/console/i18n.js";
+import { STORE, WITHDRAWN, t, tr } from "/static/console/i18n.js";
 import { $, state, supervisor, save } from "/static/console/api.js";
 import { queueUpdated, ring } from "/static/console/waiting.js";
 import { quickExitNotice } from "/static/console/alerts.js";
@@ -102,7 +102,7 @@ export function onEvent(name, data) {
       if (supervisor()) refreshEscalations();
       if (chat) loadChatEscalations(chat);
       if (detail.id === data.escalation_id && $("detail-dialog").open && name === "escalation.updated"
-        && !detail.busy && detail.view?.status !== data.status) showEscalation(data.escalation_id, `Endret av en annen: ${ESC_STATUS[data.status] || data.status}.`);
+        && !detail.busy && detail.view?.status !== data.status) showEscalation(data.escalation_id, tr("Endret av en annen: {status}.", { status: tr(ESC_STATUS[data.status] || data.status) }));
       break;
     case "queue.offer":
       state.offers.set(data.chat_id, data);
@@ -110,7 +110,7 @@ export function onEvent(name, data) {
       ring(true);  // an offer must be heard: it passes on if nobody answers
       break;
     case "queue.offer_withdrawn":
-      if (state.offers.delete(data.chat_id)) renderOffers(WITHDRAWN[data.why] || "Tilbudet ble trukket.");
+      if (state.offers.delete(data.chat_id)) renderOffers(tr(WITHDRAWN[data.why] || "Tilbudet ble trukket."));
       break;
     case "counsellor.cooldown":
       if (data.counsellor_id === state.me.id) {
