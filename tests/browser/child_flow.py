@@ -161,7 +161,9 @@ class Counsellor:
         return self.http.request(method, self.url + path, json=body, timeout=15)
 
     def presence(self, status):
-        answer = self.call("PUT", "/api/v1/presence", {"status": status, "capacity": 10})
+        # opt_in: the flow's own chats may trip the cool-down after acute
+        # danger; a counsellor who says they are ready may take chats again.
+        answer = self.call("PUT", "/api/v1/presence", {"status": status, "capacity": 10, "opt_in": True})
         assert answer.status_code == 200, answer.text
 
     def take(self, chat_id):
