@@ -54,7 +54,10 @@ STACK_ENV = {"CHATVAKT_CHILD_MSGS_PER_MIN": "1000000", "CHATVAKT_TOKEN_RATE": "1
              "CHATVAKT_CHAT_OPEN_BURST": "1000000", "CHATVAKT_CHAT_OPEN_PER_MIN": "1000000",
              "CHATVAKT_FLOOD_SUSPECT": "1000000",
              "CHATVAKT_TOKEN_BURST": "1000000", "CHATVAKT_WS_RATE": "1000000",
-             "CHATVAKT_WS_BURST": "1000000", "CHATVAKT_DEMO": "0"}
+             "CHATVAKT_WS_BURST": "1000000", "CHATVAKT_DEMO": "0",
+             # The load generator is one host: the per-address connection cap
+             # (200 in a deployment) is raised for the bench stack only.
+             "CHATVAKT_MAX_CONN_PER_ADDR": "100000"}
 
 
 def log(message):
