@@ -80,7 +80,7 @@ def _begin_immediate(conn, lock):
     lock.acquire()
     conn.info[WRITE_LOCK] = lock
     deadline = time.monotonic() + BUSY_WAIT_S
-    pause = 0.001
+    pause = 0.0005
     while True:
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -90,7 +90,7 @@ def _begin_immediate(conn, lock):
                 _release(conn)
                 raise
         _sleep(pause)
-        pause = min(pause * 2, 0.02)
+        pause = min(pause * 2, 0.005)
 
 
 def _sleep(seconds):
