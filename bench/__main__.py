@@ -396,6 +396,9 @@ def relay_pass(stack, cast, label, levels=(50,)):
 
     best, failed_at, steps = rate_search(stack, cast)
     out = {"label": label, "max_rate": best, "failed_at": failed_at, "search": steps, "levels": {}}
+    # The search ended past saturation: let the backlog (the risk screen's) clear first.
+    quiet(stack)
+    eventlet.sleep(3)
     for share in levels:
         rate = max(1, round(best * share / 100))
         quiet(stack)
