@@ -6,8 +6,8 @@ between; a child's message or place in the queue must not hang on that. So
 the row is written with the change and handed, as written, to the process's
 publisher: one green thread that takes every row committed meanwhile,
 publishes them as one batch on its own channel (publisher confirms: one wait
-for the whole batch, not one per event), then deletes the batch's rows in one
-statement. The body is the JSON the row holds: serialised once, when written.
+for the whole batch, not one per event), and a second green thread deletes
+what was confirmed, many rows a statement. The body is the JSON the row holds: serialised once, when written.
 A timer in every replica republishes rows whose claim has run out (their
 writer died, or the broker was away), so an event is delivered at least
 once; consumers are idempotent.
@@ -146,9 +146,11 @@ class Batcher:
         self.connection = None
         self.channel = None
         self.exchange = f"{outbox.source}.events"
+        self.published_ids = LightQueue()
         self.batches = 0
         self.published = 0
         eventlet.spawn_n(self._run)
+        eventlet.spawn_n(self._delete)
 
     def put(self, rows):
         for row in rows:
@@ -177,11 +179,24 @@ class Batcher:
                             exc_info=True)
                 self._drop_connection()
                 continue
+            # The delete waits its turn for the database's write lock: in a thread
+            # of its own, so the next batch is published meanwhile.
+            for row_id in sent:
+                self.published_ids.put(row_id)
+
+    def _delete(self):
+        while True:
+            ids = [self.published_ids.get()]
+            while len(ids) < BATCH_MAX:
+                try:
+                    ids.append(self.published_ids.get_nowait())
+                except Exception:  # noqa: BLE001 - eventlet.queue.Empty
+                    break
             try:
                 with self.sessions() as session, session.begin():
-                    session.execute(delete(self.outbox.table).where(self.outbox.table.c.id.in_(sent)))
+                    session.execute(delete(self.outbox.table).where(self.outbox.table.c.id.in_(ids)))
             except Exception:  # noqa: BLE001 - published twice later is fine (idempotent consumers)
-                log.warning("outbox delete failed; the sweeper republishes %d event(s)", len(sent),
+                log.warning("outbox delete failed; the sweeper republishes %d event(s)", len(ids),
                             exc_info=True)
 
     def _channel(self):
