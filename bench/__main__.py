@@ -3,19 +3,27 @@
 On a Stack of its own (tests/stack.py: every process as `make run` starts
 them, on a vhost of the shared broker), in one run:
 - baselines on the same broker: raw pika publish -> consume (persistent,
-  confirms, acks), an empty nameko RPC (`chat.ping`), and a bare websocket
-  echo on the gateway's own server type (bench/echo_service.py);
-- the maximum sustained relay rate (open loop, children and counsellors
+  confirms, acks; one at a time, and at half its own maximum rate as
+  bench/relay_bench.py measures it), an empty nameko RPC (`chat.ping`), and a
+  bare websocket echo on the gateway's own server type (bench/echo_service.py);
+- BENCH_RUNS (3) relay runs, each against baselines measured just before it:
+  the maximum sustained relay rate (open loop, children and counsellors
   alternating, each message from the start of its POST to the push on the
-  other side's socket), then relay latency p50/p99/p99.9 at 25, 50 and 75 %
-  of it, with a py-spy profile of the gateway and the chat service at 75 %;
+  other side's socket), then p50/p99 at half of it with every process's CPU
+  per relayed message; the first run also at 25 and 75 %, and a py-spy
+  profile of each process at saturation;
 - assignment latency (take -> chat.assigned on the child's socket);
-- how many sockets one gateway process holds and the memory each costs,
-  beside the same figure for the bare echo server.
-Writes results/bench.json, results/bench.md (the README table) and
+- BENCH_MANY_SOCKETS (10,000) authenticated sockets on one gateway process
+  from several loopback addresses: memory per socket, and the time one queue
+  change takes to reach them all (bench/scale.py);
+- the relay again with every service on PostgreSQL (BENCH_PG_URL;
+  BENCH_POSTGRES=0 skips it) and with BENCH_REPLICAS (chat=2,gateway=2; 0
+  skips it), with the CPU of every process.
+Writes results/bench.json, results/bench.md (the README tables) and
 results/bench.png. Settings: BENCH_SECONDS (per rate step, default 6),
-BENCH_CHATS (40), BENCH_SOCKETS (2000), BENCH_RATES (a comma list), BENCH_OTHERS=0
-to skip the other benches (bench/queue_bench.py, bench/relay_bench.py) that run after ours.
+BENCH_CHATS (40), BENCH_SOCKETS (2000, the echo baseline), BENCH_RATES (a comma
+list), BENCH_OTHERS=1 to run the other benches (bench/queue_bench.py,
+bench/relay_bench.py) after ours.
 """
 import eventlet
 
