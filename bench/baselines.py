@@ -83,6 +83,26 @@ def pika_round_trip(uri, count=1000, burst=5000):
             "rate_per_s": round(len(arrived) / elapsed, 1)}
 
 
+def pika_at_half_rate(uri):
+    """Raw pika as bench/relay_bench.py measures it (the figure issue 16's
+    "8 times a raw pika round trip" is against): persistent messages,
+    confirms, acks; the maximum rate with 4 and 16 publishing threads, then
+    the p50/p99 of each message, publish to consume, at half that rate."""
+    from bench import relay_bench
+
+    raw = relay_bench.Raw(uri)
+    try:
+        best = raw.max_rate()
+        time.sleep(relay_bench.SETTLE_S)
+        times = raw.latency(best / 2)
+    finally:
+        raw.close()
+    return {"max_rate_per_s": round(best, 1), "half_rate_per_s": round(best / 2, 1), "samples": len(times),
+            "p50_ms": _ms(percentile(times, 50)), "p99_ms": _ms(percentile(times, 99))}
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "pika":
         print(json.dumps(pika_round_trip(sys.argv[2])))
+    elif sys.argv[1] == "pika-half":
+        print(json.dumps(pika_at_half_rate(sys.argv[2])))

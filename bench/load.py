@@ -43,6 +43,17 @@ class Http:
             conn.request(method, path, body=data, headers=headers)
             response = conn.getresponse()
             raw = response.read()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # A kept-alive connection the gateway closed meanwhile: once more on a new one.
+            conn.close()
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+            try:
+                conn.request(method, path, body=data, headers=headers)
+                response = conn.getresponse()
+                raw = response.read()
+            except Exception:
+                conn.close()
+                raise
         except Exception:
             conn.close()
             raise
@@ -106,8 +117,11 @@ class Pushes:
 class Cast:
     """Chats in progress: children and counsellors with their sockets."""
 
-    def __init__(self, stack, http, chats=40, capacity=10):
+    def __init__(self, stack, http, chats=40, capacity=10, urls=None):
+        # Several gateway replicas: sockets and sends spread over them (urls).
+        self.urls = urls or [stack.url]
         self.stack, self.http = stack, http
+        self.https = [http] + [Http(url) for url in self.urls[1:]]
         self.arrived = {}
         self.children = []   # (chat_id, token)
         self.counsellors = []  # (token, [chat_id])
@@ -126,10 +140,10 @@ class Cast:
             http.ok("POST", "/api/v1/queue/take", {"chat_id": chat["chat_id"]}, token=token)
             mine.append(chat["chat_id"])
             self.children.append((chat["chat_id"], chat["token"], token))
-        for token, _ in self.counsellors:
-            self.sockets.append(Pushes(stack.url, token, self.arrived))
-        for _, token, _ in self.children:
-            self.sockets.append(Pushes(stack.url, token, self.arrived))
+        for n, (token, _) in enumerate(self.counsellors):
+            self.sockets.append(Pushes(self.urls[n % len(self.urls)], token, self.arrived))
+        for n, (_, token, _) in enumerate(self.children):
+            self.sockets.append(Pushes(self.urls[(n + 1) % len(self.urls)], token, self.arrived))
         self._ids = itertools.count(1)
 
     def close(self):
@@ -146,10 +160,10 @@ class Cast:
         senders = itertools.cycle([(chat_id, who) for chat_id, child, counsellor in self.children
                                    for who in (child, counsellor)])
 
-        def send(mid, chat_id, token):
+        def send(mid, chat_id, token, http):
             sent[mid] = time.perf_counter()
             try:
-                status, _ = self.http.request("POST", f"/api/v1/chats/{chat_id}/messages",
+                status, _ = http.request("POST", f"/api/v1/chats/{chat_id}/messages",
                                               {"text": f"{mid} hei", "client_msg_id": mid}, token)
             except Exception:  # noqa: BLE001
                 status = None
@@ -168,7 +182,7 @@ class Cast:
             elif now - due > 0.25:
                 behind += 1
             chat_id, token = next(senders)
-            pool.spawn_n(send, f"b#{next(self._ids)}", chat_id, token)
+            pool.spawn_n(send, f"b#{next(self._ids)}", chat_id, token, self.https[n % len(self.https)])
         offered_s = time.perf_counter() - started
         pool.waitall()
         deadline = time.perf_counter() + drain

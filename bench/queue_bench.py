@@ -17,6 +17,7 @@ import eventlet.event
 
 eventlet.monkey_patch()
 
+import logging  # noqa: E402
 import os  # noqa: E402
 import secrets  # noqa: E402
 import subprocess  # noqa: E402
@@ -31,7 +32,6 @@ from nameko.standalone.events import event_dispatcher  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 
 import chatvakt.errors  # noqa: E402,F401 - registers our errors for deserialisation
-import logging  # noqa: E402
 
 # py-amqp warns about late frames on channels the proxies are closing: noise.
 logging.getLogger("amqp").setLevel(logging.ERROR)

@@ -3,15 +3,20 @@ state change that caused it, then published after the commit.
 
 Publishing straight after a commit loses the event if the process dies in
 between; a child's message or place in the queue must not hang on that. So
-the row is written with the change, published at once by the worker that
-wrote it, and deleted when the broker has confirmed it. A timer in every
-replica republishes rows whose claim has run out (their writer died), so an
-event is delivered at least once; consumers are idempotent.
+the row is written with the change and handed, as written, to the process's
+publisher: one green thread that takes every row committed meanwhile,
+publishes them as one batch on its own channel (publisher confirms: one wait
+for the whole batch, not one per event), and a second green thread deletes
+what was confirmed, many rows a statement. The body is the JSON the row holds: serialised once, when written.
+A timer in every replica republishes rows whose claim has run out (their
+writer died, or the broker was away), so an event is delivered at least
+once; consumers are idempotent.
 """
 import collections
 import datetime as dt
 import json
 import logging
+import time
 
 from sqlalchemy import Column, DateTime, Integer, String, Table, Text, delete, or_, select, update
 
@@ -54,10 +59,23 @@ class Outbox:
         return OutboxRow(result.inserted_primary_key[0], name, body)
 
     def publish(self, sessions, dispatch, rows):
-        """Publish the rows a worker just committed (it still holds them: no
-        read back on the relay's hot path), then forget them."""
-        if rows:
-            self._send(sessions, dispatch, rows)
+        """Hand the rows a worker just committed (it still holds them: no read
+        back on the relay's hot path) to the batch publisher, and return."""
+        if not rows:
+            return
+        # One publisher per service container (its session factory): a test
+        # may run several containers, on several brokers, in one process.
+        batchers = getattr(sessions, "chatvakt_batchers", None)
+        if batchers is None:
+            try:
+                batchers = sessions.chatvakt_batchers = {}
+            except AttributeError:  # not ours to mark: publish as the worker
+                self._send(sessions, dispatch, rows)
+                return
+        batcher = batchers.get(self.source)
+        if batcher is None:
+            batcher = batchers[self.source] = Batcher(self, sessions, dispatch)
+        batcher.put(rows)
 
     def sweep(self, sessions, dispatch, limit=200):
         """Republish rows whose writer did not finish (crashed, or the broker was down)."""
@@ -102,3 +120,140 @@ class Outbox:
     def pending(self, sessions):
         with sessions() as session:
             return session.execute(select(self.table.c.id)).scalars().all()
+
+
+BATCH_MAX = 500
+
+
+class Batcher:
+    """The process's outbox publisher (see the module's text).
+
+    It publishes on a kombu connection of its own to the source's events
+    exchange, as nameko's EventDispatcher would (topic `{source}.events`,
+    the event name as routing key, persistent, JSON), so every handler sees
+    the same message. If the broker fails, the batch stays in the table for
+    the sweeper and the next batch opens a new connection.
+    """
+
+    def __init__(self, outbox, sessions, dispatch):
+        import eventlet
+        from eventlet.queue import LightQueue
+
+        self.outbox = outbox
+        self.sessions = sessions
+        self.dispatch = dispatch
+        self.queue = LightQueue()
+        self.connection = None
+        self.channel = None
+        self.exchange = f"{outbox.source}.events"
+        self.published_ids = LightQueue()
+        self.batches = 0
+        self.published = 0
+        eventlet.spawn_n(self._run)
+        eventlet.spawn_n(self._delete)
+
+    def put(self, rows):
+        for row in rows:
+            self.queue.put(row)
+
+    def _take(self):
+        rows = [self.queue.get()]
+        while len(rows) < BATCH_MAX:
+            try:
+                rows.append(self.queue.get_nowait())
+            except Exception:  # noqa: BLE001 - eventlet.queue.Empty
+                break
+        return rows
+
+    def _run(self):
+        while True:
+            rows = self._take()
+            try:
+                try:
+                    sent = self._publish(rows)
+                except Exception:  # noqa: BLE001 - a connection gone stale: once more on a new one
+                    self._drop_connection()
+                    sent = self._publish(rows)
+            except Exception:  # noqa: BLE001 - the broker is away: the sweeper retries
+                log.warning("outbox publish failed; %d event(s) left for the sweeper", len(rows),
+                            exc_info=True)
+                self._drop_connection()
+                continue
+            # The delete waits its turn for the database's write lock: in a thread
+            # of its own, so the next batch is published meanwhile.
+            for row_id in sent:
+                self.published_ids.put(row_id)
+
+    def _delete(self):
+        while True:
+            ids = [self.published_ids.get()]
+            while len(ids) < BATCH_MAX:
+                try:
+                    ids.append(self.published_ids.get_nowait())
+                except Exception:  # noqa: BLE001 - eventlet.queue.Empty
+                    break
+            try:
+                with self.sessions() as session, session.begin():
+                    session.execute(delete(self.outbox.table).where(self.outbox.table.c.id.in_(ids)))
+            except Exception:  # noqa: BLE001 - published twice later is fine (idempotent consumers)
+                log.warning("outbox delete failed; the sweeper republishes %d event(s)", len(ids),
+                            exc_info=True)
+
+    def _channel(self):
+        if self.channel is None:
+            from kombu import Connection
+
+            from chatvakt import config
+
+            uri = getattr(self.sessions, "chatvakt_amqp_uri", None) or config.amqp_uri()
+            self.connection = Connection(uri, heartbeat=0)
+            self.connection.ensure_connection(max_retries=1)
+            channel = self.connection.default_channel
+            # The exchange is nameko's: its EventDispatcher declared it at start.
+            channel.confirm_select()
+            self.acked = [0, False]
+
+            def on_ack(tag, multiple):
+                self.acked[0] = max(self.acked[0], tag)
+
+            def on_nack(tag, multiple):
+                self.acked[1] = True
+                self.acked[0] = max(self.acked[0], tag)
+
+            channel.events["basic_ack"].add(on_ack)
+            channel.events["basic_nack"].add(on_nack)
+            self.tag = 0
+            self.channel = channel
+        return self.channel
+
+    def _publish(self, rows, timeout=10.0):
+        from amqp import Message
+
+        channel = self._channel()
+        for row in rows:
+            body = row.payload.encode() if isinstance(row.payload, str) else row.payload
+            channel.basic_publish(
+                Message(body, content_type="application/json", content_encoding="utf-8",
+                        delivery_mode=2, application_headers={}),
+                exchange=self.exchange, routing_key=row.event)
+            self.tag += 1
+        deadline = time.monotonic() + timeout
+        while self.acked[0] < self.tag:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no publisher confirm from the broker")
+            self.connection.drain_events(timeout=left)
+        if self.acked[1]:
+            self.acked[1] = False
+            raise RuntimeError("the broker refused a batch (nack)")
+        self.batches += 1
+        self.published += len(rows)
+        return [row.id for row in rows]
+
+    def _drop_connection(self):
+        try:
+            if self.connection is not None:
+                self.connection.close()
+        except Exception:  # noqa: BLE001
+            pass
+        self.connection = self.channel = None

@@ -212,8 +212,16 @@ class GatewayBase:
         sockets = set()
         for channel in channels:
             sockets |= self.hub.subscriptions.get(channel, set())
+        if not sockets:
+            return
+        # One serialisation for every socket (the hub's unicast makes one each).
+        server = self.hub._server
+        payload = server.serialize_event(event, data)
         for socket_id in sockets:
+            held = server.sockets.get(socket_id)
+            if held is None:
+                continue
             try:
-                self.hub.unicast(socket_id, event, data)
+                held.socket.send(payload)
             except Exception:  # noqa: BLE001 - a dead socket must not stop the others
                 pass

@@ -133,6 +133,11 @@ def read_body(request_input, lim):
 
 class HardenedProtocol(HttpOnlyProtocol):
     _deadline = None
+    # Buffers live as long as the connection, and a websocket holds its
+    # connection for hours: eventlet's 16 KiB write and 8 KiB read buffer made
+    # half of a socket's memory (issue 16). Requests and answers here are small.
+    rbufsize = 2 << 10
+    wbufsize = 2 << 10
 
     _served = False
 

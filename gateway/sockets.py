@@ -28,6 +28,7 @@ can send (each one a worker). Ours:
 nameko's sharing key, so a stock `nameko.web.websocket.rpc` in the same
 service lands on this one server as well (dependencies bind first).
 """
+import heapq
 import json
 import logging
 import socket
@@ -103,27 +104,77 @@ class _Heard:
         return getattr(self._sock, name)
 
 
-def _watch(ws, heard, context_data, lim):
-    opened_at = last_ping = time.monotonic()
-    while True:
+class Watchdog:
+    """One green thread watching every socket of the process (auth deadline,
+    pings, read deadline), instead of one sleeping thread per socket: a
+    sleeping green thread kept about 7 KiB a socket (issue 16). Each socket
+    is due again at next_check(); a heap orders them. Pings and closes run in
+    short-lived green threads, so one full socket never holds up the others.
+    """
+
+    TICK = 0.25  # the longest sleep, so a socket added meanwhile is never late
+
+    def __init__(self):
+        self.heap = []
+        self.order = 0
+        self.thread = None
+
+    def add(self, ws, heard, context_data, lim):
         now = time.monotonic()
+        # [ws, heard, context_data, lim, opened_at, last_ping, open]
+        entry = [ws, heard, context_data, lim, now, now, True]
+        self._schedule(entry, now + next_check(now, now, heard.last, now, False, lim))
+        if self.thread is None:
+            self.thread = eventlet.spawn(self._run)
+        return entry
+
+    @staticmethod
+    def remove(entry):
+        entry[6] = False
+
+    def _schedule(self, entry, due):
+        self.order += 1
+        heapq.heappush(self.heap, (due, self.order, entry))
+
+    def _run(self):
+        try:
+            while self.heap:
+                now = time.monotonic()
+                while self.heap and self.heap[0][0] <= now:
+                    _due, _order, entry = heapq.heappop(self.heap)
+                    if entry[6]:
+                        self._check(entry, now)
+                wait = self.TICK if not self.heap else min(self.TICK, self.heap[0][0] - time.monotonic())
+                eventlet.sleep(max(0.0, wait))
+        finally:
+            self.thread = None
+
+    def _check(self, entry, now):
+        ws, heard, context_data, lim, opened_at, last_ping, _open = entry
         authenticated = context_data.get("actor") is not None
         reason = verdict(now, opened_at, heard.last, authenticated, lim)
         if reason is not None:
+            entry[6] = False
             kind = "ws_auth_timeout" if reason is AUTH_TIMEOUT else "ws_read_timeout"
             metrics.ERRORS.labels(service="gateway", kind=kind).inc()
-            _close_with(ws, heard, reason)
+            eventlet.spawn_n(_close_with, ws, heard, reason)
             return
         if now - last_ping >= lim["ping"]:
-            last_ping = now
-            # A send that blocks means a full buffer: the read deadline decides.
-            with eventlet.Timeout(lim["ping"], False):
-                try:
-                    ws.send(b"", control_code=0x9)
-                except OSError:
-                    return
-        eventlet.sleep(next_check(time.monotonic(), opened_at, heard.last, last_ping,
-                                  authenticated, lim))
+            entry[5] = last_ping = now
+            eventlet.spawn_n(_ping, ws, lim)
+        self._schedule(entry, now + next_check(now, opened_at, heard.last, last_ping, authenticated, lim))
+
+
+def _ping(ws, lim):
+    # A send that blocks means a full buffer: the read deadline decides.
+    with eventlet.Timeout(lim["ping"], False):
+        try:
+            ws.send(b"", control_code=0x9)
+        except OSError:
+            pass
+
+
+_watchdog = Watchdog()
 
 
 def _close_with(ws, heard, close_data):
@@ -204,7 +255,7 @@ class GuardedWebSocketServer(WebSocketServer):
             bucket = Bucket(lim["rate"], lim["burst"])
             refused = 0
             heard = ws.socket = _Heard(ws.socket)
-            watchdog = eventlet.spawn(_watch, ws, heard, context_data, lim)
+            watched = _watchdog.add(ws, heard, context_data, lim)
             try:
                 ws.send(self.serialize_event("connected", {"socket_id": socket_id}))
                 while True:
@@ -226,7 +277,7 @@ class GuardedWebSocketServer(WebSocketServer):
                 # The client went away, or broke the protocol: theirs, not ours.
                 log.info("websocket closed after %s", type(exc).__name__)
             finally:
-                watchdog.kill()
+                _watchdog.remove(watched)
                 self.remove_socket(socket_id)
 
         app = WebSocketWSGI(handler, max_frame_length=lim["max_frame"])

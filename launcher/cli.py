@@ -161,8 +161,9 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the whole local stack in the foreground")
-    run.add_argument("--replicas", type=int, default=int(os.environ.get("CHATVAKT_REPLICAS", "1")),
-                     help="processes per service (the gateway gets consecutive ports)")
+    run.add_argument("--replicas", default=os.environ.get("CHATVAKT_REPLICAS", "1"),
+                     help="processes per service: N for every service, or per service as "
+                          "chat=2,gateway=2 (others 1); the gateways get consecutive ports")
     run.set_defaults(func=_run)
 
     service = sub.add_parser("service", help="run one service (nameko run)")

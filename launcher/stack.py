@@ -130,7 +130,24 @@ def ensure_demo_accounts():
         engine.dispose()
 
 
+def parse_replicas(value):
+    """`--replicas`: "2" (every service two processes) or "chat=2,gateway=2"
+    (those two, every other service one); returns {service: count}."""
+    text = str(value).strip()
+    if text.isdigit():
+        return {name: max(1, int(text)) for name in MODULES}
+    counts = {name: 1 for name in MODULES}
+    for pair in text.split(","):
+        name, _, count = pair.partition("=")
+        name = name.strip()
+        if name not in MODULES or not count.strip().isdigit():
+            raise ValueError(f"--replicas: {pair!r} is not service=N (services: {', '.join(MODULES)})")
+        counts[name] = max(1, int(count))
+    return counts
+
+
 def run(replicas=1):
+    counts = parse_replicas(replicas)
     port = config.env_int("GATEWAY_PORT", 8000)
     uri = config.amqp_uri()
     if not broker_reachable(uri):
@@ -144,7 +161,7 @@ def run(replicas=1):
         ensure_demo_accounts()
 
     procs = [Process(name, replica, build_env(name, replica, port))
-             for name in MODULES for replica in range(1, replicas + 1)]
+             for name in MODULES for replica in range(1, counts[name] + 1)]
     stopping = []
 
     def stop(signum, _frame):
@@ -157,8 +174,9 @@ def run(replicas=1):
 
     ready = wait_ready(port, procs=procs)
     if ready and not stopping:
+        gateways = counts["gateway"]
         pages = "\n".join(
-            f"  gateway {i + 1}: http://127.0.0.1:{port + i}/" for i in range(replicas)) if replicas > 1 else ""
+            f"  gateway {i + 1}: http://127.0.0.1:{port + i}/" for i in range(gateways)) if gateways > 1 else ""
         print(f"""
 chatvakt is running.
   Child's chat page:    http://127.0.0.1:{port}/

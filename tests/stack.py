@@ -84,7 +84,10 @@ class Stack:
 
     def start(self, timeout=120):
         self.vhost = None if self.broker_uri else create_vhost()
-        self.port = free_port() if self.replicas == 1 else _free_port_run(self.replicas)
+        from launcher.stack import parse_replicas
+
+        gateways = parse_replicas(self.replicas)["gateway"]  # 2, or "chat=2,gateway=2"
+        self.port = free_port() if gateways == 1 else _free_port_run(gateways)
         env = dict(os.environ)
         env.update({
             "AMQP_URI": self.amqp_uri, "GATEWAY_PORT": str(self.port),

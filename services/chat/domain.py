@@ -247,14 +247,23 @@ def report_danger(session, outbox, chat_id, actor, in_danger, now=None):
 def post_message(session, outbox, chat_id, actor, text, client_msg_id=None, now=None):
     """Store a message from the child or the chat's counsellor; idempotent on client_msg_id."""
     text = clean_text(text)
-    chat = _visible(session, chat_id, actor)
-    if client_msg_id is not None:
-        earlier = session.execute(
-            select(messages.c.seq, messages.c.sent_at)
-            .where(messages.c.chat_id == chat_id, messages.c.client_msg_id == client_msg_id)
+    if client_msg_id is None:
+        chat = _visible(session, chat_id, actor)
+    else:
+        # The chat and an earlier copy of this message in one statement (the hot path).
+        earlier = messages.alias("earlier")
+        chat = session.execute(
+            select(conversations, earlier.c.seq.label("earlier_seq"),
+                   earlier.c.sent_at.label("earlier_sent_at"))
+            .select_from(conversations.outerjoin(
+                earlier, (earlier.c.chat_id == conversations.c.id)
+                & (earlier.c.client_msg_id == client_msg_id)))
+            .where(conversations.c.id == chat_id)
         ).first()
-        if earlier is not None:
-            return {"seq": earlier.seq, "sent_at": iso(earlier.sent_at), "duplicate": True}
+        if chat is None or not can_see(chat, actor):
+            raise NotFound("No such chat.")
+        if chat.earlier_seq is not None:
+            return {"seq": chat.earlier_seq, "sent_at": iso(chat.earlier_sent_at), "duplicate": True}
     if chat.status not in OPEN:
         raise Conflict("The chat has ended.")
     role = actor.get("role")
