@@ -37,6 +37,12 @@ BEEP_SPY = """
 """
 
 
+# A category's code where a person should read words. "suicide risk" is the
+# English half of the reason's words ("Selvmordsfare / suicide risk"), not a code.
+CATEGORY_CODES = re.compile(r"\b(self_harm|violence_home|sexual_abuse|self_report|medical_danger|acute_threat"
+                            r"|grooming_sextortion|someone_else|self report)\b|\bsuicide\b(?! risk)")
+
+
 def api(url, method, path, token=None, body=None):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return requests.request(method, url + path, json=body, headers=headers, timeout=15)
@@ -312,7 +318,7 @@ def sizes(run, browser, size, viewport, phone):
     alert = sup.locator(f'#alerts .alert[data-chat-id="{said["chat_id"]}"]').filter(has_text=re.compile("Selvmordstanker|Sier selv at hen er i fare"))
     expect(alert.first).to_be_visible()
     facts["alert_text"] = alert.first.inner_text()
-    assert not re.search(r"\b(suicide|self_harm|violence_home|sexual_abuse|self_report|self report)\b", facts["alert_text"]), facts["alert_text"]
+    assert not re.search(CATEGORY_CODES, facts["alert_text"]), facts["alert_text"]
     state(run, sup, "alert", size)
     one_click(sup, alert.first.get_by_role("button", name="Åpne samtalen"), "open the flagged chat")
     flagged = sup.locator(f'.chat-card[data-chat-id="{said["chat_id"]}"] .log .msg.flagged')
