@@ -5,15 +5,13 @@ queue showing the chat at risk, screenshots, and no serious or critical axe find
 
 The browser part runs in a child process (tests/browser/danger_flow.py), as for
 test_child_page.py."""
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.browser.test_child_page import AXE, CHROMIUM, ROOT, SCREENSHOTS, _playwright_missing
+from tests.browser.runner import run_flow
+
+from tests.browser.test_child_page import AXE, CHROMIUM, SCREENSHOTS, _playwright_missing
 
 FLOW = Path(__file__).resolve().parent / "danger_flow.py"
 SIZES = ["390x844", "320x640"]
@@ -31,21 +29,7 @@ def test_the_child_says_they_are_in_danger_with_one_tap(stack):
     assert AXE.exists(), f"axe-core is not installed at {AXE}: run deploy/local/ensure-axe.sh"
     config = {"url": stack.url, "supervisor": ["demo-supervisor", "demo"], "out": str(SCREENSHOTS),
               "axe": str(AXE)}
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
-    proc = subprocess.run([sys.executable, str(FLOW), json.dumps(config)], capture_output=True, text=True,
-                          timeout=int(os.environ.get("CHATVAKT_CHILD_FLOW_TIMEOUT_S", "600")), env=env,
-                          cwd=ROOT)
-    assert proc.stdout.strip(), f"the browser flow printed nothing; stderr:\n{proc.stderr[-3000:]}"
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    (SCREENSHOTS / "child-danger-result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False),
-                                                          encoding="utf-8")
-    assert result["failed"] is None, (
-        f"failed after step {result['failed']['step_after']!r}: {result['failed']['error']}\n"
-        f"{result['failed']['trace']}\nsteps passed: {result['steps']}")
-    assert result["third_party"] == [], "the page made requests that left the gateway"
-    own = [e for e in result["page_errors"] if "Failed to load resource" not in e]
-    assert own == [], "the page threw or logged errors"
+    result = run_flow(FLOW, config, "child-danger-result.json", "CHATVAKT_CHILD_FLOW_TIMEOUT_S")
     for size in SIZES:
         for state in STATES:
             assert (SCREENSHOTS / f"child-danger-{state}-{size}.png").stat().st_size > 1000, (state, size)

@@ -6,15 +6,14 @@ ended screen, and no serious or critical axe-core violation, at 390x844, 320x640
 
 The browser part runs in a child process (tests/browser/child_flow.py) because
 Playwright's sync API does not run under the suite's eventlet monkey patching."""
-import json
 import secrets
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import requests
+
+from tests.browser.runner import run_flow
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOW = Path(__file__).resolve().parent / "child_flow.py"
@@ -50,21 +49,7 @@ def test_the_childs_page_keeps_the_way_out_and_the_newest_message_in_sight(stack
     password = stack.add_account(username, "Cathrine Test", "counsellor")
     config = {"url": stack.url, "counsellor": [username, password],
               "supervisor": ["demo-supervisor", "demo"], "out": str(SCREENSHOTS), "axe": str(AXE)}
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
-    proc = subprocess.run([sys.executable, str(FLOW), json.dumps(config)], capture_output=True, text=True,
-                          timeout=int(os.environ.get("CHATVAKT_CHILD_FLOW_TIMEOUT_S", "600")), env=env,
-                          cwd=ROOT)
-    assert proc.stdout.strip(), f"the browser flow printed nothing; stderr:\n{proc.stderr[-3000:]}"
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    (SCREENSHOTS / "child-flow-result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False),
-                                                        encoding="utf-8")
-    assert result["failed"] is None, (
-        f"failed after step {result['failed']['step_after']!r}: {result['failed']['error']}\n"
-        f"{result['failed']['trace']}\nsteps passed: {result['steps']}")
-    assert result["third_party"] == [], "the page made requests that left the gateway"
-    own = [e for e in result["page_errors"] if "Failed to load resource" not in e]
-    assert own == [], "the page threw or logged errors"
+    result = run_flow(FLOW, config, "child-flow-result.json", "CHATVAKT_CHILD_FLOW_TIMEOUT_S")
 
     # Every state at every size: a screenshot, and axe found nothing serious or critical.
     for size in SIZES:

@@ -2,17 +2,14 @@
 4, 7, 9, 11, 12 and 13 for the console) at 1280x720, 1440x900 and 390x844: the
 browser part runs in tests/browser/console_flow.py (Playwright's sync API does not
 run under the suite's eventlet monkey patching)."""
-import json
-import os
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.browser import runner
 from tests.stack import Stack
-from tests.browser.test_child_page import AXE, CHROMIUM, ROOT, SCREENSHOTS, _playwright_missing
+from tests.browser.test_child_page import AXE, CHROMIUM, SCREENSHOTS, _playwright_missing
 
 FLOW = Path(__file__).resolve().parent / "console_flow.py"
 SIZES = ["1280x720", "1440x900", "390x844"]
@@ -33,22 +30,8 @@ pytestmark = [
 
 
 def run_flow(config):
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
-    proc = subprocess.run([sys.executable, str(FLOW), json.dumps(config)], capture_output=True, text=True,
-                          timeout=int(os.environ.get("CHATVAKT_CONSOLE_FLOW_TIMEOUT_S", "600")), env=env,
-                          cwd=ROOT)
-    assert proc.stdout.strip(), f"the browser flow printed nothing; stderr:\n{proc.stderr[-3000:]}"
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    (SCREENSHOTS / f"console-{config.get('mode', 'flow')}-result.json").write_text(json.dumps(result, indent=1, ensure_ascii=False),
-                                                          encoding="utf-8")
-    assert result["failed"] is None, (
-        f"failed after step {result['failed']['step_after']!r}: {result['failed']['error']}\n"
-        f"{result['failed']['trace']}\nsteps passed: {result['steps']}")
-    assert result["third_party"] == []
-    own = [e for e in result["page_errors"] if "Failed to load resource" not in e]
-    assert own == [], "the console threw or logged errors"
-    return result
+    return runner.run_flow(FLOW, config, f"console-{config.get('mode', 'flow')}-result.json",
+                           "CHATVAKT_CONSOLE_FLOW_TIMEOUT_S")
 
 
 @pytest.fixture(scope="module")
