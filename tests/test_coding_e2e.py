@@ -284,6 +284,14 @@ def expected(chats, tax):
     }
 
 
+def wait_until(done, timeout=30):
+    """Until the events published reached the coding service (or the time is up:
+    the asserts after it then say what is missing)."""
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def nonzero(counts):
     return {k: v for k, v in counts.items() if v}
 
@@ -299,6 +307,10 @@ def test_statistics_over_a_seeded_month(stack, people):
                 "chat_id": chat["chat_id"], "seq": 2, "category": "suicide", "severity": "high",
                 "reason": "seed", "detected_at": iso(chat["started_at"])}))
         publish(ev.CHAT, ev.CHAT_ENDED, ev.dump(ev.CHAT, ev.CHAT_ENDED, chat_ended(chat)))
+    supervisor = people[2]
+    # chat_ended is the coding service's one source: a coding waits for its record
+    to_code = {chat["chat_id"] for chat in chats if chat["coding"]}
+    wait_until(lambda: to_code <= {c["chat_id"] for c in supervisor.get("/api/v1/coding/uncoded").json()["chats"]})
     with ClusterRpcProxy(config) as cluster:
         replies = [cluster.coding.save_coding.call_async(
             chat_ended(chat), chat["coding"], {"role": "counsellor", "id": chat["counsellor_id"], "name": "Seed"})
@@ -306,15 +318,15 @@ def test_statistics_over_a_seeded_month(stack, people):
         assert all(reply.result()["coded"] for reply in replies)
 
     want = expected(chats, tax)
-    supervisor = people[2]
     query = "/api/v1/stats?from=2023-03-01&to=2023-03-31"
-    deadline = time.monotonic() + 30
-    while True:  # until every event reached the coding service
-        got = supervisor.get(query).json()
-        if (got["total_chats"], got["at_risk_answered_within_5min_share"]) == (
-                want["total_chats"], want["at_risk_answered_within_5min_share"]) or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    got = {}
+
+    def arrived():  # every risk_detected too
+        got.update(supervisor.get(query).json())
+        return (got["total_chats"], got["at_risk_answered_within_5min_share"]) == (
+            want["total_chats"], want["at_risk_answered_within_5min_share"])
+
+    wait_until(arrived)
 
     for key in ("total_chats", "answered", "abandoned", "coded"):
         assert got[key] == want[key], key

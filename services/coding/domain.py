@@ -19,6 +19,7 @@ from .stats import DEFAULT_TZ, compute_stats, range_bounds
 from .taxonomy import TaxonomyError, bundled_taxonomy, taxonomy_from_dict
 
 CODING_SCHEMA = CodingInputSchema()
+RECORDING = "The chat's end is still being recorded; try again in a moment."
 OPEN = OPEN_CHAT_STATUSES
 # The fields of a coding a correction can change (for the audit trail's summary).
 AUDITED = ("gender", "age", "categories", "contact_type", "acute_danger_assessed", "acute_danger",
@@ -28,8 +29,10 @@ AUDITED = ("gender", "age", "categories", "contact_type", "acute_danger_assessed
 # -- records ------------------------------------------------------------------------
 
 def record_chat(session, outbox, facts):
-    """Upsert the facts of an ended chat (from chat_ended, or from the gateway's
-    read of the chat when a coding is read or saved before that event arrived).
+    """Upsert the facts of an ended chat from the chat service's `chat_ended`:
+    the one source of a record's facts (counsellor, times, gender, age,
+    phases). The gateway's read of the chat, passed with a coding, never
+    writes here: it only tells whether the chat is still open.
 
     The first time a chat a counsellor handled is recorded, the counsellor is
     told it needs coding. A chat still open is not recorded: it cannot be coded
@@ -39,30 +42,24 @@ def record_chat(session, outbox, facts):
     values = {
         "status": facts["status"],
         "counsellor_id": facts.get("counsellor_id"),
+        "counsellor_name": facts.get("counsellor_name"),
         "started_at": parse_iso(facts["started_at"]),
         "assigned_at": parse_iso(facts.get("assigned_at")),
         "ended_at": parse_iso(facts.get("ended_at")),
+        "gender": facts.get("gender"),
+        "age": facts.get("age"),
         "phases": facts.get("phases") or {},
     }
-    row = _row(session, facts["chat_id"])
-    if row is None:
-        session.execute(records.insert().values(
-            chat_id=facts["chat_id"], coded=False, gender=facts.get("gender"), age=facts.get("age"),
-            counsellor_name=facts.get("counsellor_name"), reminders=0, **values))
-        if facts.get("counsellor_id") and facts["status"] != "abandoned":
-            outbox.add(session, ev.CODING_REQUIRED, {
-                "chat_id": facts["chat_id"], "counsellor_id": facts["counsellor_id"],
-                "uncoded": _uncoded_count(session, facts["counsellor_id"]), "reminder": 0})
-        return True
-    # chat_ended carries the counsellor's full name, the chat's read only the first
-    # name: keep the longer one unless the chat went to someone else.
-    name = facts.get("counsellor_name")
-    if row.counsellor_id == values["counsellor_id"] and row.counsellor_name and (
-            not name or len(name) < len(row.counsellor_name)):
-        name = row.counsellor_name
-    session.execute(update(records).where(records.c.chat_id == facts["chat_id"])
-                    .values(counsellor_name=name, **values))
-    return False
+    if is_recorded(session, facts["chat_id"]):
+        # a redelivered or replayed chat_ended: the event's facts stand
+        session.execute(update(records).where(records.c.chat_id == facts["chat_id"]).values(**values))
+        return False
+    session.execute(records.insert().values(chat_id=facts["chat_id"], coded=False, reminders=0, **values))
+    if facts.get("counsellor_id") and facts["status"] != "abandoned":
+        outbox.add(session, ev.CODING_REQUIRED, {
+            "chat_id": facts["chat_id"], "counsellor_id": facts["counsellor_id"],
+            "uncoded": _uncoded_count(session, facts["counsellor_id"]), "reminder": 0})
+    return True
 
 
 def mark_at_risk(session, outbox, chat_id):
@@ -72,6 +69,10 @@ def mark_at_risk(session, outbox, chat_id):
 
 def _row(session, chat_id):
     return session.execute(select(records).where(records.c.chat_id == chat_id)).first()
+
+
+def is_recorded(session, chat_id):
+    return _row(session, chat_id) is not None
 
 
 def _uncoded_query():
@@ -84,8 +85,8 @@ def _uncoded_count(session, counsellor_id):
         *_uncoded_query(), records.c.counsellor_id == counsellor_id)).scalar_one()
 
 
-def _may_code(row, actor):
-    return actor.get("role") in SUPERVISORS or row.counsellor_id == actor.get("id")
+def _may_code(counsellor_id, actor):
+    return actor.get("role") in SUPERVISORS or counsellor_id == actor.get("id")
 
 
 # -- taxonomies by version -------------------------------------------------------------
@@ -201,16 +202,17 @@ def view(row, taxonomy=None, lang="nb"):
 
 
 def _draft_view(facts):
-    """The coding form of a chat that has not ended yet: nothing is stored."""
+    """The coding form of a chat whose end is not recorded yet: nothing is stored."""
     counsellor = {"id": facts.get("counsellor_id"), "name": facts.get("counsellor_name")}
     return {
         "chat_id": facts["chat_id"], "coded": False, "counsellor": counsellor,
         "gender": facts.get("gender"), "age": facts.get("age"), "categories": [],
         "primary_category": None, "category_details": [], "main_only": [],
         "acute_danger_assessed": None, "acute_danger": None, "contact_type": None,
-        "time_in": facts.get("started_at"), "time_out": None,
+        "time_in": facts.get("started_at"), "time_out": facts.get("ended_at"),
         "chat_started_at": facts.get("started_at"), "chat_assigned_at": facts.get("assigned_at"),
-        "chat_ended_at": None, "notes": None, "phase_seconds": None, "phase_seconds_source": "chat",
+        "chat_ended_at": facts.get("ended_at"), "notes": None,
+        "phase_seconds": None, "phase_seconds_source": "chat",
         "taxonomy_version": None, "coded_at": None, "coded_by": None, "status": facts["status"],
     }
 
@@ -234,12 +236,16 @@ def prefill(coding, risk):
     return {**coding, "prefilled": None}
 
 
-def get_coding(session, outbox, facts, actor, taxonomy, lang="nb", risk=None):
-    if facts["status"] in OPEN:
+def get_coding(session, facts, actor, taxonomy, lang="nb", risk=None):
+    """`facts` is the gateway's read of the chat: until chat_ended has been
+    recorded (the chat is open, or its end is still on its way) the form is
+    drawn from it. Reading a coding writes nothing."""
+    row = None if facts["status"] in OPEN else _row(session, facts["chat_id"])
+    if row is None:
+        if facts["status"] not in OPEN and not _may_code(facts.get("counsellor_id"), actor):
+            raise NotFound("No such chat.")
         return prefill(_draft_view(facts), risk)
-    record_chat(session, outbox, facts)
-    row = _row(session, facts["chat_id"])
-    if not _may_code(row, actor):
+    if not _may_code(row.counsellor_id, actor):
         raise NotFound("No such chat.")
     return prefill(view(row, taxonomy_for(session, row.taxonomy_version, taxonomy), lang), risk)
 
@@ -256,14 +262,15 @@ def save_coding(session, outbox, facts, body, actor, taxonomy, now=None, lang="n
     except ValidationError as error:
         raise Invalid(messages.sentence("The coding is not valid.", lang),
                       messages.localise(error.messages, lang)) from error
-    bounds = (parse_iso(facts["started_at"]), parse_iso(facts.get("ended_at")))
-    problems = check_coding(taxonomy, coding, bounds, lang)
+    row = _row(session, facts["chat_id"])
+    if row is None:
+        # chat_ended is on its way (the outbox publishes within moments)
+        raise Conflict(messages.sentence(RECORDING, lang))
+    if not _may_code(row.counsellor_id, actor):
+        raise NotFound("No such chat.")
+    problems = check_coding(taxonomy, coding, (parse_iso(row.started_at), parse_iso(row.ended_at)), lang)
     if problems:
         raise Invalid(messages.sentence("The coding breaks the helpline's rule.", lang), problems)
-    record_chat(session, outbox, facts)
-    row = _row(session, facts["chat_id"])
-    if not _may_code(row, actor):
-        raise NotFound("No such chat.")
     now = now or utcnow()
     stored = {**coding, "time_in": iso(coding.get("time_in")) or iso(row.started_at),
               "time_out": iso(coding.get("time_out")) or iso(row.ended_at)}
@@ -285,7 +292,7 @@ def coding_history(session, chat_id, actor):
     """Every saved version of a chat's coding, oldest first, with who changed
     what and when."""
     row = _row(session, chat_id)
-    if row is None or not _may_code(row, actor):
+    if row is None or not _may_code(row.counsellor_id, actor):
         raise NotFound("No such chat.")
     rows = session.execute(select(history).where(history.c.chat_id == chat_id)
                            .order_by(history.c.id)).all()

@@ -14,6 +14,8 @@ SENTENCES = {
     "The coding is not valid.": "Kodingen er ikke gyldig.",
     "The coding breaks the helpline's rule.": "Kodingen bryter med kodingsregelen.",
     "A chat is coded when it has ended.": "En samtale kodes når den er avsluttet.",
+    "The chat's end is still being recorded; try again in a moment.":
+        "Samtalens slutt blir registrert nå; prøv igjen om et øyeblikk.",
     "Must be an object.": "Må være et objekt.",
 }
 

@@ -1,6 +1,8 @@
 """The coding service as a nameko service: wiring only."""
 import functools
+import time
 
+import eventlet
 from nameko.events import EventDispatcher
 from nameko.rpc import rpc
 from nameko.timer import timer
@@ -42,6 +44,9 @@ def suppress_below():
     return config.env_int("CHATVAKT_STATS_SUPPRESS_BELOW", 5)
 
 
+# How long a coding waits for its chat's chat_ended (published as the chat ends).
+RECORD_WAIT_S = 3.0
+
 # The timer's tick is fixed when the class is made; a quarter of the interval
 # keeps a reminder at most 25 % late.
 _REMIND_TICK = max(0.5, min(60.0, (remind_s() or 60.0) / 4))
@@ -71,12 +76,23 @@ class CodingService(ServiceBase):
     def taxonomy(self, lang="nb", version=None):
         return self.read(domain.taxonomy_view, version, current_taxonomy(), lang)
 
+    def _await_record(self, facts):
+        """A coding opened or saved the moment a chat ends may overtake that
+        chat's chat_ended, the one source of its record: give the event a moment
+        before the domain answers from the gateway's read (a draft) or with 409."""
+        deadline = time.monotonic() + RECORD_WAIT_S
+        while (facts["status"] not in domain.OPEN and time.monotonic() < deadline
+               and not self.read(domain.is_recorded, facts["chat_id"])):
+            eventlet.sleep(0.05)
+
     @rpc
     def get_coding(self, facts, actor, lang="nb", risk=None):
-        return self.unit(domain.get_coding, facts, actor, current_taxonomy(), lang=lang, risk=risk)
+        self._await_record(facts)
+        return self.read(domain.get_coding, facts, actor, current_taxonomy(), lang=lang, risk=risk)
 
     @rpc
     def save_coding(self, facts, body, actor, lang="nb"):
+        self._await_record(facts)
         return self.unit(domain.save_coding, facts, body, actor, current_taxonomy(), lang=lang)
 
     @rpc

@@ -28,6 +28,13 @@ def tax():
     return load_taxonomy()
 
 
+@pytest.fixture
+def ended(db):
+    """A database that has learned of chat c1's end, as chat_ended tells it."""
+    run(db, domain.record_chat, facts())
+    return db
+
+
 def iso(t):
     return t.isoformat().replace("+00:00", "Z")
 
@@ -67,30 +74,30 @@ def test_abandoned_and_open_chats_need_no_coding(db):
     assert outbox.events == []
     assert run(db, domain.record_chat, facts("b", status="active"))[0] is False
     assert read(db, domain.uncoded, BOSS) == []
-    draft, outbox = run(db, domain.get_coding, facts("b", status="active"), KARI, load_taxonomy())
-    assert draft["coded"] is False and outbox.events == []
+    draft = read(db, domain.get_coding, facts("b", status="active"), KARI, load_taxonomy())
+    assert draft["coded"] is False
     assert read(db, domain.uncoded, BOSS) == []
     with pytest.raises(Conflict):
         run(db, domain.save_coding, facts("b", status="active"), body(), KARI, load_taxonomy())
 
 
-def test_time_in_and_out_and_phases_are_filled_from_the_chat(db, tax):
-    coding, _ = run(db, domain.save_coding, facts(), body(), KARI, tax)
+def test_time_in_and_out_and_phases_are_filled_from_the_chat(ended, tax):
+    coding, _ = run(ended, domain.save_coding, facts(), body(), KARI, tax)
     assert coding["time_in"] == iso(T0) and coding["time_out"] == iso(T0 + dt.timedelta(minutes=32))
     # opening counts from the assignment (minute 2), not from the start of the wait
     assert coding["phase_seconds"] == {"opening": 180.0, "request_and_goal": 1200.0,
                                        "summary_and_close": 420.0}
     assert coding["phase_seconds_source"] == "chat"
-    corrected, _ = run(db, domain.save_coding, facts(), body(phase_seconds={"opening": 60}), KARI, tax)
+    corrected, _ = run(ended, domain.save_coding, facts(), body(phase_seconds={"opening": 60}), KARI, tax)
     assert corrected["phase_seconds"] == {"opening": 60.0}
     assert corrected["phase_seconds_source"] == "counsellor"
 
 
-def test_time_in_out_correctable_within_the_chat(db, tax):
-    ok, _ = run(db, domain.save_coding, facts(), body(time_in=iso(T0 + dt.timedelta(minutes=2))), KARI, tax)
+def test_time_in_out_correctable_within_the_chat(ended, tax):
+    ok, _ = run(ended, domain.save_coding, facts(), body(time_in=iso(T0 + dt.timedelta(minutes=2))), KARI, tax)
     assert ok["time_in"] == iso(T0 + dt.timedelta(minutes=2))
     with pytest.raises(Invalid) as bad:
-        run(db, domain.save_coding, facts(), body(time_out=iso(T0 + dt.timedelta(hours=3))), KARI, tax)
+        run(ended, domain.save_coding, facts(), body(time_out=iso(T0 + dt.timedelta(hours=3))), KARI, tax)
     assert "time_out" in bad.value.fields
 
 
@@ -99,14 +106,14 @@ def test_time_in_out_correctable_within_the_chat(db, tax):
     (["violence", "violence.bullying"], "categories"),
     (["no_such_code"], "categories"),
 ])
-def test_the_rule_refuses(db, tax, categories, field):
+def test_the_rule_refuses(ended, tax, categories, field):
     with pytest.raises(Invalid) as bad:
-        run(db, domain.save_coding, facts(), body(categories=categories), KARI, tax)
+        run(ended, domain.save_coding, facts(), body(categories=categories), KARI, tax)
     assert field in bad.value.fields
 
 
-def test_a_main_category_alone_is_no_subcategory_fits(db, tax):
-    coding, outbox = run(db, domain.save_coding, facts(), body(categories=["violence", "mental_health.anxiety"]),
+def test_a_main_category_alone_is_no_subcategory_fits(ended, tax):
+    coding, outbox = run(ended, domain.save_coding, facts(), body(categories=["violence", "mental_health.anxiety"]),
                          KARI, tax)
     assert coding["main_only"] == ["violence"]
     assert [d["no_subcategory_fits"] for d in coding["category_details"]] == [True, False]
@@ -116,39 +123,39 @@ def test_a_main_category_alone_is_no_subcategory_fits(db, tax):
                                                 "acute_danger": False, "corrected": False})
 
 
-def test_only_the_chats_counsellor_or_a_supervisor_codes(db, tax):
+def test_only_the_chats_counsellor_or_a_supervisor_codes(ended, tax):
     with pytest.raises(NotFound):
-        run(db, domain.save_coding, facts(), body(), OLA, tax)
-    run(db, domain.save_coding, facts(), body(), BOSS, tax)
+        run(ended, domain.save_coding, facts(), body(), OLA, tax)
+    run(ended, domain.save_coding, facts(), body(), BOSS, tax)
     with pytest.raises(NotFound):
-        read(db, domain.coding_history, "c1", OLA)
+        read(ended, domain.coding_history, "c1", OLA)
 
 
-def test_corrections_are_kept_with_who_and_when(db, tax):
-    run(db, domain.save_coding, facts(), body(), KARI, tax, now=T0 + dt.timedelta(hours=1))
-    _, outbox = run(db, domain.save_coding, facts(), body(acute_danger=True, categories=["mental_health.self_harm"]),
+def test_corrections_are_kept_with_who_and_when(ended, tax):
+    run(ended, domain.save_coding, facts(), body(), KARI, tax, now=T0 + dt.timedelta(hours=1))
+    _, outbox = run(ended, domain.save_coding, facts(), body(acute_danger=True, categories=["mental_health.self_harm"]),
                     BOSS, tax, now=T0 + dt.timedelta(hours=2))
     assert outbox.events[-1][1]["corrected"] is True and outbox.events[-1][1]["acute_danger"] is True
-    versions = read(db, domain.coding_history, "c1", KARI)
+    versions = read(ended, domain.coding_history, "c1", KARI)
     assert [(v["changed_by"], v["changed_at"], v["correction"]) for v in versions] == [
         ("kari", iso(T0 + dt.timedelta(hours=1)), False), ("boss", iso(T0 + dt.timedelta(hours=2)), True)]
     assert versions[1]["changed_fields"] == ["categories", "acute_danger"]
     assert versions[0]["coding"]["categories"] == ["violence.bullying"]
-    assert read(db, domain.uncoded, KARI) == []
+    assert read(ended, domain.uncoded, KARI) == []
 
 
-def test_an_old_coding_keeps_its_taxonomy(db, tax):
-    run(db, domain.save_coding, facts(), body(), KARI, tax)
+def test_an_old_coding_keeps_its_taxonomy(ended, tax):
+    run(ended, domain.save_coding, facts(), body(), KARI, tax)
     doc = tax.to_document()
     doc["version"] = "local-2"
     doc["categories"] = [c for c in doc["categories"] if c["code"] != "violence"]
     newer = taxonomy_from_dict(doc)
-    coding, _ = run(db, domain.get_coding, facts(), KARI, newer)
+    coding = read(ended, domain.get_coding, facts(), KARI, newer)
     assert coding["taxonomy_version"] == tax.version
     assert coding["category_details"][0]["label"] == "Mobbing"
-    assert read(db, domain.taxonomy_view, tax.version, newer)["version"] == tax.version
+    assert read(ended, domain.taxonomy_view, tax.version, newer)["version"] == tax.version
     with pytest.raises(NotFound):
-        read(db, domain.taxonomy_view, "never-was", newer)
+        read(ended, domain.taxonomy_view, "never-was", newer)
 
 
 def test_re_reminders_until_coded_then_overdue(db, tax):
@@ -186,3 +193,39 @@ def test_stats_count_abandoned_at_risk_and_main_only(db, tax):
     assert stats["main_only"]["violence"] == 1 and stats["acute_danger_share"] == 1.0
     assert stats["at_risk_answered_within_5min_share"] == 1.0 and stats["wait_s"]["p50"] == 120.0
     assert read(db, domain.statistics, tax, "2024-05-07", None)["total_chats"] == 0
+
+
+# -- one source: chat_ended --------------------------------------------------------------
+
+def test_the_chat_ended_event_is_the_one_source_of_a_records_facts(ended, tax):
+    """The gateway's read of the chat (passed with every coding) disagrees on
+    everything: first name only, other child, other times. The record keeps
+    what chat_ended said, and the rule's time bounds are the event's."""
+    read_by_gateway = facts(counsellor_name="Kari", gender="boy", age=15, started_at=iso(T0 - dt.timedelta(hours=1)),
+                            ended_at=iso(T0 + dt.timedelta(hours=2)), phases={})
+    form = read(ended, domain.get_coding, read_by_gateway, KARI, tax)
+    assert form["counsellor"] == {"id": "kari", "name": "Kari Nordmann"}
+    assert (form["gender"], form["age"]) == ("girl", 13)
+    assert (form["time_in"], form["time_out"]) == (iso(T0), iso(T0 + dt.timedelta(minutes=32)))
+    assert form["phase_seconds"]["opening"] == 180.0
+    with pytest.raises(Invalid) as bad:  # inside the gateway's end, after the event's
+        run(ended, domain.save_coding, read_by_gateway, body(time_out=iso(T0 + dt.timedelta(hours=1))), KARI, tax)
+    assert "time_out" in bad.value.fields
+    run(ended, domain.save_coding, read_by_gateway, body(), KARI, tax)
+    assert read(ended, domain.get_coding, read_by_gateway, KARI, tax)["counsellor"]["name"] == "Kari Nordmann"
+    # a redelivered chat_ended is the source still
+    run(ended, domain.record_chat, facts(counsellor_name="Kari N."))
+    assert read(ended, domain.get_coding, facts(), KARI, tax)["counsellor"]["name"] == "Kari N."
+
+
+def test_a_chat_whose_end_is_not_recorded_yet_is_drawn_not_stored(db, tax):
+    draft = read(db, domain.get_coding, facts(), KARI, tax)
+    assert draft["coded"] is False and draft["time_out"] == iso(T0 + dt.timedelta(minutes=32))
+    with pytest.raises(NotFound):
+        read(db, domain.get_coding, facts(), OLA, tax)
+    with pytest.raises(Conflict) as early:
+        run(db, domain.save_coding, facts(), body(), KARI, tax, lang="en")
+    assert "try again" in early.value.message
+    assert read(db, domain.uncoded, BOSS) == []
+    run(db, domain.record_chat, facts())
+    assert run(db, domain.save_coding, facts(), body(), KARI, tax)[0]["coded"] is True

@@ -3,12 +3,12 @@ and risk flags, and validation messages come in the console's language."""
 import pytest
 
 from chatvakt.errors import Invalid
-from chatvakt.testing import run
+from chatvakt.testing import read, run
 from services.coding import domain, messages
 from services.coding.rules import CodingInputSchema, RULE_MESSAGES, check_coding
 from services.coding.taxonomy import load_taxonomy
 
-from .test_domain import KARI, body, db, facts, tax  # noqa: F401 - fixtures
+from .test_domain import KARI, body, db, ended, facts, tax  # noqa: F401 - fixtures
 
 ACUTE = {"risk": True, "category": "acute_danger", "severity": "high", "acute_danger": True,
          "acute_danger_open": False}
@@ -16,26 +16,26 @@ SCREEN_HIGH = {"risk": True, "category": "suicide", "severity": "high", "acute_d
                "reason": "Selvmordsfare / suicide risk — matched: ønske om å dø"}
 
 
-def test_an_acute_danger_escalation_fills_assessed_and_present(db, tax):  # noqa: F811
-    coding, _ = run(db, domain.get_coding, facts(), KARI, tax, risk=ACUTE)
+def test_an_acute_danger_escalation_fills_assessed_and_present(ended, tax):  # noqa: F811
+    coding = read(ended, domain.get_coding, facts(), KARI, tax, risk=ACUTE)
     assert coding["acute_danger_assessed"] is True and coding["acute_danger"] is True
     assert coding["prefilled"]["source"] == "escalation"
     # an open chat's draft form too
-    draft, _ = run(db, domain.get_coding, facts("b", status="active"), KARI, tax, risk=ACUTE)
+    draft = read(ended, domain.get_coding, facts("b", status="active"), KARI, tax, risk=ACUTE)
     assert draft["acute_danger"] is True and draft["acute_danger_assessed"] is True
 
 
-def test_a_high_risk_flag_suggests_acute_danger_but_leaves_the_assessment(db, tax):  # noqa: F811
-    coding, _ = run(db, domain.get_coding, facts(), KARI, tax, risk=SCREEN_HIGH)
+def test_a_high_risk_flag_suggests_acute_danger_but_leaves_the_assessment(ended, tax):  # noqa: F811
+    coding = read(ended, domain.get_coding, facts(), KARI, tax, risk=SCREEN_HIGH)
     assert coding["acute_danger"] is True and coding["acute_danger_assessed"] is None
     assert coding["prefilled"]["source"] == "risk_screen"
 
 
-def test_no_risk_no_prefill_and_a_coded_chat_keeps_its_coding(db, tax):  # noqa: F811
-    plain, _ = run(db, domain.get_coding, facts(), KARI, tax, risk=None)
+def test_no_risk_no_prefill_and_a_coded_chat_keeps_its_coding(ended, tax):  # noqa: F811
+    plain = read(ended, domain.get_coding, facts(), KARI, tax, risk=None)
     assert plain["acute_danger"] is None and plain["prefilled"] is None
-    run(db, domain.save_coding, facts(), body(acute_danger=False), KARI, tax)
-    coded, _ = run(db, domain.get_coding, facts(), KARI, tax, risk=ACUTE)
+    run(ended, domain.save_coding, facts(), body(acute_danger=False), KARI, tax)
+    coded = read(ended, domain.get_coding, facts(), KARI, tax, risk=ACUTE)
     assert coded["acute_danger"] is False and coded["prefilled"] is None
 
 
@@ -75,13 +75,13 @@ def test_the_rules_messages_in_both_languages(tax):  # noqa: F811
     assert set(RULE_MESSAGES["nb"]) == set(RULE_MESSAGES["en"])
 
 
-def test_save_coding_answers_in_the_asked_language(db, tax):  # noqa: F811
+def test_save_coding_answers_in_the_asked_language(ended, tax):  # noqa: F811
     for lang, word in (("nb", "Bekreft"), ("en", "Confirm")):
         with pytest.raises(Invalid) as caught:
-            run(db, domain.save_coding, facts(), body(acute_danger_assessed=False), KARI, tax, lang=lang)
+            run(ended, domain.save_coding, facts(), body(acute_danger_assessed=False), KARI, tax, lang=lang)
         assert caught.value.code == "invalid"  # the code stays
         assert word in caught.value.fields["acute_danger_assessed"][0]
     with pytest.raises(Invalid) as caught:
-        run(db, domain.save_coding, facts(), {"gender": "girl"}, KARI, tax, lang="nb")
+        run(ended, domain.save_coding, facts(), {"gender": "girl"}, KARI, tax, lang="nb")
     assert caught.value.fields["categories"] == ["Må fylles ut."]
     assert caught.value.message == "Kodingen er ikke gyldig."
