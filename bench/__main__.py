@@ -46,7 +46,7 @@ import psutil  # noqa: E402
 import requests  # noqa: E402
 
 from bench import load  # noqa: E402
-from bench.load import percentile  # noqa: E402
+from chatvakt.numbers import percentile  # noqa: E402
 from tests.stack import MANAGEMENT, RABBIT_AUTH, ROOT, Stack, free_port  # noqa: E402
 
 RESULTS = ROOT / "results"

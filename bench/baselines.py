@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 
-from bench.load import percentile
+from chatvakt.numbers import percentile
 
 
 def _ms(value):

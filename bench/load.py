@@ -16,12 +16,7 @@ import eventlet
 import websocket
 from eventlet.queue import LightQueue
 
-
-def percentile(values, q):
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+from chatvakt.numbers import percentile
 
 
 class Http:

@@ -37,6 +37,7 @@ import chatvakt.errors  # noqa: E402,F401 - registers our errors for deserialisa
 logging.getLogger("amqp").setLevel(logging.ERROR)
 from chatvakt import events as ev  # noqa: E402
 from chatvakt.db import iso, utcnow  # noqa: E402
+from chatvakt.numbers import percentile  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MANAGEMENT = os.environ.get("RABBIT_MANAGEMENT", "http://127.0.0.1:15672")
@@ -44,13 +45,6 @@ AUTH = ("guest", "guest")
 CHILDREN = int(os.environ.get("BENCH_QUEUE_CHILDREN", "1000"))
 COUNSELLORS = int(os.environ.get("BENCH_QUEUE_COUNSELLORS", "50"))
 CAPACITY = 10
-
-
-def percentile(values, q):
-    if not values:
-        return None
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
 
 
 def _vhost():
@@ -188,8 +182,8 @@ def run(amqp_uri=None, children=CHILDREN, counsellors=COUNSELLORS, replicas=1, d
     result = {
         "children": children, "counsellors": counsellors, "assignments": len(assign_lat),
         "replicas": replicas,
-        "assign_p50_ms": ms(percentile(assign_lat, 0.5)), "assign_p99_ms": ms(percentile(assign_lat, 0.99)),
-        "rpc_p50_ms": ms(percentile(rpc_lat, 0.5)), "rpc_p99_ms": ms(percentile(rpc_lat, 0.99)),
+        "assign_p50_ms": ms(percentile(assign_lat, 50)), "assign_p99_ms": ms(percentile(assign_lat, 99)),
+        "rpc_p50_ms": ms(percentile(rpc_lat, 50)), "rpc_p99_ms": ms(percentile(rpc_lat, 99)),
     }
     result["ratio_p50"] = round(result["assign_p50_ms"] / result["rpc_p50_ms"], 2)
     result["ratio_p99"] = round(result["assign_p99_ms"] / result["rpc_p99_ms"], 2)

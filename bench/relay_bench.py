@@ -24,6 +24,7 @@ import pika
 import requests
 import websocket
 
+from chatvakt.numbers import percentile
 from tests.stack import Stack
 
 SECONDS = float(os.environ.get("CHATVAKT_BENCH_SECONDS", "5"))
@@ -32,13 +33,6 @@ CONCURRENCY = (4, 16)
 # After a saturating run the services still work off what the other consumers
 # (e.g. the risk screen) queued; latency is measured once they are idle again.
 SETTLE_S = float(os.environ.get("CHATVAKT_BENCH_SETTLE_S", "5"))
-
-
-def percentile(values, q):
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 def ms(value):

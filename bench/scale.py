@@ -14,7 +14,7 @@ import eventlet
 import psutil
 import websocket
 
-from bench.load import percentile
+from chatvakt.numbers import percentile
 
 
 def _ms(value):

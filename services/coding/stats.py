@@ -17,8 +17,9 @@ Definitions (also in the README of the output, see ``compute_stats``):
 * wait: ``assigned_at - started_at`` for answered chats; for abandoned chats
   ``ended_at - started_at``, reported apart as ``abandoned_wait_s``;
 * duration: ``ended_at - assigned_at`` for answered chats that have ended;
-* percentiles by the nearest-rank method (always an observed value), None when
-  there is no observation; shares are None when their denominator is 0;
+* percentiles by the nearest-rank method of chatvakt.numbers (always an observed
+  value), None when there is no observation; shares are None when their
+  denominator is 0;
 * time buckets (hour, weekday, day) in local time of ``tz`` (default Europe/Oslo).
 
 Records are taken as given: the caller chooses the chats (those that started in
@@ -29,12 +30,12 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from collections import Counter
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from chatvakt.numbers import percentile
 from chatvakt.vocabulary import GENDERS
 
 from .rules import CONTACT_TYPES
@@ -47,7 +48,6 @@ __all__ = [
     "DEFAULT_TZ",
     "compute_stats",
     "stats_to_csv",
-    "percentile",
     "age_band",
     "range_bounds",
 ]
@@ -70,22 +70,12 @@ def age_band(age: Any) -> str:
     return UNKNOWN
 
 
-def percentile(sorted_values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile of already sorted values; None when empty."""
-    n = len(sorted_values)
-    if n == 0:
-        return None
-    rank = max(1, math.ceil(p / 100.0 * n))
-    return sorted_values[min(rank, n) - 1]
-
-
 def _summary(values: list[float]) -> dict:
-    values = sorted(values)
     return {
         "p50": percentile(values, 50),
         "p90": percentile(values, 90),
         "p99": percentile(values, 99),
-        "max": values[-1] if values else None,
+        "max": max(values, default=None),
         "n": len(values),
     }
 

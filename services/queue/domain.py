@@ -17,6 +17,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from chatvakt import events as ev
 from chatvakt.db import iso, parse_iso, utcnow
 from chatvakt.errors import Conflict, Invalid, NotAvailable, NotFound
+from chatvakt.numbers import percentile
 
 from .models import counsellors, entries, sockets
 
@@ -820,12 +821,8 @@ def counsellor_list(session, now=None):
 def _percentiles(values):
     if not values:
         return {"count": 0, "p50": None, "p90": None, "max": None}
-    values = sorted(values)
-
-    def pick(q):
-        return round(values[min(len(values) - 1, int(q * len(values)))], 3)
-
-    return {"count": len(values), "p50": pick(0.5), "p90": pick(0.9), "max": round(values[-1], 3)}
+    return {"count": len(values), "p50": round(percentile(values, 50), 3),
+            "p90": round(percentile(values, 90), 3), "max": round(max(values), 3)}
 
 
 def stats(session, since=None, until=None):

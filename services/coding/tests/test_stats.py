@@ -8,7 +8,7 @@ import pytest
 
 from chatvakt.vocabulary import GENDERS
 from services.coding.rules import CONTACT_TYPES
-from services.coding.stats import age_band, compute_stats, percentile, stats_to_csv
+from services.coding.stats import age_band, compute_stats, stats_to_csv
 from services.coding.taxonomy import load_taxonomy
 
 UTC = timezone.utc
@@ -275,13 +275,6 @@ def test_nearest_rank_on_ten_values(tax):
     assert s["wait_s"] == {"p50": 5.0, "p90": 9.0, "p99": 10.0, "max": 10.0, "n": 10}
     assert s["duration_s"]["p50"] == 300.0
     assert s["answered_within_5min_share"] == 1.0
-
-
-def test_percentile_helper():
-    assert percentile([], 50) is None
-    assert percentile([7.0], 1) == 7.0 and percentile([7.0], 99) == 7.0
-    assert percentile([1, 2, 3, 4], 50) == 2 and percentile([1, 2, 3, 4], 51) == 3
-    assert percentile([1, 2, 3], 0) == 1
 
 
 def test_age_band_helper():
