@@ -77,6 +77,11 @@ def helpline_name():
     return env("CHATVAKT_HELPLINE_NAME", "Alarmtelefonen")
 
 
+def retention_days():
+    """Days a transcript (chat) and a risk screen's context (escalation) are kept."""
+    return env_float("CHATVAKT_RETENTION_DAYS", 30.0)
+
+
 # -- issue 12: presence of waiting children, floods, push size -----------------
 
 def absent_grace_s():

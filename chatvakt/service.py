@@ -1,17 +1,20 @@
-"""Pieces every nameko service class shares: the ping, the outbox sweeper and
-the one way a worker runs a unit of work (transaction, then publish)."""
+"""Pieces every nameko service class shares: its database, dispatcher and
+outbox, the ping, the outbox sweeper, the metrics gauges and the one way a
+worker runs a unit of work (transaction, then publish)."""
 import logging
 
 import eventlet
 from kombu import Connection
+from nameko.events import EventDispatcher
 from nameko.rpc import rpc
 from nameko.timer import timer
 from sqlalchemy.exc import IntegrityError
 
 from chatvakt import config
-from chatvakt.db import read_only
+from chatvakt.db import Database, read_only
 from chatvakt.handlers import DEAD_LETTER_QUEUE, dead_letter_count
-from chatvakt.observability import Observed
+from chatvakt.observability import METRICS_INTERVAL_S, Observed
+from chatvakt.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +56,20 @@ def read(sessions, fn, *args, **kwargs):
         return fn(read_only(session), *args, **kwargs)
 
 
+def providers(name, metadata, outbox_table):
+    """A service's own database, its event dispatcher and its outbox, for the
+    class body: `db, dispatch, outbox = providers(ev.CHAT, metadata, outbox)`."""
+    return Database(name, metadata), EventDispatcher(), Outbox(outbox_table, name)
+
+
 class ServiceBase:
-    """Mixed into every service class: a ping for /readyz and probes, and the
-    sweeper that republishes outbox rows a crashed worker left behind."""
+    """Mixed into every service class: a ping for /readyz and probes, the
+    sweeper that republishes outbox rows a crashed worker left behind, and the
+    timer that sets the service's gauges."""
 
     outbox = None  # set by services that own an outbox
+    # (the domain's metrics snapshot, {a field of it: the gauge it sets}), or None
+    gauges = None
     observed = Observed()
 
     @rpc
@@ -76,6 +88,14 @@ class ServiceBase:
             sent = self.outbox.sweep(self.db, self.dispatch)
             if sent:
                 log.info("outbox sweeper republished %d event(s)", sent)
+
+    @timer(interval=METRICS_INTERVAL_S)
+    def report_metrics(self):
+        if self.gauges is not None:
+            snapshot, fields = self.gauges
+            values = self.read(snapshot)
+            for field, gauge in fields.items():
+                gauge.set(values[field])
 
     def unit(self, fn, *args, **kwargs):
         return run_unit(self.db, self.outbox, self.dispatch, fn, *args, **kwargs)

@@ -2,16 +2,13 @@
 import logging
 import os
 
-from nameko.events import EventDispatcher
 from nameko.rpc import rpc
 from nameko.timer import timer
 
 from chatvakt import config, observability
 from chatvakt import events as ev
-from chatvakt.db import Database
 from chatvakt.handlers import event_handler
-from chatvakt.outbox import Outbox
-from chatvakt.service import ServiceBase, run_unit
+from chatvakt.service import ServiceBase, providers, run_unit
 
 from . import domain
 from .models import metadata, outbox
@@ -29,10 +26,6 @@ def inactivity_prompt_s():
 
 def inactivity_end_s():
     return config.env_float("CHATVAKT_INACTIVITY_END_S", 1200.0)
-
-
-def retention_days():
-    return config.env_float("CHATVAKT_RETENTION_DAYS", 30.0)
 
 
 def typing_interval_s():
@@ -69,13 +62,8 @@ class _CrashAfterCommit:
 class ChatService(ServiceBase):
     name = ev.CHAT
 
-    db = Database(ev.CHAT, metadata)
-    dispatch = EventDispatcher()
-    outbox = Outbox(outbox, ev.CHAT)
-
-    @timer(interval=observability.METRICS_INTERVAL_S)
-    def report_metrics(self):
-        observability.CHATS_ACTIVE.set(self.read(domain.metrics_snapshot)["active"])
+    db, dispatch, outbox = providers(ev.CHAT, metadata, outbox)
+    gauges = (domain.metrics_snapshot, {"active": observability.CHATS_ACTIVE})
 
     @rpc
     def start_chat(self, gender=None, age=None, nickname=None, message=None, source=None,
@@ -189,7 +177,7 @@ class ChatService(ServiceBase):
 
     @timer(interval=RETENTION_CHECK_S)
     def purge_expired(self):
-        days = retention_days()
+        days = config.retention_days()
         while True:
             purged = self.unit(domain.purge_expired, days)
             if purged:

@@ -3,16 +3,13 @@ import functools
 import time
 
 import eventlet
-from nameko.events import EventDispatcher
 from nameko.rpc import rpc
 from nameko.timer import timer
 
 from chatvakt import config
 from chatvakt import events as ev
-from chatvakt.db import Database
 from chatvakt.handlers import event_handler
-from chatvakt.outbox import Outbox
-from chatvakt.service import ServiceBase
+from chatvakt.service import ServiceBase, providers
 
 from . import domain
 from .models import metadata, outbox
@@ -55,9 +52,7 @@ _REMIND_TICK = max(0.5, min(60.0, (remind_s() or 60.0) / 4))
 class CodingService(ServiceBase):
     name = ev.CODING
 
-    db = Database(ev.CODING, metadata)
-    dispatch = EventDispatcher()
-    outbox = Outbox(outbox, ev.CODING)
+    db, dispatch, outbox = providers(ev.CODING, metadata, outbox)
 
     @event_handler(ev.CHAT, ev.CHAT_ENDED)
     def on_chat_ended(self, payload):

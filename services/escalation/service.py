@@ -3,17 +3,14 @@ import base64
 import logging
 import time
 
-from nameko.events import EventDispatcher
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 from nameko.timer import timer
 
 from chatvakt import config, observability
 from chatvakt import events as ev
-from chatvakt.db import Database
 from chatvakt.handlers import event_handler
-from chatvakt.outbox import Outbox
-from chatvakt.service import ServiceBase
+from chatvakt.service import ServiceBase, providers
 
 from . import domain, report
 from .models import metadata, outbox
@@ -31,10 +28,6 @@ def alert_repeat_s():
 
 def alert_raise_s():
     return config.env_float("CHATVAKT_ALERT_RAISE_S", 180)
-
-
-def retention_days():
-    return config.env_float("CHATVAKT_RETENTION_DAYS", 30.0)
 
 
 class WarmScreen(DependencyProvider):
@@ -78,15 +71,9 @@ class _LazyScreen:
 class EscalationService(ServiceBase):
     name = ev.ESCALATION
 
-    db = Database(ev.ESCALATION, metadata)
-    dispatch = EventDispatcher()
-    outbox = Outbox(outbox, ev.ESCALATION)
-
-    @timer(interval=observability.METRICS_INTERVAL_S)
-    def report_metrics(self):
-        snapshot = self.read(domain.metrics_snapshot)
-        observability.ESCALATIONS_OPEN.set(snapshot["open"])
-        observability.ESCALATIONS_OVERDUE.set(snapshot["overdue"])
+    db, dispatch, outbox = providers(ev.ESCALATION, metadata, outbox)
+    gauges = (domain.metrics_snapshot, {"open": observability.ESCALATIONS_OPEN,
+                                        "overdue": observability.ESCALATIONS_OVERDUE})
     vault = VaultProvider()
     screen = WarmScreen()
 
@@ -126,7 +113,7 @@ class EscalationService(ServiceBase):
 
     @timer(interval=3600)
     def purge_screen_context(self):
-        self.unit(domain.purge_screen_context, retention_days())
+        self.unit(domain.purge_screen_context, config.retention_days())
 
     @rpc
     def mark_risk(self, chat_id, at_risk, reason, actor, categories=None):

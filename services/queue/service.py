@@ -2,16 +2,14 @@
 import logging
 import time
 
-from nameko.events import EventDispatcher
 from nameko.rpc import rpc
 from nameko.timer import timer
 
 from chatvakt import config, observability
 from chatvakt import events as ev
-from chatvakt.db import Database, utcnow
+from chatvakt.db import utcnow
 from chatvakt.handlers import event_handler
-from chatvakt.outbox import Outbox
-from chatvakt.service import ServiceBase
+from chatvakt.service import ServiceBase, providers
 
 from . import domain
 from .models import metadata, outbox
@@ -91,15 +89,9 @@ _state = {"dirty": False, "open": None}
 class QueueService(ServiceBase):
     name = ev.QUEUE
 
-    db = Database(ev.QUEUE, metadata)
-    dispatch = EventDispatcher()
-    outbox = Outbox(outbox, ev.QUEUE)
-
-    @timer(interval=observability.METRICS_INTERVAL_S)
-    def report_metrics(self):
-        snapshot = self.read(domain.metrics_snapshot)
-        observability.QUEUE_WAITING.set(snapshot["waiting"])
-        observability.QUEUE_OLDEST_WAIT.set(snapshot["oldest_wait_s"])
+    db, dispatch, outbox = providers(ev.QUEUE, metadata, outbox)
+    gauges = (domain.metrics_snapshot, {"waiting": observability.QUEUE_WAITING,
+                                        "oldest_wait_s": observability.QUEUE_OLDEST_WAIT})
 
     def _changed(self):
         _state["dirty"] = True
