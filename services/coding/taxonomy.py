@@ -195,6 +195,16 @@ def _label(entry: Mapping, key: str, where: str) -> str:
     return value.strip()
 
 
+def _code(entry: Any, where: str, kind: str, pattern: re.Pattern, rule: str) -> str:
+    """The code of a main category or subcategory entry; `rule` says what a code must be."""
+    if not isinstance(entry, Mapping):
+        raise TaxonomyError(f"{where} must be an object")
+    code = entry.get("code")
+    if not isinstance(code, str) or len(code) > _MAX_CODE_LEN or not pattern.match(code):
+        raise TaxonomyError(f"{where}: {kind} code {code!r} must {rule}")
+    return code
+
+
 def taxonomy_from_dict(doc: Any, source: str = "taxonomy") -> Taxonomy:
     """Validate a parsed taxonomy document and build a Taxonomy.
 
@@ -223,15 +233,8 @@ def taxonomy_from_dict(doc: Any, source: str = "taxonomy") -> Taxonomy:
 
     categories: list[Category] = []
     for i, raw in enumerate(raw_categories):
-        where = f"{source}: categories[{i}]"
-        if not isinstance(raw, Mapping):
-            raise TaxonomyError(f"{where} must be an object")
-        code = raw.get("code")
-        if not isinstance(code, str) or len(code) > _MAX_CODE_LEN or not _MAIN_RE.match(code):
-            raise TaxonomyError(
-                f"{where}: main category code {code!r} must be lowercase ASCII letters, digits "
-                "and underscores, starting with a letter, without a dot"
-            )
+        code = _code(raw, f"{source}: categories[{i}]", "main category", _MAIN_RE,
+                     "be lowercase ASCII letters, digits and underscores, starting with a letter, without a dot")
         where = f"{source}: category '{code}'"
         claim(code, where)
         label_nb = _label(raw, "label_nb", where)
@@ -242,14 +245,8 @@ def taxonomy_from_dict(doc: Any, source: str = "taxonomy") -> Taxonomy:
         subs: list[Subcategory] = []
         for j, raw_sub in enumerate(raw_subs):
             swhere = f"{where}: subcategories[{j}]"
-            if not isinstance(raw_sub, Mapping):
-                raise TaxonomyError(f"{swhere} must be an object")
-            scode = raw_sub.get("code")
-            if not isinstance(scode, str) or len(scode) > _MAX_CODE_LEN or not _SUB_RE.match(scode):
-                raise TaxonomyError(
-                    f"{swhere}: subcategory code {scode!r} must be the main category's code, a dot "
-                    f"and a lowercase ASCII name (e.g. '{code}.other')"
-                )
+            scode = _code(raw_sub, swhere, "subcategory", _SUB_RE,
+                          f"be the main category's code, a dot and a lowercase ASCII name (e.g. '{code}.other')")
             if not scode.startswith(code + "."):
                 raise TaxonomyError(
                     f"{swhere}: subcategory code '{scode}' must start with its main category's "

@@ -71,19 +71,17 @@ class ChildFacts(_Strict):
     age = fields.Integer(strict=True, validate=validate.Range(min=0, max=25), allow_none=True)
 
 
-class Reporter(_Strict):
-    anonymous = fields.Boolean(load_default=False)
-    name = _text(200)
-    role = _text(200)
-    organisation = _text(200)
-    phone = _text(40)
-    email = _text(200)
-
-
 class ContactPerson(_Strict):
     name = _text(200)
     phone = _text(40)
     organisation = _text(200)
+
+
+class Reporter(ContactPerson):
+    """Who reports a concern: a contact person with a role and an e-mail, or anonymous."""
+    anonymous = fields.Boolean(load_default=False)
+    role = _text(200)
+    email = _text(200)
 
 
 class _Details(_Strict):
