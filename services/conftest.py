@@ -1,5 +1,7 @@
 """Every domain test that uses a `db` fixture runs on SQLite and on the real
 PostgreSQL (skipped with a reason only where no PostgreSQL answers)."""
+import importlib
+
 import pytest
 
 from chatvakt import testing
@@ -21,3 +23,14 @@ def db_backend(request):
     testing.BACKEND["name"] = "sqlite"
     while testing.BACKEND["cleanups"]:
         testing.BACKEND["cleanups"].pop()()
+
+
+@pytest.fixture
+def db(request, tmp_path):
+    """The migrated database of the service whose tests ask for it
+    (services/<service>/tests/...), on the backend of `db_backend`."""
+    service = request.module.__name__.split(".")[1]
+    metadata = importlib.import_module(f"services.{service}.models").metadata
+    engine, sessions = testing.sqlite_sessions(tmp_path, service, metadata)
+    yield sessions
+    engine.dispose()

@@ -2,18 +2,10 @@
 import pytest
 
 from chatvakt.errors import Conflict, Invalid, NotFound
-from chatvakt.testing import run, sqlite_sessions
+from chatvakt.testing import run
 from services.chat import domain
-from services.chat.models import metadata
 
 COUNSELLOR = {"role": "counsellor", "id": "c1"}
-
-
-@pytest.fixture
-def db(tmp_path):
-    engine, sessions = sqlite_sessions(tmp_path, "chat", metadata)
-    yield sessions
-    engine.dispose()
 
 
 def child(chat_id):

@@ -8,20 +8,13 @@ from sqlalchemy import select
 from chatvakt import vocabulary
 from chatvakt.db import utcnow
 from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound
-from chatvakt.testing import read, run, sqlite_sessions
+from chatvakt.testing import read, run
 from services.chat import domain
-from services.chat.models import conversations, metadata
+from services.chat.models import conversations
 
 C1 = {"role": "counsellor", "id": "c1"}
 C2 = {"role": "counsellor", "id": "c2"}
 SUP = {"role": "supervisor", "id": "s1"}
-
-
-@pytest.fixture
-def db(tmp_path):
-    engine, sessions = sqlite_sessions(tmp_path, "chat", metadata)
-    yield sessions
-    engine.dispose()
 
 
 def child(chat_id):

@@ -4,9 +4,8 @@ import datetime as dt
 import pytest
 
 from chatvakt.errors import Conflict, Invalid, NotFound
-from chatvakt.testing import read, run, sqlite_sessions
+from chatvakt.testing import read, run
 from services.coding import domain
-from services.coding.models import metadata
 from services.coding.taxonomy import load_taxonomy, taxonomy_from_dict
 
 UTC = dt.UTC
@@ -14,13 +13,6 @@ T0 = dt.datetime(2024, 5, 6, 20, 0, tzinfo=UTC)
 KARI = {"role": "counsellor", "id": "kari", "name": "Kari Nordmann"}
 OLA = {"role": "counsellor", "id": "ola", "name": "Ola"}
 BOSS = {"role": "supervisor", "id": "boss", "name": "Vakthavende"}
-
-
-@pytest.fixture
-def db(tmp_path):
-    engine, sessions = sqlite_sessions(tmp_path, "coding", metadata)
-    yield sessions
-    engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,9 @@ import pytest
 from chatvakt.errors import Invalid
 from chatvakt.testing import read, run
 from services.coding import domain, messages
-from services.coding.rules import CodingInputSchema, RULE_MESSAGES, check_coding
-from services.coding.taxonomy import load_taxonomy
+from services.coding.rules import RULE_MESSAGES, CodingInputSchema, check_coding
 
-from .test_domain import KARI, body, db, ended, facts, tax  # noqa: F401 - fixtures
+from .test_domain import KARI, body, ended, facts, tax  # noqa: F401 - fixtures
 
 ACUTE = {"risk": True, "category": "acute_danger", "severity": "high", "acute_danger": True,
          "acute_danger_open": False}

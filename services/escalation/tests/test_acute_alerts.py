@@ -2,32 +2,13 @@
 alert like the risk screen's, and a chat's risk marker can be fetched again."""
 import datetime as dt
 
-import pytest
-from cryptography.fernet import Fernet
-
 from chatvakt import events as ev
-from chatvakt.db import utcnow
-from chatvakt.testing import read, run, sqlite_sessions
-
+from chatvakt.testing import read, run
 from services.escalation import domain
-from services.escalation.models import metadata
-from services.escalation.vault import Vault
 
 from .test_domain import COUNSELLOR, SUP, FakeScreen
 
 T0 = dt.datetime(2026, 12, 1, 22, 0, tzinfo=dt.timezone.utc)
-
-
-@pytest.fixture
-def db(tmp_path):
-    engine, sessions = sqlite_sessions(tmp_path, "escalation", metadata)
-    yield sessions
-    engine.dispose()
-
-
-@pytest.fixture
-def vault():
-    return Vault([Fernet.generate_key()])
 
 
 def test_acute_danger_escalation_stores_an_alert_that_repeats_then_raises(db, vault):

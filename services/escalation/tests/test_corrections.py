@@ -2,7 +2,6 @@
 examples (escalation domain on SQLite; no broker)."""
 import datetime as dt
 import json
-from dataclasses import dataclass
 
 import pytest
 from cryptography.fernet import Fernet
@@ -10,22 +9,14 @@ from sqlalchemy import select
 
 from chatvakt.db import utcnow
 from chatvakt.errors import Forbidden, Invalid
-from chatvakt.testing import read, run, sqlite_sessions
-
+from chatvakt.testing import read, run
 from services.escalation import domain
 from services.escalation.models import metadata, risk_corrections, screen_context
 from services.escalation.vault import Vault
 
-COUNSELLOR = {"role": "counsellor", "id": "c-1", "name": "Cathrine"}
+from .test_domain import COUNSELLOR, Finding
+
 CHILD = {"role": "child", "id": "x"}
-
-
-@dataclass(frozen=True)
-class Finding:
-    category: str
-    severity: str
-    terms: tuple
-    reason: str
 
 
 class ReadsTogether:
@@ -43,18 +34,6 @@ class ReadsTogether:
         if "gitt bort" in text and "tingene" in text:
             return [Finding("suicide", "high", ("gitt bort",), "selvmord: matched: gitt bort")]
         return []
-
-
-@pytest.fixture
-def db(tmp_path):
-    engine, sessions = sqlite_sessions(tmp_path, "escalation", metadata)
-    yield sessions
-    engine.dispose()
-
-
-@pytest.fixture
-def vault():
-    return Vault([Fernet.generate_key()])
 
 
 def test_first_messages_are_screened_together_and_sealed(db, vault):
@@ -143,12 +122,12 @@ def test_retrain_uses_the_corrections(tmp_path, monkeypatch):
     and writes CHATVAKT_DATA/risk_model.npz, which the service then prefers."""
     pytest.importorskip("sklearn")
     import numpy as np
+    from sqlalchemy.orm import sessionmaker
 
-    from launcher.cli import main
     from chatvakt.db import setup_database
+    from launcher.cli import main
     from services.escalation import learned
     from services.escalation.tests.test_learned import TINY
-    from sqlalchemy.orm import sessionmaker
 
     data = tmp_path / "data"
     corpus = tmp_path / "corpus"

@@ -7,13 +7,12 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
+from chatvakt import vocabulary
 from chatvakt.db import utcnow
 from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound
-from chatvakt import vocabulary
-from chatvakt.testing import run, sqlite_sessions
-
+from chatvakt.testing import run
 from services.escalation import domain, report
-from services.escalation.models import alerts, audit, escalations, metadata
+from services.escalation.models import alerts, audit, escalations
 from services.escalation.vault import Vault
 
 SUP = {"role": "supervisor", "id": "sup-1", "name": "Siri Vakt"}
@@ -38,18 +37,6 @@ class FakeScreen:
         if "worry" in text:
             return [Finding("self_harm", "medium", ("y",), "mentions self-harm")]
         return []
-
-
-@pytest.fixture
-def db(tmp_path):
-    engine, sessions = sqlite_sessions(tmp_path, "escalation", metadata)
-    yield sessions
-    engine.dispose()
-
-
-@pytest.fixture
-def vault():
-    return Vault([Fernet.generate_key()])
 
 
 def raise_(db, vault, kind, details, actor=COUNSELLOR, facts=None, chat_id="chat-1"):

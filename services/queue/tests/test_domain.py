@@ -5,18 +5,10 @@ import pytest
 
 from chatvakt.db import iso
 from chatvakt.errors import Conflict
-from chatvakt.testing import run, sqlite_sessions
+from chatvakt.testing import run
 from services.queue import domain
-from services.queue.models import metadata
 
 T0 = dt.datetime(2026, 11, 23, 23, 0, tzinfo=dt.timezone.utc)
-
-
-@pytest.fixture
-def db(tmp_path):
-    engine, sessions = sqlite_sessions(tmp_path, "queue", metadata)
-    yield sessions
-    engine.dispose()
 
 
 def order(db):

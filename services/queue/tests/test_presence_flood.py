@@ -2,13 +2,10 @@
 page is gone leaves after the grace; a flood is served after real children."""
 import datetime as dt
 
-import pytest
-
 from chatvakt import config
 from chatvakt.db import iso
-from chatvakt.testing import read, run, sqlite_sessions
+from chatvakt.testing import read, run
 from services.queue import domain, service
-from services.queue.models import metadata
 
 T0 = dt.datetime(2026, 11, 23, 23, 0, tzinfo=dt.timezone.utc)
 SRC = "0123456789abcdef"
@@ -17,13 +14,6 @@ OTHER_SRC = "fedcba9876543210"
 
 def at(seconds):
     return T0 + dt.timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def db(tmp_path):
-    engine, sessions = sqlite_sessions(tmp_path, "queue", metadata)
-    yield sessions
-    engine.dispose()
 
 
 def order(db, now=None):

@@ -7,22 +7,14 @@ import pytest
 
 from chatvakt.db import iso
 from chatvakt.errors import Conflict, Invalid, NotFound
-from chatvakt.testing import read, run, sqlite_sessions
+from chatvakt.testing import read, run
 from services.queue import domain
-from services.queue.models import metadata
 
 T0 = dt.datetime(2026, 11, 23, 23, 0, tzinfo=dt.timezone.utc)
 
 
 def s(seconds):
     return T0 + dt.timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def db(tmp_path):
-    engine, sessions = sqlite_sessions(tmp_path, "queue", metadata)
-    yield sessions
-    engine.dispose()
 
 
 def queue(db, n, start=0):
