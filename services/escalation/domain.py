@@ -210,9 +210,15 @@ def screen_message(session, outbox, screen, chat_id, seq, text, counsellor_id=No
         session.execute(risk_flags.insert().values(
             chat_id=chat_id, seq=seq, category=finding.category, severity=finding.severity,
             reason=finding.reason[:500], detected_at=now))
-    alert_id = None if suspect else _open_alert(session, chat_id, seq, top.category, top.severity,
-                                                reason, counsellor_id, now)
-    payload = {"chat_id": chat_id, "seq": seq, "category": top.category, "severity": top.severity,
+    return _detected(session, outbox, chat_id, seq, top.category, top.severity, reason, counsellor_id,
+                     suspect, now)
+
+
+def _detected(session, outbox, chat_id, seq, category, severity, reason, counsellor_id, suspect, now):
+    """Alert supervisors (unless the chat is part of a flood) and announce the risk."""
+    alert_id = None if suspect else _open_alert(session, chat_id, seq, category, severity, reason,
+                                                counsellor_id, now)
+    payload = {"chat_id": chat_id, "seq": seq, "category": category, "severity": severity,
                "reason": reason, "detected_at": iso(now), "counsellor_id": counsellor_id,
                "alert_id": alert_id}
     if suspect:
@@ -245,15 +251,8 @@ def self_report(session, outbox, chat_id, in_danger, counsellor_id=None, suspect
     session.execute(risk_flags.insert().values(
         chat_id=chat_id, seq=None, category=SELF_REPORT, severity="high",
         reason=SELF_REPORT_REASON, detected_at=now))
-    alert_id = None if suspect else _open_alert(session, chat_id, None, SELF_REPORT, "high",
-                                                SELF_REPORT_REASON, counsellor_id, now)
-    payload = {"chat_id": chat_id, "seq": None, "category": SELF_REPORT, "severity": "high",
-               "reason": SELF_REPORT_REASON, "detected_at": iso(now), "counsellor_id": counsellor_id,
-               "alert_id": alert_id}
-    if suspect:
-        payload["suspect"] = True
-    outbox.add(session, ev.RISK_DETECTED, payload)
-    return payload
+    return _detected(session, outbox, chat_id, None, SELF_REPORT, "high", SELF_REPORT_REASON, counsellor_id,
+                     suspect, now)
 
 
 def _first_messages(session, vault, chat_id, seq, text, now):
