@@ -1,6 +1,7 @@
 """A client of the gateway as outside clients use it: HTTP and WebSocket."""
 import itertools
 import json
+import secrets
 import time
 
 import eventlet
@@ -36,6 +37,60 @@ class Api:
         assert response.status_code == 200, response.text
         self.token = response.json()["token"]
         return response.json()
+
+
+def staff(stack, role="counsellor"):
+    """A member of staff with a new account on `stack` (a tests.stack.Stack),
+    signed in; `.id` is their counsellor id."""
+    username = f"{role}-{secrets.token_hex(3)}"
+    password = stack.add_account(username, f"Kari {username}", role)
+    client = Api(stack.url)
+    client.id = client.login(username, password)["counsellor"]["id"]
+    return client
+
+
+def start_chat(stack, **body):
+    """A child starts a chat: (chat_id, the child's client)."""
+    response = Api(stack.url).post("/api/v1/chats", body)
+    assert response.status_code == 201, response.text
+    chat = response.json()
+    return chat["chat_id"], Api(stack.url, chat["token"])
+
+
+def active_chat(stack, counsellor, message="hei", **body):
+    """A chat `counsellor` has taken from the queue: (chat_id, the child's client)."""
+    chat_id, child = start_chat(stack, message=message, **body)
+    assert counsellor.put("/api/v1/presence", {"status": "available", "capacity": 10}).status_code == 200
+    taken = counsellor.post("/api/v1/queue/take", {"chat_id": chat_id})
+    assert taken.status_code == 200, taken.text
+    return chat_id, child
+
+
+def until(predicate, timeout=15, interval=0.05):
+    """predicate()'s first true value within `timeout` seconds, else its last
+    (false) one: for what another process or the broker does in its own time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        eventlet.sleep(interval)
+
+
+def bytes_until_closed(ws, timeout=10):
+    """Every byte a websocket-client socket receives until the other side closes
+    it, read raw: nothing (such as a pong) is sent back meanwhile."""
+    ws.sock.settimeout(timeout)
+    raw = b""
+    try:
+        while True:
+            data = ws.sock.recv(65536)
+            if not data:
+                break
+            raw += data
+    except OSError:
+        pass
+    return raw
 
 
 class Socket:

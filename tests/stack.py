@@ -1,4 +1,5 @@
 """Start the real stack (as `make run` does) on a vhost of its own and a free port."""
+import json
 import os
 import secrets
 import signal
@@ -114,11 +115,8 @@ class Stack:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the stack exited early; see {self.log_path}")
-            try:
-                if requests.get(f"{self.url}/readyz", timeout=5).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
+            if self.ready():
+                return self
             time.sleep(0.3)
         self.stop()
         raise RuntimeError(f"the stack did not become ready; see {self.log_path}")
@@ -147,19 +145,34 @@ class Stack:
                 found.append(child)
         return found
 
+    def ready(self):
+        try:
+            return requests.get(f"{self.url}/readyz", timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+
     def wait_ready(self, timeout=60):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.url}/readyz", timeout=5).status_code == 200:
-                    return True
-            except requests.RequestException:
-                pass
+            if self.ready():
+                return True
             time.sleep(0.2)
         return False
 
     def logs(self):
         return self.log_path.read_text(errors="replace")
+
+    def error_lines(self):
+        """The log's errors and tracebacks so far (each cut to 300 characters)."""
+        out = []
+        for line in self.logs().splitlines():
+            try:
+                level = json.loads(line).get("level")
+            except ValueError:
+                level = None
+            if level in ("error", "critical") or "Traceback" in line:
+                out.append(line[:300])
+        return out
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:

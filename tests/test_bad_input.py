@@ -7,6 +7,7 @@ disturb the other tests' queue); it runs as a subprocess, away from the
 suite's eventlet monkey patching. CHATVAKT_ST_EXAMPLES sets its examples per
 operation (default 10).
 """
+import contextlib
 import json
 import os
 import secrets
@@ -20,7 +21,7 @@ import requests
 import websocket
 
 from gateway.sockets import origin_allowed
-from tests.client import Api, Socket
+from tests.client import Api, Socket, bytes_until_closed
 from tests.stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +70,22 @@ def still_serves(stack, chat):
     finally:
         socket.close()
     assert time.monotonic() - started < 3
+
+
+@contextlib.contextmanager
+def beside_a_neighbour(stack):
+    """A raw socket to misbehave on, beside a child's socket: once the
+    misbehaviour is over, the neighbour and a new socket are served at once."""
+    chat = child(stack)
+    neighbour = Socket(stack.url, chat["token"])
+    ws = raw_socket(stack)
+    try:
+        yield ws
+        assert neighbour.call("auth", {"token": chat["token"]})["success"]
+        still_serves(stack, chat)
+    finally:
+        neighbour.close()
+        _close(ws)
 
 
 @pytest.fixture(scope="module")
@@ -167,29 +184,18 @@ def test_bad_frames_get_an_error_and_the_socket_lives_on(stack):
 
 @pytest.mark.e2e
 def test_an_oversized_frame_closes_only_its_own_socket(stack):
-    chat = child(stack)
-    neighbour = Socket(stack.url, chat["token"])
-    ws = raw_socket(stack)
-    try:
+    with beside_a_neighbour(stack) as ws:
         ws.send("x" * (200 * 1024))
         ws.settimeout(10)
         with pytest.raises((websocket.WebSocketConnectionClosedException, ConnectionError, OSError)):
             for _ in range(5):
                 if not ws.recv():
                     raise ConnectionError("closed")
-        assert neighbour.call("auth", {"token": chat["token"]})["success"]
-        still_serves(stack, chat)
-    finally:
-        neighbour.close()
-        _close(ws)
 
 
 @pytest.mark.e2e
 def test_a_flood_of_frames_is_throttled_and_harms_no_other_socket(stack):
-    chat = child(stack)
-    neighbour = Socket(stack.url, chat["token"])
-    ws = raw_socket(stack)
-    try:
+    with beside_a_neighbour(stack) as ws:
         frame = json.dumps({"method": "nope", "correlation_id": "f"})
         limited = 0
         closed = False
@@ -215,11 +221,6 @@ def test_a_flood_of_frames_is_throttled_and_harms_no_other_socket(stack):
             closed = True
         assert limited > 0
         assert closed, "a socket that keeps flooding is closed"
-        assert neighbour.call("auth", {"token": chat["token"]})["success"]
-        still_serves(stack, chat)
-    finally:
-        neighbour.close()
-        _close(ws)
 
 
 @pytest.mark.e2e
@@ -238,18 +239,6 @@ def test_a_flood_of_requests_from_one_token_is_throttled(stack):
     assert requests.get(stack.url + "/healthz", timeout=5).status_code == 200
 
 
-def _error_lines(stack):
-    out = []
-    for line in stack.logs().splitlines():
-        try:
-            level = json.loads(line).get("level")
-        except ValueError:
-            level = None
-        if level in ("error", "critical") or "Traceback" in line:
-            out.append(line[:300])
-    return out
-
-
 def _post_raw(stack, path, data, **headers):
     return requests.post(stack.url + path, data=data, timeout=15,
                          headers={"Content-Type": "application/json", **headers})
@@ -257,7 +246,7 @@ def _post_raw(stack, path, data, **headers):
 
 @pytest.mark.e2e
 def test_hostile_bodies_get_a_4xx_never_a_500(stack):
-    before = len(_error_lines(stack))
+    before = len(stack.error_lines())
     deep = _post_raw(stack, "/api/v1/chats", '{"message": ' + "[" * 5000 + "]" * 5000 + "}")
     assert deep.status_code == 400 and deep.json()["error"]["code"] == "malformed"
     deep65 = _post_raw(stack, "/api/v1/chats", '{"nickname": ' + "[" * 65 + "]" * 65 + "}")
@@ -272,7 +261,7 @@ def test_hostile_bodies_get_a_4xx_never_a_500(stack):
     assert big.status_code == 413
     for response in (deep, lone, lone_msg, big):
         assert response.headers["Cache-Control"] == "no-store"
-    assert _error_lines(stack)[before:] == []
+    assert stack.error_lines()[before:] == []
 
 
 @pytest.mark.e2e
@@ -295,14 +284,14 @@ def test_a_chunked_first_message_is_stored(stack):
 @pytest.mark.e2e
 @pytest.mark.parametrize("path", ["/api/v1/stats", "/api/v1/queue/stats"])
 def test_dates_out_of_range_are_422(stack, supervisor, path):
-    before = len(_error_lines(stack))
+    before = len(stack.error_lines())
     for query in ("from=0001-01-01&to=9999-12-31", "from=9999-12-31", "to=0001-01-01T00:00:00Z",
                   "from=not-a-date"):
         response = supervisor.get(f"{path}?{query}")
         assert response.status_code == 422, (query, response.text)
         assert response.headers["Cache-Control"] == "no-store"
     assert supervisor.get(f"{path}?from=2026-01-01&to=2026-12-31").status_code == 200
-    assert _error_lines(stack)[before:] == []
+    assert stack.error_lines()[before:] == []
 
 
 @pytest.mark.e2e
@@ -315,24 +304,9 @@ def test_every_api_answer_is_no_store(stack, api):
         assert response.headers.get("Cache-Control") == "no-store", response.request.url
 
 
-def _raw_ws(stack):
-    ws = websocket.create_connection(ws_url(stack), timeout=10)
-    assert json.loads(ws.recv())["event"] == "connected"
-    return ws
-
-
 def _close_reason(ws):
     """The (code, reason) of the gateway's close frame, from the raw bytes."""
-    ws.sock.settimeout(10)
-    raw = b""
-    try:
-        while True:
-            data = ws.sock.recv(65536)
-            if not data:
-                break
-            raw += data
-    except OSError:
-        pass
+    raw = bytes_until_closed(ws)
     at = raw.find(b"\x88")
     assert at >= 0, raw[:200]
     length = raw[at + 1] & 0x7F
@@ -348,8 +322,8 @@ def _close_reason(ws):
     b"\x89\xfe\x00\x00",  # a ping longer than 125 bytes
 ])
 def test_ws_protocol_errors_close_the_socket_with_a_reason(stack, garbage):
-    before = len(_error_lines(stack))
-    ws = _raw_ws(stack)
+    before = len(stack.error_lines())
+    ws = raw_socket(stack)
     try:
         ws.sock.sendall(garbage)
         code, reason = _close_reason(ws)
@@ -357,12 +331,12 @@ def test_ws_protocol_errors_close_the_socket_with_a_reason(stack, garbage):
         _close(ws)
     assert code in (1002, 1007, 1009) and reason
     assert requests.get(stack.url + "/healthz", timeout=5).status_code == 200
-    assert _error_lines(stack)[before:] == []
+    assert stack.error_lines()[before:] == []
 
 
 @pytest.mark.e2e
 def test_a_bad_upgrade_is_a_4xx(stack):
-    before = len(_error_lines(stack))
+    before = len(stack.error_lines())
     plain = requests.get(stack.url + "/ws", timeout=5)
     assert 400 <= plain.status_code < 500
     old = requests.get(stack.url + "/ws", timeout=5, headers={
@@ -372,4 +346,4 @@ def test_a_bad_upgrade_is_a_4xx(stack):
     nokey = requests.get(stack.url + "/ws", timeout=5, headers={
         "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13"})
     assert 400 <= nokey.status_code < 500
-    assert _error_lines(stack)[before:] == []
+    assert stack.error_lines()[before:] == []

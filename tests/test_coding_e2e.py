@@ -16,8 +16,6 @@ import datetime as dt
 import io
 import math
 import random
-import secrets
-import time
 from collections import Counter
 from zoneinfo import ZoneInfo
 
@@ -29,7 +27,7 @@ from chatvakt import events as ev
 from chatvakt.vocabulary import GENDERS
 from services.coding.rules import CONTACT_TYPES
 from services.coding.taxonomy import load_taxonomy
-from tests.client import Api, Socket
+from tests.client import Socket, active_chat, staff, until
 from tests.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -52,27 +50,13 @@ def people(stack):
     return staff(stack), staff(stack), staff(stack, "supervisor")
 
 
-def staff(stack, role="counsellor"):
-    username = f"{role}-{secrets.token_hex(3)}"
-    password = stack.add_account(username, f"Kari {username}", role)
-    client = Api(stack.url)
-    me = client.login(username, password)
-    client.id = me["counsellor"]["id"]
-    return client
-
-
 def ended_chat(stack, counsellor, gender="boy", age=14):
     """A real chat: started by a child, taken, moved to a phase, ended by the child."""
-    child = Api(stack.url)
-    chat = child.post("/api/v1/chats", {"gender": gender, "age": age, "message": "hei"}).json()
-    child.token = chat["token"]
-    assert counsellor.put("/api/v1/presence", {"status": "available", "capacity": 3}).status_code == 200
-    taken = counsellor.post("/api/v1/queue/take", {"chat_id": chat["chat_id"]})
-    assert taken.status_code == 200, taken.text
-    phase = counsellor.put(f"/api/v1/chats/{chat['chat_id']}/phase", {"phase": "request_and_goal"})
+    chat_id, child = active_chat(stack, counsellor, gender=gender, age=age)
+    phase = counsellor.put(f"/api/v1/chats/{chat_id}/phase", {"phase": "request_and_goal"})
     assert phase.status_code == 200, phase.text
-    assert child.post(f"/api/v1/chats/{chat['chat_id']}/end").json()["status"] == "ended"
-    return chat["chat_id"], child
+    assert child.post(f"/api/v1/chats/{chat_id}/end").json()["status"] == "ended"
+    return chat_id, child
 
 
 GOOD = {"gender": "girl", "age": 13, "categories": ["violence.bullying"],
@@ -284,14 +268,6 @@ def expected(chats, tax):
     }
 
 
-def wait_until(done, timeout=30):
-    """Until the events published reached the coding service (or the time is up:
-    the asserts after it then say what is missing)."""
-    deadline = time.monotonic() + timeout
-    while not done() and time.monotonic() < deadline:
-        time.sleep(0.2)
-
-
 def nonzero(counts):
     return {k: v for k, v in counts.items() if v}
 
@@ -310,7 +286,8 @@ def test_statistics_over_a_seeded_month(stack, people):
     supervisor = people[2]
     # chat_ended is the coding service's one source: a coding waits for its record
     to_code = {chat["chat_id"] for chat in chats if chat["coding"]}
-    wait_until(lambda: to_code <= {c["chat_id"] for c in supervisor.get("/api/v1/coding/uncoded").json()["chats"]})
+    until(lambda: to_code <= {c["chat_id"] for c in supervisor.get("/api/v1/coding/uncoded").json()["chats"]},
+          timeout=30, interval=0.2)
     with ClusterRpcProxy(config) as cluster:
         replies = [cluster.coding.save_coding.call_async(
             chat_ended(chat), chat["coding"], {"role": "counsellor", "id": chat["counsellor_id"], "name": "Seed"})
@@ -326,7 +303,7 @@ def test_statistics_over_a_seeded_month(stack, people):
         return (got["total_chats"], got["at_risk_answered_within_5min_share"]) == (
             want["total_chats"], want["at_risk_answered_within_5min_share"])
 
-    wait_until(arrived)
+    until(arrived, timeout=30, interval=0.2)
 
     for key in ("total_chats", "answered", "abandoned", "coded"):
         assert got[key] == want[key], key

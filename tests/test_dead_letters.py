@@ -1,14 +1,12 @@
 """Issue 15, outcome 5: parked events expire, and ops list, replay and drop
 them with `chatvakt dead-letters` without ever seeing a body."""
-import time
-
-import eventlet
 import pytest
 from kombu import Connection
 from nameko.standalone.events import event_dispatcher
 
 from chatvakt.handlers import DEAD_LETTER_QUEUE, dead_letter_count, event_handler
 from launcher import cli, deadletters
+from tests.client import until
 
 SECRET = "jeg er redd for pappa"
 state = {"fail": True, "got": []}
@@ -19,6 +17,7 @@ class Failing(Exception):
 
 
 class Subject:
+    """Fails while state["fail"] is set, so each event is parked after its one try."""
     name = "deadtest"
 
     @event_handler("deadsrc", "hurt")
@@ -26,15 +25,6 @@ class Subject:
         if state["fail"]:
             raise Failing()
         state["got"].append(payload)
-
-
-def _wait(predicate, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        eventlet.sleep(0.05)
-    return False
 
 
 @pytest.fixture
@@ -49,7 +39,7 @@ def parked(rabbit_config, container_factory, monkeypatch):
     for n in range(3):
         dispatch("deadsrc", "hurt", {"text": SECRET, "n": n})
     with Connection(rabbit_config["AMQP_URI"]) as connection:
-        assert _wait(lambda: dead_letter_count(connection) == 3)
+        assert until(lambda: dead_letter_count(connection) == 3)
     return rabbit_config["AMQP_URI"]
 
 
@@ -77,7 +67,7 @@ def test_list_shows_counts_and_names_never_text(parked, capsys):
 def test_replay_sends_them_back_to_the_handler(parked):
     state["fail"] = False
     assert deadletters.replay(parked) == 3
-    assert _wait(lambda: len(state["got"]) == 3)
+    assert until(lambda: len(state["got"]) == 3)
     assert sorted(p["n"] for p in state["got"]) == [0, 1, 2]
     with Connection(parked) as connection:
         assert dead_letter_count(connection) == 0

@@ -3,22 +3,13 @@
 Every service is in this flow: chat (relay), queue (intake), escalation (the
 risk screen raises and alerts), coding (uncoded list, coding, statistics).
 """
-import secrets
 import time
 
 import pytest
 
-from tests.client import Api, Socket
+from tests.client import Api, Socket, staff  # noqa: F401 - test_two_replicas takes staff from here
 
 pytestmark = pytest.mark.e2e
-
-
-def staff(stack, role="counsellor"):
-    username = f"{role}-{secrets.token_hex(3)}"
-    password = stack.add_account(username, f"Kari {username}", role)
-    client = Api(stack.url)
-    client.login(username, password)
-    return client
 
 
 def test_a_whole_chat_from_start_to_statistics(stack):

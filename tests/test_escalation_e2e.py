@@ -8,8 +8,7 @@ import eventlet
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.client import Api
-from tests.client import Socket as _Socket
+from tests.client import Api, Socket, active_chat, staff  # noqa: F401 - test_alerts_e2e takes them from here
 from tests.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -29,31 +28,6 @@ def esc(tmp_path_factory):
     running.workdir_path = workdir
     yield running
     running.stop()
-
-
-def Socket(url, token):  # noqa: N802 - stands in for the class
-    socket = _Socket(url, token)
-    socket.ws.settimeout(None)  # these tests idle longer than the client's read timeout
-    return socket
-
-
-def staff(stack, role="counsellor"):
-    username = f"{role}-{secrets.token_hex(3)}"
-    password = stack.add_account(username, f"Kari {username}", role)
-    client = Api(stack.url)
-    me = client.login(username, password)
-    client.id = me["counsellor"]["id"]
-    return client
-
-
-def active_chat(stack, counsellor, message="hei", **body):
-    response = Api(stack.url).post("/api/v1/chats", {"message": message, **body})
-    assert response.status_code == 201, response.text
-    chat = response.json()
-    assert counsellor.put("/api/v1/presence", {"status": "available", "capacity": 10}).status_code == 200
-    taken = counsellor.post("/api/v1/queue/take", {"chat_id": chat["chat_id"]})
-    assert taken.status_code == 200, taken.text
-    return chat["chat_id"], Api(stack.url, chat["token"])
 
 
 def patch(client, escalation_id, body):

@@ -1,18 +1,14 @@
 """Issue 4, the chat relay, through the real processes on the real broker:
 two replicas of every service and two gateways (Stack(replicas=2))."""
-import itertools
 import os
-import secrets
 import signal
 import time
 
 import eventlet
 import pytest
 import requests
-import websocket
 
-from tests.client import Api
-from tests.client import Socket as _Socket
+from tests.client import Api, Socket, active_chat, staff, start_chat
 from tests.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -35,46 +31,6 @@ def relay(tmp_path_factory):
     running.urls = [running.url, f"http://127.0.0.1:{running.port + 1}"]
     yield running
     running.stop()
-
-
-class Socket(_Socket):
-    """tests.client.Socket without its 10 s read timeout: websocket-client's
-    timeout ends the reader of a socket idle that long, and these tests wait
-    longer than that (the outbox's 10 s claim) for a push. The timeout must go
-    before the reader starts, so this repeats the parent's short __init__."""
-
-    def __init__(self, url, token):  # noqa: super-init-not-called
-        self.ws = websocket.create_connection(url.replace("http", "ws", 1) + "/ws", timeout=10)
-        self.ws.settimeout(None)
-        self.events = []
-        self.results = {}
-        self._ids = itertools.count(1)
-        self._reader = eventlet.spawn(self._read)
-        result = self.call("auth", {"token": token})
-        assert result["success"], result
-
-
-def staff(stack, role="counsellor"):
-    username = f"{role}-{secrets.token_hex(3)}"
-    password = stack.add_account(username, f"Kari {username}", role)
-    client = Api(stack.url)
-    client.login(username, password)
-    return client
-
-
-def start_chat(stack, **body):
-    response = Api(stack.url).post("/api/v1/chats", body)
-    assert response.status_code == 201, response.text
-    chat = response.json()
-    return chat["chat_id"], Api(stack.url, chat["token"])
-
-
-def active_chat(stack, counsellor):
-    chat_id, child = start_chat(stack, message="hei")
-    assert counsellor.put("/api/v1/presence", {"status": "available", "capacity": 10}).status_code == 200
-    taken = counsellor.post("/api/v1/queue/take", {"chat_id": chat_id})
-    assert taken.status_code == 200, taken.text
-    return chat_id, child
 
 
 def messages(client, chat_id, after=0):

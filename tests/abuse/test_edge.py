@@ -19,7 +19,7 @@ import requests
 import websocket
 
 from tests.abuse.source import raw_socket_from
-from tests.client import Api, Socket
+from tests.client import Api, Socket, bytes_until_closed
 from tests.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -46,18 +46,6 @@ def uncapped_stack(tmp_path_factory):
     stack.start()
     yield stack
     stack.stop()
-
-
-def error_lines(stack):
-    out = []
-    for line in stack.logs().splitlines():
-        try:
-            level = json.loads(line).get("level")
-        except ValueError:
-            level = None
-        if level in ("error", "critical") or "Traceback" in line:
-            out.append(line[:300])
-    return out
 
 
 def _open(port, kind):
@@ -99,7 +87,7 @@ def _p95(values):
 @pytest.mark.parametrize("which", ["default cap", "no cap"])
 def test_one_address_with_1000_unfinished_requests_cannot_stop_real_children(request, which):
     edge_stack = request.getfixturevalue("edge_stack" if which == "default cap" else "uncapped_stack")
-    before = len(error_lines(edge_stack))
+    before = len(edge_stack.error_lines())
     started = time.monotonic()
     kinds = ["partial_header", "unfinished_body", "nothing"]
     pool = eventlet.GreenPool(100)
@@ -159,7 +147,7 @@ def test_one_address_with_1000_unfinished_requests_cannot_stop_real_children(req
     assert elapsed < 40
     # After the flood the gateway serves as before.
     assert requests.get(edge_stack.url + "/healthz", timeout=5).status_code == 200
-    assert error_lines(edge_stack)[before:] == []
+    assert edge_stack.error_lines()[before:] == []
 
 
 def _close_frame(ws, timeout):
@@ -200,16 +188,7 @@ def test_a_quiet_authenticated_chat_stays_up_and_a_dead_socket_goes(edge_stack):
         assert live.call("auth", {"token": chat["token"]})["success"], "a quiet chat stays up"
         # Its buffer holds the auth result, pings, then the close frame; read the
         # raw bytes so that no pong goes back now.
-        dead.sock.settimeout(5)
-        raw = b""
-        try:
-            while True:
-                data = dead.sock.recv(65536)
-                if not data:
-                    break
-                raw += data
-        except OSError:
-            pass
+        raw = bytes_until_closed(dead, 5)
         got_close = b"\x03\xe9No answer to pings." in raw  # 1001 and its reason
         assert got_close, "a socket that answers no pings is closed (1001)"
     finally:

@@ -31,27 +31,37 @@ pytestmark = [pytest.mark.faults, pytest.mark.e2e,
 
 CHATS = int(os.environ.get("CHATVAKT_FAULT_CHATS", "3"))
 RELAY_BACK_S = 10.0
+TRAFFIC_ENV = {
+    "CHATVAKT_RPC_TIMEOUT": "2",
+    # The ledger's senders post faster than a person; the limits are not under test here.
+    "CHATVAKT_CHILD_MSGS_PER_MIN": "100000", "CHATVAKT_TOKEN_RATE": "1000",
+    "CHATVAKT_TOKEN_BURST": "1000", "CHATVAKT_DEMO": "0",
+}
 
 
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    node = PrivateBroker(tmp_path_factory.mktemp("broker"))
+def booted(node):
+    """For a fixture: a broker (or cluster) of the test's own, removed afterwards."""
     node.boot_seconds = node.start()
     yield node
     node.cleanup()
 
 
-@pytest.fixture(scope="module")
-def fault_stack(tmp_path_factory, broker):
-    stack = Stack(tmp_path_factory.mktemp("faultstack"), broker_uri=broker.amqp_uri, env={
-        "CHATVAKT_RPC_TIMEOUT": "2",
-        # The ledger's senders post faster than a person; the limits are not under test here.
-        "CHATVAKT_CHILD_MSGS_PER_MIN": "100000", "CHATVAKT_TOKEN_RATE": "1000",
-        "CHATVAKT_TOKEN_BURST": "1000", "CHATVAKT_DEMO": "0",
-    })
+def stack_on(workdir, broker, **env):
+    """For a fixture: a stack on `broker`, with the limits the traffic needs."""
+    stack = Stack(workdir, broker_uri=broker.amqp_uri, env={**TRAFFIC_ENV, **env})
     stack.start()
     yield stack
     stack.stop()
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    yield from booted(PrivateBroker(tmp_path_factory.mktemp("broker")))
+
+
+@pytest.fixture(scope="module")
+def fault_stack(tmp_path_factory, broker):
+    yield from stack_on(tmp_path_factory.mktemp("faultstack"), broker)
 
 
 def stack_process(stack, service):
@@ -177,62 +187,57 @@ def check(score, relay_back, name, outage=None):
     assert relay_back is not None and relay_back < RELAY_BACK_S, relay_back
 
 
-def test_sigkill_of_the_chat_service_mid_stream(fault_stack):
-    traffic = Traffic(fault_stack)
+def survives(stack, name, fault):
+    """Traffic through `stack` while `fault()` breaks one thing, scored once
+    the stack is ready again; (traffic, score)."""
+    traffic = Traffic(stack)
     eventlet.sleep(2)
-    victim = stack_process(fault_stack, "chat")
-    fault = time.monotonic()
-    victim.send_signal(signal.SIGKILL)
-    gone(victim)
-    healed = wait_ready(fault_stack)
-    relay_back = traffic.relay_back(healed)
-    eventlet.sleep(2)
-    check(traffic.finish(), relay_back, "SIGKILL chat", healed - fault)
-
-
-def test_broker_restart(fault_stack, broker):
-    traffic = Traffic(fault_stack)
-    eventlet.sleep(2)
-    fault = time.monotonic()
-    broker.stop()
-    eventlet.sleep(1)
-    broker.start()
-    healed = wait_ready(fault_stack)
-    relay_back = traffic.relay_back(healed)
-    eventlet.sleep(2)
-    check(traffic.finish(), relay_back, "broker restart", healed - fault)
-
-
-def test_sigkill_of_the_gateway(fault_stack):
-    traffic = Traffic(fault_stack)
-    eventlet.sleep(2)
-    victim = stack_process(fault_stack, "gateway")
-    fault = time.monotonic()
-    victim.send_signal(signal.SIGKILL)
-    gone(victim)
-    healed = wait_ready(fault_stack)
+    began = time.monotonic()
+    fault()
+    healed = wait_ready(stack)
     relay_back = traffic.relay_back(healed)
     eventlet.sleep(2)
     score = traffic.finish()
+    check(score, relay_back, name, healed - began)
+    return traffic, score
+
+
+def kill(stack, service):
+    victim = stack_process(stack, service)
+    victim.send_signal(signal.SIGKILL)
+    gone(victim)
+
+
+def restart(broker):
+    broker.stop()
+    eventlet.sleep(1)
+    broker.start()
+
+
+def test_sigkill_of_the_chat_service_mid_stream(fault_stack):
+    survives(fault_stack, "SIGKILL chat", lambda: kill(fault_stack, "chat"))
+
+
+def test_broker_restart(fault_stack, broker):
+    survives(fault_stack, "broker restart", lambda: restart(broker))
+
+
+def test_sigkill_of_the_gateway(fault_stack):
+    traffic, score = survives(fault_stack, "SIGKILL gateway", lambda: kill(fault_stack, "gateway"))
     assert score["reconnects"] >= len(traffic.receivers)
-    check(score, relay_back, "SIGKILL gateway", healed - fault)
 
 
 def test_sigstop_of_the_chat_service_past_the_rpc_timeout(fault_stack):
-    traffic = Traffic(fault_stack)
-    eventlet.sleep(2)
-    victim = stack_process(fault_stack, "chat")
-    fault = time.monotonic()
-    victim.send_signal(signal.SIGSTOP)
-    try:
-        eventlet.sleep(4)  # twice CHATVAKT_RPC_TIMEOUT: the gateway answers 503 meanwhile
-        assert requests.get(fault_stack.url + "/readyz", timeout=5).status_code == 503
-    finally:
-        victim.send_signal(signal.SIGCONT)
-    healed = wait_ready(fault_stack)
-    relay_back = traffic.relay_back(healed)
-    eventlet.sleep(2)
-    check(traffic.finish(), relay_back, "SIGSTOP chat", healed - fault)
+    def stop_past_the_rpc_timeout():
+        victim = stack_process(fault_stack, "chat")
+        victim.send_signal(signal.SIGSTOP)
+        try:
+            eventlet.sleep(4)  # twice CHATVAKT_RPC_TIMEOUT: the gateway answers 503 meanwhile
+            assert requests.get(fault_stack.url + "/readyz", timeout=5).status_code == 503
+        finally:
+            victim.send_signal(signal.SIGCONT)
+
+    survives(fault_stack, "SIGSTOP chat", stop_past_the_rpc_timeout)
 
 
 def test_the_queue_survives_a_broker_restart(fault_stack, broker):
@@ -257,9 +262,7 @@ def test_the_queue_survives_a_broker_restart(fault_stack, broker):
         eventlet.sleep(0.2)
     assert len(before) == len(chats) and before[0][0] == chats[2]["chat_id"], before
 
-    broker.stop()
-    eventlet.sleep(1)
-    broker.start()
+    restart(broker)
     wait_ready(fault_stack)
     after = []
     deadline = time.monotonic() + 15

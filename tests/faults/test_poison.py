@@ -4,14 +4,13 @@ It must be tried a bounded number of times, then land in chatvakt.dead-letter
 with enough headers for ops to know where it came from; it must never loop
 and never vanish. A handler that fails only at first must get the message.
 """
-import time
-
 import eventlet
 import pytest
 from kombu import Connection
 from nameko.standalone.events import event_dispatcher
 
 from chatvakt.handlers import DEAD_LETTER_QUEUE, RETRY_PREFIX, dead_letter_count, event_handler
+from tests.client import until
 
 pytestmark = pytest.mark.faults
 
@@ -38,15 +37,6 @@ class Subject:
         calls["flaky_done"] += 1
 
 
-def _wait(predicate, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        eventlet.sleep(0.05)
-    return False
-
-
 def test_a_poison_message_is_tried_a_bounded_number_of_times_then_parked(
         rabbit_config, container_factory, monkeypatch):
     monkeypatch.setenv("CHATVAKT_MAX_TRIES", "3")
@@ -60,9 +50,9 @@ def test_a_poison_message_is_tried_a_bounded_number_of_times_then_parked(
 
     uri = rabbit_config["AMQP_URI"]
     with Connection(uri) as connection:
-        assert _wait(lambda: dead_letter_count(connection) == 1)
+        assert until(lambda: dead_letter_count(connection) == 1)
     assert calls["poison"] == 3
-    assert _wait(lambda: calls["flaky_done"] == 1)
+    assert until(lambda: calls["flaky_done"] == 1)
     assert calls["flaky"] == 3
 
     # No loop: nothing is tried again once parked.
