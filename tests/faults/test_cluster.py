@@ -18,10 +18,9 @@ import time
 import eventlet
 import pytest
 
-from tests.faults.test_faults import RELAY_BACK_S, Traffic, check, wait_ready
+from tests.faults.test_faults import RELAY_BACK_S, Traffic, booted, check, stack_on, wait_ready
 from tests.private_broker import available
 from tests.private_cluster import PrivateCluster
-from tests.stack import Stack
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e,
               pytest.mark.skipif(not available(), reason="rabbitmq-server is not installed")]
@@ -34,23 +33,12 @@ FAULT = os.environ.get("CHATVAKT_CLUSTER_FAULT", "stop")
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    nodes = PrivateCluster(tmp_path_factory.mktemp("cluster"))
-    nodes.boot_seconds = nodes.start()
-    yield nodes
-    nodes.cleanup()
+    yield from booted(PrivateCluster(tmp_path_factory.mktemp("cluster")))
 
 
 @pytest.fixture(scope="module")
 def cluster_stack(tmp_path_factory, cluster):
-    stack = Stack(tmp_path_factory.mktemp("clusterstack"), broker_uri=cluster.amqp_uri, env={
-        "CHATVAKT_QUEUE_TYPE": "quorum",
-        "CHATVAKT_RPC_TIMEOUT": "2",
-        "CHATVAKT_CHILD_MSGS_PER_MIN": "100000", "CHATVAKT_TOKEN_RATE": "1000",
-        "CHATVAKT_TOKEN_BURST": "1000", "CHATVAKT_DEMO": "0",
-    })
-    stack.start()
-    yield stack
-    stack.stop()
+    yield from stack_on(tmp_path_factory.mktemp("clusterstack"), cluster, CHATVAKT_QUEUE_TYPE="quorum")
 
 
 def max_push_gap(ledger, start, end):
