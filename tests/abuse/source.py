@@ -6,6 +6,7 @@ suite is one of these, and every flood is bounded in count and time and
 targets loopback only.
 """
 import socket
+import time
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -30,6 +31,21 @@ def session_from(address, pool=10):
     adapter = _SourceAdapter(address, pool_connections=pool, pool_maxsize=pool)
     session.mount("http://", adapter)
     return session
+
+
+def flood_of_chats(session, url, body_of, most, seconds):
+    """Chats started through `session` as fast as it goes, at most `most` of
+    them and for at most `seconds`: (the JSON of those started, {status: count})."""
+    started, statuses = [], {}
+    deadline = time.monotonic() + seconds
+    for i in range(most):
+        if time.monotonic() > deadline:
+            break
+        response = session.post(url + "/api/v1/chats", json=body_of(i), timeout=10)
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        if response.status_code == 201:
+            started.append(response.json())
+    return started, statuses
 
 
 def raw_socket_from(address, port, timeout=10):

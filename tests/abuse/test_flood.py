@@ -20,7 +20,7 @@ import eventlet
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from tests.abuse.source import REAL_CHILD, session_from
+from tests.abuse.source import REAL_CHILD, flood_of_chats, session_from
 from tests.client import Api, Socket
 from tests.stack import Stack
 
@@ -71,17 +71,9 @@ def flood_via_rpc(stack):
 
 
 def flood_via_http(stack):
-    attacker = session_from(ATTACKER)
-    ids, statuses = [], {}
-    deadline = time.monotonic() + FLOOD_S
-    for i in range(FLOOD_MAX):
-        if time.monotonic() > deadline:
-            break
-        response = attacker.post(stack.url + "/api/v1/chats", timeout=10,
-                                 json={"message": RISKY if i % 2 == 0 else "hei hei"})
-        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-        if response.status_code == 201:
-            ids.append(response.json()["chat_id"])
+    chats, statuses = flood_of_chats(session_from(ATTACKER), stack.url,
+                                     lambda i: {"message": RISKY if i % 2 == 0 else "hei hei"}, FLOOD_MAX, FLOOD_S)
+    ids = [chat["chat_id"] for chat in chats]
     print(f"flood answers: {statuses}")
     return ids, ids[SUSPECT_AFTER:]
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.abuse.source import REAL_CHILD, session_from
+from tests.abuse.source import REAL_CHILD, flood_of_chats, session_from
 from tests.client import Api, Socket
 from tests.stack import Stack
 from tests.test_queue_e2e import eventually
@@ -38,16 +38,8 @@ def test_a_flood_of_yeses_stays_behind_a_real_childs_yes(limited_stack):
     supervisor.login("demo-supervisor")
     watch = Socket(stack.url, supervisor.token)
     attacker = session_from(ATTACKER)
-    flood, statuses = [], {}
-    deadline = time.monotonic() + FLOOD_S
-    for _ in range(FLOOD_MAX):
-        if time.monotonic() > deadline:
-            break
-        response = attacker.post(stack.url + "/api/v1/chats", timeout=10,
-                                 json={"message": "hei", "in_danger": True})
-        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-        if response.status_code == 201:
-            flood.append(response.json())
+    flood, statuses = flood_of_chats(attacker, stack.url, lambda _: {"message": "hei", "in_danger": True},
+                                     FLOOD_MAX, FLOOD_S)
     print(f"\nflood of yeses: {statuses}")
     assert len(flood) > SUSPECT_AFTER, "the flood must pass the suspect threshold"
     # the same yes again on every flood chat: idempotent, and no alert either way
