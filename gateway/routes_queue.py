@@ -166,7 +166,7 @@ class QueueRoutes:
 
     @timer(interval=sockets_report.REPORT_S)
     def report_sockets(self):
-        counts = sockets_report.staff_counts(self.hub)
+        counts = sockets_report.reporter.counts(self.hub)
         if not sockets_report.reporter.due(counts):
             return
         try:

@@ -603,9 +603,11 @@ def report_sockets(session, outbox, gateway, counts, now=None):
         count = max(0, int(count))
         old = rows.pop(counsellor_id, None)
         if old is None:
-            if count:
-                session.execute(sockets.insert().values(
-                    counsellor_id=counsellor_id, gateway=gateway, count=count, seen_at=now))
+            # A count of none with no row: a socket that came and went between
+            # two reports; the grace runs from now.
+            session.execute(sockets.insert().values(
+                counsellor_id=counsellor_id, gateway=gateway, count=count, seen_at=now,
+                zero_since=None if count else now))
             continue
         zero_since = None if count else (parse_iso(old.zero_since) if not old.count else now)
         session.execute(update(sockets).where(sockets.c.counsellor_id == counsellor_id,
