@@ -6,7 +6,6 @@ same file then queue on the write lock instead of failing half-way through a
 read-then-write (SQLITE_BUSY on lock upgrade), which is what keeps assignment
 and sequence numbers atomic across processes.
 """
-import datetime as dt
 import time
 
 from nameko.extensions import DependencyProvider
@@ -16,32 +15,6 @@ from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import NullPool
 
 from chatvakt import config
-
-
-def utcnow():
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def iso(value):
-    """ISO 8601 in UTC with a Z, or None."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def parse_iso(value):
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        parsed = value
-    else:
-        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc)
-
 
 READ_ONLY = "chatvakt_read_only"
 

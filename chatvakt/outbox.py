@@ -21,7 +21,7 @@ import time
 from sqlalchemy import Column, DateTime, Integer, String, Table, Text, delete, or_, select, update
 
 from chatvakt import events
-from chatvakt.db import utcnow
+from chatvakt.clock import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from marshmallow import ValidationError
 from sqlalchemy import and_, func, or_, select, update
 
 from chatvakt import events as ev
-from chatvakt.db import iso, parse_iso, utcnow
+from chatvakt.clock import iso, parse_iso, utcnow
 from chatvakt.errors import Conflict, Invalid, NotFound
 from chatvakt.vocabulary import OPEN_CHAT_STATUSES, PHASES, SUPERVISORS
 

@@ -13,7 +13,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from sqlalchemy import func, or_, select, update
 
 from chatvakt import events as ev
-from chatvakt.db import iso, parse_iso, utcnow
+from chatvakt.clock import iso, parse_iso, utcnow
 from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound
 from chatvakt.vocabulary import ESCALATION_KINDS, GENDERS, STAFF, SUPERVISORS, escalation_open
 

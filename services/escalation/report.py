@@ -11,7 +11,7 @@ from fpdf import FPDF
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from chatvakt.db import parse_iso
+from chatvakt.clock import parse_iso
 
 FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu",
              "/usr/local/share/fonts/dejavu")

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, delete, func, or_, select, update
 
 from chatvakt import events as ev
-from chatvakt.db import iso, parse_iso, utcnow
+from chatvakt.clock import iso, parse_iso, utcnow
 from chatvakt.errors import Conflict, Invalid, NotAvailable, NotFound
 
 from .models import counsellors, entries, sockets
