@@ -110,7 +110,7 @@ def _start_checkpointer(engine, path):
     from eventlet import tpool
 
     alive = weakref.ref(engine)
-    holder = {}
+    holder: dict[str, sqlite3.Connection] = {}
 
     def checkpoint():
         conn = holder.get("conn")
@@ -232,6 +232,13 @@ def setup_database(service, metadata, url=None):
     return engine
 
 
+class Sessions(sessionmaker):
+    """A service's sessionmaker, which also names its container's broker: the
+    outbox's publisher (chatvakt/outbox.py) opens its connection there."""
+
+    chatvakt_amqp_uri: str | None = None
+
+
 class Database(DependencyProvider):
     """Gives each worker a SQLAlchemy session factory bound to the service's engine.
 
@@ -247,8 +254,7 @@ class Database(DependencyProvider):
 
     def setup(self):
         self.engine = setup_database(self.service, self.metadata)
-        self.sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
-        # The outbox's publisher (chatvakt/outbox.py) talks to this container's broker.
+        self.sessions = Sessions(bind=self.engine, expire_on_commit=False)
         self.sessions.chatvakt_amqp_uri = self.container.config.get("AMQP_URI")
 
     def stop(self):

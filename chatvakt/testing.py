@@ -2,6 +2,7 @@
 PostgreSQL named by CHATVAKT_TEST_PG) and an outbox that records what the
 code would publish."""
 import secrets
+from typing import Callable, TypedDict
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import sessionmaker
@@ -27,7 +28,12 @@ class RecordingOutbox:
 
 # Which database domain tests run on; services/conftest.py runs every test that
 # uses a `db` fixture once on SQLite and once on the real PostgreSQL.
-BACKEND = {"name": "sqlite", "cleanups": []}
+class Backend(TypedDict):
+    name: str
+    cleanups: list[Callable[[], None]]
+
+
+BACKEND: Backend = {"name": "sqlite", "cleanups": []}
 
 
 def sqlite_sessions(tmp_path, service, metadata):
