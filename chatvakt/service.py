@@ -1,6 +1,7 @@
 """Pieces every nameko service class shares: the ping, the outbox sweeper and
 the one way a worker runs a unit of work (transaction, then publish)."""
 import logging
+from typing import Any
 
 import eventlet
 from kombu import Connection
@@ -58,6 +59,12 @@ class ServiceBase:
     sweeper that republishes outbox rows a crashed worker left behind."""
 
     outbox = None  # set by services that own an outbox
+    # Set by each service class. On the class `db` and `dispatch` are nameko
+    # dependency providers; a worker sees what they provide (a sessionmaker, a
+    # dispatch function), which no one type says.
+    name: str
+    db: Any
+    dispatch: Any
     observed = Observed()
 
     @rpc

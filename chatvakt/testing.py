@@ -1,17 +1,18 @@
 """Test helpers for domain code: a real database (SQLite file, or the
 PostgreSQL named by CHATVAKT_TEST_PG) and an outbox that records what the
 code would publish."""
-import os
 import secrets
+from typing import Callable, TypedDict
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import NullPool
 
+from chatvakt import config
 from chatvakt.db import make_engine
 from chatvakt.migrations import upgrade
 
-PG_ADMIN_URL = os.environ.get("CHATVAKT_TEST_PG", "postgresql+pg8000://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = config.test_pg_admin_url()
 
 
 class RecordingOutbox:
@@ -27,7 +28,12 @@ class RecordingOutbox:
 
 # Which database domain tests run on; services/conftest.py runs every test that
 # uses a `db` fixture once on SQLite and once on the real PostgreSQL.
-BACKEND = {"name": "sqlite", "cleanups": []}
+class Backend(TypedDict):
+    name: str
+    cleanups: list[Callable[[], None]]
+
+
+BACKEND: Backend = {"name": "sqlite", "cleanups": []}
 
 
 def sqlite_sessions(tmp_path, service, metadata):

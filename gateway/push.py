@@ -10,7 +10,7 @@ from nameko.events import BROADCAST, event_handler
 
 from chatvakt import config, errors
 from chatvakt import events as ev
-from chatvakt.db import parse_iso, utcnow
+from chatvakt.clock import parse_iso, utcnow
 
 from . import accounts, metrics, presence
 from .base import (

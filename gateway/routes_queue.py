@@ -4,7 +4,7 @@ import logging
 from nameko.timer import timer
 
 from chatvakt import config, errors
-from chatvakt.db import iso, parse_iso
+from chatvakt.clock import iso, parse_iso
 
 from . import accounts, clientaddr, limits, metrics, schemas
 from . import presence as sockets_report

@@ -15,7 +15,7 @@ from nameko.web.handlers import HttpRequestHandler
 from werkzeug.wrappers import Response
 
 from chatvakt import errors
-from chatvakt.db import parse_iso
+from chatvakt.clock import parse_iso
 
 from . import metrics
 from .server import HardenedWebServer, limits

@@ -6,7 +6,7 @@ import pytest
 
 from chatvakt import config
 from chatvakt import events as ev
-from chatvakt.db import iso
+from chatvakt.clock import iso
 from chatvakt.testing import read, run, sqlite_sessions
 from gateway.push import queue_push
 from services.queue import domain

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, delete, func, or_, select, update
 
 from chatvakt import events as ev
-from chatvakt.db import iso, parse_iso, utcnow
+from chatvakt.clock import iso, parse_iso, utcnow
 from chatvakt.errors import Conflict, Invalid, NotAvailable, NotFound
 
 from .models import counsellors, entries, sockets
@@ -188,7 +188,7 @@ def raise_for_risk(session, outbox, chat_id, severity, reason, now=None, categor
         if acute and not row.acute:
             session.execute(update(entries).where(entries.c.chat_id == chat_id).values(acute=True))
         return False
-    values = {"risk": True, "acute": bool(row.acute) or acute}
+    values: dict[str, object] = {"risk": True, "acute": bool(row.acute) or acute}
     if level >= (row.priority or 0):
         # A screen hit arriving after the child's own yes at the same level must not
         # hide that the child said it (the console labels the row by the source).

@@ -8,7 +8,8 @@ from nameko.timer import timer
 
 from chatvakt import config, observability
 from chatvakt import events as ev
-from chatvakt.db import Database, utcnow
+from chatvakt.clock import utcnow
+from chatvakt.db import Database
 from chatvakt.handlers import event_handler
 from chatvakt.outbox import Outbox
 from chatvakt.service import ServiceBase

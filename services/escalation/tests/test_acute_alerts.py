@@ -6,7 +6,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from chatvakt import events as ev
-from chatvakt.db import utcnow
+from chatvakt.clock import utcnow
 from chatvakt.testing import read, run, sqlite_sessions
 
 from services.escalation import domain

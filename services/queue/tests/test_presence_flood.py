@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from chatvakt import config
-from chatvakt.db import iso
+from chatvakt.clock import iso
 from chatvakt.testing import read, run, sqlite_sessions
 from services.queue import domain, service
 from services.queue.models import metadata

@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from chatvakt.db import iso
+from chatvakt.clock import iso
 from chatvakt.errors import Conflict, Invalid, NotFound
 from chatvakt.testing import read, run, sqlite_sessions
 from services.queue import domain
