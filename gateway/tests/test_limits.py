@@ -8,7 +8,7 @@ from sqlalchemy.orm import sessionmaker
 from chatvakt import errors
 from chatvakt.db import make_engine
 from chatvakt.migrations import upgrade
-from chatvakt.testing import postgres_available, postgres_database
+from chatvakt.testing import kept_postgres, postgres_available
 from gateway import accounts, limits
 from gateway.models import address_salts, metadata, rate_limits, revocations, tokens
 
@@ -46,15 +46,15 @@ def replicas(request, tmp_path, monkeypatch):
     if request.param == "postgres":
         if not postgres_available():
             pytest.skip("PostgreSQL does not answer")
-        url, drop = postgres_database()
+        url, empty = kept_postgres("gateway", metadata)
     else:
-        url, drop = f"sqlite:///{tmp_path / 'gateway.sqlite3'}", (lambda: None)
+        url, empty = f"sqlite:///{tmp_path / 'gateway.sqlite3'}", (lambda: None)
     engines = [make_engine(url), make_engine(url)]
     upgrade("gateway", engines[0], metadata)
     yield [sessionmaker(bind=e, expire_on_commit=False) for e in engines]
     for engine in engines:
         engine.dispose()
-    drop()
+    empty()
 
 
 def tx(factory, fn, *args, **kwargs):

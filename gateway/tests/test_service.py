@@ -11,7 +11,6 @@ from types import SimpleNamespace
 
 import eventlet
 import pytest
-from argon2 import PasswordHasher
 from nameko.exceptions import BadRequest, RemoteError, deserialize, serialize
 from nameko.testing.services import worker_factory
 from werkzeug.test import EnvironBuilder
@@ -42,10 +41,6 @@ def tx(sessions_, fn, *args, **kwargs):
 def gateway(tmp_path, monkeypatch):
     monkeypatch.setenv("CHATVAKT_RPC_TIMEOUT", "0.2")
     monkeypatch.setattr(limits, "_salt_cache", {})
-    # Argon2 at its cheapest: these tests check who gets in, not the hash's cost.
-    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    monkeypatch.setattr(accounts, "_hasher", cheap)
-    monkeypatch.setattr(accounts, "_DUMMY_HASH", cheap.hash("dummy"))
     monkeypatch.setattr(sessions, "_state", {"last_id": None, "pruned": 0.0})
     base._token_cache.clear()  # routes hold this very dict: emptied, not replaced
     engine, db = sqlite_sessions(tmp_path, "gateway", metadata)
