@@ -62,7 +62,7 @@ def sqlite_sessions(tmp_path, service, metadata):
 
 # Per service, one migrated SQLite file for the run that each test copies:
 # migrating took a tenth of a second a test.
-_templates = {}
+_templates: dict[str, Path] = {}
 
 
 def _migrated_sqlite(service, metadata):
@@ -78,7 +78,7 @@ def _migrated_sqlite(service, metadata):
 # Per service, one migrated PostgreSQL database for the whole run, emptied
 # after each test: creating, migrating and dropping one per test took about
 # three seconds each, most of `make unit`'s time.
-_kept = {}
+_kept: dict[str, tuple] = {}
 
 
 def kept_postgres(service, metadata):
