@@ -89,33 +89,37 @@ def kept_postgres(service, metadata):
         engine = make_engine(url)
         upgrade(service, engine, metadata)
         engine.dispose()
-        _kept[service] = (url, drop)
-    url = _kept[service][0]
+        _kept[service] = (url, drop, create_engine(url, pool_size=1))
+    url, _drop, keeper = _kept[service]
+    quote = keeper.dialect.identifier_preparer.quote
+    # One round trip: a statement each took 70 ms a test.
+    emptying = text(
+        "DO $$DECLARE s text; BEGIN PERFORM set_config('lock_timeout', '5s', true); "
+        + " ".join(f"DELETE FROM {quote(table.name)};" for table in reversed(metadata.sorted_tables))
+        + " FOR s IN SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()"
+          " LOOP EXECUTE format('ALTER SEQUENCE %I RESTART', s); END LOOP; END$$")
 
     def empty():
-        engine = create_engine(url, poolclass=NullPool)
         try:
-            with engine.begin() as conn:
-                conn.execute(text("SET LOCAL lock_timeout = '5s'"))
-                for table in reversed(metadata.sorted_tables):
-                    conn.execute(table.delete())
-                sequences = conn.execute(text(
-                    "SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()"))
-                for (name,) in sequences.all():
-                    conn.execute(text(f'ALTER SEQUENCE "{name}" RESTART'))
+            with keeper.begin() as conn:
+                conn.execute(emptying)
         except Exception:  # noqa: BLE001 - a test left a transaction open: the next gets a new database
-            _kept.pop(service)[1]()
-        finally:
-            engine.dispose()
+            _drop_one(_kept.pop(service))
 
     return url, empty
+
+
+def _drop_one(kept):
+    _url, drop, keeper = kept
+    keeper.dispose()
+    drop()
 
 
 def drop_kept():
     """Drop this run's kept databases and templates (at the end of the session)."""
     # At once: PostgreSQL lets concurrent drops share one checkpoint (10x faster).
     with ThreadPoolExecutor(max(1, len(_kept))) as pool:
-        list(pool.map(lambda kept: kept[1](), _kept.values()))
+        list(pool.map(_drop_one, _kept.values()))
     _kept.clear()
     while _templates:
         shutil.rmtree(_templates.popitem()[1].parent, ignore_errors=True)
