@@ -1,6 +1,8 @@
 """The limiter's decisions and its shared state, without a broker: pure
 functions with plain numbers, and the SQL steps on a SQLite file that two
 engines share as two gateway replicas would."""
+import functools
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
@@ -38,19 +40,25 @@ def test_retry_after_is_a_whole_second_at_least():
     assert limits.retry_after(0.01) == 1 and limits.retry_after(2.2) == 3
 
 
+@functools.cache
+def _postgres_answers():
+    return postgres_available()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def replicas(request, tmp_path, monkeypatch):
     """Two engines on one database: two gateway processes (one SQLite file on
     one machine, or PostgreSQL as in production)."""
     monkeypatch.setattr(limits, "_salt_cache", {})
     if request.param == "postgres":
-        if not postgres_available():
+        if not _postgres_answers():
             pytest.skip("PostgreSQL does not answer")
-        url, empty = kept_postgres("gateway", metadata)
+        url, empty = kept_postgres("gateway", metadata)  # migrated once for the run
+        engines = [make_engine(url), make_engine(url)]
     else:
         url, empty = f"sqlite:///{tmp_path / 'gateway.sqlite3'}", (lambda: None)
-    engines = [make_engine(url), make_engine(url)]
-    upgrade("gateway", engines[0], metadata)
+        engines = [make_engine(url), make_engine(url)]
+        upgrade("gateway", engines[0], metadata)
     yield [sessionmaker(bind=e, expire_on_commit=False) for e in engines]
     for engine in engines:
         engine.dispose()
