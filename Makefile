@@ -28,9 +28,9 @@ lint: setup
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/mypy chatvakt services/*/domain.py
 
-# The broker-free tests: every service's and the gateway's own (under a minute).
+# The broker-free tests: the kernel's, every service's and the gateway's own (under a minute).
 unit: setup
-	$(BIN)/pytest -q services gateway/tests $(PYTEST_ARGS)
+	$(BIN)/pytest -q chatvakt services gateway/tests $(PYTEST_ARGS)
 
 test: setup lint
 	@$(MAKE) -s broker WITH_MANAGEMENT=1

@@ -36,7 +36,7 @@ import chatvakt.errors  # noqa: E402,F401 - registers our errors for deserialisa
 # py-amqp warns about late frames on channels the proxies are closing: noise.
 logging.getLogger("amqp").setLevel(logging.ERROR)
 from chatvakt import events as ev  # noqa: E402
-from chatvakt.db import iso, utcnow  # noqa: E402
+from chatvakt.clock import iso, utcnow  # noqa: E402
 from chatvakt.numbers import percentile  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -34,6 +34,7 @@ which RabbitMQ removes when their node goes. Replies in flight at that
 moment are lost: the caller times out (503) and the client retries with its
 client_msg_id, which the chat service deduplicates.
 """
+import functools
 import re
 
 from chatvakt import config
@@ -95,12 +96,12 @@ def install():
     def wrap(cls, adjust):
         original = cls.setup
 
+        @functools.wraps(original)
         def setup(self):
             original(self)
             if getattr(self, "queue", None) is not None:
                 adjust(self.queue)
 
-        setup.__wrapped__ = original
         cls.setup = setup
 
     def reply_queue(queue):

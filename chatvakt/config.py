@@ -104,3 +104,42 @@ def queue_push_first():
 def flood_notice_s():
     """Supervisors get the flood notice updated at most this often."""
     return env_float("CHATVAKT_FLOOD_NOTICE_S", 5.0)
+
+
+# -- the process itself, its logs, and the environment its children inherit --
+
+def process_name(default=""):
+    """This process's name in log lines: set by the launcher (chat, chat-2, gateway)."""
+    return env("CHATVAKT_PROCESS", default)
+
+
+def name_process(name):
+    """Name this process (unless the launcher already did) for the program it becomes
+    by exec, which reads the name back from the environment."""
+    os.environ.setdefault("CHATVAKT_PROCESS", name)
+
+
+def log_json():
+    """JSON log lines (LOG_FORMAT=json, the containers' default) or readable ones."""
+    return env("LOG_FORMAT", "text").strip().lower() == "json"
+
+
+def replicas():
+    """`chatvakt run --replicas`'s default: N, or per service as chat=2,gateway=2."""
+    return env("CHATVAKT_REPLICAS", "1")
+
+
+def inherited_environment():
+    """A copy of this process's environment, for a child process to start from."""
+    return dict(os.environ)
+
+
+def test_pg_admin_url():
+    """The PostgreSQL server the tests make their databases on (CHATVAKT_TEST_PG)."""
+    return env("CHATVAKT_TEST_PG", "postgresql+pg8000://postgres@127.0.0.1:5432/postgres")
+
+
+def test_crash_after_commit():
+    """A test hook (CHATVAKT_TEST_CRASH_AFTER_COMMIT): the file whose removal makes
+    a chat replica exit between commit and publish; None when not armed."""
+    return env("CHATVAKT_TEST_CRASH_AFTER_COMMIT")

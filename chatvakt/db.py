@@ -6,7 +6,6 @@ same file then queue on the write lock instead of failing half-way through a
 read-then-write (SQLITE_BUSY on lock upgrade), which is what keeps assignment
 and sequence numbers atomic across processes.
 """
-import datetime as dt
 import time
 
 from nameko.extensions import DependencyProvider
@@ -16,32 +15,6 @@ from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import NullPool
 
 from chatvakt import config
-
-
-def utcnow():
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def iso(value):
-    """ISO 8601 in UTC with a Z, or None."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def parse_iso(value):
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        parsed = value
-    else:
-        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc)
-
 
 READ_ONLY = "chatvakt_read_only"
 
@@ -137,7 +110,7 @@ def _start_checkpointer(engine, path):
     from eventlet import tpool
 
     alive = weakref.ref(engine)
-    holder = {}
+    holder: dict[str, sqlite3.Connection] = {}
 
     def checkpoint():
         conn = holder.get("conn")
@@ -259,6 +232,13 @@ def setup_database(service, metadata, url=None):
     return engine
 
 
+class Sessions(sessionmaker):
+    """A service's sessionmaker, which also names its container's broker: the
+    outbox's publisher (chatvakt/outbox.py) opens its connection there."""
+
+    chatvakt_amqp_uri: str | None = None
+
+
 class Database(DependencyProvider):
     """Gives each worker a SQLAlchemy session factory bound to the service's engine.
 
@@ -274,8 +254,7 @@ class Database(DependencyProvider):
 
     def setup(self):
         self.engine = setup_database(self.service, self.metadata)
-        self.sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
-        # The outbox's publisher (chatvakt/outbox.py) talks to this container's broker.
+        self.sessions = Sessions(bind=self.engine, expire_on_commit=False)
         self.sessions.chatvakt_amqp_uri = self.container.config.get("AMQP_URI")
 
     def stop(self):

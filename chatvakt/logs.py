@@ -8,11 +8,12 @@ only their type and the traceback's code locations.
 """
 import json
 import logging
-import os
 import time
 import traceback
 
-SERVICE = os.environ.get("CHATVAKT_PROCESS", "")
+from chatvakt import config
+
+SERVICE = config.process_name()
 
 
 class JsonFormatter(logging.Formatter):
@@ -62,6 +63,6 @@ class TextFormatter(logging.Formatter):
 
 def formatter():
     """The formatter deploy/nameko.yaml names: JSON when LOG_FORMAT=json."""
-    if os.environ.get("LOG_FORMAT", "text").strip().lower() == "json":
+    if config.log_json():
         return JsonFormatter()
     return TextFormatter()

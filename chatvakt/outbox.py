@@ -17,11 +17,16 @@ import datetime as dt
 import json
 import logging
 import time
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import Column, DateTime, Integer, String, Table, Text, delete, or_, select, update
 
 from chatvakt import events
-from chatvakt.db import utcnow
+from chatvakt.clock import utcnow
+
+if TYPE_CHECKING:
+    import amqp
+    from kombu import Connection
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +148,8 @@ class Batcher:
         self.sessions = sessions
         self.dispatch = dispatch
         self.queue = LightQueue()
-        self.connection = None
-        self.channel = None
+        self.connection: Connection | None = None
+        self.channel: amqp.Channel | None = None
         self.exchange = f"{outbox.source}.events"
         self.published_ids = LightQueue()
         self.batches = 0
@@ -208,7 +213,9 @@ class Batcher:
             uri = getattr(self.sessions, "chatvakt_amqp_uri", None) or config.amqp_uri()
             self.connection = Connection(uri, heartbeat=0)
             self.connection.ensure_connection(max_retries=1)
-            channel = self.connection.default_channel
+            # kombu types this as its abstract channel; on the pyamqp transport it is
+            # amqp's, which has the confirms and the events used below.
+            channel = cast("amqp.Channel", self.connection.default_channel)
             # The exchange is nameko's: its EventDispatcher declared it at start.
             channel.confirm_select()
             self.acked = [0, False]
@@ -230,6 +237,8 @@ class Batcher:
         from amqp import Message
 
         channel = self._channel()
+        connection = self.connection
+        assert connection is not None  # _channel() opened it
         for row in rows:
             body = row.payload.encode() if isinstance(row.payload, str) else row.payload
             channel.basic_publish(
@@ -242,7 +251,7 @@ class Batcher:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("no publisher confirm from the broker")
-            self.connection.drain_events(timeout=left)
+            connection.drain_events(timeout=left)
         if self.acked[1]:
             self.acked[1] = False
             raise RuntimeError("the broker refused a batch (nack)")

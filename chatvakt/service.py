@@ -2,6 +2,8 @@
 outbox, the ping, the outbox sweeper, the metrics gauges and the one way a
 worker runs a unit of work (transaction, then publish)."""
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import eventlet
 from kombu import Connection
@@ -68,8 +70,14 @@ class ServiceBase:
     timer that sets the service's gauges."""
 
     outbox = None  # set by services that own an outbox
+    # Set by each service class. On the class `db` and `dispatch` are nameko
+    # dependency providers; a worker sees what they provide (a sessionmaker, a
+    # dispatch function), which no one type says.
+    name: str
+    db: Any
+    dispatch: Any
     # (the domain's metrics snapshot, {a field of it: the gauge it sets}), or None
-    gauges = None
+    gauges: tuple[Callable[..., dict], dict[str, Any]] | None = None
     observed = Observed()
 
     @rpc

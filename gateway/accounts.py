@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import delete, select, update
 
-from chatvakt.db import parse_iso, utcnow
+from chatvakt.clock import parse_iso, utcnow
 from chatvakt.errors import Invalid, Unauthorized
 from chatvakt.vocabulary import ROLES
 

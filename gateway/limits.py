@@ -4,7 +4,8 @@ State lives in the gateway's database (SQLite file shared by the processes on
 one machine, PostgreSQL in production), never in one process: two replicas
 behind a balancer must give the same limits as one. Every change is one
 conditional UPDATE (compare-and-set) or an INSERT that a racing replica's
-INSERT makes a no-op, so two replicas never both spend the last unit.
+INSERT makes a no-op, so two replicas never both spend the last unit. (The
+per-process limits, in memory and cheaper, are in ratelimit.py.)
 
 A client's address is never stored or logged: keys are HMACs of it under a
 random salt that rotates daily (`address_salts`); yesterday's salt is deleted,

@@ -80,7 +80,7 @@ def spec():
     bodies = (schemas.StartChat, schemas.PostMessage, schemas.EndChat, schemas.Login, schemas.Presence,
               schemas.Take, schemas.Transfer, schemas.Escalation, schemas.Priority,
               schemas.ChangePassword, schemas.Note, schemas.Phase, schemas.EscalationUpdate, schemas.AlertAck,
-              schemas.Danger, schemas.RiskMark)
+              schemas.Danger, schemas.RiskMark, schemas.Lang)
     return {
         "openapi": "3.0.3",
         "info": {"title": "chatvakt gateway", "version": "1",
@@ -122,6 +122,9 @@ def spec():
                 "Mark a chat at risk or not by hand, with a reason (staff); kept as a labelled "
                 "example for `chatvakt risk retrain`; a waiting chat moves in or out of the "
                 "at-risk tier", schemas.RiskMark, params=[CHAT_ID])},
+            "/api/v1/chats/{chat_id}/lang": {"post": _op(
+                "The child's page switched language during the chat (child); staff are told",
+                schemas.Lang, params=[CHAT_ID])},
             "/api/v1/chats/{chat_id}/end": {"post": _op("End a chat", None, params=[CHAT_ID])},
             "/api/v1/chats/{chat_id}/typing": {"post": _op("Typing", None, 202, params=[CHAT_ID])},
             "/api/v1/auth/login": {"post": _op("Log in", schemas.Login, auth=False, responses=(401,))},
@@ -172,6 +175,12 @@ def spec():
                            params=[ESCALATION_ID]),
                 "patch": _op("Edit details and/or move the status (409 on an illegal move)",
                              schemas.EscalationUpdate, params=[ESCALATION_ID])},
+            "/api/v1/escalations/{escalation_id}/identifying": {"get": _op(
+                "Read back the identifying details one wrote (the writer, audited) while the chat "
+                "lasts and CHATVAKT_READBACK_S after; 403 later", params=[ESCALATION_ID])},
+            "/api/v1/escalations/{escalation_id}/transcript": {"get": _op(
+                "The chat beside the draft, for the supervisor who approves it (audited)",
+                params=[ESCALATION_ID])},
             "/api/v1/escalations/{escalation_id}/audit": {"get": _op(
                 "Who read and changed the escalation, when (supervisor)", params=[ESCALATION_ID])},
             "/api/v1/escalations/{escalation_id}/report.pdf": {"get": _op(

@@ -54,6 +54,21 @@ class Reporter:
     def __init__(self):
         self.last = None
         self.sent_at = 0.0
+        self.joined = set()
+
+    def joined_socket(self, counsellor_id):
+        self.joined.add(counsellor_id)
+
+    def counts(self, hub):
+        """The counts to report: a socket that opened and closed between two
+        reports (or while the queue did not answer) is reported as none left,
+        so its counsellor goes offline after the grace instead of never.
+        Someone last reported with sockets is reported once more with none."""
+        counts = staff_counts(hub)
+        gone = self.joined | {cid for cid, n in (self.last or {}).items() if n}
+        for counsellor_id in gone:
+            counts.setdefault(counsellor_id, 0)
+        return counts
 
     def due(self, counts):
         return counts != self.last or time.monotonic() - self.sent_at >= heartbeat_s()
@@ -61,6 +76,8 @@ class Reporter:
     def sent(self, counts):
         self.last = counts
         self.sent_at = time.monotonic()
+        # Only what this report carried: a socket may have joined while it was sent.
+        self.joined -= set(counts)
 
 
 reporter = Reporter()

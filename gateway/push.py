@@ -10,9 +10,9 @@ from nameko.events import BROADCAST, event_handler
 
 from chatvakt import config, errors
 from chatvakt import events as ev
-from chatvakt.db import parse_iso, utcnow
+from chatvakt.clock import parse_iso, utcnow
 
-from . import accounts, metrics
+from . import accounts, metrics, presence
 from .base import (
     CHAN_QUEUE,
     CHAN_SUPERVISORS,
@@ -66,6 +66,7 @@ class Push:
             channels.append(_chan_chat(actor["chat_id"]))
         else:
             channels += [_chan_counsellor(actor["id"]), CHAN_QUEUE]
+            presence.reporter.joined_socket(actor["id"])
             if actor["role"] in SUPERVISORS:
                 channels.append(CHAN_SUPERVISORS)
         for channel in channels:

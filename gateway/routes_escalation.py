@@ -9,7 +9,7 @@ import time
 from werkzeug.wrappers import Response
 
 from chatvakt import config, errors
-from chatvakt.db import parse_iso
+from chatvakt.clock import parse_iso
 
 from . import schemas
 from .base import STAFF, SUPERVISORS

@@ -1,15 +1,15 @@
-"""HTTP routes of counsellors: login, presence and the intake queue."""
+"""HTTP routes of counsellors: presence and the intake queue."""
 import logging
 
 from nameko.timer import timer
 
 from chatvakt import config, errors
-from chatvakt.db import iso, parse_iso
+from chatvakt.clock import iso, parse_iso
 
-from . import accounts, clientaddr, limits, metrics, schemas
+from . import accounts, metrics, schemas
 from . import presence as sockets_report
-from .base import STAFF, SUPERVISORS, _seen_chats, _token_cache, with_risk
-from .web import api, bearer, read_json, time_arg
+from .base import STAFF, SUPERVISORS, _seen_chats, with_risk
+from .web import api, read_json, time_arg
 
 log = logging.getLogger(__name__)
 
@@ -26,64 +26,6 @@ def wait_warn_s():
 
 
 class QueueRoutes:
-    @api("POST", "/api/v1/auth/login")
-    def login(self, request):
-        body = read_json(request, schemas.Login())
-        account_id = self._check_password(request, body["username"], body["password"])
-        return self._tx(accounts.start_session, account_id)
-
-    def _check_password(self, request, username, password):
-        """The account id when the password is right; 429 while this (account,
-        address) or this address must wait; 401 otherwise (also for an unknown
-        or disabled account: the same words and, through the dummy hash, the
-        same time)."""
-        address = clientaddr.from_environ(request.environ)
-        keys = self._tx(limits.login_keys, username, address)
-        wait = self._read(limits.login_wait, keys)
-        if wait > 0:
-            metrics.ERRORS.labels(service="gateway", kind="login_throttled").inc()
-            raise errors.RateLimited("Too many wrong passwords; wait before trying again.",
-                                     retry_after=limits.retry_after(wait))
-        account_id, password_hash, disabled = self._read(accounts.login_candidate, username)
-        # Off the event loop: a hash is tens of milliseconds of CPU.
-        if not accounts.offload(accounts.password_matches, password_hash, password) or disabled:
-            self._tx(limits.login_failed, keys)
-            raise errors.Unauthorized("Wrong username or password.")
-        self._tx(limits.login_succeeded, keys)
-        return account_id
-
-    @api("POST", "/api/v1/auth/logout")
-    def logout(self, request):
-        self._actor(request, STAFF)
-        self._tx(accounts.revoke, bearer(request))
-        _token_cache.pop(bearer(request), None)
-        return {"ok": True}
-
-    @api("POST", "/api/v1/auth/password")
-    def change_password(self, request):
-        """The logged-in person's new password: every session of theirs ends,
-        on every replica; the answer carries a fresh token for this one."""
-        actor = self._actor(request, STAFF)
-        body = read_json(request, schemas.ChangePassword())
-        username = self._read(accounts.username_of, actor["id"])
-        if username is None:
-            raise errors.Unauthorized("A valid token is required.")
-        try:
-            self._check_password(request, username, body["current"])
-        except errors.Unauthorized:
-            raise errors.Invalid("The current password is wrong.",
-                                 {"current": ["Wrong password."]})
-        new_hash = accounts.offload(accounts.hash_password, body["new"])
-        self._tx(accounts.set_password, actor["id"], new_hash)
-        _token_cache.pop(bearer(request), None)
-        return self._tx(accounts.start_session, actor["id"])
-
-    @api("GET", "/api/v1/me")
-    def me(self, request):
-        actor = self._actor(request, STAFF)
-        return {"id": actor["id"], "name": actor["name"], "role": actor["role"],
-                "wait_warn_s": wait_warn_s()}
-
     @api("PUT", "/api/v1/presence")
     def presence(self, request):
         actor = self._actor(request, STAFF)
@@ -166,7 +108,7 @@ class QueueRoutes:
 
     @timer(interval=sockets_report.REPORT_S)
     def report_sockets(self):
-        counts = sockets_report.staff_counts(self.hub)
+        counts = sockets_report.reporter.counts(self.hub)
         if not sockets_report.reporter.due(counts):
             return
         try:

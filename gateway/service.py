@@ -8,6 +8,7 @@ from chatvakt import events as ev
 
 from .base import GatewayBase
 from .push import Push
+from .routes_auth import AuthRoutes
 from .routes_chat import ChatRoutes
 from .routes_coding import CodingRoutes
 from .routes_escalation import EscalationRoutes
@@ -16,6 +17,6 @@ from .routes_queue import QueueRoutes
 from .sessions import Sessions
 
 
-class GatewayService(ChatRoutes, QueueRoutes, CodingRoutes, EscalationRoutes, OpsRoutes, Push,
-                     Sessions, GatewayBase):
+class GatewayService(AuthRoutes, ChatRoutes, QueueRoutes, CodingRoutes, EscalationRoutes, OpsRoutes,
+                     Push, Sessions, GatewayBase):
     name = ev.GATEWAY

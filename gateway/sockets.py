@@ -43,8 +43,8 @@ from nameko.web.websocket import WebSocketHubProvider, WebSocketRpc, WebSocketSe
 from chatvakt import config, errors
 
 from . import metrics
+from .ratelimit import Bucket
 from .server import HardenedWebServer
-from .throttle import Bucket
 from .web import CLIENT_ERRORS, check_json, json_response
 
 log = logging.getLogger(__name__)

@@ -8,18 +8,17 @@ import uuid
 from functools import partial
 
 from eventlet.event import Event
-
 from marshmallow import ValidationError
 from nameko.exceptions import BadRequest
 from nameko.web.handlers import HttpRequestHandler
 from werkzeug.wrappers import Response
 
 from chatvakt import errors
-from chatvakt.db import parse_iso
+from chatvakt.clock import parse_iso
 
 from . import metrics
+from .ratelimit import http_throttle, token_key
 from .server import HardenedWebServer, limits
-from .throttle import http_throttle, token_key
 
 log = logging.getLogger(__name__)
 QUIET_ROUTES = ("/healthz", "/readyz", "/metrics")

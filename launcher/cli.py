@@ -57,7 +57,7 @@ def _accounts_disable(args):
 def _service(args):
     from launcher.stack import service_command
 
-    os.environ.setdefault("CHATVAKT_PROCESS", args.name)
+    config.name_process(args.name)
     command = service_command(args.name)
     os.execv(command[0], command)
 
@@ -161,7 +161,7 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the whole local stack in the foreground")
-    run.add_argument("--replicas", default=os.environ.get("CHATVAKT_REPLICAS", "1"),
+    run.add_argument("--replicas", default=config.replicas(),
                      help="processes per service: N for every service, or per service as "
                           "chat=2,gateway=2 (others 1); the gateways get consecutive ports")
     run.set_defaults(func=_run)

@@ -93,7 +93,7 @@ class Process:
 
 
 def build_env(name, replica, port):
-    env = dict(os.environ)
+    env = config.inherited_environment()
     env["CHATVAKT_PROCESS"] = f"{name}-{replica}" if replica > 1 else name
     env.setdefault("AMQP_URI", config.DEFAULT_AMQP_URI)
     env["CHATVAKT_DATA"] = str(config.data_dir())
@@ -101,7 +101,7 @@ def build_env(name, replica, port):
     # A quiet terminal: in readable (text) form the local stack shows warnings,
     # errors and restarts only; LOG_LEVEL=INFO shows each unit of work, and
     # LOG_FORMAT=json gives the containers' JSON lines at INFO.
-    if config.env("LOG_FORMAT", "text") != "json":
+    if not config.log_json():
         env.setdefault("LOG_LEVEL", "WARNING")
     if name == "gateway":
         env["GATEWAY_PORT"] = str(port + replica - 1)

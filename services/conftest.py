@@ -1,5 +1,6 @@
 """Every domain test that uses a `db` fixture runs on SQLite and on the real
 PostgreSQL (skipped with a reason only where no PostgreSQL answers)."""
+import functools
 import importlib
 
 import pytest
@@ -12,17 +13,28 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("db_backend", ["sqlite", "postgres"], indirect=True)
 
 
+@functools.cache
+def _postgres_answers():
+    return testing.postgres_available()
+
+
 @pytest.fixture(autouse=True)
 def db_backend(request):
     # autouse: set up before the test's own `db` fixture.
     backend = getattr(request, "param", "sqlite")
-    if backend == "postgres" and not testing.postgres_available():
+    if backend == "postgres" and not _postgres_answers():
         pytest.skip("PostgreSQL does not answer on 127.0.0.1:5432")
     testing.BACKEND["name"] = backend
     yield backend
     testing.BACKEND["name"] = "sqlite"
     while testing.BACKEND["cleanups"]:
         testing.BACKEND["cleanups"].pop()()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def kept_databases():
+    yield
+    testing.drop_kept()
 
 
 @pytest.fixture

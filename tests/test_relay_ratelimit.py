@@ -39,7 +39,7 @@ def test_a_released_place_is_given_back():
 
 def test_throttle_lets_one_through_per_interval():
     clock = Clock()
-    throttle = Throttle(2.0, clock)
+    throttle = Throttle.every(2.0, clock)
     assert throttle.allow("k") and not throttle.allow("k") and throttle.allow("other")
     clock.now += 2.0
     assert throttle.allow("k")

@@ -1,6 +1,8 @@
 """The limiter's decisions and its shared state, without a broker: pure
 functions with plain numbers, and the SQL steps on a SQLite file that two
 engines share as two gateway replicas would."""
+import functools
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
@@ -8,7 +10,7 @@ from sqlalchemy.orm import sessionmaker
 from chatvakt import errors
 from chatvakt.db import make_engine
 from chatvakt.migrations import upgrade
-from chatvakt.testing import postgres_available, postgres_database
+from chatvakt.testing import kept_postgres, postgres_available
 from gateway import accounts, limits
 from gateway.models import address_salts, metadata, rate_limits, revocations, tokens
 
@@ -38,23 +40,29 @@ def test_retry_after_is_a_whole_second_at_least():
     assert limits.retry_after(0.01) == 1 and limits.retry_after(2.2) == 3
 
 
+@functools.cache
+def _postgres_answers():
+    return postgres_available()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def replicas(request, tmp_path, monkeypatch):
     """Two engines on one database: two gateway processes (one SQLite file on
     one machine, or PostgreSQL as in production)."""
     monkeypatch.setattr(limits, "_salt_cache", {})
     if request.param == "postgres":
-        if not postgres_available():
+        if not _postgres_answers():
             pytest.skip("PostgreSQL does not answer")
-        url, drop = postgres_database()
+        url, empty = kept_postgres("gateway", metadata)  # migrated once for the run
+        engines = [make_engine(url), make_engine(url)]
     else:
-        url, drop = f"sqlite:///{tmp_path / 'gateway.sqlite3'}", (lambda: None)
-    engines = [make_engine(url), make_engine(url)]
-    upgrade("gateway", engines[0], metadata)
+        url, empty = f"sqlite:///{tmp_path / 'gateway.sqlite3'}", (lambda: None)
+        engines = [make_engine(url), make_engine(url)]
+        upgrade("gateway", engines[0], metadata)
     yield [sessionmaker(bind=e, expire_on_commit=False) for e in engines]
     for engine in engines:
         engine.dispose()
-    drop()
+    empty()
 
 
 def tx(factory, fn, *args, **kwargs):

@@ -6,8 +6,8 @@ import pytest
 
 from chatvakt import config
 from chatvakt import events as ev
-from chatvakt.db import iso
-from chatvakt.testing import read, run, sqlite_sessions
+from chatvakt.clock import iso
+from chatvakt.testing import RecordingOutbox, read, sqlite_sessions
 from gateway.push import queue_push
 from services.queue import domain
 from services.queue.models import metadata
@@ -18,12 +18,15 @@ T0 = dt.datetime(2026, 11, 23, 23, 0, tzinfo=dt.timezone.utc)
 @pytest.fixture
 def snapshot_1000(tmp_path):
     engine, db = sqlite_sessions(tmp_path, "queue", metadata)
-    for i in range(1000):
-        run(db, domain.enqueue, f"{i:032x}", iso(T0 + dt.timedelta(seconds=i)), "girl", 13,
-            "0123456789abcdef" if i % 2 else None, bool(i % 2), now=T0)
-        if i % 3 == 0:
-            run(db, domain.raise_for_risk, f"{i:032x}", "high",
-                "selvmord: «vil ikke leve lenger»; «tabletter»")
+    outbox = RecordingOutbox()
+    # One transaction: a commit (an fsync) for each of 1,333 steps took seconds.
+    with db() as session, session.begin():
+        for i in range(1000):
+            domain.enqueue(session, outbox, f"{i:032x}", iso(T0 + dt.timedelta(seconds=i)), "girl", 13,
+                           "0123456789abcdef" if i % 2 else None, bool(i % 2), now=T0)
+            if i % 3 == 0:
+                domain.raise_for_risk(session, outbox, f"{i:032x}", "high",
+                                      "selvmord: «vil ikke leve lenger»; «tabletter»")
     snap = read(db, domain.snapshot, T0 + dt.timedelta(hours=1))
     engine.dispose()
     # as the gateway receives it: through the event schema

@@ -11,7 +11,7 @@ import secrets
 from sqlalchemy import delete, exists, func, or_, select, update
 
 from chatvakt import events as ev
-from chatvakt.db import iso, utcnow
+from chatvakt.clock import iso, utcnow
 from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound
 from chatvakt.vocabulary import (
     CHAT_STATUSES,

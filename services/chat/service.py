@@ -47,7 +47,7 @@ class _CrashAfterCommit:
         return getattr(self._outbox, name)
 
     def publish(self, sessions, dispatch, rows):
-        trigger = os.environ.get("CHATVAKT_TEST_CRASH_AFTER_COMMIT")
+        trigger = config.test_crash_after_commit()
         if trigger and rows:
             try:
                 os.unlink(trigger)
@@ -85,7 +85,7 @@ class ChatService(ServiceBase):
     @rpc
     def post_message(self, chat_id, actor, text, client_msg_id=None):
         box = self.outbox
-        if os.environ.get("CHATVAKT_TEST_CRASH_AFTER_COMMIT"):
+        if config.test_crash_after_commit():
             box = _CrashAfterCommit(box)
         return run_unit(self.db, box, self.dispatch, domain.post_message, chat_id, actor, text,
                         client_msg_id)

@@ -8,7 +8,7 @@ from marshmallow import ValidationError
 from sqlalchemy import and_, func, or_, select, update
 
 from chatvakt import events as ev
-from chatvakt.db import iso, parse_iso, utcnow
+from chatvakt.clock import iso, parse_iso, utcnow
 from chatvakt.errors import Conflict, Invalid, NotFound
 from chatvakt.vocabulary import OPEN_CHAT_STATUSES, PHASES, SUPERVISORS
 
@@ -296,7 +296,8 @@ def coding_history(session, chat_id, actor):
         raise NotFound("No such chat.")
     rows = session.execute(select(history).where(history.c.chat_id == chat_id)
                            .order_by(history.c.id)).all()
-    out, before = [], None
+    out: list[dict] = []
+    before = None
     for r in rows:
         coding = r.coding or {}
         changed = [k for k in AUDITED if before is None or coding.get(k) != before.get(k)]
@@ -361,7 +362,8 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 def parse_range(date_from, date_to, tz=DEFAULT_TZ):
     """The range of GET /stats: each end a date (a whole local day, both ends
     included) or an ISO 8601 time (naive means UTC); 422 naming the bad end."""
-    problems, parsed = {}, {}
+    problems: dict[str, list[str]] = {}
+    parsed: dict[str, dt.date | None] = {}
     for key, value in (("from", date_from), ("to", date_to)):
         if value in (None, ""):
             parsed[key] = None

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from chatvakt import config
+
 __all__ = [
     "Subcategory",
     "Category",
@@ -267,7 +269,7 @@ def load_taxonomy(path: str | os.PathLike | None = None) -> Taxonomy:
     when the file is missing, is not JSON, or breaks a rule.
     """
     if path is None:
-        path = os.environ.get(TAXONOMY_ENV) or DEFAULT_TAXONOMY_PATH
+        path = config.env(TAXONOMY_ENV) or DEFAULT_TAXONOMY_PATH
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")

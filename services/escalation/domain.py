@@ -13,7 +13,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from sqlalchemy import func, or_, select, update
 
 from chatvakt import events as ev
-from chatvakt.db import iso, parse_iso, utcnow
+from chatvakt.clock import iso, parse_iso, utcnow
 from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound
 from chatvakt.vocabulary import ESCALATION_KINDS, GENDERS, STAFF, SUPERVISORS, escalation_open
 
@@ -144,7 +144,7 @@ REQUIRED_FOR = {("acute_danger", "emergency_contacted"): ("emergency_number",),
 
 # --- status machines ----------------------------------------------------------
 
-MACHINES = {
+MACHINES: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
     "acute_danger": ("open", {"open": ("emergency_contacted", "closed"),
                               "emergency_contacted": ("closed",), "closed": ()}),
     "report_of_concern": ("draft", {"draft": ("approved", "closed"),
@@ -446,7 +446,7 @@ def chat_risk(session, chat_ids):
     seq) and whether a counsellor escalated acute danger. No sealed detail is
     read, so nothing is audited. Chats with neither are left out."""
     chat_ids = [c for c in (chat_ids or []) if isinstance(c, str)][:1000]
-    out = {}
+    out: dict[str, dict] = {}
     for start in range(0, len(chat_ids), 500):
         part = chat_ids[start:start + 500]
         for r in session.execute(select(risk_flags).where(risk_flags.c.chat_id.in_(part))
@@ -606,7 +606,7 @@ def draft_report(facts, actor, helpline):
     day = parse_iso(started).strftime("%d.%m.%Y") if started else None
     child = {"gender": coding.get("gender") or chat.get("gender"),
              "age": coding.get("age") if coding.get("age") is not None else chat.get("age")}
-    draft = {
+    draft: dict[str, object] = {
         "child": {k: v for k, v in child.items() if v is not None},
         "observed": f"Fortalt av barnet i chat med {helpline} {day}." if day else None,
         "reporter": {"anonymous": False, "organisation": helpline, "name": actor.get("name"),
@@ -716,7 +716,7 @@ def update_escalation(session, outbox, vault, escalation_id, actor, details=None
             raise Conflict("Only a draft takes the chat's facts again.")
         record["facts"] = _facts_record(facts)
         changed.append("facts")
-    values = {}
+    values: dict[str, object] = {}
     move = None
     if status is not None and status != row.status:
         if status not in MACHINES[row.kind][1]:

@@ -44,6 +44,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from chatvakt import config
+
 from .risk import RiskFinding, normalise, reason_text
 
 log = logging.getLogger(__name__)
@@ -592,22 +594,18 @@ MODEL_ENV = "CHATVAKT_RISK_MODEL"  # a model file; else CHATVAKT_DATA/risk_model
 def model_path() -> Path:
     """The model the service loads: $CHATVAKT_RISK_MODEL, else a retrained
     CHATVAKT_DATA/risk_model.npz when present, else the shipped file."""
-    explicit = os.environ.get(MODEL_ENV)
+    explicit = config.env(MODEL_ENV)
     if explicit:
         return Path(explicit)
-    from chatvakt import config
-
     local = config.data_dir() / MODEL_FILE
     return local if local.exists() else SHIPPED_MODEL_PATH
 
 
 def model_path_for_retrain() -> Path:
     """Where `chatvakt risk retrain` writes: $CHATVAKT_RISK_MODEL or CHATVAKT_DATA/risk_model.npz."""
-    explicit = os.environ.get(MODEL_ENV)
+    explicit = config.env(MODEL_ENV)
     if explicit:
         return Path(explicit)
-    from chatvakt import config
-
     return config.data_dir() / MODEL_FILE
 
 
@@ -627,7 +625,7 @@ def service_screen():
     from .risk import default_screen
 
     lexicon = default_screen()
-    mode = (os.environ.get(SCREEN_ENV) or "combined").strip().lower()
+    mode = (config.env(SCREEN_ENV) or "combined").strip().lower()
     if mode == "lexicon":
         return lexicon
     if mode != "combined":

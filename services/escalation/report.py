@@ -4,14 +4,14 @@ Norwegian text needs æøå and more: a Unicode TrueType font (DejaVu, Debian's
 fonts-dejavu-core) when one is found, else fpdf2's core Helvetica, which covers
 Latin-1 (æøå included) and gets anything beyond it replaced.
 """
-import os
 from pathlib import Path
 
 from fpdf import FPDF
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from chatvakt.db import parse_iso
+from chatvakt import config
+from chatvakt.clock import parse_iso
 
 FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu",
              "/usr/local/share/fonts/dejavu")
@@ -29,7 +29,7 @@ PERSON = (("name", "Navn"), ("address", "Adresse"), ("school", "Skole/barnehage"
 
 
 def _font_dir():
-    for folder in filter(None, (os.environ.get(FONT_ENV), *FONT_DIRS)):
+    for folder in filter(None, (config.env(FONT_ENV), *FONT_DIRS)):
         if (Path(folder) / "DejaVuSans.ttf").exists() and (Path(folder) / "DejaVuSans-Bold.ttf").exists():
             return Path(folder)
     return None
@@ -38,7 +38,7 @@ def _font_dir():
 def timezone():
     """The helpline's local time zone for every time in the report
     (CHATVAKT_TIMEZONE, default Europe/Oslo): child welfare reads local time."""
-    name = os.environ.get("CHATVAKT_TIMEZONE") or DEFAULT_TZ
+    name = config.env("CHATVAKT_TIMEZONE") or DEFAULT_TZ
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -47,7 +47,7 @@ def timezone():
 
 def helpline_contact():
     """Whom child welfare answers (CHATVAKT_HELPLINE_CONTACT)."""
-    return os.environ.get("CHATVAKT_HELPLINE_CONTACT") or DEFAULT_CONTACT
+    return config.env("CHATVAKT_HELPLINE_CONTACT") or DEFAULT_CONTACT
 
 
 def _day(value, with_time=False):

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import bisect
 import functools
-import os
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -57,6 +56,8 @@ from pathlib import Path
 from typing import Any, Iterable, Protocol, runtime_checkable
 
 import yaml
+
+from chatvakt import config
 
 __all__ = [
     "CATEGORIES",
@@ -557,5 +558,5 @@ def _load(path: str) -> LexiconRiskScreen:
 
 def default_screen() -> RiskScreen:
     """The screen from ``$CHATVAKT_RISK_LEXICON`` or the bundled lexicon (cached per path)."""
-    path = os.environ.get(LEXICON_ENV) or str(DEFAULT_LEXICON_PATH)
+    path = config.env(LEXICON_ENV) or str(DEFAULT_LEXICON_PATH)
     return _load(str(Path(path).resolve()))

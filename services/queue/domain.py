@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, delete, func, or_, select, update
 
 from chatvakt import events as ev
-from chatvakt.db import iso, parse_iso, utcnow
+from chatvakt.clock import iso, parse_iso, utcnow
 from chatvakt.errors import Conflict, Invalid, NotAvailable, NotFound
 from chatvakt.numbers import percentile
 
@@ -189,7 +189,7 @@ def raise_for_risk(session, outbox, chat_id, severity, reason, now=None, categor
         if acute and not row.acute:
             session.execute(update(entries).where(entries.c.chat_id == chat_id).values(acute=True))
         return False
-    values = {"risk": True, "acute": bool(row.acute) or acute}
+    values: dict[str, object] = {"risk": True, "acute": bool(row.acute) or acute}
     if level >= (row.priority or 0):
         # A screen hit arriving after the child's own yes at the same level must not
         # hide that the child said it (the console labels the row by the source).
@@ -604,9 +604,11 @@ def report_sockets(session, outbox, gateway, counts, now=None):
         count = max(0, int(count))
         old = rows.pop(counsellor_id, None)
         if old is None:
-            if count:
-                session.execute(sockets.insert().values(
-                    counsellor_id=counsellor_id, gateway=gateway, count=count, seen_at=now))
+            # A count of none with no row: a socket that came and went between
+            # two reports; the grace runs from now.
+            session.execute(sockets.insert().values(
+                counsellor_id=counsellor_id, gateway=gateway, count=count, seen_at=now,
+                zero_since=None if count else now))
             continue
         zero_since = None if count else (parse_iso(old.zero_since) if not old.count else now)
         session.execute(update(sockets).where(sockets.c.counsellor_id == counsellor_id,
@@ -819,10 +821,11 @@ def counsellor_list(session, now=None):
 
 
 def _percentiles(values):
-    if not values:
-        return {"count": 0, "p50": None, "p90": None, "max": None}
-    return {"count": len(values), "p50": round(percentile(values, 50), 3),
-            "p90": round(percentile(values, 90), 3), "max": round(max(values), 3)}
+    def pick(p):
+        value = percentile(values, p)
+        return None if value is None else round(value, 3)
+
+    return {"count": len(values), "p50": pick(50), "p90": pick(90), "max": pick(100)}
 
 
 def stats(session, since=None, until=None):

@@ -7,7 +7,7 @@ from nameko.timer import timer
 
 from chatvakt import config, observability
 from chatvakt import events as ev
-from chatvakt.db import utcnow
+from chatvakt.clock import utcnow
 from chatvakt.handlers import event_handler
 from chatvakt.service import ServiceBase, providers
 

@@ -18,42 +18,22 @@ screenshots, the facts and the axe results.
                                          "out": "results/screenshots", "axe": "path/to/axe.min.js"}'
 """
 import json
-import os
 import sys
 import time
-import traceback
 from pathlib import Path
 from urllib.parse import urlparse
 
 import requests
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-CHROMIUM = os.environ.get("CHATVAKT_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run"]
-EXIT_HOST = "www.google.com"
-TIMEOUT_MS = int(os.environ.get("CHATVAKT_BROWSER_TIMEOUT_MS", "15000"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from flow import EXIT_HOST, IN_SIGHT, run_script, viewport_options  # noqa: E402
+
 # (label, viewport, phone?, height with the on-screen keyboard open)
 SIZES = [("390x844", {"width": 390, "height": 844}, True, 470),
          ("320x640", {"width": 320, "height": 640}, True, 360),
          ("1280x720", {"width": 1280, "height": 720}, False, 420),
          ("1440x900", {"width": 1440, "height": 900}, False, 520)]
-SERIOUS = ("serious", "critical")
-
-# Is this element inside the viewport and the one a tap at its centre reaches?
-IN_SIGHT = """
-(el) => {
-  if (!el) return {ok: false, why: 'missing'};
-  const r = el.getBoundingClientRect();
-  const vw = document.documentElement.clientWidth, vh = window.innerHeight;
-  const inside = r.width > 0 && r.height > 0 && r.left >= 0 && r.top >= 0 && r.right <= vw + 0.5 && r.bottom <= vh + 0.5;
-  const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
-  const reached = Boolean(hit) && (hit === el || el.contains(hit));
-  return {ok: inside && reached, inside, reached, hit: hit ? (hit.id || hit.className || hit.tagName) : null,
-          rect: [Math.round(r.left), Math.round(r.top), Math.round(r.right), Math.round(r.bottom)], vw, vh};
-}
-"""
 
 # The newest message: inside the list's visible part, above the message box, reachable.
 NEWEST_IN_SIGHT = """
@@ -89,61 +69,6 @@ LABEL_FITS = """
           width: Math.round(b.getBoundingClientRect().width)};
 }
 """
-
-
-class Run:
-    def __init__(self, config):
-        self.url = config["url"].rstrip("/")
-        self.origin = urlparse(self.url).netloc
-        self.config = config
-        self.out = Path(config["out"])
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.axe_source = Path(config["axe"]).read_text(encoding="utf-8")
-        self.result = {"steps": [], "failed": None, "screenshots": [], "third_party": [],
-                       "page_errors": [], "facts": {}, "axe": {}}
-        self.pages = {}
-
-    def step(self, name):
-        self.result["steps"].append(name)
-
-    def shot(self, page, name):
-        path = self.out / f"{name}.png"
-        page.screenshot(path=str(path), full_page=False)
-        self.result["screenshots"].append(path.name)
-
-    def guard(self, context, label):
-        def route(route):
-            host = urlparse(route.request.url).netloc
-            if host == self.origin or route.request.url.startswith(("data:", "blob:")):
-                route.continue_()
-            elif host == EXIT_HOST:
-                route.fulfill(status=200, content_type="text/html",
-                              body="<!doctype html><title>Google</title><p>neutral</p>")
-            else:
-                self.result["third_party"].append(f"{label}: {route.request.url}")
-                route.abort()
-        context.route("**/*", route)
-
-    def watch(self, page, label):
-        self.pages[label] = page
-        page.on("pageerror", lambda error: self.result["page_errors"].append(f"{label}: {error}"))
-        page.on("console", lambda msg: msg.type == "error" and self.result["page_errors"].append(
-            f"{label} console: {msg.text}"))
-
-    def axe(self, page, name):
-        """axe-core from the local pinned file (evaluated through the DevTools protocol, so the
-        page's own Content-Security-Policy stays on); records every violation, fails on
-        serious or critical ones."""
-        if not page.evaluate("typeof window.axe === 'object'"):
-            page.evaluate(self.axe_source + "\n;void 0")
-        found = page.evaluate("""async () => {
-          const r = await axe.run(document, {resultTypes: ['violations']});
-          return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-            nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}));
-        }""")
-        self.result["axe"][name] = found
-        bad = [v for v in found if v["impact"] in SERIOUS]
-        assert not bad, f"axe on {name}: {json.dumps(bad, ensure_ascii=False)}"
 
 
 class Counsellor:
@@ -193,51 +118,28 @@ class Counsellor:
         return self.call("GET", f"/api/v1/chats/{chat_id}").json()
 
 
-def main():
-    config = json.loads(sys.argv[1])
-    run = Run(config)
-    counsellor = None
+def child_page(run, browser, label, viewport, phone=True):
+    """The child's page in a context of its own, opened at the start."""
+    ctx, page = run.open(browser, label, **viewport_options(viewport, phone))
+    page.goto(f"{run.url}/")
+    return ctx, page
+
+
+def all_states(run, browser):
+    counsellor = Counsellor(run.url, *run.config["counsellor"])
+    counsellor.presence("away")
+    # A waiting chat is nobody's yet: the supervisor reads it (a counsellor sees only their own).
+    counsellor.reader = Counsellor(run.url, *run.config["supervisor"])
     try:
-        counsellor = Counsellor(run.url, *config["counsellor"])
-        counsellor.presence("away")
-        # A waiting chat is nobody's yet: the supervisor reads it (a counsellor sees only their own).
-        counsellor.reader = Counsellor(run.url, *config["supervisor"])
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                expect.set_options(timeout=TIMEOUT_MS)
-                for label, viewport, phone, keyboard_h in SIZES:
-                    states(run, browser, counsellor, label, viewport, phone, keyboard_h)
-                quick_exit_with_dialog(run, browser, counsellor)
-                escape_twice(run, browser, counsellor)
-            except Exception:
-                for name, page in run.pages.items():
-                    try:
-                        if not page.is_closed():
-                            run.shot(page, f"failure-{name}")
-                    except Exception:  # noqa: BLE001 - best effort
-                        pass
-                raise
-            finally:
-                browser.close()
-    except Exception as error:  # noqa: BLE001 - reported to the test as JSON
-        run.result["failed"] = {"step_after": run.result["steps"][-1] if run.result["steps"] else None,
-                                "error": f"{type(error).__name__}: {error}",
-                                "trace": traceback.format_exc()[-4000:]}
+        for label, viewport, phone, keyboard_h in SIZES:
+            states(run, browser, counsellor, label, viewport, phone, keyboard_h)
+        quick_exit_with_dialog(run, browser, counsellor)
+        escape_twice(run, browser, counsellor)
     finally:
-        if counsellor is not None:
-            try:
-                counsellor.presence("offline")
-            except Exception:  # noqa: BLE001
-                pass
-    print(json.dumps(run.result, ensure_ascii=False))
-
-
-def context_for(browser, viewport, phone):
-    options = {"viewport": viewport, "locale": "nb-NO"}
-    if phone:
-        options.update(device_scale_factor=2, is_mobile=True, has_touch=True)
-    return browser.new_context(**options)
+        try:
+            counsellor.presence("offline")
+        except Exception:  # noqa: BLE001 - best effort, the result says what failed
+            pass
 
 
 def check_exit_and_numbers(run, page, where, size):
@@ -278,7 +180,8 @@ def visible_count(page, text):
         const own = [...el.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join('').trim();
         if (own !== text) return false;
         const r = el.getBoundingClientRect();
-        return r.width > 0 && r.height > 0 && r.bottom > 0 && r.top < innerHeight && !el.closest('[hidden], .visually-hidden');
+        return r.width > 0 && r.height > 0 && r.bottom > 0 && r.top < innerHeight
+          && !el.closest('[hidden], .visually-hidden');
       }).length""", text)
 
 
@@ -291,11 +194,7 @@ def start_chat(page, first_message):
 
 
 def states(run, browser, counsellor, size, viewport, phone, keyboard_h):
-    ctx = context_for(browser, viewport, phone)
-    run.guard(ctx, f"child-{size}")
-    page = ctx.new_page()
-    run.watch(page, f"child-{size}")
-    page.goto(f"{run.url}/")
+    ctx, page = child_page(run, browser, f"child-{size}", viewport, phone)
 
     # -- start
     expect(page.get_by_role("heading", name="Chat med en voksen")).to_be_visible()
@@ -325,6 +224,18 @@ def states(run, browser, counsellor, size, viewport, phone, keyboard_h):
     state_done(run, page, "dialog-emergency", size)
     page.locator("#emergency").get_by_role("button", name="Lukk").click()
     expect(page.locator("#emergency")).to_be_hidden()
+
+    # -- a longer wait: the child writes on; the place in the queue stays in sight
+    for n in range(6):
+        page.locator("#text").fill(f"Er det noen der? {n}")
+        page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.locator("#log .msg.child").last).to_contain_text("Er det noen der? 5")
+    page.locator("#text").blur()
+    check_newest(page, "waiting-long", size)
+    found = page.locator("#queue-text").evaluate(IN_SIGHT)
+    run.result["facts"][f"queue_line_{size}"] = found
+    assert found["ok"], f"the place in the queue is not in sight after a longer wait at {size}: {found}"
+    state_done(run, page, "waiting-long", size)
 
     # -- an active chat of 50 messages
     counsellor.take(chat_id)
@@ -450,11 +361,7 @@ def exit_facts(run, page, ctx, chat_id, counsellor, label):
 def quick_exit_with_dialog(run, browser, counsellor):
     """One tap on the quick exit with the end-chat dialog open, in a chat, on a phone."""
     size = "390x844"
-    ctx = context_for(browser, {"width": 390, "height": 844}, True)
-    run.guard(ctx, "exit")
-    page = ctx.new_page()
-    run.watch(page, "exit")
-    page.goto(f"{run.url}/")
+    ctx, page = child_page(run, browser, "exit", {"width": 390, "height": 844})
     saved = start_chat(page, "Kan jeg snakke med noen?")
     counsellor.take(saved["chat_id"])
     counsellor.say(saved["chat_id"], "Hei, jeg heter Demo.")
@@ -476,11 +383,7 @@ def quick_exit_with_dialog(run, browser, counsellor):
 
 def escape_twice(run, browser, counsellor):
     """Escape twice (the numbers dialog open, the child waiting, 320 px)."""
-    ctx = context_for(browser, {"width": 320, "height": 640}, True)
-    run.guard(ctx, "escape")
-    page = ctx.new_page()
-    run.watch(page, "escape")
-    page.goto(f"{run.url}/")
+    ctx, page = child_page(run, browser, "escape", {"width": 320, "height": 640})
     saved = start_chat(page, "hei")
     page.get_by_role("button", name="Nødnumre").click()
     expect(page.locator("#emergency")).to_be_visible()
@@ -492,4 +395,4 @@ def escape_twice(run, browser, counsellor):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(all_states)

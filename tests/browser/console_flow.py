@@ -9,15 +9,14 @@ serious or critical in any state. Run as a plain script (see test_console.py).
 """
 import json
 import re
-import sys
 import time
-import traceback
 
 import requests
-from playwright.sync_api import expect, sync_playwright
 
-# Run as a script, this folder is on sys.path: the child page's flow lends its helpers.
-from child_flow import ARGS, CHROMIUM, IN_SIGHT, TIMEOUT_MS, Run
+# Run as a script, this folder is on sys.path: the shared flow lends its helpers.
+from child_flow import child_page
+from flow import IN_SIGHT, login, run_script, viewport_options
+from playwright.sync_api import expect
 
 SIZES = [("1280x720", {"width": 1280, "height": 720}, False),
          ("1440x900", {"width": 1440, "height": 900}, False),
@@ -43,6 +42,34 @@ CATEGORY_CODES = re.compile(r"\b(self_harm|violence_home|sexual_abuse|self_repor
                             r"|grooming_sextortion|someone_else|self report)\b|\bsuicide\b(?! risk)")
 
 
+# The risk screen's categories in words (the console's table, else the server's
+# category_words), in each language: a strict alert names one of them.
+SCREEN_WORDS_NB = re.compile("Selvmordstanker|Selvskading|Vold i hjemmet|Seksuelle overgrep|Medisinsk fare"
+                             "|Grooming eller sextortion|Akutt trussel nå|En annen i fare")
+SCREEN_WORDS_EN = re.compile("Suicidal thoughts|Self-harm|Violence at home|Sexual abuse|Medical danger"
+                             "|Grooming or sextortion|Acute threat now|Someone else at risk")
+NORWEGIAN = re.compile(r"[æøå]|\b(AKUTT|Risiko|Sier|Samtaler|Besvart|Forlatt|Kodet|Ventetid|Kjønn|Mørkere|besvart"
+                       r"|forlatt|ukjent|Fra|Til og med|Vis|Last ned|Vold|Mobbing|Jente|Gutt|man|tir|ons|tor|fre"
+                       r"|gjelder|antall|dag|kl)\b")
+
+# Every control in the header: inside the viewport and the element a tap at its
+# centre reaches (the escalation side panel must not lie over it).
+HEADER_TAPPABLE = """
+() => {
+  const bar = document.querySelector('header.bar');
+  const vw = document.documentElement.clientWidth, vh = window.innerHeight;
+  const items = [...bar.querySelectorAll('button, select, input, summary')]
+    .filter((el) => el.getClientRects().length && !el.closest('[hidden]') && !el.closest('.cooldown-menu'));
+  const covered = items.filter((el) => {
+    const r = el.getBoundingClientRect();
+    const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+    return !(hit && (hit === el || el.contains(hit))) || r.right > vw + 0.5 || r.bottom > vh + 0.5 || r.top < -0.5;
+  }).map((el) => el.id || el.textContent.trim().slice(0, 20));
+  return {covered, count: items.length};
+}
+"""
+
+
 def api(url, method, path, token=None, body=None):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return requests.request(method, url + path, json=body, headers=headers, timeout=15)
@@ -56,14 +83,6 @@ def one_click(page, locator, what):
     locator.click()
 
 
-def login(page, url, user, password):
-    page.goto(f"{url}/console/")
-    page.get_by_label("Brukernavn").fill(user)
-    page.get_by_label("Passord").fill(password)
-    page.get_by_role("button", name="Logg inn").click()
-    expect(page.locator("#me-name")).not_to_be_empty()
-
-
 # The header keeps one line and nothing in it leaves the screen (issue 13: the
 # cool-down pushed "Varsler", "English" and "Logg ut" off at 1280 px).
 HEADER_FITS = """
@@ -74,8 +93,9 @@ HEADER_FITS = """
     .filter((el) => el.getClientRects().length && !el.closest('[hidden]') && !el.closest('.cooldown-menu'))
     .map((el) => [el.id || el.textContent.trim().slice(0, 20), el.getBoundingClientRect()])
     .filter(([, r]) => r.right > vw + 0.5 || r.left < -0.5).map(([name]) => name);
-  return {ok: out.length === 0 && bar.scrollWidth <= bar.clientWidth + 1, out, height: bar.getBoundingClientRect().height,
-          scroll: bar.scrollWidth, client: bar.clientWidth, doc: document.documentElement.scrollWidth, vw};
+  return {ok: out.length === 0 && bar.scrollWidth <= bar.clientWidth + 1, out,
+          height: bar.getBoundingClientRect().height, scroll: bar.scrollWidth, client: bar.clientWidth,
+          doc: document.documentElement.scrollWidth, vw};
 }
 """
 
@@ -94,57 +114,35 @@ def state(run, page, name, size):
     run.step(f"{name} at {size}")
 
 
-def main():
-    config = json.loads(sys.argv[1])
-    run = Run(config)
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                expect.set_options(timeout=TIMEOUT_MS)
-                if run.config.get("mode") == "offers":
-                    offers(run, browser)
-                else:
-                    for size, viewport, phone in SIZES:
-                        sizes(run, browser, size, viewport, phone)
-            except Exception:
-                for name, page in run.pages.items():
-                    try:
-                        if not page.is_closed():
-                            run.shot(page, f"failure-console-{name}")
-                    except Exception:  # noqa: BLE001 - best effort
-                        pass
-                raise
-            finally:
-                browser.close()
-    except Exception as error:  # noqa: BLE001 - reported to the test as JSON
-        run.result["failed"] = {"step_after": run.result["steps"][-1] if run.result["steps"] else None,
-                                "error": f"{type(error).__name__}: {error}",
-                                "trace": traceback.format_exc()[-4000:]}
-    print(json.dumps(run.result, ensure_ascii=False))
+def console(run, browser):
+    if run.config.get("mode") == "offers":
+        offers(run, browser)
+    else:
+        for size, viewport, phone in SIZES:
+            sizes(run, browser, size, viewport, phone)
 
 
 def sizes(run, browser, size, viewport, phone):
     url = run.url
     user, password = run.config["counsellor"]
     sup_user, sup_password = run.config["supervisor"]
-    options = {"viewport": viewport, "locale": "nb-NO"}
-    if phone:
-        options.update(device_scale_factor=2, is_mobile=True, has_touch=True)
-    ctx = browser.new_context(**options)
-    run.guard(ctx, f"console-{size}")
-    ctx.add_init_script(BEEP_SPY)
-    page = ctx.new_page()
-    run.watch(page, f"console-{size}")
-    sup_ctx = browser.new_context(**options)
-    run.guard(sup_ctx, f"supervisor-{size}")
-    sup = sup_ctx.new_page()
-    run.watch(sup, f"supervisor-{size}")
+    options = viewport_options(viewport, phone)
+    ctx, page = run.open(browser, f"console-{size}", BEEP_SPY, **options)
+    sup_ctx, sup = run.open(browser, f"supervisor-{size}", **options)
     facts = run.result["facts"].setdefault(size, {})
 
     page.goto(f"{url}/console/")
+    expect(page.locator("#login-title")).to_have_text("chatvakt – veilederkonsoll")
     state(run, page, "login", size)
+    one_click(page, page.get_by_role("button", name="English"), "English on the login page")
+    expect(page.locator("#login-title")).to_have_text("chatvakt – counsellor console")
+    expect(page.get_by_label("Username")).to_be_visible()
+    expect(page.get_by_label("Password")).to_be_visible()
+    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+    state(run, page, "login-en", size)
+    page.get_by_role("button", name="Norsk").click()
     login(page, url, user, password)
+    expect(page.locator("#me-role")).to_have_text("chatvert")
     page.get_by_label("Status").select_option("offline")
     expect(page.locator("body")).to_have_attribute("data-presence", "offline")
     # No wrap: the header is one line at desktop sizes.
@@ -155,7 +153,8 @@ def sizes(run, browser, size, viewport, phone):
     login(sup, url, sup_user, sup_password)
 
     # -- a child enters the queue: a sound, the title, the row
-    child = api(url, "POST", "/api/v1/chats", body={"gender": "boy", "age": 14, "message": "hei, jeg lurer på noe"}).json()
+    child = api(url, "POST", "/api/v1/chats",
+                body={"gender": "boy", "age": 14, "message": "hei, jeg lurer på noe"}).json()
     chat_id, token = child["chat_id"], child["token"]
     row = page.locator(f'#queue li[data-chat-id="{chat_id}"]')
     expect(row).to_contain_text("Gutt 14")
@@ -201,6 +200,9 @@ def sizes(run, browser, size, viewport, phone):
         seen = newest.evaluate(IN_SIGHT)
         facts["newest_with_panel"] = seen
         assert seen["ok"], f"the child's message is hidden behind the form: {seen}"
+    header = page.evaluate(HEADER_TAPPABLE)
+    facts["header_with_panel"] = header
+    assert header["covered"] == [], f"the side panel covers the header at {size}: {header}"
     state(run, page, "escalation-panel", size)
     one_click(page, panel.get_by_role("button", name="Registrer akutt fare og varsle vakthavende"), "save")
     detail = page.locator("#detail-dialog")
@@ -226,6 +228,7 @@ def sizes(run, browser, size, viewport, phone):
     page.locator("#detail-dialog").get_by_role("button", name="Lukk", exact=True).click()
     run.step(f"referral previewed, edited and sent at {size}")
     if size == "1280x720":
+        referral_in_english(run, page, card, size)
         approve_beside_transcript(run, page, sup, chat_id, size, facts)
 
     # -- the child leaves by quick exit: the card and the supervisor say it plainly
@@ -272,15 +275,17 @@ def sizes(run, browser, size, viewport, phone):
     expect(cooldown.locator("summary")).to_contain_text("Pause ended")
     expect(card.locator(".quick-exit-banner")).to_contain_text("may not be safe")
     expect(card.locator(".flags")).to_contain_text("Flags")
+    expect(page.locator("#me-role")).to_have_text("counsellor")
     header_fits(page, size, phone, facts, "english")
     # issue 13: the parts that were Norwegian-only (phases, ready phrases, status, actions)
     expect(card.locator(".phases")).to_contain_text("Opening")
     expect(page.locator("#presence-status option[value=available]")).to_have_text("Available")
     english = page.evaluate("""() => [...document.querySelectorAll(
-        '#work .chat-card .phases, #work .chat-card .phrases option, #work .chat-card .modes, #presence-status, #uncoded-title, #esc-title'
-    )].map((e) => e.textContent).join(' | ')""")
+        '#work .chat-card .phases, #work .chat-card .phrases option, #work .chat-card .modes, '
+        + '#presence-status, #uncoded-title, #esc-title')].map((e) => e.textContent).join(' | ')""")
     facts["english_text"] = english[:600]
-    left = re.findall(r"\b(Åpning|Bestilling|Hilsen|Hva kan jeg|Til barnet|Internt notat|Tilgjengelig|Frakoblet|Ukodede|Venter)\b", english)
+    left = re.findall(r"\b(Åpning|Bestilling|Hilsen|Hva kan jeg|Til barnet|Internt notat|Tilgjengelig|Frakoblet"
+                      r"|Ukodede|Venter)\b", english)
     assert not left, f"Norwegian left in the English console: {left}"
     state(run, page, "english", size)
     page.get_by_role("button", name="Norsk").click()
@@ -303,8 +308,13 @@ def sizes(run, browser, size, viewport, phone):
 
     # -- the child says they are in danger, and the screen flags a message: the
     # label and the hand-mark button on the queue row, the alert in words, the ⚑
-    said = api(url, "POST", "/api/v1/chats", body={"gender": "girl", "age": 13, "in_danger": True,
-                                                   "message": RISKY}).json()
+    said = api(url, "POST", "/api/v1/chats", body={"gender": "girl", "age": 13, "message": RISKY}).json()
+    alert = sup.locator(f'#alerts .alert[data-chat-id="{said["chat_id"]}"]')
+    # The screen's finding first; the child's own yes comes after it and shares the
+    # server's one open alert for the chat: the category in words must stay.
+    expect(alert.locator("strong")).to_contain_text(SCREEN_WORDS_NB)
+    assert api(url, "POST", f"/api/v1/chats/{said['chat_id']}/danger", said["token"],
+               {"in_danger": True}).status_code == 200
     said_row = page.locator(f'#queue li[data-chat-id="{said["chat_id"]}"]')
     expect(said_row).to_contain_text("Sier selv at hen er i fare nå")
     mark = said_row.get_by_role("button", name=re.compile("^Marker: "))
@@ -315,12 +325,27 @@ def sizes(run, browser, size, viewport, phone):
     one_click(page, mark, "the queue row's mark button")
     expect(page.locator("#queue-error")).to_be_hidden()
     facts["mark_clicked"] = before
-    alert = sup.locator(f'#alerts .alert[data-chat-id="{said["chat_id"]}"]').filter(has_text=re.compile("Selvmordstanker|Sier selv at hen er i fare"))
-    expect(alert.first).to_be_visible()
-    facts["alert_text"] = alert.first.inner_text()
+    expect(alert).to_have_count(1)
+    words = alert.locator("strong")
+    expect(words).to_contain_text("Sier selv at hen er i fare")
+    expect(words).to_contain_text(SCREEN_WORDS_NB)
+    expect(words).to_contain_text(re.compile("^⚠ (AKUTT|Risiko): Risiko – "))
+    expect(sup.locator("#me-role")).to_have_text("vakthavende")
+    facts["alert_text"] = alert.inner_text()
     assert not re.search(CATEGORY_CODES, facts["alert_text"]), facts["alert_text"]
     state(run, sup, "alert", size)
-    one_click(sup, alert.first.get_by_role("button", name="Åpne samtalen"), "open the flagged chat")
+    # The same banner and the role pill in English
+    one_click(sup, sup.get_by_role("button", name="English"), "English")
+    expect(words).to_contain_text(re.compile("^⚠ (ACUTE|Risk): Risk – "))
+    expect(words).to_contain_text(SCREEN_WORDS_EN)
+    expect(words).to_contain_text("Says they are in danger")
+    expect(alert.get_by_role("button", name="Acknowledge")).to_be_visible()
+    expect(sup.locator("#me-role")).to_have_text("supervisor")
+    facts["alert_text_en"] = alert.inner_text()
+    assert not re.search(NORWEGIAN, words.inner_text()), facts["alert_text_en"]
+    state(run, sup, "alert-en", size)
+    sup.get_by_role("button", name="Norsk").click()
+    one_click(sup, alert.get_by_role("button", name="Åpne samtalen"), "open the flagged chat")
     flagged = sup.locator(f'.chat-card[data-chat-id="{said["chat_id"]}"] .log .msg.flagged')
     expect(flagged.first).to_contain_text("⚑")
     expect(flagged.first).to_contain_text("ta livet mitt")
@@ -334,12 +359,53 @@ def sizes(run, browser, size, viewport, phone):
     expect(sup.locator("#stats-suppress")).to_contain_text("<5")
     compare_stats(sup, url, facts)
     state(run, sup, "stats", size)
+    stats_in_english(run, sup, size, facts)
     # The next size starts with the same accounts: nothing of this one left open.
     sup_token = json.loads(sup.evaluate("sessionStorage.getItem('chatvakt-console')"))["token"]
     for open_alert in api(url, "GET", "/api/v1/alerts", sup_token).json().get("alerts", []):
         api(url, "POST", f"/api/v1/alerts/{open_alert['chat_id']}/ack", sup_token, {"alert_id": open_alert["alert_id"]})
     sup_ctx.close()
     ctx.close()
+
+
+def referral_in_english(run, page, card, size):
+    """The referral's message to the child is previewed in the console's language."""
+    one_click(page, page.get_by_role("button", name="English"), "English")
+    one_click(page, card.get_by_role("button", name="Escalate …"), "Escalate")
+    panel = page.locator("#escalate-dialog")
+    panel.get_by_label("Tell about another service").check()
+    panel.locator("select[multiple]").select_option(index=0)
+    preview = panel.locator("#e-preview")
+    expect(preview).to_have_value(re.compile(r"^You can also contact:\n"))
+    expect(panel.get_by_label("Message to the child (you can change it before it is sent)")).to_be_visible()
+    text = preview.input_value()
+    run.result["facts"]["referral_preview_en"] = text
+    assert "Du kan" not in text and "Gratis" not in text, f"Norwegian in the English referral: {text!r}"
+    state(run, page, "referral-preview-en", size)
+    panel.get_by_role("button", name="Cancel").click()
+    expect(panel).to_be_hidden()
+    page.get_by_role("button", name="Norsk").click()
+    expect(page.locator("#me-role")).to_have_text("chatvert")
+
+
+def stats_in_english(run, sup, size, facts):
+    """The statistics screen's labels, captions, chart labels and legends in English."""
+    one_click(sup, sup.get_by_role("button", name="English"), "English")
+    stats = sup.locator("#stats")
+    expect(sup.locator("#stats-title")).to_have_text("Statistics")
+    expect(sup.locator('#stats-keys [data-key="total_chats"] .key-label')).to_have_text("Chats")
+    expect(stats.get_by_role("button", name="Download CSV")).to_be_visible()
+    expect(stats.locator("figcaption").first).to_have_text("Chats by main category (primary code)")
+    expect(sup.locator("#chart-heat")).to_contain_text("Darker = more chats")
+    expect(sup.locator("#chart-main table")).to_contain_text("Violence")
+    text = sup.evaluate("() => document.getElementById('stats').textContent")
+    facts["stats_text_en"] = text[:600]
+    left = sorted({m.group(0) for m in NORWEGIAN.finditer(text)})
+    assert not left, f"Norwegian left on the English statistics screen: {left}"
+    state(run, sup, "stats-en", size)
+    sup.get_by_role("button", name="Norsk").click()
+    expect(sup.locator("#stats-title")).to_have_text("Statistikk")
+    expect(sup.locator("#chart-main table")).to_contain_text("Vold")
 
 
 def coding_follows_the_chat(run, page, card, size, facts):
@@ -363,8 +429,16 @@ def coding_follows_the_chat(run, page, card, size, facts):
             expect(coding.locator("#coding-error")).to_contain_text("The coding is not valid")
             assert not re.search(r"[æøå]|\b(Velg|Kjønn|Alder)\b", coding.inner_text().split("Categories")[0]), \
                 "Norwegian left at the top of the English coding dialog"
+        # The coding tree's category names in the console's language (the server sends both)
+        search, sub, main, other = (("Søk i kategoriene", "Mobbing", "Vold", "Bullying") if lang == "nb"
+                                    else ("Search the categories", "Bullying", "Violence", "Mobbing"))
+        coding.get_by_label(search).fill(sub.lower())
+        expect(coding.get_by_label(sub, exact=True)).to_be_visible()
+        expect(coding.locator("#c-tree summary").first).to_contain_text(main)
+        assert other not in coding.locator("#c-tree").inner_text(), f"{other} in the {lang} coding tree"
         message.scroll_into_view_if_needed()
         state(run, page, f"coding-validation-{lang}", size)
+        coding.get_by_label(search).fill("")
         coding.get_by_role("button", name=cancel).click()
         expect(coding).to_be_hidden()
     one_click(page, page.get_by_role("button", name="Norsk"), "Norsk")
@@ -375,8 +449,9 @@ def approve_beside_transcript(run, page, sup, chat_id, size, facts):
     """Outcome 10: the supervisor approving a report of concern reads the chat
     beside the draft: both in the viewport, neither covered."""
     token = json.loads(page.evaluate("sessionStorage.getItem('chatvakt-console')"))["token"]
-    made = api(run.url, "POST", f"/api/v1/chats/{chat_id}/escalations", token, {"kind": "report_of_concern", "details": {
-        "cause": "Forteller om slag hjemme", "observed": "I chatten i dag", "duration": "over_time"}})
+    made = api(run.url, "POST", f"/api/v1/chats/{chat_id}/escalations", token, {
+        "kind": "report_of_concern", "details": {
+            "cause": "Forteller om slag hjemme", "observed": "I chatten i dag", "duration": "over_time"}})
     assert made.status_code in (200, 201), made.text
     esc_id = made.json()["escalation_id"]
     row = sup.locator(f'#escalations li[data-escalation-id="{esc_id}"]')
@@ -407,11 +482,7 @@ def offers(run, browser):
     url = run.url
     pages = []
     for who in ("counsellor", "counsellor2"):
-        ctx = browser.new_context(viewport=viewport, locale="nb-NO")
-        run.guard(ctx, f"{who}-offers")
-        ctx.add_init_script(BEEP_SPY)
-        page = ctx.new_page()
-        run.watch(page, f"{who}-offers")
+        _, page = run.open(browser, f"{who}-offers", BEEP_SPY, viewport=viewport)
         login(page, url, *run.config[who])
         page.get_by_label("Status").select_option("offline")
         expect(page.locator("body")).to_have_attribute("data-presence", "offline")
@@ -465,8 +536,9 @@ def compare_stats(sup, url, facts):
     for line in csv_text.splitlines()[1:]:
         section, key, value = line.split(",", 2)
         cells[(section, key)] = value
-    shown = {k: v for k, v in sup.evaluate("""() => Object.fromEntries([...document.querySelectorAll('#stats-keys [data-key]')]
-        .map((el) => [el.dataset.key, el.querySelector('.key-value').textContent]))""").items()}
+    shown = {k: v for k, v in sup.evaluate("""() => Object.fromEntries(
+        [...document.querySelectorAll('#stats-keys [data-key]')]
+          .map((el) => [el.dataset.key, el.querySelector('.key-value').textContent]))""").items()}
     def pct(value):
         return "–" if value == "" else f"{round(float(value) * 100)} %"
     expected = {"total_chats": cells[("summary", "total_chats")], "answered": cells[("summary", "answered")],
@@ -485,12 +557,7 @@ def compare_stats(sup, url, facts):
 def child_language_and_tel(run, browser, page, size, facts):
     """The child's page in English: the card says so, numbers reach the child as
     tel: links, and the counsellor sees the switch back to Norwegian."""
-    child_ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                                    is_mobile=True, has_touch=True, locale="nb-NO")
-    run.guard(child_ctx, f"child-lang-{size}")
-    kid = child_ctx.new_page()
-    run.watch(kid, f"child-lang-{size}")
-    kid.goto(f"{run.url}/")
+    child_ctx, kid = child_page(run, browser, f"child-lang-{size}", {"width": 390, "height": 844})
     kid.get_by_role("button", name="English").click()
     kid.get_by_label("Do you want to write something already? (optional)").fill("hi, can I talk to someone")
     kid.get_by_role("button", name="Start chat").click()
@@ -527,4 +594,4 @@ def child_language_and_tel(run, browser, page, size, facts):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(console)

@@ -13,15 +13,14 @@ Run as a plain script (see child_flow.py, whose helpers it uses); prints one JSO
 import json
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import requests
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from child_flow import (ARGS, CHROMIUM, IN_SIGHT, TIMEOUT_MS, Counsellor, Run,  # noqa: E402
-                        check_exit_and_numbers, context_for)
+from child_flow import Counsellor, check_exit_and_numbers, child_page  # noqa: E402
+from flow import IN_SIGHT, run_script  # noqa: E402
 
 SIZES = [("390x844", {"width": 390, "height": 844}), ("320x640", {"width": 320, "height": 640})]
 SAID = "Sier selv at hen er i fare nå"
@@ -58,11 +57,7 @@ def leave(run, saved):
 
 
 def yes_with_the_first_message(run, browser, supervisor, size, viewport):
-    ctx = context_for(browser, viewport, True)
-    run.guard(ctx, f"danger-start-{size}")
-    page = ctx.new_page()
-    run.watch(page, f"danger-start-{size}")
-    page.goto(f"{run.url}/")
+    ctx, page = child_page(run, browser, f"danger-start-{size}", viewport)
     page.get_by_label("Vil du skrive noe allerede nå? (valgfritt)").fill("Det er noen utenfor døra.")
     question = page.get_by_role("group", name="Er du i fare akkurat nå?")
     question.scroll_into_view_if_needed()
@@ -90,11 +85,7 @@ def yes_with_the_first_message(run, browser, supervisor, size, viewport):
 
 
 def help_now_while_waiting(run, browser, supervisor, size, viewport):
-    ctx = context_for(browser, viewport, True)
-    run.guard(ctx, f"danger-later-{size}")
-    page = ctx.new_page()
-    run.watch(page, f"danger-later-{size}")
-    page.goto(f"{run.url}/")
+    ctx, page = child_page(run, browser, f"danger-later-{size}", viewport)
     page.get_by_label("Vil du skrive noe allerede nå? (valgfritt)").fill("hei")
     page.get_by_role("button", name="Start chat").click()
     expect(page.locator("#queue-text")).to_contain_text("køen")
@@ -129,34 +120,12 @@ def help_now_while_waiting(run, browser, supervisor, size, viewport):
     ctx.close()
 
 
-def main():
-    config = json.loads(sys.argv[1])
-    run = Run(config)
-    try:
-        supervisor = Counsellor(run.url, *config["supervisor"])
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                expect.set_options(timeout=TIMEOUT_MS)
-                for size, viewport in SIZES:
-                    yes_with_the_first_message(run, browser, supervisor, size, viewport)
-                    help_now_while_waiting(run, browser, supervisor, size, viewport)
-            except Exception:
-                for name, page in run.pages.items():
-                    try:
-                        if not page.is_closed():
-                            run.shot(page, f"failure-{name}")
-                    except Exception:  # noqa: BLE001 - best effort
-                        pass
-                raise
-            finally:
-                browser.close()
-    except Exception as error:  # noqa: BLE001 - reported to the test as JSON
-        run.result["failed"] = {"step_after": run.result["steps"][-1] if run.result["steps"] else None,
-                                "error": f"{type(error).__name__}: {error}",
-                                "trace": traceback.format_exc()[-4000:]}
-    print(json.dumps(run.result, ensure_ascii=False))
+def both_sizes(run, browser):
+    supervisor = Counsellor(run.url, *run.config["supervisor"])
+    for size, viewport in SIZES:
+        yes_with_the_first_message(run, browser, supervisor, size, viewport)
+        help_now_while_waiting(run, browser, supervisor, size, viewport)
 
 
 if __name__ == "__main__":
-    main()
+    run_script(both_sizes)

@@ -28,6 +28,7 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "i
 DESKTOP = {"viewport": {"width": 1366, "height": 900}}
 EXIT_HOST = "www.google.com"
 TIMEOUT_MS = int(os.environ.get("CHATVAKT_BROWSER_TIMEOUT_MS", "15000"))
+SERIOUS = ("serious", "critical")
 
 # Test-only: keep a handle on the page's sockets so the test can cut them.
 SOCKET_SPY = """
@@ -40,22 +41,41 @@ SOCKET_SPY = """
 })();
 """
 
+# Is this element inside the viewport and the one a tap at its centre reaches?
+IN_SIGHT = """
+(el) => {
+  if (!el) return {ok: false, why: 'missing'};
+  const r = el.getBoundingClientRect();
+  const vw = document.documentElement.clientWidth, vh = window.innerHeight;
+  const inside = r.width > 0 && r.height > 0 && r.left >= 0 && r.top >= 0
+    && r.right <= vw + 0.5 && r.bottom <= vh + 0.5;
+  const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+  const reached = Boolean(hit) && (hit === el || el.contains(hit));
+  return {ok: inside && reached, inside, reached, hit: hit ? (hit.id || hit.className || hit.tagName) : null,
+          rect: [Math.round(r.left), Math.round(r.top), Math.round(r.right), Math.round(r.bottom)], vw, vh};
+}
+"""
+
 
 class Run:
+    """What one flow script found: steps, the first failure, screenshots, requests
+    that left the gateway, the pages' own errors, facts and axe-core's findings."""
+
     def __init__(self, config):
         self.url = config["url"].rstrip("/")
         self.origin = urlparse(self.url).netloc
         self.config = config
         self.out = Path(config["out"])
         self.out.mkdir(parents=True, exist_ok=True)
+        self.axe_source = Path(config["axe"]).read_text(encoding="utf-8") if config.get("axe") else None
         self.pages = {}
         self.result = {"steps": [], "skipped": {}, "failed": None, "screenshots": [],
-                       "third_party": [], "page_errors": [], "facts": {}}
+                       "third_party": [], "page_errors": [], "facts": {}, "axe": {}}
 
     def shot(self, page, name):
         path = self.out / f"{name}.png"
         page.screenshot(path=str(path), full_page=False)
-        self.result["screenshots"].append(str(path))
+        self.result["screenshots"].append(path.name)
 
     def guard(self, context, label):
         """Fail on any request that leaves our origin; the quick-exit site gets a blank page."""
@@ -64,7 +84,8 @@ class Run:
             if host == self.origin or route.request.url.startswith(("data:", "blob:")):
                 route.continue_()
             elif host == EXIT_HOST:
-                route.fulfill(status=200, content_type="text/html", body="<title>Google</title>neutral")
+                route.fulfill(status=200, content_type="text/html",
+                              body="<!doctype html><title>Google</title><p>neutral</p>")
             else:
                 self.result["third_party"].append(f"{label}: {route.request.url}")
                 route.abort()
@@ -79,19 +100,64 @@ class Run:
     def step(self, name):
         self.result["steps"].append(name)
 
+    def open(self, browser, label, init_script=None, **options):
+        """A guarded, watched page in a context of its own; (context, page)."""
+        context = browser.new_context(**{"locale": "nb-NO", **options})
+        self.guard(context, label)
+        if init_script:
+            context.add_init_script(init_script)
+        page = context.new_page()
+        self.watch(page, label)
+        return context, page
 
-def main():
-    config = json.loads(sys.argv[1])
-    run = Run(config)
+    def axe(self, page, name):
+        """axe-core from the local pinned file (evaluated through the DevTools protocol, so the
+        page's own Content-Security-Policy stays on); records every violation, fails on
+        serious or critical ones."""
+        if not page.evaluate("typeof window.axe === 'object'"):
+            page.evaluate(self.axe_source + "\n;void 0")
+        found = page.evaluate("""async () => {
+          const r = await axe.run(document, {resultTypes: ['violations']});
+          return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}));
+        }""")
+        self.result["axe"][name] = found
+        bad = [v for v in found if v["impact"] in SERIOUS]
+        assert not bad, f"axe on {name}: {json.dumps(bad, ensure_ascii=False)}"
+
+
+def viewport_options(viewport, phone):
+    """A browser context's options for this screen (a phone has touch and a dense display)."""
+    options = {"viewport": viewport}
+    if phone:
+        options.update(device_scale_factor=2, is_mobile=True, has_touch=True)
+    return options
+
+
+def login(page, url, user, password):
+    """The console's login form, in Norwegian (the console's default)."""
+    page.goto(f"{url}/console/")
+    page.get_by_label("Brukernavn").fill(user)
+    page.get_by_label("Passord").fill(password)
+    page.get_by_role("button", name="Logg inn").click()
+    expect(page.locator("#me-name")).not_to_be_empty()
+
+
+def run_script(body):
+    """Run body(run, browser) in one Chromium and print the JSON the test reads: a
+    failure is reported with a screenshot of every page still open."""
+    run = Run(json.loads(sys.argv[1]))
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
-                flow(run, browser)
+                expect.set_options(timeout=TIMEOUT_MS)
+                body(run, browser)
             except Exception:
                 for label, page in run.pages.items():
                     try:
-                        run.shot(page, f"failure-{label}")
+                        if not page.is_closed():
+                            run.shot(page, f"failure-{label}")
                     except Exception:  # noqa: BLE001 - best effort
                         pass
                 raise
@@ -100,25 +166,17 @@ def main():
     except Exception as error:  # noqa: BLE001 - reported to the test as JSON
         run.result["failed"] = {"step_after": run.result["steps"][-1] if run.result["steps"] else None,
                                 "error": f"{type(error).__name__}: {error}",
-                                "trace": traceback.format_exc()[-3000:]}
-    print(json.dumps(run.result))
+                                "trace": traceback.format_exc()[-4000:]}
+    print(json.dumps(run.result, ensure_ascii=False))
 
 
 def flow(run, browser):
     url = run.url
     user, password, name = run.config["counsellor"]
     first = name.split()[0]
-    expect.set_options(timeout=TIMEOUT_MS)
 
-    child_ctx = browser.new_context(**PHONE, locale="nb-NO")
-    run.guard(child_ctx, "child")
-    child_ctx.add_init_script(SOCKET_SPY)
-    child = child_ctx.new_page()
-    run.watch(child, "child")
-    staff_ctx = browser.new_context(**DESKTOP, locale="nb-NO", accept_downloads=True)
-    run.guard(staff_ctx, "console")
-    staff = staff_ctx.new_page()
-    run.watch(staff, "console")
+    child_ctx, child = run.open(browser, "child", SOCKET_SPY, **PHONE)
+    staff_ctx, staff = run.open(browser, "console", accept_downloads=True, **DESKTOP)
 
     # -- the child starts, sees the welcome, the queue and the emergency numbers
     child.goto(f"{url}/")
@@ -151,9 +209,7 @@ def flow(run, browser):
     # -- the counsellor logs in, becomes available, sees the child in the queue and takes it
     staff.goto(f"{url}/console/")
     run.shot(staff, "console-login-desktop")
-    staff.get_by_label("Brukernavn").fill(user)
-    staff.get_by_label("Passord").fill(password)
-    staff.get_by_role("button", name="Logg inn").click()
+    login(staff, url, user, password)
     expect(staff.locator("#me-name")).to_have_text(name)
     staff.get_by_label("Status").select_option("available")
     expect(staff.locator("#load")).to_contain_text("av 3")
@@ -347,14 +403,8 @@ def flow(run, browser):
 
     # -- the supervisor: escalations with deadlines, statistics as charts, CSV
     sup_user, sup_password = run.config["supervisor"]
-    sup_ctx = browser.new_context(**DESKTOP, locale="nb-NO", accept_downloads=True)
-    run.guard(sup_ctx, "supervisor")
-    sup = sup_ctx.new_page()
-    run.watch(sup, "supervisor")
-    sup.goto(f"{url}/console/")
-    sup.get_by_label("Brukernavn").fill(sup_user)
-    sup.get_by_label("Passord").fill(sup_password)
-    sup.get_by_role("button", name="Logg inn").click()
+    sup_ctx, sup = run.open(browser, "supervisor", accept_downloads=True, **DESKTOP)
+    login(sup, url, sup_user, sup_password)
     expect(sup.locator("#me-role")).to_have_text("vakthavende")
     expect(sup.locator(f'#alerts .alert[data-chat-id="{chat_id}"]')).to_have_count(0)
     mine = sup.locator("#escalations li", has_text=f"chat {chat_id[:6]}")
@@ -412,10 +462,7 @@ def flow(run, browser):
     run.step("statistics drawn as charts; CSV downloaded")
 
     # -- the child's page on a desktop-sized screen, in English
-    wide = browser.new_context(**DESKTOP)
-    run.guard(wide, "child-desktop")
-    page = wide.new_page()
-    run.watch(page, "child-desktop")
+    wide, page = run.open(browser, "child-desktop", locale="en-US", **DESKTOP)
     page.goto(f"{url}/")
     run.shot(page, "child-start-desktop")
     page.get_by_role("button", name="English").click()
@@ -429,4 +476,4 @@ def flow(run, browser):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(flow)

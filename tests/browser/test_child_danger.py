@@ -7,22 +7,13 @@ The browser part runs in a child process (tests/browser/danger_flow.py), as for
 test_child_page.py."""
 from pathlib import Path
 
-import pytest
-
-from tests.browser.runner import run_flow
-
-from tests.browser.test_child_page import AXE, CHROMIUM, SCREENSHOTS, _playwright_missing
+from tests.browser.runner import AXE, MARKS, SCREENSHOTS, check_states, run_flow
 
 FLOW = Path(__file__).resolve().parent / "danger_flow.py"
 SIZES = ["390x844", "320x640"]
 STATES = ["question", "waiting-said-at-start", "help-button", "help-said"]
 
-pytestmark = [
-    pytest.mark.browser, pytest.mark.e2e,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason=f"no Chromium at {CHROMIUM} (deploy/local/ensure-chromium.sh installs it)"),
-    pytest.mark.skipif(_playwright_missing(), reason="the playwright package is not installed"),
-]
+pytestmark = MARKS
 
 
 def test_the_child_says_they_are_in_danger_with_one_tap(stack):
@@ -30,10 +21,7 @@ def test_the_child_says_they_are_in_danger_with_one_tap(stack):
     config = {"url": stack.url, "supervisor": ["demo-supervisor", "demo"], "out": str(SCREENSHOTS),
               "axe": str(AXE)}
     result = run_flow(FLOW, config, "child-danger-result.json", "CHATVAKT_CHILD_FLOW_TIMEOUT_S")
+    check_states(result, "child-danger-", "danger-", SIZES, STATES)
     for size in SIZES:
-        for state in STATES:
-            assert (SCREENSHOTS / f"child-danger-{state}-{size}.png").stat().st_size > 1000, (state, size)
-            violations = result["axe"][f"danger-{state}-{size}"]
-            assert not [v for v in violations if v["impact"] in ("serious", "critical")], (state, size)
         for fact in (f"start_yes_{size}", f"help_now_{size}"):
             assert result["facts"][fact]["priority"] >= 20, result["facts"][fact]

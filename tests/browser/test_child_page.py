@@ -7,38 +7,18 @@ ended screen, and no serious or critical axe-core violation, at 390x844, 320x640
 The browser part runs in a child process (tests/browser/child_flow.py) because
 Playwright's sync API does not run under the suite's eventlet monkey patching."""
 import secrets
-import os
 from pathlib import Path
 
-import pytest
 import requests
 
-from tests.browser.runner import run_flow
+from tests.browser.runner import AXE, MARKS, SCREENSHOTS, check_states, run_flow
 
-ROOT = Path(__file__).resolve().parents[2]
 FLOW = Path(__file__).resolve().parent / "child_flow.py"
-CHROMIUM = os.environ.get("CHATVAKT_CHROMIUM", "/usr/bin/chromium")
-AXE = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
-SCREENSHOTS = ROOT / "results" / "screenshots"
 SIZES = ["390x844", "320x640", "1280x720", "1440x900"]
-STATES = ["start", "waiting", "dialog-emergency", "chat50", "dialog-end", "keyboard", "scrolled-new",
+STATES = ["start", "waiting", "dialog-emergency", "waiting-long", "chat50", "dialog-end", "keyboard", "scrolled-new",
           "ended", "ended-cleared"]
 
-
-def _playwright_missing():
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        return True
-    return False
-
-
-pytestmark = [
-    pytest.mark.browser, pytest.mark.e2e,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason=f"no Chromium at {CHROMIUM} (deploy/local/ensure-chromium.sh installs it)"),
-    pytest.mark.skipif(_playwright_missing(), reason="the playwright package is not installed"),
-]
+pytestmark = MARKS
 
 
 def test_the_childs_page_keeps_the_way_out_and_the_newest_message_in_sight(stack):
@@ -51,12 +31,7 @@ def test_the_childs_page_keeps_the_way_out_and_the_newest_message_in_sight(stack
               "supervisor": ["demo-supervisor", "demo"], "out": str(SCREENSHOTS), "axe": str(AXE)}
     result = run_flow(FLOW, config, "child-flow-result.json", "CHATVAKT_CHILD_FLOW_TIMEOUT_S")
 
-    # Every state at every size: a screenshot, and axe found nothing serious or critical.
-    for size in SIZES:
-        for state in STATES:
-            assert (SCREENSHOTS / f"child-{state}-{size}.png").stat().st_size > 1000, (state, size)
-            violations = result["axe"][f"{state}-{size}"]
-            assert not [v for v in violations if v["impact"] in ("serious", "critical")], (state, size)
+    check_states(result, "child-", "", SIZES, STATES)
 
     facts = result["facts"]
     for label in ("quick_exit_tap", "quick_exit_escape"):

@@ -8,25 +8,22 @@ from pathlib import Path
 import pytest
 
 from tests.browser import runner
+from tests.browser.runner import AXE, MARKS, SCREENSHOTS, check_states
 from tests.stack import Stack
-from tests.browser.test_child_page import AXE, CHROMIUM, SCREENSHOTS, _playwright_missing
 
 FLOW = Path(__file__).resolve().parent / "console_flow.py"
 SIZES = ["1280x720", "1440x900", "390x844"]
-STATES = ["login", "queue-new-child", "not-available", "chat", "escalation-panel", "readback",
+STATES = ["login", "login-en", "queue-new-child", "not-available", "chat", "escalation-panel", "readback",
           "referral-preview", "quick-exit", "cooldown", "supervisor-quick-exit", "folded", "english",
-          "self-report", "alert", "flagged", "stats"]
+          "self-report", "alert", "alert-en", "flagged", "stats", "stats-en"]
 # Once, at 1280x720: the child's page in English with a tel: link, the card after the switch,
 # the coding dialog's prefill and validation in both languages (outcome 8), and the
-# supervisor approving a report of concern beside the transcript (outcome 10).
+# supervisor approving a report of concern beside the transcript (outcome 10), the
+# referral's message to the child previewed in English.
 ONCE = {"child-tel-390x844", "child-lang-1280x720", "coding-validation-nb-1280x720", "coding-validation-en-1280x720",
-        "supervisor-approve-1280x720"}
+        "supervisor-approve-1280x720", "referral-preview-en-1280x720"}
 
-pytestmark = [
-    pytest.mark.browser, pytest.mark.e2e,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}"),
-    pytest.mark.skipif(_playwright_missing(), reason="the playwright package is not installed"),
-]
+pytestmark = MARKS
 
 
 def run_flow(config):
@@ -51,11 +48,7 @@ def test_the_console_never_loses_the_child(console_stack):
     sup_password = stack.add_account(f"console-s-{suffix}", f"Vera Vakt{suffix}", "supervisor")
     result = run_flow({"url": stack.url, "counsellor": [f"console-c-{suffix}", password],
                        "supervisor": [f"console-s-{suffix}", sup_password], "out": str(SCREENSHOTS), "axe": str(AXE)})
-    for size in SIZES:
-        for state in STATES:
-            assert (SCREENSHOTS / f"console-{state}-{size}.png").stat().st_size > 1000, (state, size)
-            violations = result["axe"][f"{state}-{size}"]
-            assert not [v for v in violations if v["impact"] in ("serious", "critical")], (state, size)
+    check_states(result, "console-", "", SIZES, STATES)
     for name in ONCE:
         assert (SCREENSHOTS / f"console-{name}.png").stat().st_size > 1000, name
         assert not [v for v in result["axe"][name] if v["impact"] in ("serious", "critical")], name
@@ -80,6 +73,4 @@ def test_an_offer_rings_can_be_muted_and_passes_on_when_declined(offer_stack):
                 for n in (1, 2)]
     result = run_flow({"url": offer_stack.url, "mode": "offers", "counsellor": accounts[0], "counsellor2": accounts[1],
                        "out": str(SCREENSHOTS), "axe": str(AXE)})
-    for state in ("offer", "offer-passed", "offer-muted"):
-        assert (SCREENSHOTS / f"console-{state}-1280x720.png").stat().st_size > 1000, state
-        assert not [v for v in result["axe"][f"{state}-1280x720"] if v["impact"] in ("serious", "critical")], state
+    check_states(result, "console-", "", ["1280x720"], ["offer", "offer-passed", "offer-muted"])

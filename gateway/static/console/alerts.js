@@ -1,31 +1,44 @@
 // Alerts: stay until acknowledged, say it out loud, flash the title.
 import { h, missing } from "/static/common/net.js";
-import { KIND, t, riskWords } from "/static/console/i18n.js";
+import { KIND, t, tr, riskWords } from "/static/console/i18n.js";
 import { $, state, who, short, clock, call, problem } from "/static/console/api.js";
 import { focusOrOpen } from "/static/console/chatcard.js";
 
 // -- alerts: stay until acknowledged, say it out loud, flash the title -----------
 // One banner per alert (a repeat refreshes it); acknowledging tells the server,
 // which tells every console (escalation.alert_acked) so nobody chases it twice.
-export function raiseAlert(data) {
+// The server keeps one open alert per chat and kind: the screen's finding and the
+// child's own "I am in danger" share it, and whichever came last names it. The
+// console keeps every category it was told of, so the later one never hides the
+// screen's category in words (issue 13).
+const findings = new Map();
+function categoryWords(key, data) {
+  const seen = findings.get(key) || new Map();
+  if (data.category && data.kind !== "acute_danger") seen.set(data.category, data.category_words);
+  findings.set(key, seen);
+  return [...seen].sort(([a], [b]) => (a === "self_report") - (b === "self_report"))
+    .map(([code, words]) => riskWords(code, words)).join(", ");
+}
+export function raiseAlert(data, ring = true) {
   const key = data.alert_id || `local-${data.escalation_id || data.chat_id}`;
+  const words = categoryWords(key, data);
   const known = state.chats.get(data.chat_id);
   const label = known ? who(known.gender, known.age) : `chat ${short(data.chat_id)}`;
   const severe = data.severity === "high" || data.kind === "acute_danger";
   const old = $("alerts").querySelector(`[data-alert="${CSS.escape(key)}"]`);
   const card = h("div", { class: `alert ${severe ? "high" : "medium"}${data.raised ? " raised" : ""}`, role: "alert",
     "data-alert": key, "data-chat-id": data.chat_id },
-    h("strong", {}, `${severe ? "⚠ AKUTT" : "⚠ Risiko"}: ${KIND[data.kind] || data.kind}${data.category && data.kind !== "acute_danger" ? ` – ${data.category_words || riskWords(data.category)}` : ""}`),
+    h("strong", {}, `${t(severe ? "alert.acute" : "alert.risk")}: ${tr(KIND[data.kind] || data.kind)}${words ? ` – ${words}` : ""}`),
     h("span", {}, ` ${label}. ${data.reason || ""}`),
-    data.repeat ? h("span", { class: "pill repeat" }, `Ikke kvittert – varslet ${data.repeat + 1}. gang`) : null,
-    data.raised ? h("span", { class: "pill raised" }, "Løftet til alle vakthavende") : null,
+    data.repeat ? h("span", { class: "pill repeat" }, tr("Ikke kvittert – varslet {n}. gang", { n: data.repeat + 1 })) : null,
+    data.raised ? h("span", { class: "pill raised" }, t("alert.raised")) : null,
     h("span", { class: "alert-time" }, clock(data.detected_at || new Date().toISOString())),
-    h("button", { type: "button", class: "primary", onclick: () => { focusOrOpen(data.chat_id); } }, "Åpne samtalen"),
-    h("button", { type: "button", class: "ghost", onclick: () => acknowledge(card, data) }, "Kvitter"),
+    h("button", { type: "button", class: "primary", onclick: () => { focusOrOpen(data.chat_id); } }, t("alert.open")),
+    h("button", { type: "button", class: "ghost", onclick: () => acknowledge(card, data) }, t("alert.ack")),
     h("span", { class: "alert-error small", role: "status" }));
   if (old) old.replaceWith(card); else $("alerts").prepend(card);
   updateTitle();
-  beep(severe || data.raised);
+  if (ring) beep(severe || data.raised);
 }
 // A quick exit is not an alert to acknowledge on the server, but the supervisor
 // and the chat's counsellor must not take it for an ordinary end.
@@ -47,7 +60,7 @@ export async function acknowledge(card, data) {
     card.remove();
     updateTitle();
   } else {
-    card.querySelector(".alert-error").textContent = `Ikke kvittert: ${problem(result)}`;
+    card.querySelector(".alert-error").textContent = tr("Ikke kvittert: {why}", { why: problem(result) });
   }
 }
 export function clearAlerts(chatId, alertIds, ackedBy) {
@@ -56,14 +69,16 @@ export function clearAlerts(chatId, alertIds, ackedBy) {
   }
   updateTitle();
 }
-export async function refreshAlerts() {
+// redraw: the language changed, so every open banner is drawn again in it.
+export async function refreshAlerts(redraw = false) {
+  if (!state.token) return;
   const result = await call("GET", "/api/v1/alerts");
   if (!result.ok) return;
   const open = new Set();
   for (const alert of result.data.alerts || []) {
     open.add(alert.alert_id);
     const shown = $("alerts").querySelector(`[data-alert="${CSS.escape(alert.alert_id)}"]`);
-    if (!shown) raiseAlert(alert);
+    if (!shown || redraw) raiseAlert(alert, !redraw);
   }
   for (const card of [...$("alerts").querySelectorAll(".alert")]) {
     if (!card.dataset.alert.startsWith("local-") && !card.dataset.alert.startsWith("quick-") && !open.has(card.dataset.alert)) card.remove();

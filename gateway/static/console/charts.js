@@ -1,5 +1,7 @@
 // Small inline-SVG charts, drawn here so the console needs nothing from elsewhere.
 // Each chart carries a <title> and a text table for screen readers.
+import { tr } from "/static/console/i18n.js";
+
 const NS = "http://www.w3.org/2000/svg";
 
 function el(tag, attrs = {}, text) {
@@ -59,7 +61,7 @@ export function barChart(pairs, { title = "", color = "#1d6f8c", small = plain }
       fill: small.hidden(value) ? "#b9c7d0" : color }));
     root.append(el("text", { x: labelW + w + 6, y: y + 17, class: "chart-value" }, small.shown(value || 0)));
   });
-  return wrapWith(root, pairs.map(([label, value]) => [label, small.shown(value || 0)]), ["gjelder", "antall"]);
+  return wrapWith(root, pairs.map(([label, value]) => [label, small.shown(value || 0)]), [tr("gjelder"), tr("antall")]);
 }
 
 const DAYS = [["mon", "man"], ["tue", "tir"], ["wed", "ons"], ["thu", "tor"], ["fri", "fre"], ["sat", "lør"], ["sun", "søn"]];
@@ -79,21 +81,22 @@ export function heatmap(grid, { title = "", small = plain } = {}) {
   const rows = [];
   DAYS.forEach(([key, label], day) => {
     const counts = grid[key] || Array(24).fill(0);
-    rows.push([label, ...counts.map((n) => small.shown(n))]);
-    root.append(el("text", { x: left - 8, y: top + day * cell + 17, "text-anchor": "end", class: "chart-label" }, label));
+    const dayName = tr(label);
+    rows.push([dayName, ...counts.map((n) => small.shown(n))]);
+    root.append(el("text", { x: left - 8, y: top + day * cell + 17, "text-anchor": "end", class: "chart-label" }, dayName));
     counts.forEach((count, hour) => {
       const share = (small.hidden(count) ? small.floor : count) / max;
       // Light to dark blue; an empty hour stays pale grey.
       const fill = count ? `hsl(205 70% ${Math.round(88 - share * 60)}%)` : "#eef1f4";
       const rect = el("rect", { x: left + hour * cell + 1, y: top + day * cell + 1, width: cell - 2, height: cell - 2, rx: 3, fill });
-      rect.append(el("title", {}, `${label} kl. ${String(hour).padStart(2, "0")}: ${small.shown(count)}`));
+      rect.append(el("title", {}, tr("{day} kl. {h}: {n}", { day: dayName, h: String(hour).padStart(2, "0"), n: small.shown(count) })));
       root.append(rect);
       if (count) root.append(el("text", { x: left + hour * cell + cell / 2, y: top + day * cell + 17, "text-anchor": "middle",
         class: share > 0.55 ? "chart-cell light" : "chart-cell" }, small.shown(count)));
     });
   });
-  root.append(el("text", { x: left, y: height - 8, class: "chart-label" }, `Mørkere = flere samtaler (høyest: ${small.shown(max)})`));
-  return wrapWith(root, rows, ["dag", ...Array.from({ length: 24 }, (_, i) => `kl ${i}`)]);
+  root.append(el("text", { x: left, y: height - 8, class: "chart-label" }, tr("Mørkere = flere samtaler (høyest: {n})", { n: small.shown(max) })));
+  return wrapWith(root, rows, [tr("dag"), ...Array.from({ length: 24 }, (_, i) => tr("kl {h}", { h: i }))]);
 }
 
 // Wait-time percentiles for answered and abandoned chats, side by side.
@@ -115,12 +118,12 @@ export function percentileChart(answered, abandoned, { title = "", small = plain
       root.append(el("rect", { x: bx, y: base - hgt, width: slot / 2 - 20, height: hgt, rx: 3, fill }));
       root.append(el("text", { x: bx + (slot / 2 - 20) / 2, y: base - hgt - 4, "text-anchor": "middle", class: "chart-value" }, fmt(value)));
     });
-    root.append(el("text", { x: x + slot / 2, y: base + 18, "text-anchor": "middle", class: "chart-label" }, label));
+    root.append(el("text", { x: x + slot / 2, y: base + 18, "text-anchor": "middle", class: "chart-label" }, tr(label)));
   });
   root.append(el("line", { x1: 40, y1: base, x2: width - 10, y2: base, stroke: "#888" }));
   root.append(el("rect", { x: 50, y: height - 14, width: 10, height: 10, fill: "#1d6f8c" }));
-  root.append(el("text", { x: 64, y: height - 5, class: "chart-label" }, `besvart (n=${small.shown(answered.n ?? 0)})`));
+  root.append(el("text", { x: 64, y: height - 5, class: "chart-label" }, tr("besvart (n={n})", { n: small.shown(answered.n ?? 0) })));
   root.append(el("rect", { x: 230, y: height - 14, width: 10, height: 10, fill: "#b3261e" }));
-  root.append(el("text", { x: 244, y: height - 5, class: "chart-label" }, `forlatt i kø (n=${small.shown(abandoned.n ?? 0)})`));
-  return wrapWith(root, keys.map(([k, label]) => [label, fmt(answered[k]), fmt(abandoned[k])]), ["ventetid", "besvart", "forlatt"]);
+  root.append(el("text", { x: 244, y: height - 5, class: "chart-label" }, tr("forlatt i kø (n={n})", { n: small.shown(abandoned.n ?? 0) })));
+  return wrapWith(root, keys.map(([k, label]) => [tr(label), fmt(answered[k]), fmt(abandoned[k])]), [tr("ventetid"), tr("besvart"), tr("forlatt")]);
 }

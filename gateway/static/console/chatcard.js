@@ -153,7 +153,7 @@ export function renderCard(chat) {
   flags.hidden = !risky;
   // Category in words, then the reason; never a code like "suicide".
   // A reason from the server already names the category in words (issue 13); one line per distinct reason.
-  flags.textContent = risky ? `${t("flags")}: ${[...new Set(chat.flags.map((f) => f.reason || f.category_words || riskWords(f.category)))].join("; ")}` : "";
+  flags.textContent = risky ? `${t("flags")}: ${[...new Set(chat.flags.map((f) => f.reason || riskWords(f.category, f.category_words)))].join("; ")}` : "";
   markFlagged(chat);
   const index = PHASES.findIndex((p) => p.code === chat.phase);
   for (const button of card.querySelectorAll(".phase")) {

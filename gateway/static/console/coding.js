@@ -1,6 +1,6 @@
 // Coding a chat: categories (the subcategory rule), acute danger, history.
 import { h, missing } from "/static/common/net.js";
-import { GENDER, lang, tr } from "/static/console/i18n.js";
+import { GENDER, categoryName, lang, tr } from "/static/console/i18n.js";
 import { $, state, short, dateTime, call, problem } from "/static/console/api.js";
 import { refreshUncoded } from "/static/console/lists.js";
 import { renderCard } from "/static/console/chatcard.js";
@@ -10,9 +10,9 @@ export const coding = { chatId: null, chosen: [] };
 
 export function labelOf(code) {
   for (const main of state.taxonomy?.categories || []) {
-    if (main.code === code) return main.label;
+    if (main.code === code) return categoryName(main);
     const sub = main.subcategories.find((s) => s.code === code);
-    if (sub) return `${main.label} › ${sub.label}`;
+    if (sub) return `${categoryName(main)} › ${categoryName(sub)}`;
   }
   return code;
 }
@@ -83,7 +83,8 @@ export async function loadHistory(chatId) {
 }
 export const taxonomies = {};
 export async function taxonomyLabels(version) {
-  if (taxonomies[version]) return taxonomies[version];
+  const key = `${version}:${lang.now}`;
+  if (taxonomies[key]) return taxonomies[key];
   let doc = state.taxonomy?.version === version ? state.taxonomy : null;
   if (!doc) {
     const result = await call("GET", `/api/v1/taxonomy?lang=nb&version=${encodeURIComponent(version)}`);
@@ -91,10 +92,10 @@ export async function taxonomyLabels(version) {
   }
   const names = {};
   for (const main of doc.categories || []) {
-    names[main.code] = main.label;
-    for (const sub of main.subcategories || []) names[sub.code] = `${main.label} › ${sub.label}`;
+    names[main.code] = categoryName(main);
+    for (const sub of main.subcategories || []) names[sub.code] = `${categoryName(main)} › ${categoryName(sub)}`;
   }
-  taxonomies[version] = names;
+  taxonomies[key] = names;
   return names;
 }
 
@@ -103,15 +104,16 @@ export function buildTree() {
   const filter = $("c-filter").value.trim().toLowerCase();
   tree.replaceChildren();
   for (const main of state.taxonomy?.categories || []) {
-    const subs = main.subcategories.filter((s) => !filter || s.label.toLowerCase().includes(filter) ||
-      main.label.toLowerCase().includes(filter) || (s.label_en || "").toLowerCase().includes(filter));
+    // Either language finds a category, whichever the console shows.
+    const found = (entry) => [entry.label, entry.label_nb, entry.label_en].some((w) => (w || "").toLowerCase().includes(filter));
+    const subs = main.subcategories.filter((s) => !filter || found(s) || found(main));
     if (filter && !subs.length) continue;
     const chosenHere = coding.chosen.some((c) => c === main.code || parentOf(c) === main.code);
     const group = h("details", { class: "group", open: Boolean(filter) || chosenHere },
-      h("summary", {}, main.label, chosenHere ? h("span", { class: "pill" }, tr("valgt")) : null));
+      h("summary", {}, categoryName(main), chosenHere ? h("span", { class: "pill" }, tr("valgt")) : null));
     const list = h("div", { class: "subs" });
-    for (const sub of subs) list.append(checkbox(sub.code, sub.label));
-    list.append(checkbox(main.code, tr("Bare hovedkategori: {label} (kun når ingen underkategori passer)", { label: main.label }), "main-only"));
+    for (const sub of subs) list.append(checkbox(sub.code, categoryName(sub)));
+    list.append(checkbox(main.code, tr("Bare hovedkategori: {label} (kun når ingen underkategori passer)", { label: categoryName(main) }), "main-only"));
     const warn = h("p", { class: "rule-warn small", role: "alert", hidden: true });
     group.append(list, warn);
     tree.append(group);

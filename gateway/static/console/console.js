@@ -5,13 +5,13 @@ import { STORE } from "/static/console/i18n.js";
 import { $, state, supervisor, call, problem, save } from "/static/console/api.js";
 import { onState, onEvent } from "/static/console/socket.js";
 import { refreshAlerts } from "/static/console/alerts.js";
-import { setPresence, loadPresence, loadColleagues, refreshQueue, take } from "/static/console/queue.js";
+import { setPresence, loadPresence, loadColleagues, refreshQueue, renderPresence, renderQueue, renderOffers, take } from "/static/console/queue.js";
 import { loadActive, refreshAllChats, refreshUncoded, renderMine, tick } from "/static/console/lists.js";
 import { saveTransfer, renderCard } from "/static/console/chatcard.js";
 import { buildTree, saveCoding } from "/static/console/coding.js";
 import { wirePanels, showKind, saveEscalation, refreshEscalations, detail, patchEscalation, loadAudit, getPdf } from "/static/console/escalation.js";
 import { loadStats, statsCsv, showView } from "/static/console/stats.js";
-import { applyLanguage, switchLanguage } from "/static/console/i18n.js";
+import { applyLanguage, switchLanguage, t, tr } from "/static/console/i18n.js";
 import { renderMute, toggleMute, askNotifications, calm } from "/static/console/waiting.js";
 
 // -- login -------------------------------------------------------------------
@@ -20,7 +20,7 @@ async function login(event) {
   const result = await api("POST", "/api/v1/auth/login",
     { body: { username: $("username").value.trim(), password: $("password").value } });
   if (!result.ok) {
-    $("login-error").textContent = result.status === 401 ? "Feil brukernavn eller passord." : problem(result);
+    $("login-error").textContent = result.status === 401 ? t("login.wrong") : problem(result);
     $("login-error").hidden = false;
     return;
   }
@@ -42,8 +42,10 @@ async function enter(openIds = []) {
   $("login-view").hidden = true;
   $("app").hidden = false;
   $("me-name").textContent = state.me.name;
-  $("me-role").textContent = supervisor() ? "vakthavende" : "chatvert";
-  $("me-role").title = `Din id: ${state.me.id}`;
+  // data-i18n: the role pill follows the language switch like the rest of the header
+  $("me-role").dataset.i18n = supervisor() ? "role.supervisor" : "role.counsellor";
+  $("me-role").textContent = t($("me-role").dataset.i18n);
+  $("me-role").title = tr("Din id: {id}", { id: state.me.id });
   for (const node of document.querySelectorAll("[data-supervisor]")) node.hidden = !supervisor();
   state.live = new Live(state.token, { onEvent, onState }).start();
   const taxonomy = await call("GET", "/api/v1/taxonomy?lang=nb");
@@ -83,7 +85,16 @@ function init() {
   document.addEventListener("keydown", calm);
   $("mute").addEventListener("click", toggleMute);
   $("notify").addEventListener("click", askNotifications);
-  $("lang-switch").addEventListener("click", () => { switchLanguage(); renderMute(); for (const chat of state.chats.values()) renderCard(chat); });
+  const relanguage = () => {
+    switchLanguage();
+    renderMute();
+    for (const chat of state.chats.values()) renderCard(chat);
+    if (state.me) $("me-role").title = tr("Din id: {id}", { id: state.me.id });
+    if (!$("stats").hidden) loadStats();
+    if (state.me) { renderPresence(); renderQueue(); renderOffers(); refreshAlerts(true); }
+  };
+  $("lang-switch").addEventListener("click", relanguage);
+  $("login-lang").addEventListener("click", relanguage);
   applyLanguage();
   renderMute();
   $("stats-form").addEventListener("submit", loadStats);

@@ -1,6 +1,6 @@
 // Escalations: raising one beside the chat, and working it to its end.
 import { download, h } from "/static/common/net.js";
-import { KIND, t, tr, linkify } from "/static/console/i18n.js";
+import { KIND, lang, t, tr, linkify } from "/static/console/i18n.js";
 import { $, state, supervisor, who, short, dateTime, call, problem } from "/static/console/api.js";
 import { tick } from "/static/console/lists.js";
 import { renderCard, syncChat } from "/static/console/chatcard.js";
@@ -186,6 +186,9 @@ export function openPanel(id) {
     if (other !== id && $(other).open) $(other).close();
   }
   const panel = $(id);
+  // Below the header, whose buttons stay tappable beside the panel.
+  const bar = document.querySelector("header.bar").getBoundingClientRect();
+  document.documentElement.style.setProperty("--bar-h", `${Math.max(0, Math.round(bar.bottom))}px`);
   panel.classList.add("side-panel");
   if (!panel.open) panel.show();
   document.body.classList.add("panel-open");
@@ -438,7 +441,9 @@ export async function getPdf(id, near) {
 function referralText(ids) {
   const told = (state.services || []).filter((s) => ids.includes(s.id));
   if (!told.length) return "";
-  return `Du kan også ta kontakt med:\n${told.map((s) => `${s.name}${s.phone ? ` (${s.phone})` : ""}${s.description_nb ? `: ${s.description_nb}` : ""}`).join("\n")}`;
+  // In the console's language, as the counsellor will send it (they may edit it first).
+  const about = (s) => (lang.now === "en" ? s.description_en || s.description_nb : s.description_nb);
+  return `${tr("Du kan også ta kontakt med:")}\n${told.map((s) => `${s.name}${s.phone ? ` (${s.phone})` : ""}${about(s) ? `: ${about(s)}` : ""}`).join("\n")}`;
 }
 
 const READ_LABELS = { location: "Hvor er barnet", person: "Barnet", contact_person: "Kontaktperson" };

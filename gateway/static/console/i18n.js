@@ -35,81 +35,77 @@ export const WITHDRAWN = { expired: "Tilbudet gikk ut og går videre til en anne
 // -- the console's language (issue 13): Norwegian by default, English on a switch.
 // Static text carries data-i18n="key" (data-i18n-label for aria-label); dynamic
 // text asks t(key). Keys missing in English fall back to Norwegian, never to a key.
-const TEXT = {
-  nb: {
-    "tab.work": "Samtaler", "tab.stats": "Statistikk", "status": "Status", "capacity": "Kapasitet",
-    "logout": "Logg ut", "lang": "English", "mute": "Lyd av", "unmute": "Lyd på", "notify": "Varsler",
-    "queue": "Kø", "take-next": "Ta neste", "mine": "Mine samtaler", "uncoded": "Ukodede samtaler",
-    "all": "Alle aktive samtaler", "overdue": "Koding på overtid", "escalations": "Eskaleringer og frister",
-    "no-chats": "Ingen åpne samtaler. Sett deg som tilgjengelig og ta neste fra køen.",
-    "act-code": "Kode", "act-escalate": "Eskaler …", "act-transfer": "Overfør", "act-end": "Avslutt",
-    "quick-exit": "Barnet lukket chatten raskt – det er kanskje ikke trygt å kontakte barnet",
-    "waited": "Ventet", "lasted": "Varighet", "waits": "Venter", "unfold": "Vis samtalen", "fold": "Legg bort",
-    "folded": "Avsluttet og kodet", "transcript": "Samtalen med",
-    "not-available": "Du er ikke tilgjengelig, så du kan ikke ta samtaler.",
-    "go-available": "Sett meg tilgjengelig og ta samtalen",
-    "new-child": "Et barn venter i køen", "long-wait": "Et barn har ventet lenge",
-    "child-lang-en": "Barnet bruker engelsk", "child-lang-nb": "Barnet bruker norsk",
-    "panel-close": "Lukk panelet", "readback": "Vis det jeg skrev (logges)",
-    "readback-note": "Bare for deg, mens samtalen pågår. Hver visning logges.",
-    "preview": "Melding til barnet (du kan endre den før den sendes)",
-    "send-and-record": "Registrer og send til barnet", "record-only": "Registrer uten å sende",
-    "priority.10": "høyere prioritet", "priority.20": "høyeste prioritet",
-    "cooldown-until": "Pause til", "cooldown-off": "Pause avbrutt", "ready": "Jeg er klar igjen",
-    "cooldown-why": "Etter en samtale med akutt fare får du ingen nye samtaler på en stund. Snakk gjerne med vakthavende.",
-    "cooldown-off-why": "Du får nye samtaler igjen. Snakk gjerne med vakthavende likevel.",
-    "stats.total_chats": "Samtaler", "stats.answered": "Besvart", "stats.abandoned_share": "Forlatt i kø",
-    "stats.coded_share": "Kodet", "stats.answered_within_5min_share": "Svart innen 5 min",
-    "stats.at_risk_answered_within_5min_share": "Risiko svart innen 5 min", "stats.wait_p50": "Median ventetid",
-    "stats.duration_p50": "Median varighet",
-    "stats-suppress": "Tall fra 1 til {n} − 1 vises som «<{n}», her og i CSV-filen: så små tall kan peke ut et barn.",
-    "lang-switched": "Barnet byttet språk", "whisper-from": "Hvisking fra vakthavende", "internal-note": "Internt notat",
-    "online": "Tilkoblet", "logged-out": "Logget ut", "reconnecting": "Kobler til igjen …",
-    // issue 14 (merged from main): the child's own yes, and the hand mark
-    "self-report": "Sier selv at hen er i fare nå", "mark-on": "Marker: i fare", "mark-off": "Marker: ikke i fare",
-    "mark-why-on": "Hvorfor er barnet i fare? (kort begrunnelse)", "mark-why-off": "Hvorfor er barnet ikke i fare? (kort begrunnelse)",
-    "marked-by-hand": "Markert i fare for hånd", "acute": "Akutt fare", "risk": "Risiko", "flags": "Flagg",
-    "flagged": "Flagget av risikoskjermen", "detail-transcript": "Samtalen (lesingen logges)",
-    "transcript-unavailable": "Samtalen kan ikke vises", "internal": "Internt", "the-child": "Barnet", "counsellor": "Chatvert",
-    "no-messages": "Ingen meldinger (slettet etter lagringstiden?).",
-  },
-  en: {
-    "tab.work": "Chats", "tab.stats": "Statistics", "status": "Status", "capacity": "Capacity",
-    "logout": "Log out", "lang": "Norsk", "mute": "Sound off", "unmute": "Sound on", "notify": "Alerts",
-    "queue": "Queue", "take-next": "Take next", "mine": "My chats", "uncoded": "Chats to code",
-    "all": "All active chats", "overdue": "Coding overdue", "escalations": "Escalations and deadlines",
-    "no-chats": "No open chats. Set yourself available and take the next from the queue.",
-    "act-code": "Code", "act-escalate": "Escalate …", "act-transfer": "Transfer", "act-end": "End",
-    "quick-exit": "The child closed the chat quickly – it may not be safe to contact the child",
-    "waited": "Waited", "lasted": "Duration", "waits": "Waiting", "unfold": "Show the chat", "fold": "Put away",
-    "folded": "Ended and coded", "transcript": "The chat with",
-    "not-available": "You are not available, so you cannot take chats.",
-    "go-available": "Set me available and take the chat",
-    "new-child": "A child is waiting in the queue", "long-wait": "A child has waited a long time",
-    "child-lang-en": "The child uses English", "child-lang-nb": "The child uses Norwegian",
-    "panel-close": "Close the panel", "readback": "Show what I wrote (logged)",
-    "readback-note": "For you only, while the chat lasts. Every read is logged.",
-    "preview": "Message to the child (you can change it before it is sent)",
-    "send-and-record": "Record and send to the child", "record-only": "Record without sending",
-    "priority.10": "higher priority", "priority.20": "highest priority",
-    "cooldown-until": "Pause until", "cooldown-off": "Pause ended", "ready": "I am ready again",
-    "cooldown-why": "After a chat with acute danger you get no new chats for a while. Talk to the supervisor if you like.",
-    "cooldown-off-why": "You get new chats again. Talk to the supervisor all the same if you like.",
-    "stats.total_chats": "Chats", "stats.answered": "Answered", "stats.abandoned_share": "Left the queue",
-    "stats.coded_share": "Coded", "stats.answered_within_5min_share": "Answered within 5 min",
-    "stats.at_risk_answered_within_5min_share": "At risk answered within 5 min", "stats.wait_p50": "Median wait",
-    "stats.duration_p50": "Median duration",
-    "stats-suppress": "Counts from 1 to {n} − 1 read \u201c<{n}\u201d, here and in the CSV file: numbers that small could single out a child.",
-    "lang-switched": "The child switched language", "whisper-from": "Whisper from the supervisor", "internal-note": "Internal note",
-    "online": "Connected", "logged-out": "Logged out", "reconnecting": "Reconnecting …",
-    "self-report": "Says they are in danger now", "mark-on": "Mark: in danger", "mark-off": "Mark: not in danger",
-    "mark-why-on": "Why is the child in danger? (short reason)", "mark-why-off": "Why is the child not in danger? (short reason)",
-    "marked-by-hand": "Marked in danger by hand", "acute": "Acute danger", "risk": "Risk", "flags": "Flags",
-    "flagged": "Flagged by the risk screen", "detail-transcript": "The chat (reading is logged)",
-    "transcript-unavailable": "The chat cannot be shown", "internal": "Internal", "the-child": "The child", "counsellor": "Counsellor",
-    "no-messages": "No messages (deleted after the retention period?).",
-  },
+const WORDS = {
+  "tab.work": ["Samtaler", "Chats"], "tab.stats": ["Statistikk", "Statistics"], status: ["Status", "Status"],
+  capacity: ["Kapasitet", "Capacity"], logout: ["Logg ut", "Log out"], lang: ["English", "Norsk"],
+  mute: ["Lyd av", "Sound off"], unmute: ["Lyd på", "Sound on"], notify: ["Varsler", "Alerts"], queue: ["Kø", "Queue"],
+  "take-next": ["Ta neste", "Take next"], mine: ["Mine samtaler", "My chats"],
+  uncoded: ["Ukodede samtaler", "Chats to code"], all: ["Alle aktive samtaler", "All active chats"],
+  overdue: ["Koding på overtid", "Coding overdue"], escalations: ["Eskaleringer og frister", "Escalations and deadlines"],
+  "no-chats": ["Ingen åpne samtaler. Sett deg som tilgjengelig og ta neste fra køen.",
+    "No open chats. Set yourself available and take the next from the queue."],
+  "act-code": ["Kode", "Code"], "act-escalate": ["Eskaler …", "Escalate …"], "act-transfer": ["Overfør", "Transfer"],
+  "act-end": ["Avslutt", "End"],
+  "quick-exit": ["Barnet lukket chatten raskt – det er kanskje ikke trygt å kontakte barnet",
+    "The child closed the chat quickly – it may not be safe to contact the child"],
+  waited: ["Ventet", "Waited"], lasted: ["Varighet", "Duration"], waits: ["Venter", "Waiting"],
+  unfold: ["Vis samtalen", "Show the chat"], fold: ["Legg bort", "Put away"],
+  folded: ["Avsluttet og kodet", "Ended and coded"], transcript: ["Samtalen med", "The chat with"],
+  "not-available": ["Du er ikke tilgjengelig, så du kan ikke ta samtaler.",
+    "You are not available, so you cannot take chats."],
+  "go-available": ["Sett meg tilgjengelig og ta samtalen", "Set me available and take the chat"],
+  "new-child": ["Et barn venter i køen", "A child is waiting in the queue"],
+  "long-wait": ["Et barn har ventet lenge", "A child has waited a long time"],
+  "child-lang-en": ["Barnet bruker engelsk", "The child uses English"],
+  "child-lang-nb": ["Barnet bruker norsk", "The child uses Norwegian"],
+  "panel-close": ["Lukk panelet", "Close the panel"],
+  readback: ["Vis det jeg skrev (logges)", "Show what I wrote (logged)"],
+  "readback-note": ["Bare for deg, mens samtalen pågår. Hver visning logges.",
+    "For you only, while the chat lasts. Every read is logged."],
+  preview: ["Melding til barnet (du kan endre den før den sendes)",
+    "Message to the child (you can change it before it is sent)"],
+  "send-and-record": ["Registrer og send til barnet", "Record and send to the child"],
+  "record-only": ["Registrer uten å sende", "Record without sending"],
+  "priority.10": ["høyere prioritet", "higher priority"], "priority.20": ["høyeste prioritet", "highest priority"],
+  "cooldown-until": ["Pause til", "Pause until"], "cooldown-off": ["Pause avbrutt", "Pause ended"],
+  ready: ["Jeg er klar igjen", "I am ready again"],
+  "cooldown-why": ["Etter en samtale med akutt fare får du ingen nye samtaler på en stund. Snakk gjerne med vakthavende.",
+    "After a chat with acute danger you get no new chats for a while. Talk to the supervisor if you like."],
+  "cooldown-off-why": ["Du får nye samtaler igjen. Snakk gjerne med vakthavende likevel.",
+    "You get new chats again. Talk to the supervisor all the same if you like."],
+  "stats.total_chats": ["Samtaler", "Chats"], "stats.answered": ["Besvart", "Answered"],
+  "stats.abandoned_share": ["Forlatt i kø", "Left the queue"], "stats.coded_share": ["Kodet", "Coded"],
+  "stats.answered_within_5min_share": ["Svart innen 5 min", "Answered within 5 min"],
+  "stats.at_risk_answered_within_5min_share": ["Risiko svart innen 5 min", "At risk answered within 5 min"],
+  "stats.wait_p50": ["Median ventetid", "Median wait"], "stats.duration_p50": ["Median varighet", "Median duration"],
+  "stats-suppress": ["Tall fra 1 til {n} − 1 vises som «<{n}», her og i CSV-filen: så små tall kan peke ut et barn.",
+    "Counts from 1 to {n} − 1 read “<{n}”, here and in the CSV file: numbers that small could single out a child."],
+  "lang-switched": ["Barnet byttet språk", "The child switched language"],
+  "whisper-from": ["Hvisking fra vakthavende", "Whisper from the supervisor"],
+  "internal-note": ["Internt notat", "Internal note"], online: ["Tilkoblet", "Connected"],
+  "logged-out": ["Logget ut", "Logged out"], reconnecting: ["Kobler til igjen …", "Reconnecting …"],
+  "self-report": ["Sier selv at hen er i fare nå", "Says they are in danger now"],
+  "mark-on": ["Marker: i fare", "Mark: in danger"], "mark-off": ["Marker: ikke i fare", "Mark: not in danger"],
+  "mark-why-on": ["Hvorfor er barnet i fare? (kort begrunnelse)", "Why is the child in danger? (short reason)"],
+  "mark-why-off": ["Hvorfor er barnet ikke i fare? (kort begrunnelse)", "Why is the child not in danger? (short reason)"],
+  "marked-by-hand": ["Markert i fare for hånd", "Marked in danger by hand"], acute: ["Akutt fare", "Acute danger"],
+  risk: ["Risiko", "Risk"], flags: ["Flagg", "Flags"],
+  flagged: ["Flagget av risikoskjermen", "Flagged by the risk screen"],
+  "detail-transcript": ["Samtalen (lesingen logges)", "The chat (reading is logged)"],
+  "transcript-unavailable": ["Samtalen kan ikke vises", "The chat cannot be shown"], internal: ["Internt", "Internal"],
+  "the-child": ["Barnet", "The child"], counsellor: ["Chatvert", "Counsellor"],
+  "no-messages": ["Ingen meldinger (slettet etter lagringstiden?).", "No messages (deleted after the retention period?)."],
+  // the login page, the role pill, the alert banners (issue 13: all of it follows the switch)
+  skip: ["Hopp til samtalene", "Skip to the chats"], "login.title": ["chatvakt – veilederkonsoll", "chatvakt – counsellor console"],
+  "login.lead": ["Logg inn som chatvert eller vakthavende.", "Log in as a counsellor or a supervisor."],
+  "login.user": ["Brukernavn", "Username"], "login.password": ["Passord", "Password"], "login.submit": ["Logg inn", "Log in"],
+  "login.wrong": ["Feil brukernavn eller passord.", "Wrong username or password."],
+  "role.supervisor": ["vakthavende", "supervisor"], "role.counsellor": ["chatvert", "counsellor"],
+  "alert.acute": ["⚠ AKUTT", "⚠ ACUTE"], "alert.risk": ["⚠ Risiko", "⚠ Risk"], "alert.open": ["Åpne samtalen", "Open the chat"],
+  "alert.ack": ["Kvitter", "Acknowledge"], "alert.raised": ["Løftet til alle vakthavende", "Raised to every supervisor"],
 };
+const TEXT = { nb: {}, en: {} };
+for (const [key, [nb, en]] of Object.entries(WORDS)) { TEXT.nb[key] = nb; TEXT.en[key] = en; }
 const LANG_STORE = "chatvakt-console-lang";
 export const lang = { now: (() => { try { return localStorage.getItem(LANG_STORE) === "en" ? "en" : "nb"; } catch (e) { return "nb"; } })() };
 export const t = (key) => TEXT[lang.now][key] ?? TEXT.nb[key] ?? "";
@@ -131,8 +127,18 @@ const RISK_WORDS = {
   en: { suicide: "Suicidal thoughts", self_harm: "Self-harm", violence_home: "Violence at home",
     sexual_abuse: "Sexual abuse", medical_danger: "Medical danger", self_report: "Says they are in danger" },
 };
-export const riskWords = (code) => (code ? RISK_WORDS[lang.now][code] || RISK_WORDS.nb[code]
-  || String(code).replace(/[._]/g, " ") : "");
+// A category of the coding tree in the console's language: the server sends both labels.
+export const categoryName = (entry) => (lang.now === "en" ? entry.label_en : entry.label_nb) || entry.label || entry.code;
+// serverWords: the server's own "Selvmordsfare / suicide risk" for a category
+// this table does not know; the half in the console's language is shown.
+export function riskWords(code, serverWords) {
+  if (!code) return "";
+  const known = RISK_WORDS[lang.now][code] || RISK_WORDS.nb[code];
+  if (known) return known;
+  const [nb, en] = String(serverWords || "").split(" / ");
+  const words = lang.now === "en" && en ? en.charAt(0).toUpperCase() + en.slice(1) : nb;
+  return words || String(code).replace(/[._]/g, " ");
+}
 // Queue priority in words: the risk screen gives 10 (medium) or 20 (high); a
 // supervisor may set others, which are put in the nearer band.
 export const priorityWords = (priority) => (!priority ? "" : priority >= 20 ? t("priority.20") : t("priority.10"));
@@ -184,8 +190,7 @@ const EN = {
   // the queue row, offers, presence, reminders
   "Tilbud: {who}": "Offer: {who}", "Ta samtalen": "Take the chat", "Avslå": "Decline", "Ta": "Take", "Ta {who}": "Take {who}",
   "Tilbudet gjelder ikke lenger.": "The offer no longer applies.", "Tilbudet ble trukket.": "The offer was withdrawn.",
-  "Tilbudet gikk ut og går videre til en annen.": "The offer ran out and passes to someone else.",
-  "Du avslo tilbudet.": "You declined the offer.",
+  "Tilbudet gikk ut og går videre til en annen.": "The offer ran out and passes to someone else.", "Du avslo tilbudet.": "You declined the offer.",
   "Tilbudet ble trukket fordi du ikke er tilgjengelig.": "The offer was withdrawn because you are not available.",
   "Tilbudet ble trukket: du har pause.": "The offer was withdrawn: you are on a pause.",
   "Samtalen ble tatt av en annen.": "Someone else took the chat.",
@@ -285,6 +290,25 @@ const EN = {
   "Samtalemodellen": "The conversation model", "Ukodede samtaler": "Chats to code", "Alle aktive samtaler": "All active chats",
   "Koding på overtid": "Coding overdue", "Eskaleringer og frister": "Escalations and deadlines",
   "Vi koder hver chat: navn, kjønn, inn og ut, kategori.": "We code every chat: name, gender, in and out, category.",
+  // the role pill's title, alert banners, the referral message to the child
+  "Din id: {id}": "Your id: {id}", "Ikke kvittert – varslet {n}. gang": "Not acknowledged – alert number {n}",
+  "Ikke kvittert: {why}": "Not acknowledged: {why}", "Du kan også ta kontakt med:": "You can also contact:",
+  // the statistics screen and its charts
+  "Fra": "From", "Til og med": "To and including", "Vis": "Show", "Last ned CSV": "Download CSV",
+  "Samtaler etter hovedkategori (primærkode)": "Chats by main category (primary code)",
+  "Samtaler etter hovedkategori": "Chats by main category", "De vanligste underkategoriene": "The most common subcategories",
+  "Samtaler per time og ukedag (Europe/Oslo)": "Chats by hour and weekday (Europe/Oslo)",
+  "Samtaler per time og ukedag": "Chats by hour and weekday", "Ventetid før svar": "Wait before an answer",
+  "Kjønn og alder": "Gender and age", "Kjønn og aldersgruppe": "Gender and age group", "Ventetid": "Wait",
+  "Ventetid, persentiler": "Wait, percentiles", "Ingen kodede underkategorier i perioden.": "No coded subcategories in the period.",
+  "Ikke kodet": "Not coded", "ukjent alder": "age unknown", "{age} år": "{age} years",
+  "Kunne ikke laste ned CSV ({status}).": "Could not download the CSV ({status}).",
+  "gjelder": "item", "antall": "count", "dag": "day", "kl {h}": "at {h}", "{day} kl. {h}: {n}": "{day} at {h}: {n}",
+  "Mørkere = flere samtaler (høyest: {n})": "Darker = more chats (highest: {n})",
+  "man": "Mon", "tir": "Tue", "ons": "Wed", "tor": "Thu", "fre": "Fri", "lør": "Sat", "søn": "Sun",
+  "median": "median", "lengst": "longest", "ventetid": "wait", "besvart": "answered", "forlatt": "left",
+  "besvart (n={n})": "answered (n={n})", "forlatt i kø (n={n})": "left the queue (n={n})",
+  "Listen over alle samtaler er ikke tilgjengelig.": "The list of all chats is not available.",
 };
 export function tr(nb, vars) {
   let text = lang.now === "en" ? EN[nb] ?? nb : nb;

@@ -1,7 +1,7 @@
 // The statistics screen, its CSV, and switching views.
 import { download, h } from "/static/common/net.js";
 import { barChart, heatmap, percentileChart } from "/static/console/charts.js";
-import { GENDER, t } from "/static/console/i18n.js";
+import { GENDER, categoryName, t, tr } from "/static/console/i18n.js";
 import { $, state, call, problem } from "/static/console/api.js";
 import { labelOf } from "/static/console/coding.js";
 
@@ -44,27 +44,27 @@ export async function loadStats(event) {
   // data-key names the CSV's row, so a test can hold the two side by side.
   ].map(([key, value]) => h("div", { class: "key card", "data-key": key }, h("span", { class: "key-value" }, String(value ?? "–")),
     h("span", { class: "key-label" }, t(`stats.${key}`)))));
-  const mains = (state.taxonomy?.categories || []).map((c) => [c.label, s.by_primary_main_category?.[c.code] || 0]);
-  $("chart-main").replaceChildren(barChart(mains, { title: "Samtaler etter hovedkategori", small }));
+  const mains = (state.taxonomy?.categories || []).map((c) => [categoryName(c), s.by_primary_main_category?.[c.code] || 0]);
+  $("chart-main").replaceChildren(barChart(mains, { title: tr("Samtaler etter hovedkategori"), small }));
   const subs = Object.entries(s.by_primary_category || {}).filter(([code, n]) => code.includes(".") && n > 0)
     .sort((a, b) => b[1] - a[1]).slice(0, 10).map(([code, n]) => [labelOf(code).split(" › ")[1] || code, n]);
-  $("chart-sub").replaceChildren(subs.length ? barChart(subs, { title: "De vanligste underkategoriene", small })
-    : h("p", { class: "muted" }, "Ingen kodede underkategorier i perioden."));
-  $("chart-heat").replaceChildren(heatmap(s.hour_by_weekday || {}, { title: "Samtaler per time og ukedag", small }));
+  $("chart-sub").replaceChildren(subs.length ? barChart(subs, { title: tr("De vanligste underkategoriene"), small })
+    : h("p", { class: "muted" }, tr("Ingen kodede underkategorier i perioden.")));
+  $("chart-heat").replaceChildren(heatmap(s.hour_by_weekday || {}, { title: tr("Samtaler per time og ukedag"), small }));
   const waitBox = $("chart-wait");
   if (Array.isArray(s.wait_histogram) && s.wait_histogram.length) {
-    waitBox.replaceChildren(barChart(s.wait_histogram.map((b) => [b.label || `≤ ${mins(b.le)}`, b.count]), { title: "Ventetid", vertical: true, small }));
+    waitBox.replaceChildren(barChart(s.wait_histogram.map((b) => [b.label || `≤ ${mins(b.le)}`, b.count]), { title: tr("Ventetid"), vertical: true, small }));
   } else {
-    waitBox.replaceChildren(percentileChart(s.wait_s || {}, s.abandoned_wait_s || {}, { title: "Ventetid, persentiler", small }));
+    waitBox.replaceChildren(percentileChart(s.wait_s || {}, s.abandoned_wait_s || {}, { title: tr("Ventetid, persentiler"), small }));
   }
-  const genders = Object.entries(s.by_gender || {}).map(([k, n]) => [GENDER[k] || (k === "unknown" ? "Ikke kodet" : k), n]);
-  const ages = Object.entries(s.by_age_band || {}).map(([k, n]) => [k === "unknown" ? "ukjent alder" : `${k} år`, n]);
-  $("chart-who").replaceChildren(barChart([...genders, ...ages], { title: "Kjønn og aldersgruppe", small }));
+  const genders = Object.entries(s.by_gender || {}).map(([k, n]) => [tr(GENDER[k] || (k === "unknown" ? "Ikke kodet" : k)), n]);
+  const ages = Object.entries(s.by_age_band || {}).map(([k, n]) => [k === "unknown" ? tr("ukjent alder") : tr("{age} år", { age: k }), n]);
+  $("chart-who").replaceChildren(barChart([...genders, ...ages], { title: tr("Kjønn og aldersgruppe"), small }));
 }
 export async function statsCsv() {
   const status = await download(`/api/v1/stats?${statsRange()}&format=csv`, state.token,
     `chatvakt-statistikk-${$("stats-from").value}-${$("stats-to").value}.csv`);
-  if (status !== 200) { $("stats-error").textContent = `Kunne ikke laste ned CSV (${status}).`; $("stats-error").hidden = false; }
+  if (status !== 200) { $("stats-error").textContent = tr("Kunne ikke laste ned CSV ({status}).", { status }); $("stats-error").hidden = false; }
 }
 
 export function showView(view) {

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from chatvakt import vocabulary
-from chatvakt.db import utcnow
+from chatvakt.clock import utcnow
 from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound
 from chatvakt.testing import read, run
 from services.chat import domain

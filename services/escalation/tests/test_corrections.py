@@ -7,7 +7,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from chatvakt.db import utcnow
+from chatvakt.clock import utcnow
 from chatvakt.errors import Forbidden, Invalid
 from chatvakt.testing import read, run
 from services.escalation import domain

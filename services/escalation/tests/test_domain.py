@@ -8,7 +8,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from chatvakt import vocabulary
-from chatvakt.db import utcnow
+from chatvakt.clock import utcnow
 from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound
 from chatvakt.testing import run
 from services.escalation import domain, report
@@ -157,7 +157,7 @@ def test_report_of_concern_draft_approval_sent_acknowledged_with_deadline(db, va
         patch(db, vault, eid, details={"cause": "changed"})
     sent = patch(db, vault, eid, details={"sent_via": "post"}, status="sent")
     assert sent["sent_at"] and sent["deadline"]
-    from chatvakt.db import parse_iso
+    from chatvakt.clock import parse_iso
     assert parse_iso(sent["deadline"]) - parse_iso(sent["sent_at"]) == dt.timedelta(days=7)
     acked = patch(db, vault, eid, details={"reference": "BV-2026-17"}, status="acknowledged")
     assert acked["open"] is True and acked["next"] == ["closed"]

@@ -3,7 +3,7 @@ import datetime as dt
 
 import pytest
 
-from chatvakt.db import iso
+from chatvakt.clock import iso
 from chatvakt.errors import Conflict
 from chatvakt.testing import run
 from services.queue import domain

@@ -3,7 +3,7 @@ page is gone leaves after the grace; a flood is served after real children."""
 import datetime as dt
 
 from chatvakt import config
-from chatvakt.db import iso
+from chatvakt.clock import iso
 from chatvakt.testing import read, run
 from services.queue import domain, service
 

@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from chatvakt.db import iso
+from chatvakt.clock import iso
 from chatvakt.errors import Conflict, Invalid, NotFound
 from chatvakt.testing import read, run
 from services.queue import domain
@@ -237,6 +237,14 @@ def test_a_silent_gateway_counts_as_closed(db):
     run(db, domain.report_sockets, "gw-dead", {"c1": 1}, now=s(1))
     assert run(db, domain.expire_presence, 60, 45, now=s(40))[0] == []
     assert run(db, domain.expire_presence, 60, 45, now=s(62))[0] == ["c1"]
+
+
+def test_a_socket_that_came_and_went_between_reports_still_ends_in_offline(db):
+    # The gateway never saw it open at a report: it says "none" for someone unknown here.
+    run(db, domain.set_presence, "c1", "A", "available", now=s(0))
+    run(db, domain.report_sockets, "gw-1", {"c1": 0}, now=s(5))
+    assert run(db, domain.expire_presence, 60, 45, now=s(64))[0] == []
+    assert run(db, domain.expire_presence, 60, 45, now=s(66))[0] == ["c1"]
 
 
 def test_a_counsellor_without_sockets_is_left_alone(db):
