@@ -135,6 +135,136 @@ def _zone(tz: str | None) -> ZoneInfo:
         raise ValueError(f"unknown time zone {name!r}") from exc
 
 
+class _Tally:
+    """The running counts of compute_stats, one method per section of the
+    result, so each section's rule reads on its own."""
+
+    def __init__(self, taxonomy: Taxonomy, zone: ZoneInfo) -> None:
+        self.taxonomy = taxonomy
+        self.zone = zone
+        self.total = self.answered = self.abandoned = self.waiting = self.coded = 0
+        self.coded_among_answered = 0
+        self.wait_s: list[float] = []
+        self.abandoned_wait_s: list[float] = []
+        self.duration_s: list[float] = []
+        self.within = self.within_den = 0
+        self.risk_within = self.risk_den = 0
+        self.acute_yes = self.acute_den = 0
+        all_codes = taxonomy.codes()
+        self.by_primary: dict[str, int] = dict.fromkeys(all_codes, 0)
+        self.by_any: dict[str, int] = dict.fromkeys(all_codes, 0)
+        self.by_primary_main: dict[str, int] = dict.fromkeys(taxonomy.main_codes(), 0)
+        self.main_only: dict[str, int] = dict.fromkeys(taxonomy.main_codes(), 0)
+        self.by_gender: dict[str, int] = dict.fromkeys((*GENDERS, UNKNOWN), 0)
+        self.by_age: dict[str, int] = dict.fromkeys((*(b[0] for b in AGE_BANDS), UNKNOWN), 0)
+        self.by_contact: dict[str, int] = dict.fromkeys((*CONTACT_TYPES, UNKNOWN), 0)
+        self.by_status: Counter = Counter()
+        self.hour_by_weekday = {d: [0] * 24 for d in WEEKDAYS}
+        self.by_hour = [0] * 24
+        self.by_day: Counter = Counter()
+
+    def add(self, rec: Mapping[str, Any]) -> None:
+        self.total += 1
+        self.by_status[str(rec.get("status"))] += 1
+        started = _utc(rec.get("started_at"))
+        self._times(started)
+        is_answered = self._queue(rec, started)
+        self._demographics(rec)
+        self._coding(rec, is_answered)
+
+    def _times(self, started: datetime | None) -> None:
+        """Time buckets, in local time."""
+        if started is None:
+            return
+        local = started.astimezone(self.zone)
+        self.hour_by_weekday[WEEKDAYS[local.weekday()]][local.hour] += 1
+        self.by_hour[local.hour] += 1
+        self.by_day[local.date().isoformat()] += 1
+
+    def _queue(self, rec: Mapping[str, Any], started: datetime | None) -> bool:
+        """Answered, abandoned or still waiting, and the waits."""
+        assigned = _utc(rec.get("assigned_at"))
+        ended = _utc(rec.get("ended_at"))
+        at_risk = bool(rec.get("at_risk"))
+        is_answered = assigned is not None
+        # never assigned and not still in the queue ("active" without an
+        # assignment should not happen; it is counted as still waiting)
+        is_abandoned = not is_answered and rec.get("status") not in ("waiting", "active")
+        if is_answered:
+            self.answered += 1
+            w = _seconds(assigned, started)
+            if w is not None:
+                self.wait_s.append(w)
+            d = _seconds(ended, assigned)
+            if d is not None:
+                self.duration_s.append(d)
+            self.within_den += 1
+            self.risk_den += at_risk
+            if w is not None and w <= ANSWER_TARGET_S:
+                self.within += 1
+                self.risk_within += at_risk
+        elif is_abandoned:
+            self.abandoned += 1
+            w = _seconds(ended, started)
+            if w is not None:
+                self.abandoned_wait_s.append(w)
+            self.within_den += 1
+            self.risk_den += at_risk
+        else:
+            self.waiting += 1
+        return is_answered
+
+    def _demographics(self, rec: Mapping[str, Any]) -> None:
+        """Every chat; unknown when not given."""
+        gender = rec.get("gender")
+        g_key = gender if isinstance(gender, str) and gender else UNKNOWN
+        self.by_gender[g_key] = self.by_gender.get(g_key, 0) + 1
+        self.by_age[age_band(rec.get("age"))] += 1
+        ct = rec.get("contact_type")
+        ct_key = ct if isinstance(ct, str) and ct else UNKNOWN
+        self.by_contact[ct_key] = self.by_contact.get(ct_key, 0) + 1
+
+    def _coding(self, rec: Mapping[str, Any], is_answered: bool) -> None:
+        categories = list(dict.fromkeys(rec.get("categories") or []))
+        if not (bool(rec.get("coded")) and bool(categories)):
+            return
+        taxonomy = self.taxonomy
+        self.coded += 1
+        self.coded_among_answered += is_answered
+        primary = categories[0]
+        self.by_primary[primary] = self.by_primary.get(primary, 0) + 1
+        primary_main = taxonomy.main_of(primary)
+        if primary_main is not None:
+            self.by_primary_main[primary_main] += 1
+        for code in categories:
+            self.by_any[code] = self.by_any.get(code, 0) + 1
+        parents = {taxonomy.parent(c) for c in categories}
+        for code in categories:
+            if taxonomy.is_main(code) and code not in parents:
+                self.main_only[code] += 1
+        acute = rec.get("acute_danger")
+        if isinstance(acute, bool):
+            self.acute_den += 1
+            self.acute_yes += acute
+
+    def days(self, date_from: date | datetime | None, date_to: date | datetime | None) -> dict[str, int]:
+        """Every local day of the range, with the days that have chats."""
+        zone = self.zone
+        start_bound = _bound(date_from, zone, end=False)
+        end_bound = _bound(date_to, zone, end=True)
+        by_day: dict[str, int] = {}
+        if start_bound is not None and end_bound is not None and end_bound > start_bound:
+            first = start_bound.astimezone(zone).date()
+            last = (end_bound - timedelta(microseconds=1)).astimezone(zone).date()
+            day = first
+            while day <= last and len(by_day) < _MAX_DAYS_FILLED:
+                by_day[day.isoformat()] = 0
+                day += timedelta(days=1)
+        for key, n in self.by_day.items():
+            by_day[key] = by_day.get(key, 0) + n
+        return dict(sorted(by_day.items()))
+
+
 def compute_stats(
     records: Iterable[Mapping[str, Any]],
     taxonomy: Taxonomy,
@@ -147,153 +277,41 @@ def compute_stats(
     JSON-ready: strings, numbers, None, lists and dicts only.
     """
     zone = _zone(tz)
-    records = list(records)
-
-    total = len(records)
-    answered = abandoned = waiting = coded = 0
-    coded_among_answered = 0
-    wait_s: list[float] = []
-    abandoned_wait_s: list[float] = []
-    duration_s: list[float] = []
-    within = within_den = 0
-    risk_within = risk_den = 0
-    acute_yes = acute_den = 0
-
-    all_codes = taxonomy.codes()
-    by_primary: dict[str, int] = dict.fromkeys(all_codes, 0)
-    by_any: dict[str, int] = dict.fromkeys(all_codes, 0)
-    by_primary_main: dict[str, int] = dict.fromkeys(taxonomy.main_codes(), 0)
-    main_only: dict[str, int] = dict.fromkeys(taxonomy.main_codes(), 0)
-    by_gender: dict[str, int] = dict.fromkeys((*GENDERS, UNKNOWN), 0)
-    by_age: dict[str, int] = dict.fromkeys((*(b[0] for b in AGE_BANDS), UNKNOWN), 0)
-    by_contact: dict[str, int] = dict.fromkeys((*CONTACT_TYPES, UNKNOWN), 0)
-    by_status: Counter = Counter()
-    hour_by_weekday = {d: [0] * 24 for d in WEEKDAYS}
-    by_hour = [0] * 24
-    by_day_counter: Counter = Counter()
-
+    t = _Tally(taxonomy, zone)
     for rec in records:
-        started = _utc(rec.get("started_at"))
-        assigned = _utc(rec.get("assigned_at"))
-        ended = _utc(rec.get("ended_at"))
-        status = rec.get("status")
-        by_status[str(status)] += 1
-        at_risk = bool(rec.get("at_risk"))
-
-        # -- time buckets (local time) --
-        if started is not None:
-            local = started.astimezone(zone)
-            hour_by_weekday[WEEKDAYS[local.weekday()]][local.hour] += 1
-            by_hour[local.hour] += 1
-            by_day_counter[local.date().isoformat()] += 1
-
-        # -- answered, abandoned, waits --
-        is_answered = assigned is not None
-        # never assigned and not still in the queue ("active" without an
-        # assignment should not happen; it is counted as still waiting)
-        is_abandoned = not is_answered and status not in ("waiting", "active")
-        if is_answered:
-            answered += 1
-            w = _seconds(assigned, started)
-            if w is not None:
-                wait_s.append(w)
-            d = _seconds(ended, assigned)
-            if d is not None:
-                duration_s.append(d)
-            within_den += 1
-            risk_den += at_risk
-            if w is not None and w <= ANSWER_TARGET_S:
-                within += 1
-                risk_within += at_risk
-        elif is_abandoned:
-            abandoned += 1
-            w = _seconds(ended, started)
-            if w is not None:
-                abandoned_wait_s.append(w)
-            within_den += 1
-            risk_den += at_risk
-        else:
-            waiting += 1
-
-        # -- demographics (every chat; unknown when not given) --
-        gender = rec.get("gender")
-        g_key = gender if isinstance(gender, str) and gender else UNKNOWN
-        by_gender[g_key] = by_gender.get(g_key, 0) + 1
-        by_age[age_band(rec.get("age"))] += 1
-        ct = rec.get("contact_type")
-        ct_key = ct if isinstance(ct, str) and ct else UNKNOWN
-        by_contact[ct_key] = by_contact.get(ct_key, 0) + 1
-
-        # -- coding --
-        categories = list(dict.fromkeys(rec.get("categories") or []))
-        is_coded = bool(rec.get("coded")) and bool(categories)
-        if not is_coded:
-            continue
-        coded += 1
-        coded_among_answered += is_answered
-        primary = categories[0]
-        by_primary[primary] = by_primary.get(primary, 0) + 1
-        primary_main = taxonomy.main_of(primary)
-        if primary_main is not None:
-            by_primary_main[primary_main] += 1
-        for code in categories:
-            by_any[code] = by_any.get(code, 0) + 1
-        parents = {taxonomy.parent(c) for c in categories}
-        for code in categories:
-            if taxonomy.is_main(code) and code not in parents:
-                main_only[code] += 1
-        acute = rec.get("acute_danger")
-        if isinstance(acute, bool):
-            acute_den += 1
-            acute_yes += acute
-
-    # -- days: every local day of the range, with the days that have chats --
-    start_bound = _bound(date_from, zone, end=False)
-    end_bound = _bound(date_to, zone, end=True)
-    by_day: dict[str, int] = {}
-    if start_bound is not None and end_bound is not None and end_bound > start_bound:
-        first = start_bound.astimezone(zone).date()
-        last = (end_bound - timedelta(microseconds=1)).astimezone(zone).date()
-        day = first
-        while day <= last and len(by_day) < _MAX_DAYS_FILLED:
-            by_day[day.isoformat()] = 0
-            day += timedelta(days=1)
-    for key, n in by_day_counter.items():
-        by_day[key] = by_day.get(key, 0) + n
-    by_day = dict(sorted(by_day.items()))
-
+        t.add(rec)
     return {
         "from": _iso(date_from),
         "to": _iso(date_to),
         "tz": zone.key,
-        "total_chats": total,
-        "answered": answered,
-        "abandoned": abandoned,
-        "waiting": waiting,
-        "coded": coded,
-        "by_status": dict(sorted(by_status.items())),
+        "total_chats": t.total,
+        "answered": t.answered,
+        "abandoned": t.abandoned,
+        "waiting": t.waiting,
+        "coded": t.coded,
+        "by_status": dict(sorted(t.by_status.items())),
         # abandoned among the chats that left the queue (answered + abandoned)
-        "abandoned_share": _share(abandoned, answered + abandoned),
+        "abandoned_share": _share(t.abandoned, t.answered + t.abandoned),
         # coded among the answered chats
-        "coded_share": _share(coded_among_answered, answered),
-        "by_primary_category": by_primary,
-        "by_primary_main_category": by_primary_main,
-        "by_any_category": by_any,
-        "main_only": main_only,
-        "by_gender": by_gender,
-        "by_age_band": by_age,
-        "by_contact_type": by_contact,
-        "hour_by_weekday": hour_by_weekday,
-        "by_hour": by_hour,
-        "by_day": by_day,
-        "wait_s": _summary(wait_s),
-        "abandoned_wait_s": _summary(abandoned_wait_s),
-        "duration_s": _summary(duration_s),
+        "coded_share": _share(t.coded_among_answered, t.answered),
+        "by_primary_category": t.by_primary,
+        "by_primary_main_category": t.by_primary_main,
+        "by_any_category": t.by_any,
+        "main_only": t.main_only,
+        "by_gender": t.by_gender,
+        "by_age_band": t.by_age,
+        "by_contact_type": t.by_contact,
+        "hour_by_weekday": t.hour_by_weekday,
+        "by_hour": t.by_hour,
+        "by_day": t.days(date_from, date_to),
+        "wait_s": _summary(t.wait_s),
+        "abandoned_wait_s": _summary(t.abandoned_wait_s),
+        "duration_s": _summary(t.duration_s),
         # answered within 5 minutes among the chats that left the queue
-        "answered_within_5min_share": _share(within, within_den),
-        "at_risk_answered_within_5min_share": _share(risk_within, risk_den),
+        "answered_within_5min_share": _share(t.within, t.within_den),
+        "at_risk_answered_within_5min_share": _share(t.risk_within, t.risk_den),
         # acute danger among coded chats with an assessment
-        "acute_danger_share": _share(acute_yes, acute_den),
+        "acute_danger_share": _share(t.acute_yes, t.acute_den),
     }
 
 
