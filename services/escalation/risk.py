@@ -262,7 +262,32 @@ class LexiconRiskScreen:
         self._fold = fold
         comp = _Compiler(fold, lexicon.get("macros") or {})
 
-        # categories
+        self._categories(lexicon)
+        cats = lexicon["categories"]
+        entries = []
+        seen: set[str] = set()
+        for i, raw in enumerate(_as_list(lexicon.get("entries"), "entries")):
+            if not isinstance(raw, dict):
+                raise LexiconError(f"entries[{i}]: expected a mapping")
+            eid = str(raw.get("id") or "")
+            where = f"entries[{i}] ({eid or '?'})"
+            if not eid or eid in seen:
+                raise LexiconError(f"{where}: missing or duplicate id")
+            seen.add(eid)
+            entries.append(self._entry(raw, eid, where, cats, fold, comp))
+        if not entries:
+            raise LexiconError("entries: at least one entry is required")
+        self._entries = tuple(entries)
+        self._raw_token_entries = tuple(e for e in entries if e.raw_tokens)
+        self._all_raw_tokens = frozenset().union(*(e.raw_tokens for e in entries))
+        # one union of every entry pattern: most messages match none of them and
+        # leave after a single regex scan
+        bodies = [e.source for e in entries if e.source is not None]
+        self._prefilter = re.compile(" (?:" + "|".join(bodies) + ")")
+
+        self._context(lexicon, comp)
+
+    def _categories(self, lexicon: dict) -> None:
         cats = lexicon.get("categories") or {}
         if not isinstance(cats, dict) or not cats:
             raise LexiconError("categories: a non-empty mapping is required")
@@ -284,65 +309,47 @@ class LexiconRiskScreen:
             self._cat_third_sev[name] = sev
         self.categories = tuple(cats)
 
-        # entries
-        entries = []
-        seen: set[str] = set()
-        for i, raw in enumerate(_as_list(lexicon.get("entries"), "entries")):
-            if not isinstance(raw, dict):
-                raise LexiconError(f"entries[{i}]: expected a mapping")
-            eid = str(raw.get("id") or "")
-            where = f"entries[{i}] ({eid or '?'})"
-            if not eid or eid in seen:
-                raise LexiconError(f"{where}: missing or duplicate id")
-            seen.add(eid)
-            ecats = tuple(_as_list(raw.get("category"), where) + _as_list(raw.get("also"), where))
-            if not ecats or any(c not in cats for c in ecats):
-                raise LexiconError(f"{where}: unknown category in {ecats!r}")
-            sev = raw.get("severity", "high")
-            if sev not in SEVERITIES:
-                raise LexiconError(f"{where}: severity must be one of {SEVERITIES}")
-            person = raw.get("person", "auto")
-            if person not in ("auto", "first", "third"):
-                raise LexiconError(f"{where}: person must be auto, first or third")
-            scan = raw.get("person_scan")
-            if scan is True:
-                scan = "context"
-            if scan is False:
-                scan = "off"
-            if scan not in (None, "context", "span", "off"):
-                raise LexiconError(f"{where}: person_scan must be true, false or span")
-            pats = _as_list(raw.get("patterns"), where)
-            toks = frozenset(_fold(str(t), fold).strip() for t in _as_list(raw.get("raw_tokens"), where))
-            if not pats and not toks:
-                raise LexiconError(f"{where}: needs patterns or raw_tokens")
-            source = comp.union_source(pats, where)
-            entries.append(
-                _Entry(
-                    id=eid,
-                    categories=ecats,
-                    severity=sev,
-                    term=str(raw.get("term") or eid),
-                    topic=str(raw.get("topic") or raw.get("term") or eid),
-                    regex=re.compile(f" (?:{source})") if source else None,
-                    source=source,
-                    raw_tokens=toks,
-                    person=person,
-                    scan=scan,
-                    negatable=bool(raw.get("negatable", True)),
-                    unless=comp.union(_as_list(raw.get("unless_message"), where), where),
-                )
-            )
-        if not entries:
-            raise LexiconError("entries: at least one entry is required")
-        self._entries = tuple(entries)
-        self._raw_token_entries = tuple(e for e in entries if e.raw_tokens)
-        self._all_raw_tokens = frozenset().union(*(e.raw_tokens for e in entries))
-        # one union of every entry pattern: most messages match none of them and
-        # leave after a single regex scan
-        bodies = [e.source for e in entries if e.source is not None]
-        self._prefilter = re.compile(" (?:" + "|".join(bodies) + ")")
+    @staticmethod
+    def _entry(raw: dict, eid: str, where: str, cats: dict, fold: dict[str, str], comp: "_Compiler") -> "_Entry":
+        """One lexicon entry, checked and compiled."""
+        ecats = tuple(_as_list(raw.get("category"), where) + _as_list(raw.get("also"), where))
+        if not ecats or any(c not in cats for c in ecats):
+            raise LexiconError(f"{where}: unknown category in {ecats!r}")
+        sev = raw.get("severity", "high")
+        if sev not in SEVERITIES:
+            raise LexiconError(f"{where}: severity must be one of {SEVERITIES}")
+        person = raw.get("person", "auto")
+        if person not in ("auto", "first", "third"):
+            raise LexiconError(f"{where}: person must be auto, first or third")
+        scan = raw.get("person_scan")
+        if scan is True:
+            scan = "context"
+        if scan is False:
+            scan = "off"
+        if scan not in (None, "context", "span", "off"):
+            raise LexiconError(f"{where}: person_scan must be true, false or span")
+        pats = _as_list(raw.get("patterns"), where)
+        toks = frozenset(_fold(str(t), fold).strip() for t in _as_list(raw.get("raw_tokens"), where))
+        if not pats and not toks:
+            raise LexiconError(f"{where}: needs patterns or raw_tokens")
+        source = comp.union_source(pats, where)
+        return _Entry(
+            id=eid,
+            categories=ecats,
+            severity=sev,
+            term=str(raw.get("term") or eid),
+            topic=str(raw.get("topic") or raw.get("term") or eid),
+            regex=re.compile(f" (?:{source})") if source else None,
+            source=source,
+            raw_tokens=toks,
+            person=person,
+            scan=scan,
+            negatable=bool(raw.get("negatable", True)),
+            unless=comp.union(_as_list(raw.get("unless_message"), where), where),
+        )
 
-        # context
+    def _context(self, lexicon: dict, comp: "_Compiler") -> None:
+        """Idioms, negation, person and topic cues around a match."""
         self._idioms = comp.union(_as_list(lexicon.get("idioms"), "idioms"), "idioms")
         neg = lexicon.get("negation") or {}
         self._neg_cues = frozenset(comp.token(w) for w in _as_list(neg.get("cues"), "negation.cues"))
