@@ -30,12 +30,12 @@ class Remote:
                     return getattr(self._proxy, method)(*args, **kwargs)
             except eventlet.Timeout:
                 metrics.ERRORS.labels(service=self._name, kind="rpc_timeout").inc()
-                raise errors.Unavailable(f"The {self._name} service did not answer in time.")
+                raise errors.Unavailable(f"The {self._name} service did not answer in time.") from None
             except DOMAIN_ERRORS:
                 raise
             except (OSError, IOError, ConnectionError) as exc:
                 metrics.ERRORS.labels(service=self._name, kind=type(exc).__name__).inc()
-                raise errors.Unavailable(f"The {self._name} service cannot be reached.")
+                raise errors.Unavailable(f"The {self._name} service cannot be reached.") from None
             finally:
                 metrics.RPC_LATENCY.labels(service=self._name, method=method).observe(
                     time.perf_counter() - started)

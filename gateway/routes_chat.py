@@ -132,7 +132,7 @@ class ChatRoutes:
         try:
             after = int(raw)
         except ValueError:
-            raise errors.Invalid("after must be a whole number.", {"after": ["Not an integer."]})
+            raise errors.Invalid("after must be a whole number.", {"after": ["Not an integer."]}) from None
         if after < 0 or after > 2**31:
             raise errors.Invalid("after is out of range.", {"after": ["Out of range."]})
         messages = self.chat.list_messages(chat_id, actor, after)

@@ -168,9 +168,9 @@ def read_json(request, schema=None):
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
-            raise errors.Malformed("The body is not valid JSON.")
+            raise errors.Malformed("The body is not valid JSON.") from None
         except RecursionError:
-            raise errors.Malformed("The body is nested too deeply.")
+            raise errors.Malformed("The body is nested too deeply.") from None
     if not isinstance(body, dict):
         raise errors.Malformed("The body must be a JSON object.")
     check_json(body)
@@ -179,7 +179,7 @@ def read_json(request, schema=None):
     try:
         return schema.load(body)
     except ValidationError as error:
-        raise errors.Invalid("Some fields are not valid.", _flat(error.messages))
+        raise errors.Invalid("Some fields are not valid.", _flat(error.messages)) from None
 
 
 def check_json(value, max_depth=None):
@@ -243,7 +243,7 @@ def time_arg(request, name):
     try:
         parsed = parse_iso(raw)
     except (TypeError, ValueError, OverflowError):
-        raise errors.Invalid(f"{name} must be an ISO 8601 time.", {name: ["Not an ISO 8601 time."]})
+        raise errors.Invalid(f"{name} must be an ISO 8601 time.", {name: ["Not an ISO 8601 time."]}) from None
     if not EARLIEST_YEAR <= parsed.year <= LATEST_YEAR:
         raise errors.Invalid(f"{name} is out of range.",
                              {name: [f"Between the years {EARLIEST_YEAR} and {LATEST_YEAR}."]})

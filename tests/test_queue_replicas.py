@@ -9,8 +9,8 @@ import time
 from zoneinfo import ZoneInfo
 
 import eventlet
-from eventlet.event import Event
 import pytest
+from eventlet.event import Event
 
 from tests.client import Api, Socket
 from tests.stack import Stack
@@ -96,7 +96,7 @@ def test_two_replicas_and_concurrent_takes_never_double_assign(stack2):
         assert seen["status"] == "active" and seen["counsellor"]["id"] == cid
     listed = {c["id"]: c for c in supervisor.get("/api/v1/queue/counsellors").json()["counsellors"]}
     assert all(listed[c.id]["active_chats"] == 1 for c in counsellors)
-    for cid, chat_id in got:
+    for _, chat_id in got:
         supervisor.post(f"/api/v1/chats/{chat_id}/end", {})
 
 

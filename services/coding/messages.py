@@ -7,7 +7,6 @@ with no translation is left in English rather than dropped.
 """
 import re
 
-
 # The coding service's own sentences (top-level error messages).
 SENTENCES = {
     "The coding must be an object.": "Kodingen må være et objekt.",

@@ -36,7 +36,6 @@ import json
 import logging
 import math
 import os
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,7 +230,7 @@ class LearnedModel:
         idx, w = self.vector(text, lexicon)
         z = self._intercept + (w @ self._coef[idx] if len(idx) else 0.0)
         p = 1.0 / (1.0 + np.exp(-z))
-        probs = dict(zip(self.labels, (float(x) for x in p)))
+        probs = dict(zip(self.labels, (float(x) for x in p), strict=True))
         score = float(at_risk_score(p, self.rule))
         at_risk = bool(score >= self._thr[0])
         cats: tuple[str, ...] = ()

@@ -5,10 +5,9 @@ fonts-dejavu-core) when one is found, else fpdf2's core Helvetica, which covers
 Latin-1 (æøå included) and gets anything beyond it replaced.
 """
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fpdf import FPDF
-
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chatvakt import config
 from chatvakt.clock import parse_iso

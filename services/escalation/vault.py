@@ -35,7 +35,7 @@ class Vault:
             return json.loads(self._fernet.decrypt(token.encode()))
         except InvalidToken:
             # A wrong or rotated-away key: say so without any of the content.
-            raise RuntimeError("an escalation record cannot be decrypted with the configured key(s)")
+            raise RuntimeError("an escalation record cannot be decrypted with the configured key(s)") from None
 
     @classmethod
     def from_env(cls):
@@ -56,7 +56,7 @@ def _local_key(path):
             if key:
                 return key
             time.sleep(0.05)
-        raise RuntimeError(f"{path} is empty")
+        raise RuntimeError(f"{path} is empty") from None
     key = Fernet.generate_key()
     with os.fdopen(fd, "wb") as handle:
         handle.write(key)

@@ -232,7 +232,7 @@ def test_a_childs_token_dies_with_its_chat(twin, how):
         body = {"reason": "quick_exit"} if how == "quick_exit" else {}
         assert ender.post(path + "/end", body).status_code == 200
     for url in ports(twin):
-        assert _until(lambda: _token_dead(url, chat["chat_id"], chat["token"])), url
+        assert _until(lambda url=url: _token_dead(url, chat["chat_id"], chat["token"])), url
     refused = Api(twin.url, chat["token"]).get(path + "/messages?after=0")
     assert refused.json()["error"]["code"] == "unauthorized"
 
@@ -248,7 +248,7 @@ def _staff(twin, username):
         api = Api(url)
         api.login(username, password)
         sessions.append(api)
-    sockets = [Socket(url, api.token) for url, api in zip(ports(twin), sessions)]
+    sockets = [Socket(url, api.token) for url, api in zip(ports(twin), sessions, strict=True)]
     return password, sessions, sockets
 
 

@@ -56,7 +56,7 @@ def test_schema_messages_come_in_norwegian_and_english(bad):
     norwegian = messages.localise(english, "nb")
     assert set(norwegian) == set(english)  # the same fields
     for field, texts in norwegian.items():
-        for en, nb in zip(english[field], texts):
+        for en, nb in zip(english[field], texts, strict=True):
             assert nb != en, f"no Norwegian for {field}: {en}"
     assert messages.localise(english, "en") == english
 

@@ -13,8 +13,8 @@ import yaml
 from services.escalation import risk
 from services.escalation.evaluate import DEFAULT_DATA, load, run
 from services.escalation.risk import (
-    CATEGORY_WORDS,
     CATEGORIES,
+    CATEGORY_WORDS,
     DEFAULT_LEXICON_PATH,
     LexiconError,
     LexiconRiskScreen,
@@ -165,7 +165,7 @@ DETECT = {
 
 @pytest.mark.parametrize(
     "category, lang, text",
-    [(c, l, t) for c, by in DETECT.items() for l, texts in by.items() for t in texts],
+    [(c, lang, t) for c, by in DETECT.items() for lang, texts in by.items() for t in texts],
 )
 def test_each_category_detected_in_each_language(screen, category, lang, text):
     assert category in cats(screen, text)

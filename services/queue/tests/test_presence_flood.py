@@ -76,6 +76,7 @@ def test_the_sweep_is_a_compare_and_set_on_last_seen(db):
         stale = domain._entry(session, "x")
     run(db, domain.seen, ["x"], now=at(61))  # the report lands between read and write
     from sqlalchemy import update
+
     from services.queue.models import entries
     with db() as session, session.begin():
         same_seen = entries.c.last_seen == stale.last_seen
