@@ -357,8 +357,8 @@ def _open_alert(session, chat_id, seq, category, severity, reason, counsellor_id
             reason=reason, counsellor_id=counsellor_id, detected_at=now, last_sent_at=now,
             sent_count=1))
         return alert_id
-    values = {"seq": seq if seq is not None else row.seq, "reason": reason, "last_sent_at": now,
-              "sent_count": row.sent_count + 1}
+    values = {"seq": seq if seq is not None else row.seq, "reason": _merge_reasons(row.reason, reason),
+              "last_sent_at": now, "sent_count": row.sent_count + 1}
     known = json.loads(row.categories) if row.categories else [[row.category, row.severity]]
     values["categories"] = _merge_categories(known, found)
     if escalation_id:
@@ -381,6 +381,16 @@ def _merge_categories(known, found):
             merged[category] = severity
     ordered = sorted(merged.items(), key=lambda pair: -SEVERITY_ORDER.get(pair[1], 0))
     return json.dumps([list(pair) for pair in ordered])
+
+
+def _merge_reasons(known, new, limit=1000):
+    """The reasons kept so far and the new one, each once (a reason is "; "-joined
+    parts, see screen_message), cut at a whole part within `limit`."""
+    parts: list[str] = []
+    for part in [*(known or "").split("; "), *new.split("; ")]:
+        if part and part not in parts and len("; ".join([*parts, part])) <= limit:
+            parts.append(part)
+    return "; ".join(parts) or new[:limit]
 
 
 def _category_words(category):

@@ -40,6 +40,8 @@ def test_a_self_report_after_the_screen_keeps_both_categories(db):
     assert alert["categories"] == ["suicide", "self_report"]
     assert alert["categories_words"][0] == "Selvmordsfare / suicide risk"
     assert alert["categories_words"][1].endswith("/ says they are in danger now")
+    # and every reason, each once: the screen's is not lost to the child's own
+    assert alert["reason"] == "Selvmordsfare / suicide risk — matched: die; " + domain.SELF_REPORT_REASON
     # `category` names the alert as before: the later of equally severe findings
     assert alert["category"] == "self_report" and alert["severity"] == "high"
 
