@@ -336,6 +336,13 @@ const EN = {
   "besvart (n={n})": "answered (n={n})", "forlatt i kø (n={n})": "left the queue (n={n})",
   "Listen over alle samtaler er ikke tilgjengelig.": "The list of all chats is not available.",
 };
+// "Norsk / english", as the server writes a reason: kept on a chat's flags, so the
+// card shows the half of whichever language the console has at the time (reasonWords).
+export function bothLanguages(nb) {
+  const en = EN[nb] ?? TEXT.en[nb];
+  const no = TEXT.nb[nb] ?? nb;
+  return en ? `${no} / ${en.charAt(0).toLowerCase()}${en.slice(1)}` : no;
+}
 export function tr(nb, vars) {
   let text = lang.now === "en" ? EN[nb] ?? nb : nb;
   if (vars) text = text.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? String(vars[name]) : whole));

@@ -3,7 +3,7 @@ import { h } from "/static/common/net.js";
 import { $, state, who, short, clock, since, call, problem, save } from "/static/console/api.js";
 import { tick } from "/static/console/lists.js";
 import { openChat, renderCard } from "/static/console/chatcard.js";
-import { priorityWords, reasonWords, t, tr } from "/static/console/i18n.js";
+import { bothLanguages, priorityWords, reasonWords, t, tr } from "/static/console/i18n.js";
 import { queueUpdated, check } from "/static/console/waiting.js";
 
 // -- presence ----------------------------------------------------------------
@@ -175,7 +175,7 @@ export async function markRisk(chatId, atRisk, chat) {
     return;
   }
   if (chat) {
-    chat.flags = atRisk ? [...chat.flags, { kind: "risk", reason: t("marked-by-hand") }] : [];
+    chat.flags = atRisk ? [...chat.flags, { kind: "risk", reason: bothLanguages("marked-by-hand") }] : [];
     renderCard(chat);
   }
   refreshQueue();
