@@ -24,11 +24,13 @@ class Screen:
                 for word, (category, severity) in self.FOUND.items() if word in text]
 
 
+# (services/conftest.py on branch wt-dups gives every service's tests a `db` on
+# SQLite and PostgreSQL: once that is merged, this one goes)
 @pytest.fixture
-def db(tmp_path):
+def db(tmp_path, request):
     engine, sessions = sqlite_sessions(tmp_path, "escalation", metadata)
-    yield sessions
-    engine.dispose()
+    request.addfinalizer(engine.dispose)
+    return sessions
 
 
 def test_a_self_report_after_the_screen_keeps_both_categories(db):
