@@ -306,6 +306,7 @@ def sizes(run, browser, size, viewport, phone):
     assert not re.search(r"Alt er kodet|Kode", facts["uncoded_en"]), facts["uncoded_en"]
     labels = card.locator(".log .who").evaluate_all("(nodes) => nodes.map((n) => n.textContent)")
     facts["labels_en"] = labels
+    expect(page.locator(f'#alerts .alert.quick[data-chat-id="{chat_id}"] strong')).to_contain_text("Boy 14")
     assert "Counsellor" in labels and "Boy 14" in labels, labels
     assert not {"Chatvert", "Gutt 14", "Internt notat"} & set(labels), f"Norwegian labels on the card: {labels}"
     facts["title_en"] = page.title()

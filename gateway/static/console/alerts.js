@@ -50,13 +50,15 @@ export function raiseAlert(data, ring = true) {
 export function quickExitNotice(chatId) {
   const key = `quick-${chatId}`;
   if ($("alerts").querySelector(`[data-alert="${CSS.escape(key)}"]`)) return;
-  const known = state.chats.get(chatId);
-  const label = known ? who(known.gender, known.age) : `chat ${short(chatId)}`;
   const card = h("div", { class: "alert quick", role: "alert", "data-alert": key, "data-chat-id": chatId },
-    h("strong", {}, `${label} #${short(chatId)}: `), h("span", { "data-i18n": "quick-exit" }, t("quick-exit")),
+    h("strong", { class: "quick-who" }, quickLabel(chatId)), h("span", { "data-i18n": "quick-exit" }, t("quick-exit")),
     h("button", { type: "button", class: "ghost", onclick: () => { card.remove(); updateTitle(); } }, "OK"));
   $("alerts").prepend(card);
   updateTitle();
+}
+function quickLabel(chatId) {
+  const known = state.chats.get(chatId);
+  return `${known ? who(known.gender, known.age) : `chat ${short(chatId)}`} #${short(chatId)}: `;
 }
 export async function acknowledge(card, data) {
   if (data.local || !data.alert_id) { card.remove(); updateTitle(); return; }
@@ -85,6 +87,8 @@ export async function refreshAlerts(redraw = false) {
     const shown = $("alerts").querySelector(`[data-alert="${CSS.escape(alert.alert_id)}"]`);
     if (!shown || redraw) raiseAlert(alert, !redraw);
   }
+  // a quick exit's notice names the child in the console's language too
+  if (redraw) for (const node of $("alerts").querySelectorAll(".alert.quick .quick-who")) node.textContent = quickLabel(node.parentElement.dataset.chatId);
   for (const card of [...$("alerts").querySelectorAll(".alert")]) {
     if (!card.dataset.alert.startsWith("local-") && !card.dataset.alert.startsWith("quick-") && !open.has(card.dataset.alert)) card.remove();
   }
