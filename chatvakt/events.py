@@ -191,6 +191,11 @@ class AlertRepeated(RiskDetected):
     # escalation, with its id); optional so older payloads still load
     kind = fields.String(load_default="risk")
     escalation_id = fields.String(allow_none=True, load_default=None)
+    # issue 13: every category the open alert was found with, most severe
+    # first, and each in words ("Selvmordsfare / suicide risk"); optional so
+    # older payloads still load (then `category` is all there is)
+    categories = fields.List(fields.String(), allow_none=True, load_default=None)
+    categories_words = fields.List(fields.String(), allow_none=True, load_default=None)
 
 
 class AlertAcknowledged(_Event):

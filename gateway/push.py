@@ -50,7 +50,8 @@ def _alert_out(data):
             "severity": data["severity"], "reason": data["reason"], "seq": data["seq"],
             "detected_at": data["detected_at"], "alert_id": data["alert_id"],
             "escalation_id": data["escalation_id"], "repeat": data["repeat"],
-            "raised": data["raised"]}
+            "raised": data["raised"], "categories": data["categories"],
+            "categories_words": data["categories_words"]}
 
 
 class Push:

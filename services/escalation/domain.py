@@ -332,21 +332,32 @@ def correction_examples(session, vault):
 def _open_alert(session, chat_id, seq, category, severity, reason, counsellor_id, now, kind="risk",
                 escalation_id=None):
     """One open alert per chat and kind: a new finding refreshes it (the most
-    severe category wins) and restarts its repeat clock, but not its raise
-    clock. A counsellor's acute-danger escalation is its own kind, so that
+    severe category names it) and restarts its repeat clock, but not its raise
+    clock. It keeps every category found for it (all the screen found in this
+    message, and the child's own "I am in danger"), so that the one never
+    hides the other from a supervisor who logs in later.
+    A counsellor's acute-danger escalation is its own kind, so that
     acknowledging the screen's alert does not silence it (and vice versa)."""
     row = session.execute(select(alerts).where(alerts.c.chat_id == chat_id, alerts.c.kind == kind,
                                                alerts.c.acked_at.is_(None))
                           .order_by(alerts.c.detected_at.desc())).first()
+    found = [(category, severity)]
+    if kind == "risk" and seq is not None:
+        # the screen's findings for this message are recorded just before
+        found += session.execute(select(risk_flags.c.category, risk_flags.c.severity).where(
+            risk_flags.c.chat_id == chat_id, risk_flags.c.seq == seq).order_by(risk_flags.c.id)).all()
     if row is None:
         alert_id = secrets.token_hex(10)
         session.execute(alerts.insert().values(
             id=alert_id, chat_id=chat_id, kind=kind, escalation_id=escalation_id, seq=seq,
-            category=category, severity=severity, reason=reason, counsellor_id=counsellor_id,
-            detected_at=now, last_sent_at=now, sent_count=1))
+            category=category, categories=_merge_categories(None, found), severity=severity,
+            reason=reason, counsellor_id=counsellor_id, detected_at=now, last_sent_at=now,
+            sent_count=1))
         return alert_id
-    values = {"seq": seq if seq is not None else row.seq, "reason": reason, "last_sent_at": now,
-              "sent_count": row.sent_count + 1}
+    values = {"seq": seq if seq is not None else row.seq, "reason": _merge_reasons(row.reason, reason),
+              "last_sent_at": now, "sent_count": row.sent_count + 1}
+    known = json.loads(row.categories) if row.categories else [[row.category, row.severity]]
+    values["categories"] = _merge_categories(known, found)
     if escalation_id:
         values["escalation_id"] = escalation_id
     if SEVERITY_ORDER.get(severity, 0) >= SEVERITY_ORDER.get(row.severity, 0):
@@ -357,10 +368,47 @@ def _open_alert(session, chat_id, seq, category, severity, reason, counsellor_id
     return row.id
 
 
+def _merge_categories(known, found):
+    """The stored form: [[category, severity], ...], most severe first, the
+    one found first ahead among equals; a category found again keeps its
+    higher severity."""
+    merged: dict[str, str] = {}
+    for category, severity in [*(known or []), *found]:
+        if SEVERITY_ORDER.get(severity, 0) >= SEVERITY_ORDER.get(merged.get(category, ""), 0):
+            merged[category] = severity
+    ordered = sorted(merged.items(), key=lambda pair: -SEVERITY_ORDER.get(pair[1], 0))
+    return json.dumps([list(pair) for pair in ordered])
+
+
+def _merge_reasons(known, new, limit=1000):
+    """The reasons kept so far and the new one, each once (a reason is "; "-joined
+    parts, see screen_message), cut at a whole part within `limit`."""
+    parts: list[str] = []
+    for part in [*(known or "").split("; "), *new.split("; ")]:
+        if part and part not in parts and len("; ".join([*parts, part])) <= limit:
+            parts.append(part)
+    return "; ".join(parts) or new[:limit]
+
+
+def _category_words(category):
+    # the child's own "I am in danger" is no category of the screen's lexicon
+    if category == SELF_REPORT:
+        return "Sier selv at hen er i fare nå / says they are in danger now"
+    return category_words(category)
+
+
+# what alert_repeated and alert_raised carry of alert_view (chatvakt/events.py AlertRepeated)
+ALERT_EVENT_KEYS = ("alert_id", "chat_id", "seq", "category", "severity", "reason", "counsellor_id",
+                    "detected_at", "repeat", "raised", "kind", "escalation_id", "categories",
+                    "categories_words")
+
+
 def alert_view(row):
+    categories = [c for c, _ in json.loads(row.categories)] if row.categories else [row.category]
     return {"alert_id": row.id, "chat_id": row.chat_id, "kind": row.kind or "risk", "seq": row.seq,
             "escalation_id": row.escalation_id,
-            "category": row.category, "category_words": category_words(row.category),
+            "category": row.category, "category_words": _category_words(row.category),
+            "categories": categories, "categories_words": [_category_words(c) for c in categories],
             "severity": row.severity, "reason": row.reason,
             "counsellor_id": row.counsellor_id, "detected_at": iso(row.detected_at),
             "last_sent_at": iso(row.last_sent_at), "repeat": row.sent_count - 1,
@@ -395,9 +443,7 @@ def due_alerts(session, outbox, repeat_s, raise_s, now=None, limit=100):
             continue
         fresh = session.execute(select(alerts).where(alerts.c.id == row.id)).first()
         payload = {key: value for key, value in alert_view(fresh).items()
-                   if key in ("alert_id", "chat_id", "seq", "category", "severity", "reason",
-                              "counsellor_id", "detected_at", "repeat", "raised", "kind",
-                              "escalation_id")}
+                   if key in ALERT_EVENT_KEYS}
         outbox.add(session, ev.ALERT_REPEATED, payload)
         sent.append(payload)
     return sent
@@ -668,9 +714,7 @@ def _acute_alert(session, outbox, chat_id, escalation_id, counsellor_id, now):
                            counsellor_id, now, kind="acute_danger", escalation_id=escalation_id)
     fresh = session.execute(select(alerts).where(alerts.c.id == alert_id)).first()
     view = alert_view(fresh)
-    outbox.add(session, ev.ALERT_RAISED, {key: view[key] for key in (
-        "alert_id", "chat_id", "seq", "category", "severity", "reason", "counsellor_id",
-        "detected_at", "repeat", "raised", "kind", "escalation_id")})
+    outbox.add(session, ev.ALERT_RAISED, {key: view[key] for key in ALERT_EVENT_KEYS})
     return alert_id
 
 

@@ -35,6 +35,10 @@ alerts = Table(
     Column("escalation_id", String(40)),
     Column("seq", Integer),
     Column("category", String(32), nullable=False),
+    # issue 13: every category found for the open alert (JSON list, most severe
+    # first), so the child's own "I am in danger" does not hide the screen's
+    # "suicide"; None on rows from before, read as [category]
+    Column("categories", Text),
     Column("severity", String(16), nullable=False),
     Column("reason", Text, nullable=False),
     Column("counsellor_id", String(64)),

@@ -48,6 +48,9 @@ SCREEN_WORDS_NB = re.compile("Selvmordstanker|Selvskading|Vold i hjemmet|Seksuel
                              "|Grooming eller sextortion|Akutt trussel nå|En annen i fare")
 SCREEN_WORDS_EN = re.compile("Suicidal thoughts|Self-harm|Violence at home|Sexual abuse|Medical danger"
                              "|Grooming or sextortion|Acute threat now|Someone else at risk")
+# The Norwegian half of a reason the server wrote (services/escalation/risk.py CATEGORY_WORDS)
+SERVER_NB = re.compile("Selvmordsfare|Selvskading|Vold eller omsorgssvikt|Seksuelle overgrep|Akutt medisinsk"
+                       "|Sier selv|treff:")
 NORWEGIAN = re.compile(r"[æøå]|\b(AKUTT|Risiko|Sier|Samtaler|Besvart|Forlatt|Kodet|Ventetid|Kjønn|Mørkere|besvart"
                        r"|forlatt|ukjent|Fra|Til og med|Vis|Last ned|Vold|Mobbing|Jente|Gutt|man|tir|ons|tor|fre"
                        r"|gjelder|antall|dag|kl)\b")
@@ -253,6 +256,13 @@ def sizes(run, browser, size, viewport, phone):
     run.step(f"cool-down pill opened, opted in with one click, header in one line at {size}")
     expect(sup.locator(f'#alerts .alert.quick[data-chat-id="{chat_id}"]')).to_contain_text("ikke trygt å kontakte")
     state(run, sup, "supervisor-quick-exit", size)
+    # a colleague's note follows the language switch (it was drawn in Norwegian)
+    note = sup.locator("#queue-info")
+    expect(note).to_contain_text("er klar igjen")
+    one_click(sup, sup.get_by_role("button", name="English"), "English")
+    expect(note).to_contain_text("is ready again")
+    facts["queue_info_en"] = note.inner_text()
+    sup.get_by_role("button", name="Norsk").click()
 
     # -- coded, the card folds away
     if size == "1280x720":
@@ -275,6 +285,9 @@ def sizes(run, browser, size, viewport, phone):
     expect(cooldown.locator("summary")).to_contain_text("Pause ended")
     expect(card.locator(".quick-exit-banner")).to_contain_text("may not be safe")
     expect(card.locator(".flags")).to_contain_text("Flags")
+    facts["card_flags_en"] = card.locator(".flags").inner_text()
+    left_nb = re.findall(SERVER_NB.pattern + "|registrert|meldt av chatvert", facts["card_flags_en"])
+    assert not left_nb, facts["card_flags_en"]
     expect(page.locator("#me-role")).to_have_text("counsellor")
     header_fits(page, size, phone, facts, "english")
     # issue 13: the parts that were Norwegian-only (phases, ready phrases, status, actions)
@@ -287,6 +300,17 @@ def sizes(run, browser, size, viewport, phone):
     left = re.findall(r"\b(Åpning|Bestilling|Hilsen|Hva kan jeg|Til barnet|Internt notat|Tilgjengelig|Frakoblet"
                       r"|Ukodede|Venter)\b", english)
     assert not left, f"Norwegian left in the English console: {left}"
+    # the lists' empty lines, the labels on messages already on the card, the tab title
+    expect(page.locator("#uncoded")).to_contain_text(re.compile(r"Everything is coded\.|Code"))
+    facts["uncoded_en"] = page.locator("#uncoded").inner_text()
+    assert not re.search(r"Alt er kodet|Kode", facts["uncoded_en"]), facts["uncoded_en"]
+    labels = card.locator(".log .who").evaluate_all("(nodes) => nodes.map((n) => n.textContent)")
+    facts["labels_en"] = labels
+    expect(page.locator(f'#alerts .alert.quick[data-chat-id="{chat_id}"] strong')).to_contain_text("Boy 14")
+    assert "Counsellor" in labels and "Boy 14" in labels, labels
+    assert not {"Chatvert", "Gutt 14", "Internt notat"} & set(labels), f"Norwegian labels on the card: {labels}"
+    facts["title_en"] = page.title()
+    assert not re.search("konsoll|VARSEL|barn venter|ventet lenge", facts["title_en"]), facts["title_en"]
     state(run, page, "english", size)
     page.get_by_role("button", name="Norsk").click()
 
@@ -329,28 +353,53 @@ def sizes(run, browser, size, viewport, phone):
     words = alert.locator("strong")
     expect(words).to_contain_text("Sier selv at hen er i fare")
     expect(words).to_contain_text(SCREEN_WORDS_NB)
-    expect(words).to_contain_text(re.compile("^⚠ (AKUTT|Risiko): Risiko – "))
+    # the categories in words after the severity, never "Risiko: Risiko"
+    expect(words).to_contain_text(re.compile("^⚠ (AKUTT|Risiko): "))
+    expect(words).not_to_contain_text("Risiko: Risiko")
     expect(sup.locator("#me-role")).to_have_text("vakthavende")
     facts["alert_text"] = alert.inner_text()
     assert not re.search(CATEGORY_CODES, facts["alert_text"]), facts["alert_text"]
     state(run, sup, "alert", size)
+    # A reload (or a supervisor who logs in later) reads the server's stored alert:
+    # both categories are still there, not only the child's own "in danger".
+    sup.reload()
+    expect(words).to_contain_text("Sier selv at hen er i fare")
+    expect(words).to_contain_text(SCREEN_WORDS_NB)
+    facts["alert_text_reload"] = alert.inner_text()
+    state(run, sup, "alert-reload", size)
     # The same banner and the role pill in English
     one_click(sup, sup.get_by_role("button", name="English"), "English")
-    expect(words).to_contain_text(re.compile("^⚠ (ACUTE|Risk): Risk – "))
+    expect(words).to_contain_text(re.compile("^⚠ (ACUTE|Risk): "))
+    expect(words).not_to_contain_text("Risk: Risk")
     expect(words).to_contain_text(SCREEN_WORDS_EN)
     expect(words).to_contain_text("Says they are in danger")
     expect(alert.get_by_role("button", name="Acknowledge")).to_be_visible()
     expect(sup.locator("#me-role")).to_have_text("supervisor")
     facts["alert_text_en"] = alert.inner_text()
     assert not re.search(NORWEGIAN, words.inner_text()), facts["alert_text_en"]
+    # the server's reason ("Selvmordsfare / suicide risk — matched: …"): the English half
+    assert not re.search(SERVER_NB, facts["alert_text_en"]), facts["alert_text_en"]
+    # the tab title
+    expect(sup).to_have_title(re.compile(r"^\(\d+\) ALERT – chatvakt$"))
     state(run, sup, "alert-en", size)
     sup.get_by_role("button", name="Norsk").click()
+    expect(sup).to_have_title(re.compile(r"^\(\d+\) VARSEL – chatvakt$"))
     one_click(sup, alert.get_by_role("button", name="Åpne samtalen"), "open the flagged chat")
     flagged = sup.locator(f'.chat-card[data-chat-id="{said["chat_id"]}"] .log .msg.flagged')
     expect(flagged.first).to_contain_text("⚑")
     expect(flagged.first).to_contain_text("ta livet mitt")
     flagged.first.scroll_into_view_if_needed()
     state(run, sup, "flagged", size)
+    # Messages already on the card follow a switch: their labels and the ⚑ line
+    one_click(sup, sup.get_by_role("button", name="English"), "English")
+    expect(flagged.first).to_contain_text("Flagged by the risk screen")
+    sup_card = sup.locator(f'.chat-card[data-chat-id="{said["chat_id"]}"]')
+    expect(sup_card.locator(".log .who").first).to_contain_text("Girl 13")
+    facts["flags_en"] = sup_card.locator(".flags").inner_text()
+    assert not re.search(SERVER_NB, facts["flags_en"]), facts["flags_en"]
+    state(run, sup, "flagged-en", size)
+    sup.get_by_role("button", name="Norsk").click()
+    expect(flagged.first).to_contain_text("Flagget av risikoskjermen")
     api(url, "POST", f"/api/v1/chats/{said['chat_id']}/end", said["token"], {})
 
     # -- statistics: the screen says what the CSV says (small cells suppressed alike)

@@ -15,7 +15,7 @@ FLOW = Path(__file__).resolve().parent / "console_flow.py"
 SIZES = ["1280x720", "1440x900", "390x844"]
 STATES = ["login", "login-en", "queue-new-child", "not-available", "chat", "escalation-panel", "readback",
           "referral-preview", "quick-exit", "cooldown", "supervisor-quick-exit", "folded", "english",
-          "self-report", "alert", "alert-en", "flagged", "stats", "stats-en"]
+          "self-report", "alert", "alert-reload", "alert-en", "flagged", "flagged-en", "stats", "stats-en"]
 # Once, at 1280x720: the child's page in English with a tel: link, the card after the switch,
 # the coding dialog's prefill and validation in both languages (outcome 8), and the
 # supervisor approving a report of concern beside the transcript (outcome 10), the

@@ -1,6 +1,6 @@
 // Alerts: stay until acknowledged, say it out loud, flash the title.
 import { h, missing } from "/static/common/net.js";
-import { KIND, t, tr, riskWords } from "/static/console/i18n.js";
+import { KIND, t, tr, riskWords, reasonWords } from "/static/console/i18n.js";
 import { $, state, who, short, clock, call, problem } from "/static/console/api.js";
 import { focusOrOpen } from "/static/console/chatcard.js";
 
@@ -8,13 +8,17 @@ import { focusOrOpen } from "/static/console/chatcard.js";
 // One banner per alert (a repeat refreshes it); acknowledging tells the server,
 // which tells every console (escalation.alert_acked) so nobody chases it twice.
 // The server keeps one open alert per chat and kind: the screen's finding and the
-// child's own "I am in danger" share it, and whichever came last names it. The
-// console keeps every category it was told of, so the later one never hides the
-// screen's category in words (issue 13).
+// child's own "I am in danger" share it, and it keeps every category found for it
+// (`categories`, most severe first), so a reload or a later login shows them all
+// (issue 13). A live finding names only its own category: the console adds it to
+// those it was told of, so the later one never hides the screen's.
 const findings = new Map();
 function categoryWords(key, data) {
   const seen = findings.get(key) || new Map();
-  if (data.category && data.kind !== "acute_danger") seen.set(data.category, data.category_words);
+  if (data.kind !== "acute_danger") {
+    (data.categories || []).forEach((code, at) => seen.set(code, data.categories_words?.[at] ?? seen.get(code)));
+    if (data.category && !seen.has(data.category)) seen.set(data.category, data.category_words);
+  }
   findings.set(key, seen);
   return [...seen].sort(([a], [b]) => (a === "self_report") - (b === "self_report"))
     .map(([code, words]) => riskWords(code, words)).join(", ");
@@ -28,8 +32,9 @@ export function raiseAlert(data, ring = true) {
   const old = $("alerts").querySelector(`[data-alert="${CSS.escape(key)}"]`);
   const card = h("div", { class: `alert ${severe ? "high" : "medium"}${data.raised ? " raised" : ""}`, role: "alert",
     "data-alert": key, "data-chat-id": data.chat_id },
-    h("strong", {}, `${t(severe ? "alert.acute" : "alert.risk")}: ${tr(KIND[data.kind] || data.kind)}${words ? ` – ${words}` : ""}`),
-    h("span", {}, ` ${label}. ${data.reason || ""}`),
+    // the categories in words; the kind ("Risiko", "Akutt fare") only when there are none (never "Risiko: Risiko")
+    h("strong", {}, `${t(severe ? "alert.acute" : "alert.risk")}: ${words || tr(KIND[data.kind] || data.kind || "risk")}`),
+    h("span", {}, ` ${label}. ${reasonWords(data.reason)}`),
     data.repeat ? h("span", { class: "pill repeat" }, tr("Ikke kvittert – varslet {n}. gang", { n: data.repeat + 1 })) : null,
     data.raised ? h("span", { class: "pill raised" }, t("alert.raised")) : null,
     h("span", { class: "alert-time" }, clock(data.detected_at || new Date().toISOString())),
@@ -45,13 +50,15 @@ export function raiseAlert(data, ring = true) {
 export function quickExitNotice(chatId) {
   const key = `quick-${chatId}`;
   if ($("alerts").querySelector(`[data-alert="${CSS.escape(key)}"]`)) return;
-  const known = state.chats.get(chatId);
-  const label = known ? who(known.gender, known.age) : `chat ${short(chatId)}`;
   const card = h("div", { class: "alert quick", role: "alert", "data-alert": key, "data-chat-id": chatId },
-    h("strong", {}, `${label} #${short(chatId)}: `), h("span", { "data-i18n": "quick-exit" }, t("quick-exit")),
+    h("strong", { class: "quick-who" }, quickLabel(chatId)), h("span", { "data-i18n": "quick-exit" }, t("quick-exit")),
     h("button", { type: "button", class: "ghost", onclick: () => { card.remove(); updateTitle(); } }, "OK"));
   $("alerts").prepend(card);
   updateTitle();
+}
+function quickLabel(chatId) {
+  const known = state.chats.get(chatId);
+  return `${known ? who(known.gender, known.age) : `chat ${short(chatId)}`} #${short(chatId)}: `;
 }
 export async function acknowledge(card, data) {
   if (data.local || !data.alert_id) { card.remove(); updateTitle(); return; }
@@ -80,6 +87,8 @@ export async function refreshAlerts(redraw = false) {
     const shown = $("alerts").querySelector(`[data-alert="${CSS.escape(alert.alert_id)}"]`);
     if (!shown || redraw) raiseAlert(alert, !redraw);
   }
+  // a quick exit's notice names the child in the console's language too
+  if (redraw) for (const node of $("alerts").querySelectorAll(".alert.quick .quick-who")) node.textContent = quickLabel(node.parentElement.dataset.chatId);
   for (const card of [...$("alerts").querySelectorAll(".alert")]) {
     if (!card.dataset.alert.startsWith("local-") && !card.dataset.alert.startsWith("quick-") && !open.has(card.dataset.alert)) card.remove();
   }
@@ -87,8 +96,10 @@ export async function refreshAlerts(redraw = false) {
 }
 export function updateTitle() {
   const count = $("alerts").children.length;
-  document.title = count ? `(${count}) VARSEL – chatvakt`
-    : state.waitingNote ? `● ${state.waitingNote} – chatvakt` : "chatvakt – konsoll";
+  // waitingNote: the words' key and who waits, so the title follows a language switch
+  const note = state.waitingNote;
+  document.title = count ? `(${count}) ${t("title.alert")} – chatvakt`
+    : note ? `● ${t(note.key)}: ${note.who} – chatvakt` : t("title.idle");
 }
 export let audio = null;
 export function beep(severe) {

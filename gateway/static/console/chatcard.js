@@ -1,6 +1,6 @@
 // One card per open chat: the transcript, the composer, phases, transfer.
 import { h, missing } from "/static/common/net.js";
-import { TYPING_EVERY_MS, TYPING_SHOWN_MS, PHASES, ALWAYS, PHRASES, PRESENCE, lang, t, tr, applyTr, riskWords, span, linkify } from "/static/console/i18n.js";
+import { TYPING_EVERY_MS, TYPING_SHOWN_MS, PHASES, ALWAYS, PHRASES, PRESENCE, lang, t, tr, applyTr, riskWords, reasonWords, span, linkify } from "/static/console/i18n.js";
 import { $, state, supervisor, who, short, clock, call, problem, save } from "/static/console/api.js";
 import { renderMine } from "/static/console/lists.js";
 import { openCoding } from "/static/console/coding.js";
@@ -140,11 +140,11 @@ export function renderCard(chat) {
   card.classList.toggle("folded", Boolean(chat.folded));
   card.querySelector(".fold-bar").hidden = !chat.folded;
   const stateText = { active: "aktiv", waiting: "venter", ended: "avsluttet", abandoned: "forlatt",
-    timed_out: "avsluttet (stille lenge)" }[chat.status] || chat.status;
-  card.querySelector(".state").textContent = chat.endedBy === "quick_exit" ? "avsluttet (rask utgang)" : stateText;
+    timed_out: "avsluttet (stille lenge)" }[chat.status];
+  card.querySelector(".state").textContent = chat.endedBy === "quick_exit" ? tr("avsluttet (rask utgang)") : stateText ? tr(stateText) : chat.status;
   const unread = card.querySelector(".unread");
   unread.hidden = !chat.unread;
-  unread.textContent = `${chat.unread} nye`;
+  unread.textContent = tr("{n} nye", { n: chat.unread });
   const risky = chat.flags.length > 0;
   const risk = card.querySelector(".risk");
   risk.hidden = !risky;
@@ -153,8 +153,9 @@ export function renderCard(chat) {
   flags.hidden = !risky;
   // Category in words, then the reason; never a code like "suicide".
   // A reason from the server already names the category in words (issue 13); one line per distinct reason.
-  flags.textContent = risky ? `${t("flags")}: ${[...new Set(chat.flags.map((f) => f.reason || riskWords(f.category, f.category_words)))].join("; ")}` : "";
+  flags.textContent = risky ? `${t("flags")}: ${[...new Set(chat.flags.map((f) => reasonWords(f.reason) || riskWords(f.category, f.category_words)))].join("; ")}` : "";
   markFlagged(chat);
+  for (const node of card.querySelectorAll('.log .who[data-who="child"]')) node.textContent = who(chat.gender, chat.age);
   const index = PHASES.findIndex((p) => p.code === chat.phase);
   for (const button of card.querySelectorAll(".phase")) {
     const at = PHASES.findIndex((p) => p.code === button.dataset.phase);
@@ -177,9 +178,9 @@ export function renderCard(chat) {
   }
   const open = chat.status === "active" || chat.status === "waiting";
   card.querySelector(".composer").hidden = !open && chat.mode === "child";
-  card.querySelector(".send").textContent = chat.mode === "note" ? "Lagre notat" : chat.mode === "whisper" ? "Hvisk" : "Send";
-  card.querySelector("textarea").placeholder = chat.mode === "note" ? "Internt notat – barnet ser det ikke"
-    : chat.mode === "whisper" ? "Bare chatverten ser dette" : "Skriv til barnet …";
+  card.querySelector(".send").textContent = tr(chat.mode === "note" ? "Lagre notat" : chat.mode === "whisper" ? "Hvisk" : "Send");
+  card.querySelector("textarea").placeholder = tr(chat.mode === "note" ? "Internt notat – barnet ser det ikke"
+    : chat.mode === "whisper" ? "Bare chatverten ser dette" : "Skriv til barnet …");
   const mark = card.querySelector(".act-risk");
   mark.textContent = risky ? t("mark-off") : t("mark-on");
   mark.setAttribute("aria-label", `${mark.textContent}: ${who(chat.gender, chat.age)}`);
@@ -194,7 +195,7 @@ export function markFlagged(chat) {
     const node = flag.seq != null && chat.card.querySelector(`.log [data-seq="${flag.seq}"]`);
     if (!node || node.classList.contains("flagged")) continue;
     node.classList.add("flagged");
-    node.prepend(h("span", { class: "flag-mark" }, `⚑ ${t("flagged")}`));
+    node.prepend(h("span", { class: "flag-mark" }, "⚑ ", h("span", { "data-i18n": "flagged" }, t("flagged"))));
   }
 }
 
@@ -238,10 +239,13 @@ export function addMessage(chat, message, live) {
   const kind = message.kind === "whisper" || message.visibility === "counsellor" ? "whisper" : internal ? "note" : message.sender;
   // issue 13: the child switched the page's language (a staff-only line from the chat service)
   const switched = message.kind === "lang";
-  const label = switched ? t("lang-switched") : kind === "whisper" ? t("whisper-from") : kind === "note" ? t("internal-note")
-    : message.sender === "child" ? who(chat.gender, chat.age) : message.sender === "counsellor" ? t("counsellor") : "";
+  // data-i18n (or data-who for the child): the label follows a language switch (applyLanguage, renderCard)
+  const key = switched ? "lang-switched" : kind === "whisper" ? "whisper-from" : kind === "note" ? "internal-note"
+    : message.sender === "counsellor" ? "counsellor" : null;
+  const label = key ? h("span", { class: "who", "data-i18n": key }, t(key))
+    : message.sender === "child" ? h("span", { class: "who", "data-who": "child" }, who(chat.gender, chat.age)) : null;
   const li = h("div", { class: `msg ${message.sender} ${internal ? `internal ${kind}` : ""}${switched ? " lang-switch" : ""}`, "data-seq": message.seq },
-    label ? h("span", { class: "who" }, label) : null,
+    label,
     h("p", { class: "text" }, linkify(message.text)),
     h("span", { class: "meta" }, h("time", { datetime: message.sent_at }, clock(message.sent_at))));
   const log = chat.card.querySelector(".log");
@@ -268,7 +272,7 @@ export function markRead(chat) {
 }
 
 export function showTyping(chat) {
-  chat.card.querySelector(".typing").textContent = `${who(chat.gender, chat.age)} skriver …`;
+  chat.card.querySelector(".typing").textContent = tr("{who} skriver …", { who: who(chat.gender, chat.age) });
   clearTimeout(chat.typingTimer);
   chat.typingTimer = setTimeout(() => hideTyping(chat), TYPING_SHOWN_MS);
 }

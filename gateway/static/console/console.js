@@ -4,8 +4,8 @@ import { api, Live } from "/static/common/net.js";
 import { STORE } from "/static/console/i18n.js";
 import { $, state, supervisor, call, problem, save } from "/static/console/api.js";
 import { onState, onEvent } from "/static/console/socket.js";
-import { refreshAlerts } from "/static/console/alerts.js";
-import { setPresence, loadPresence, loadColleagues, refreshQueue, renderPresence, renderQueue, renderOffers, take } from "/static/console/queue.js";
+import { refreshAlerts, updateTitle } from "/static/console/alerts.js";
+import { setPresence, loadPresence, loadColleagues, refreshQueue, renderPresence, renderQueue, renderOffers, renderOverdue, take } from "/static/console/queue.js";
 import { loadActive, refreshAllChats, refreshUncoded, renderMine, tick } from "/static/console/lists.js";
 import { saveTransfer, renderCard } from "/static/console/chatcard.js";
 import { buildTree, saveCoding } from "/static/console/coding.js";
@@ -91,11 +91,18 @@ function init() {
     for (const chat of state.chats.values()) renderCard(chat);
     if (state.me) $("me-role").title = tr("Din id: {id}", { id: state.me.id });
     if (!$("stats").hidden) loadStats();
-    if (state.me) { renderPresence(); renderQueue(); renderOffers(); refreshAlerts(true); }
+    if (state.me) {
+      renderPresence(); renderQueue(); renderOffers(); refreshAlerts(true);
+      // the side lists say "None." / "Everything is coded." in the new language too
+      renderMine(); refreshUncoded();
+      if (supervisor()) { renderOverdue(); refreshAllChats(); }
+    }
+    updateTitle();
   };
   $("lang-switch").addEventListener("click", relanguage);
   $("login-lang").addEventListener("click", relanguage);
   applyLanguage();
+  updateTitle();
   renderMute();
   $("stats-form").addEventListener("submit", loadStats);
   $("stats-csv").addEventListener("click", statsCsv);

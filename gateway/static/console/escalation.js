@@ -1,6 +1,6 @@
 // Escalations: raising one beside the chat, and working it to its end.
 import { download, h } from "/static/common/net.js";
-import { KIND, lang, t, tr, linkify } from "/static/console/i18n.js";
+import { KIND, bothLanguages, lang, t, tr, linkify } from "/static/console/i18n.js";
 import { $, state, supervisor, who, short, dateTime, call, problem } from "/static/console/api.js";
 import { tick } from "/static/console/lists.js";
 import { renderCard, syncChat } from "/static/console/chatcard.js";
@@ -265,7 +265,8 @@ export async function saveEscalation(event) {
       { text, client_msg_id: `ref-${result.data.escalation_id}` });
   }
   $("escalate-dialog").close();
-  if (kind === "acute_danger") escalating.flags.push({ kind, reason: tr("Akutt fare registrert") });
+  // both halves, as the server writes a reason: the card shows the one of the console's language (reasonWords)
+  if (kind === "acute_danger") escalating.flags.push({ kind, reason: bothLanguages("Akutt fare registrert") });
   renderCard(escalating);
   syncChat(escalating);
   loadChatEscalations(escalating);

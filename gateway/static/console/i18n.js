@@ -103,6 +103,9 @@ const WORDS = {
   "role.supervisor": ["vakthavende", "supervisor"], "role.counsellor": ["chatvert", "counsellor"],
   "alert.acute": ["⚠ AKUTT", "⚠ ACUTE"], "alert.risk": ["⚠ Risiko", "⚠ Risk"], "alert.open": ["Åpne samtalen", "Open the chat"],
   "alert.ack": ["Kvitter", "Acknowledge"], "alert.raised": ["Løftet til alle vakthavende", "Raised to every supervisor"],
+  // the browser tab's title (issue 13: it follows the switch too)
+  "title.idle": ["chatvakt – konsoll", "chatvakt – console"], "title.alert": ["VARSEL", "ALERT"],
+  matched: ["treff", "matched"],
 };
 const TEXT = { nb: {}, en: {} };
 for (const [key, [nb, en]] of Object.entries(WORDS)) { TEXT.nb[key] = nb; TEXT.en[key] = en; }
@@ -138,6 +141,22 @@ export function riskWords(code, serverWords) {
   const [nb, en] = String(serverWords || "").split(" / ");
   const words = lang.now === "en" && en ? en.charAt(0).toUpperCase() + en.slice(1) : nb;
   return words || String(code).replace(/[._]/g, " ");
+}
+// A reason as the server writes it (services/escalation/risk.py reason_text):
+// "Selvmordsfare / suicide risk — matched: ønske om å dø", several joined by "; ",
+// the learned screen's with " (p=0.91)" after, the child's own "Sier selv … (says …)".
+// The half in the console's language is shown; the stored reason is not changed.
+// What the screen matched is its own Norwegian topic words, shown as they are.
+export function reasonWords(reason) {
+  if (!reason) return "";
+  return String(reason).split("; ").map((part) => {
+    const pair = part.match(/^(.+?) \/ (.+?)((?: — matched: | \(p=).*)?$/);
+    const tail = (rest) => (rest || "").replace(" — matched: ", ` — ${t("matched")}: `);
+    if (pair) return `${lang.now === "en" ? pair[2].charAt(0).toUpperCase() + pair[2].slice(1) : pair[1]}${tail(pair[3])}`;
+    const aside = part.match(/^([^()]+) \(([^()=]+)\)$/);
+    if (aside) return lang.now === "en" ? aside[2].charAt(0).toUpperCase() + aside[2].slice(1) : aside[1];
+    return part;
+  }).join("; ");
 }
 // Queue priority in words: the risk screen gives 10 (medium) or 20 (high); a
 // supervisor may set others, which are put in the nearer band.
@@ -197,7 +216,14 @@ const EN = {
   "svar innen {n} s": "answer within {n} s", "{mine} av {cap} samtaler": "{mine} of {cap} chats",
   "tilgjengelig veileder": "available counsellor", "tilgjengelige veiledere": "available counsellors",
   "{person} har pause til {until}.": "{person} is on a pause until {until}.", "{person} er klar igjen.": "{person} is ready again.",
-  "Ingen venter i køen.": "Nobody is waiting in the queue.", "Kan ikke ta samtalen: {why}": "Cannot take the chat: {why}",
+  "Ingen venter i køen.": "Nobody is waiting in the queue.",
+  "Mulig flom: {n} mistenkelige samtaler fra {sources} {kind} siden {at} (betjenes sist)":
+    "Possible flood: {n} suspect chats from {sources} {kind} since {at} (served last)", "kilde": "source", "kilder": "sources",
+  "aktiv": "active", "venter": "waiting", "avsluttet": "ended", "forlatt": "left", "avsluttet (stille lenge)": "ended (silent a long time)",
+  "avsluttet (rask utgang)": "ended (quick exit)", "Lagre notat": "Save note", "Hvisk": "Whisper", "Send": "Send",
+  "Internt notat – barnet ser det ikke": "Internal note – the child does not see it", "Bare chatverten ser dette": "Only the counsellor sees this",
+  "Skriv til barnet …": "Write to the child …", "{who} skriver …": "{who} is writing …",
+  "Alt er kodet.": "Everything is coded.", "Ingen aktive samtaler.": "No active chats.", "{n} nye": "{n} new", "Kan ikke ta samtalen: {why}": "Cannot take the chat: {why}",
   "du har nådd kapasiteten din, har pause eller er ikke tilgjengelig.": "you have reached your capacity, are on a pause or are not available.",
   "Påminnelse": "Reminder", "Siste påminnelse": "Last reminder", "samtale er": "chat is", "samtaler er": "chats are",
   "{kind}: {count} {are} ikke kodet.": "{kind}: {count} {are} not coded.", " Vakthavende får beskjed.": " The supervisor is told.",
@@ -310,6 +336,13 @@ const EN = {
   "besvart (n={n})": "answered (n={n})", "forlatt i kø (n={n})": "left the queue (n={n})",
   "Listen over alle samtaler er ikke tilgjengelig.": "The list of all chats is not available.",
 };
+// "Norsk / english", as the server writes a reason: kept on a chat's flags, so the
+// card shows the half of whichever language the console has at the time (reasonWords).
+export function bothLanguages(nb) {
+  const en = EN[nb] ?? TEXT.en[nb];
+  const no = TEXT.nb[nb] ?? nb;
+  return en ? `${no} / ${en.charAt(0).toLowerCase()}${en.slice(1)}` : no;
+}
 export function tr(nb, vars) {
   let text = lang.now === "en" ? EN[nb] ?? nb : nb;
   if (vars) text = text.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? String(vars[name]) : whole));

@@ -1,6 +1,6 @@
 // The side lists: mine, uncoded, all (supervisor); the once-a-second tick.
 import { h, missing } from "/static/common/net.js";
-import { PHASES, t, tr } from "/static/console/i18n.js";
+import { PHASES, reasonWords, t, tr } from "/static/console/i18n.js";
 import { $, state, supervisor, who, short, since, dateTime, call } from "/static/console/api.js";
 import { renderPresence } from "/static/console/queue.js";
 import { focusOrOpen, openChat, renderTimes } from "/static/console/chatcard.js";
@@ -28,10 +28,10 @@ export async function refreshAllChats() {
 export function renderAllChats(chats) {
   $("all-chats").replaceChildren(...chats.map((chat) => h("li", {},
     h("span", {}, `${who(chat.gender, chat.age)} · ${chat.counsellor?.name || tr("ingen")} · ${tr(PHASES.find((p) => p.code === chat.phase)?.label || "")}`),
-    chat.risk ? h("span", { class: "pill risk", title: chat.reason || "" }, chat.acute_danger ? t("acute") : t("risk")) : null,
+    chat.risk ? h("span", { class: "pill risk", title: reasonWords(chat.reason) }, chat.acute_danger ? t("acute") : t("risk")) : null,
     h("button", { type: "button", class: "ghost small-btn", onclick: () => focusOrOpen(chat.chat_id) },
       chat.counsellor?.id === state.me.id ? tr("Åpne") : tr("Se og hvisk")))));
-  if (!chats.length) $("all-chats").append(h("li", { class: "muted" }, "Ingen aktive samtaler."));
+  if (!chats.length) $("all-chats").append(h("li", { class: "muted" }, tr("Ingen aktive samtaler.")));
 }
 export async function refreshUncoded() {
   const result = await call("GET", "/api/v1/coding/uncoded");
@@ -41,16 +41,16 @@ export async function refreshUncoded() {
   $("uncoded-count").classList.toggle("warn", chats.length > 0);
   $("uncoded").replaceChildren(...chats.map((chat) => h("li", {},
     h("span", {}, `${dateTime(chat.started_at)} · ${short(chat.chat_id)}`),
-    h("button", { type: "button", class: "ghost small-btn", onclick: () => openCoding(chat.chat_id) }, "Kode"))));
-  if (!chats.length) $("uncoded").append(h("li", { class: "muted" }, "Alt er kodet."));
+    h("button", { type: "button", class: "ghost small-btn", onclick: () => openCoding(chat.chat_id) }, t("act-code")))));
+  if (!chats.length) $("uncoded").append(h("li", { class: "muted" }, tr("Alt er kodet.")));
 }
 export function renderMine() {
   const mine = [...state.chats.values()];
   $("mine").replaceChildren(...mine.map((chat) => h("li", {},
     h("span", {}, `${who(chat.gender, chat.age)}${chat.watch ? tr(" (ser på)") : ""}`),
-    chat.unread ? h("span", { class: "pill unread" }, `${chat.unread} nye`) : null,
-    h("button", { type: "button", class: "ghost small-btn", onclick: () => focusOrOpen(chat.id) }, "Vis"))));
-  if (!mine.length) $("mine").append(h("li", { class: "muted" }, "Ingen."));
+    chat.unread ? h("span", { class: "pill unread" }, tr("{n} nye", { n: chat.unread })) : null,
+    h("button", { type: "button", class: "ghost small-btn", onclick: () => focusOrOpen(chat.id) }, tr("Vis")))));
+  if (!mine.length) $("mine").append(h("li", { class: "muted" }, tr("Ingen.")));
   $("no-chats").hidden = mine.length > 0;
   renderPresence();
 }

@@ -3,7 +3,7 @@ import { h } from "/static/common/net.js";
 import { $, state, who, short, clock, since, call, problem, save } from "/static/console/api.js";
 import { tick } from "/static/console/lists.js";
 import { openChat, renderCard } from "/static/console/chatcard.js";
-import { priorityWords, t, tr } from "/static/console/i18n.js";
+import { bothLanguages, priorityWords, reasonWords, t, tr } from "/static/console/i18n.js";
 import { queueUpdated, check } from "/static/console/waiting.js";
 
 // -- presence ----------------------------------------------------------------
@@ -53,7 +53,7 @@ export function renderOffers(note) {
   list.replaceChildren(...[...state.offers.values()].map((offer) => h("li", { class: `offer ${offer.risk ? "risk" : ""}`, "data-chat-id": offer.chat_id },
     h("strong", {}, tr("Tilbud: {who}", { who: who(offer.gender, offer.age) })),
     offer.risk ? h("span", { class: "pill risk" }, t("risk")) : null,
-    offer.reason ? h("p", { class: "q-reason small" }, offer.reason) : null,
+    offer.reason ? h("p", { class: "q-reason small" }, reasonWords(offer.reason)) : null,
     h("div", { class: "row" },
       h("span", { class: "small", "data-expires": offer.expires_at }),
       h("button", { type: "button", class: "primary small-btn", onclick: () => answerOffer(offer, true) }, tr("Ta samtalen")),
@@ -104,7 +104,8 @@ export async function loadColleagues() {
 }
 export function noteColleague(data) {
   const person = data.counsellor_name || state.colleagues.get(data.counsellor_id)?.name || short(data.counsellor_id);
-  $("queue-info").dataset.note = data.state === "started" ? tr("{person} har pause til {until}.", { person, until: clock(data.until) }) : tr("{person} er klar igjen.", { person });
+  // kept as data, not words: the note follows a language switch (renderQueue)
+  state.colleagueNote = { person, until: data.state === "started" ? data.until : null };
   renderQueue();
 }
 
@@ -129,18 +130,25 @@ export function refreshQueueSoon() {
 export function floodNote() {
   const f = state.flood;
   if (!f) return "";
-  return ` · Mulig flom: ${f.suspect_waiting} mistenkelige samtaler fra ${f.sources} ${f.sources === 1 ? "kilde" : "kilder"} siden ${clock(f.since)} (betjenes sist)`;
+  return ` · ${tr("Mulig flom: {n} mistenkelige samtaler fra {sources} {kind} siden {at} (betjenes sist)",
+    { n: f.suspect_waiting, sources: f.sources, kind: tr(f.sources === 1 ? "kilde" : "kilder"), at: clock(f.since) })}`;
+}
+function colleagueNote() {
+  const note = state.colleagueNote;
+  if (!note) return "";
+  return ` · ${note.until ? tr("{person} har pause til {until}.", { person: note.person, until: clock(note.until) })
+    : tr("{person} er klar igjen.", { person: note.person })}`;
 }
 export function renderQueue() {
   $("queue-count").textContent = state.queueCount ?? state.queue.length;
-  $("queue-info").textContent = `${state.available ?? "–"} ${tr(state.available === 1 ? "tilgjengelig veileder" : "tilgjengelige veiledere")}${$("queue-info").dataset.note ? ` · ${$("queue-info").dataset.note}` : ""}${floodNote()}`;
+  $("queue-info").textContent = `${state.available ?? "–"} ${tr(state.available === 1 ? "tilgjengelig veileder" : "tilgjengelige veiledere")}${colleagueNote()}${floodNote()}`;
   $("queue").replaceChildren(...state.queue.map((entry, index) => h("li", { class: `q ${entry.risk ? "risk" : ""}`, "data-chat-id": entry.chat_id },
     h("div", { class: "q-main" },
       h("strong", {}, `${index + 1}. ${who(entry.gender, entry.age)}`),
       entry.risk ? h("span", { class: "pill risk" }, t("risk")) : null,
       entry.priority_source === "self_report" ? h("span", { class: "pill warn" }, t("self-report")) : null,
       entry.priority ? h("span", { class: "pill" }, priorityWords(entry.priority)) : null),
-    entry.reason ? h("p", { class: "q-reason small" }, entry.reason) : null,
+    entry.reason ? h("p", { class: "q-reason small" }, reasonWords(entry.reason)) : null,
     h("div", { class: "q-foot small" },
       h("span", {}, `${t("waits")} `), h("span", { "data-since": entry.waiting_since }, since(entry.waiting_since)),
       riskMarkButton(entry.chat_id, entry.risk, who(entry.gender, entry.age)),
@@ -167,7 +175,7 @@ export async function markRisk(chatId, atRisk, chat) {
     return;
   }
   if (chat) {
-    chat.flags = atRisk ? [...chat.flags, { kind: "risk", reason: t("marked-by-hand") }] : [];
+    chat.flags = atRisk ? [...chat.flags, { kind: "risk", reason: bothLanguages("marked-by-hand") }] : [];
     renderCard(chat);
   }
   refreshQueue();

@@ -31,8 +31,9 @@ export async function askNotifications() {
 export function ring(severe) {
   if (!sound.muted) beep(severe);
 }
-function notify(text, tag) {
-  state.waitingNote = text;
+function notify(key, whoWaits, tag) {
+  state.waitingNote = { key, who: whoWaits };
+  const text = `${t(key)}: ${whoWaits}`;
   updateTitle();
   try {
     if ("Notification" in window && Notification.permission === "granted" && document.visibilityState !== "visible") {
@@ -57,7 +58,7 @@ export function queueUpdated(entries) {
   if (!rung.primed) { rung.primed = true; check(entries); return; }
   if (fresh.length) {
     ring(fresh.some((entry) => entry.risk));
-    notify(`${t("new-child")}: ${who(fresh[0].gender, fresh[0].age)}`, "queue-new");
+    notify("new-child", who(fresh[0].gender, fresh[0].age), "queue-new");
   }
   check(entries);
 }
@@ -75,7 +76,7 @@ export function check(entries = state.queue) {
       if (!rung.long.has(entry.chat_id) && someoneHasRoom()) {
         rung.long.add(entry.chat_id);
         ring(true);
-        notify(`${t("long-wait")}: ${who(entry.gender, entry.age)}`, `queue-long-${entry.chat_id}`);
+        notify("long-wait", who(entry.gender, entry.age), `queue-long-${entry.chat_id}`);
       }
     }
   }
