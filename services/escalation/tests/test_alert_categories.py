@@ -3,12 +3,9 @@ child's own "I am in danger" after the screen's "suicide" must not leave a
 supervisor who logs in later with only "says they are in danger"."""
 import datetime as dt
 
-import pytest
-
 from chatvakt import events as ev
-from chatvakt.testing import read, run, sqlite_sessions
+from chatvakt.testing import read, run
 from services.escalation import domain
-from services.escalation.models import metadata
 from services.escalation.risk import RiskFinding
 
 T0 = dt.datetime(2026, 12, 1, 22, 0, tzinfo=dt.timezone.utc)
@@ -22,15 +19,6 @@ class Screen:
     def screen(self, text):
         return [RiskFinding(category, severity, (word,), domain.reason_text(category, (word,)))
                 for word, (category, severity) in self.FOUND.items() if word in text]
-
-
-# (services/conftest.py on branch wt-dups gives every service's tests a `db` on
-# SQLite and PostgreSQL: once that is merged, this one goes)
-@pytest.fixture
-def db(tmp_path, request):
-    engine, sessions = sqlite_sessions(tmp_path, "escalation", metadata)
-    request.addfinalizer(engine.dispose)
-    return sessions
 
 
 def test_a_self_report_after_the_screen_keeps_both_categories(db):
