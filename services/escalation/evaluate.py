@@ -38,7 +38,6 @@ consented) messages.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
@@ -54,16 +53,13 @@ DEFAULT_DATA = Path(__file__).resolve().parent / "data" / "risk_eval.jsonl"
 
 
 def load(path: Path = DEFAULT_DATA) -> list[dict]:
+    from .learned import jsonl
+
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line:
-                continue
-            row = json.loads(line)
-            if not isinstance(row.get("text"), str) or not isinstance(row.get("labels"), list):
-                raise ValueError(f"{path}:{n}: needs text and labels")
-            rows.append(row)
+    for n, row in jsonl(path):
+        if not isinstance(row.get("text"), str) or not isinstance(row.get("labels"), list):
+            raise ValueError(f"{path}:{n}: needs text and labels")
+        rows.append(row)
     return rows
 
 

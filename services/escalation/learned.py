@@ -39,7 +39,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -335,29 +335,35 @@ def split_of(row: dict, test_share: int = 5) -> str:
     return "test" if stable_hash(example_text(row["messages"])) % test_share == 0 else "train"
 
 
-def load_rows(path) -> list[dict]:
-    """Corpus rows (``messages``) or old-format rows (``text``), as ``messages`` rows."""
-    rows = []
+def jsonl(path, partial_ok: bool = False) -> Iterator[tuple[int, dict]]:
+    """(line number, row) of a JSON-lines file, blank lines skipped. With
+    ``partial_ok`` a broken line after the first is passed over: a file still
+    being written ends in a partial line."""
     with open(path, encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             line = line.strip()
             if not line:
                 continue
             try:
-                row = json.loads(line)
+                yield n, json.loads(line)
             except json.JSONDecodeError:
-                if n > 1:  # a file still being written ends in a partial line
-                    continue
-                raise
-            if "messages" not in row and isinstance(row.get("text"), str):
-                row = {**row, "messages": [row["text"]]}
-            msgs = row.get("messages")
-            if isinstance(msgs, str):
-                msgs = [msgs]
-            if not isinstance(msgs, list) or not msgs or not isinstance(row.get("labels"), list):
-                continue
-            row["messages"] = [str(m) for m in msgs]
-            rows.append(row)
+                if not (partial_ok and n > 1):
+                    raise
+
+
+def load_rows(path) -> list[dict]:
+    """Corpus rows (``messages``) or old-format rows (``text``), as ``messages`` rows."""
+    rows = []
+    for _n, row in jsonl(path, partial_ok=True):
+        if "messages" not in row and isinstance(row.get("text"), str):
+            row = {**row, "messages": [row["text"]]}
+        msgs = row.get("messages")
+        if isinstance(msgs, str):
+            msgs = [msgs]
+        if not isinstance(msgs, list) or not msgs or not isinstance(row.get("labels"), list):
+            continue
+        row["messages"] = [str(m) for m in msgs]
+        rows.append(row)
     return rows
 
 
