@@ -35,9 +35,12 @@ moment are lost: the caller times out (503) and the client retries with its
 client_msg_id, which the chat service deduplicates.
 """
 import functools
+import logging
 import re
 
 from chatvakt import config
+
+log = logging.getLogger(__name__)
 
 QUEUE_TYPES = ("", "quorum", "classic")
 
@@ -76,11 +79,43 @@ def _typed(queue):
     return queue
 
 
+def _survive_lost_connection(cls, name):
+    """Wrap QueueConsumer.ack_message / requeue_message so that a connection
+    lost under them is a warning, not the end of the process.
+
+    nameko 2.14 acks in the worker (or, for RPC replies, in a managed thread)
+    after checking that the message's connection is alive, and catches only
+    amqp's ConnectionError. When a node is SIGKILLed the socket dies between
+    that check and the write: ConnectionResetError (or BrokenPipeError) escapes
+    the thread, and nameko kills the whole container (the gateway died so in
+    tests/faults/test_cluster.py). Nothing is lost by carrying on: the broker
+    requeues every message of a dead channel, and the QueueConsumer (kombu's
+    ConsumerMixin) reconnects to the next node by itself.
+    """
+    from amqp.exceptions import ConnectionError as AmqpConnectionError
+    from kombu.exceptions import OperationalError
+
+    original = getattr(cls, name)
+    lost = (OSError, AmqpConnectionError, OperationalError)
+
+    def guarded(self, message):
+        try:
+            original(self, message)
+        except lost as exc:
+            # The type only: a URI (and its password) may be in the text.
+            log.warning("%s after the broker connection was lost (%s); the broker "
+                        "redelivers the message", name, type(exc).__name__)
+
+    guarded.__wrapped__ = original
+    setattr(cls, name, guarded)
+
+
 _installed: list[bool] = []
 
 
 def install():
-    """Patch nameko 2.14's three queue declarations and its URL masking.
+    """Patch nameko 2.14's three queue declarations, its URL masking and its
+    acks on a lost connection.
 
     nameko has no option for queue arguments: RpcConsumer, EventHandler and
     ReplyListener build their kombu Queue in setup(). We wrap each setup and
@@ -91,6 +126,7 @@ def install():
         return
     import nameko.messaging
     from nameko.events import EventHandler
+    from nameko.messaging import QueueConsumer
     from nameko.rpc import ReplyListener, RpcConsumer
 
     def wrap(cls, adjust):
@@ -114,4 +150,6 @@ def install():
     # nameko logs "Error connecting to broker at <uri>" with only the first
     # URI's password hidden: hide them all.
     nameko.messaging.sanitize_url = mask
+    _survive_lost_connection(QueueConsumer, "ack_message")
+    _survive_lost_connection(QueueConsumer, "requeue_message")
     _installed.append(True)

@@ -44,3 +44,21 @@ def test_queue_type(monkeypatch):
     monkeypatch.setenv("CHATVAKT_QUEUE_TYPE", "mirrored")
     with pytest.raises(ValueError):
         broker.queue_type()
+
+
+def test_an_ack_on_a_connection_reset_by_a_killed_node_is_a_warning(caplog):
+    # nameko killed the whole gateway on this (tests/faults/test_cluster.py, kill).
+    from types import SimpleNamespace
+
+    from nameko.messaging import QueueConsumer
+
+    broker.install()
+
+    def reset(*_args, **_kwargs):
+        raise ConnectionResetError(104, "Connection reset by peer amqp://u:s3cret@10.0.0.1")
+
+    message = SimpleNamespace(channel=SimpleNamespace(connection=object()), ack=reset, requeue=reset)
+    QueueConsumer.ack_message(None, message)
+    QueueConsumer.requeue_message(None, message)
+    assert "ConnectionResetError" in caplog.text
+    assert "s3cret" not in caplog.text
