@@ -11,6 +11,7 @@ from nameko.events import BROADCAST, event_handler
 from chatvakt import config, errors
 from chatvakt import events as ev
 from chatvakt.clock import parse_iso, utcnow
+from chatvakt.messages import client_message
 
 from . import accounts, metrics, presence
 from .base import (
@@ -82,14 +83,13 @@ class Push:
     @event_handler(ev.CHAT, ev.MESSAGE_POSTED, handler_type=BROADCAST, reliable_delivery=False)
     def push_message(self, payload):
         data = ev.load(ev.CHAT, ev.MESSAGE_POSTED, payload)
-        out = {"chat_id": data["chat_id"], "seq": data["seq"], "sender": data["sender"],
-               "text": data["text"], "sent_at": data["sent_at"], "kind": data["kind"]}
         staff = [CHAN_SUPERVISORS]
         if data["counsellor_id"]:
             staff.append(_chan_counsellor(data["counsellor_id"]))
         if data["visibility"] == "all":
-            self._push([_chan_chat(data["chat_id"])], "chat.message", out)
-        self._push(staff, "chat.message", {**out, "visibility": data["visibility"]})
+            self._push([_chan_chat(data["chat_id"])], "chat.message",
+                       client_message(data, staff=False, chat_id=True))
+        self._push(staff, "chat.message", client_message(data, staff=True, chat_id=True))
         sent = parse_iso(data["sent_at"])
         metrics.RELAY_LATENCY.observe(max(0.0, (utcnow() - sent).total_seconds()))
 

@@ -2,6 +2,7 @@
 import secrets
 
 from chatvakt import errors
+from chatvakt.messages import client_message
 
 from . import accounts, clientaddr, limits, metrics, ratelimit, schemas
 from .base import STAFF, SUPERVISORS, _public_chat, public_status, with_risk
@@ -136,10 +137,7 @@ class ChatRoutes:
         if after < 0 or after > 2**31:
             raise errors.Invalid("after is out of range.", {"after": ["Out of range."]})
         messages = self.chat.list_messages(chat_id, actor, after)
-        return {"messages": [
-            {"seq": m["seq"], "sender": m["sender"], "text": m["text"], "sent_at": m["sent_at"],
-             "kind": m["kind"], **({"visibility": m["visibility"]} if actor["role"] != "child" else {})}
-            for m in messages]}
+        return {"messages": [client_message(m, staff=actor["role"] != "child") for m in messages]}
 
     @api("POST", "/api/v1/chats/<string:chat_id>/end")
     def end_chat(self, request, chat_id):

@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 
 from chatvakt import config, errors
 from chatvakt.clock import parse_iso
+from chatvakt.messages import client_message
 
 from . import schemas
 from .base import STAFF, SUPERVISORS
@@ -83,9 +84,8 @@ class EscalationRoutes:
         actor = self._actor(request, SUPERVISORS)
         access = self.escalation.transcript_access(escalation_id, actor)
         messages = self.chat.list_messages(access["chat_id"], actor, 0)
-        return {"escalation_id": escalation_id, "chat_id": access["chat_id"], "messages": [
-            {"seq": m["seq"], "sender": m["sender"], "text": m["text"], "sent_at": m["sent_at"],
-             "kind": m["kind"], "visibility": m["visibility"]} for m in messages]}
+        return {"escalation_id": escalation_id, "chat_id": access["chat_id"],
+                "messages": [client_message(m, staff=True) for m in messages]}
 
     @api("GET", "/api/v1/escalations/<string:escalation_id>/report.pdf")
     def escalation_report(self, request, escalation_id):

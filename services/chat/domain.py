@@ -13,6 +13,7 @@ from sqlalchemy import delete, exists, func, or_, select, update
 from chatvakt import events as ev
 from chatvakt.clock import iso, utcnow
 from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound
+from chatvakt.messages import client_message
 from chatvakt.vocabulary import (
     CHAT_STATUSES,
     END_STATUSES,
@@ -291,11 +292,8 @@ def list_messages(session, chat_id, actor, after=0, limit=10_000):
     )
     if actor.get("role") == "child":
         query = query.where(messages.c.visibility == "all")
-    return [
-        {"seq": m.seq, "sender": m.sender, "text": m.text, "sent_at": iso(m.sent_at),
-         "kind": m.kind, "visibility": m.visibility}
-        for m in session.execute(query)
-    ]
+    return [client_message({**m._mapping, "sent_at": iso(m.sent_at)}, staff=True)
+            for m in session.execute(query)]
 
 
 def get_chat(session, chat_id, actor):
