@@ -19,7 +19,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import Column, DateTime, Integer, String, Table, Text, delete, or_, select, update
+from sqlalchemy import Column, DateTime, Integer, String, Table, Text, bindparam, delete, or_, select, update
 
 from chatvakt import events
 from chatvakt.clock import utcnow
@@ -51,15 +51,17 @@ class Outbox:
     def __init__(self, table, source):
         self.table = table
         self.source = source
+        # Built once (see services/chat/domain.py): a reused statement keeps
+        # its SQLAlchemy cache key, which costs more to make than to run it.
+        self._insert = table.insert()
+        self._delete = delete(table).where(table.c.id.in_(bindparam("ids", expanding=True)))
 
     def add(self, session, name, payload):
         """Record an event inside the caller's transaction; returns the row as written."""
         body = json.dumps(events.dump(self.source, name, payload))
         now = utcnow()
         result = session.execute(
-            self.table.insert().values(
-                event=name, payload=body, created_at=now, claimed_until=now + CLAIM
-            )
+            self._insert, {"event": name, "payload": body, "created_at": now, "claimed_until": now + CLAIM}
         )
         return OutboxRow(result.inserted_primary_key[0], name, body)
 
@@ -120,7 +122,7 @@ class Outbox:
         finally:
             if sent:
                 with sessions() as session, session.begin():
-                    session.execute(delete(self.table).where(self.table.c.id.in_(sent)))
+                    session.execute(self._delete, {"ids": sent})
 
     def pending(self, sessions):
         with sessions() as session:
@@ -199,7 +201,7 @@ class Batcher:
                     break
             try:
                 with self.sessions() as session, session.begin():
-                    session.execute(delete(self.outbox.table).where(self.outbox.table.c.id.in_(ids)))
+                    session.execute(self.outbox._delete, {"ids": ids})
             except Exception:  # noqa: BLE001 - published twice later is fine (idempotent consumers)
                 log.warning("outbox delete failed; the sweeper republishes %d event(s)", len(ids),
                             exc_info=True)

@@ -8,7 +8,7 @@ import datetime as dt
 import re
 import secrets
 
-from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy import bindparam, delete, exists, func, or_, select, update
 
 from chatvakt import events as ev
 from chatvakt.clock import iso, utcnow
@@ -102,6 +102,29 @@ def chat_view(chat):
     }
 
 
+# The relay's hot path runs these for every message. Built once, with bound
+# parameters: building a statement and its cache key cost SQLAlchemy more CPU
+# than SQLite spends running it (issue 16), and a statement object that is
+# reused keeps its cache key.
+_NEXT_SEQ = (update(conversations)
+             .where(conversations.c.id == bindparam("chat_id"))
+             .values(last_seq=conversations.c.last_seq + 1)
+             .returning(conversations.c.last_seq))
+# A child's message also restarts the silence clock (check_silence).
+_NEXT_SEQ_CHILD = _NEXT_SEQ.values(last_child_at=bindparam("now"), prompted_at=None)
+_INSERT_MESSAGE = messages.insert()
+_EARLIER = messages.alias("earlier")
+# The chat and an earlier copy of a message (same client_msg_id) in one statement.
+_CHAT_AND_EARLIER = (
+    select(conversations, _EARLIER.c.seq.label("earlier_seq"),
+           _EARLIER.c.sent_at.label("earlier_sent_at"))
+    .select_from(conversations.outerjoin(
+        _EARLIER, (_EARLIER.c.chat_id == conversations.c.id)
+        & (_EARLIER.c.client_msg_id == bindparam("client_msg_id"))))
+    .where(conversations.c.id == bindparam("chat_id"))
+)
+
+
 def _append(session, outbox, chat, sender, text, *, kind="message", visibility="all",
             author_id=None, client_msg_id=None, now=None):
     """Store one message with the next sequence number of its chat.
@@ -110,17 +133,14 @@ def _append(session, outbox, chat, sender, text, *, kind="message", visibility="
     so numbers are gap-free and strictly increasing across replicas.
     """
     now = now or utcnow()
-    seq = session.execute(
-        update(conversations)
-        .where(conversations.c.id == chat.id)
-        .values(last_seq=conversations.c.last_seq + 1,
-                **({"last_child_at": now, "prompted_at": None} if sender == "child" else {}))
-        .returning(conversations.c.last_seq)
-    ).scalar_one()
-    session.execute(messages.insert().values(
-        chat_id=chat.id, seq=seq, sender=sender, kind=kind, visibility=visibility,
-        author_id=author_id, text=text, sent_at=now, client_msg_id=client_msg_id,
-    ))
+    if sender == "child":
+        seq = session.execute(_NEXT_SEQ_CHILD, {"chat_id": chat.id, "now": now}).scalar_one()
+    else:
+        seq = session.execute(_NEXT_SEQ, {"chat_id": chat.id}).scalar_one()
+    session.execute(_INSERT_MESSAGE, {
+        "chat_id": chat.id, "seq": seq, "sender": sender, "kind": kind, "visibility": visibility,
+        "author_id": author_id, "text": text, "sent_at": now, "client_msg_id": client_msg_id,
+    })
     outbox.add(session, ev.MESSAGE_POSTED, {
         "chat_id": chat.id, "seq": seq, "sender": sender, "text": text, "sent_at": iso(now),
         "counsellor_id": chat.counsellor_id, "visibility": visibility, "kind": kind,
@@ -251,16 +271,8 @@ def post_message(session, outbox, chat_id, actor, text, client_msg_id=None, now=
     if client_msg_id is None:
         chat = _visible(session, chat_id, actor)
     else:
-        # The chat and an earlier copy of this message in one statement (the hot path).
-        earlier = messages.alias("earlier")
-        chat = session.execute(
-            select(conversations, earlier.c.seq.label("earlier_seq"),
-                   earlier.c.sent_at.label("earlier_sent_at"))
-            .select_from(conversations.outerjoin(
-                earlier, (earlier.c.chat_id == conversations.c.id)
-                & (earlier.c.client_msg_id == client_msg_id)))
-            .where(conversations.c.id == chat_id)
-        ).first()
+        chat = session.execute(_CHAT_AND_EARLIER,
+                               {"chat_id": chat_id, "client_msg_id": client_msg_id}).first()
         if chat is None or not can_see(chat, actor):
             raise NotFound("No such chat.")
         if chat.earlier_seq is not None:
