@@ -110,6 +110,31 @@ def _survive_lost_connection(cls, name):
     setattr(cls, name, guarded)
 
 
+def _no_ack_where_nothing_is_redelivered(queue_consumer_cls, reply_listener_cls):
+    """Consume RPC replies and the queues of unreliable handlers
+    (reliable_delivery=False: auto-delete, the gateway's BROADCAST pushes)
+    without acks.
+
+    An ack there buys nothing: such a queue dies with its consumer, and a
+    reply is wanted only by the process that is waiting for it. Yet each ack
+    is a frame and a send() of its own, per message: 2 of the gateway's
+    per-message sends to the broker (issue 16). kombu's Message.ack does
+    nothing for a no-ack consumer, so nameko's ack calls stay as they are.
+    """
+    original = queue_consumer_cls.get_consumers
+
+    def get_consumers(self, consumer_cls, channel):
+        consumers = original(self, consumer_cls, channel)
+        for provider, consumer in self._consumers.items():
+            queue = getattr(provider, "queue", None)
+            if isinstance(provider, reply_listener_cls) or (queue is not None and queue.auto_delete):
+                consumer.no_ack = True
+        return consumers
+
+    get_consumers.__wrapped__ = original
+    queue_consumer_cls.get_consumers = get_consumers
+
+
 _installed: list[bool] = []
 
 
@@ -152,4 +177,5 @@ def install():
     nameko.messaging.sanitize_url = mask
     _survive_lost_connection(QueueConsumer, "ack_message")
     _survive_lost_connection(QueueConsumer, "requeue_message")
+    _no_ack_where_nothing_is_redelivered(QueueConsumer, ReplyListener)
     _installed.append(True)
