@@ -23,7 +23,12 @@ Writes results/bench.json, results/bench.md (the README tables) and
 results/bench.png. Settings: BENCH_SECONDS (per rate step, default 6),
 BENCH_CHATS (40), BENCH_SOCKETS (2000, the echo baseline), BENCH_RATES (a comma
 list), BENCH_OTHERS=1 to run the other benches (bench/queue_bench.py,
-bench/relay_bench.py) after ours.
+bench/relay_bench.py) after ours. BENCH_ONLY=relay measures only the pika and
+RPC baselines, the relay runs and the saturation profile (a few minutes, for
+comparing a change before and after it); it writes results/bench-relay.json.
+BENCH_ONLY=cpu only runs the relay at BENCH_CPU_RATE (30/s) BENCH_RUNS times
+and prints every process's CPU per message: the figure least moved by other
+work on the machine (BENCH_PROFILE=1: with py-spy's profile of the last run).
 """
 import eventlet
 
@@ -58,6 +63,9 @@ RATES = [int(r) for r in os.environ.get("BENCH_RATES", "50,100,150,200,250,300,4
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/chatvakt_bench_{service}")
 REPLICAS = os.environ.get("BENCH_REPLICAS", "chat=2,gateway=2")
+RELAY_ONLY = os.environ.get("BENCH_ONLY", "") == "relay"
+CPU_ONLY = os.environ.get("BENCH_ONLY", "") == "cpu"
+CPU_RATE = float(os.environ.get("BENCH_CPU_RATE", "30"))
 # issue 16: ratios against the baselines of the same run.
 GOALS = {"rate_over_rpc": 0.5, "p50_over_pika": 8.0, "p99_half_ms": 25, "sockets": 10_000,
          "kib_per_socket": 40}
@@ -608,6 +616,10 @@ def plot(r, path):
 
 def print_report(r):
     print("\n" + render(r))
+    print_profiles(r)
+
+
+def print_profiles(r):
     profiles = r.get("profile") or {}
     if profiles:
         print(f"\nAt saturation ({profiles.get('rate')}/s) each process used this share of a core: "
@@ -644,6 +656,44 @@ def others():
     return found
 
 
+def cpu_only(stack, http):
+    """BENCH_ONLY=cpu: CPU per relayed message of every process, at one rate."""
+    from bench import scale
+
+    cast = load.Cast(stack, http, chats=CHATS)
+    cast.run(20, 2)  # warm up
+    steps = []
+    for n in range(1, RUNS + 1):
+        quiet(stack)
+        # BENCH_PROFILE=1: py-spy on every process during the last run.
+        spying = profile(stack_processes(stack), SECONDS, RESULTS) \
+            if n == RUNS and os.environ.get("BENCH_PROFILE") == "1" else {}
+        step = scale.cpu_run(stack, cast, CPU_RATE, SECONDS)
+        steps.append(step)
+        for name, (proc, path) in spying.items():
+            proc.wait(timeout=SECONDS + 30)
+            print_profiles({"profile": {name: summarise_profile(path)}})
+        log(f"cpu run {n} at {CPU_RATE}/s: relayed {step['relayed']}/{step['sent']}, p50 {step['p50_ms']} ms, "
+            f"p99 {step['p99_ms']} ms, cpu ms per message {step['cpu_ms_per_message_per_process']} "
+            f"(total {step['cpu_ms_per_message_total']}); load average {os.getloadavg()[0]:.1f}")
+    cast.close()
+    return steps
+
+
+def relay_report(r, started):
+    """BENCH_ONLY=relay: the runs' table, the goals they reach and the profiles."""
+    r["seconds"] = round(time.monotonic() - started)
+    r["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    (RESULTS / "bench-relay.json").write_text(json.dumps(r, indent=2, default=str))
+    print("\n" + render_runs(r))
+    for name, value, met in goals(r)[:-2]:  # the last two are the sockets'
+        print(f"  {'met' if met else 'NOT met'}: {name}: {value}")
+    print_profiles(r)
+    print(f"\nWrote {RESULTS / 'bench-relay.json'}; load average before/after "
+          f"{r['machine']['load_average_before'][0]}/{r['machine']['load_average_after'][0]}.")
+    return r
+
+
 def main():
     started = time.monotonic()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -661,17 +711,20 @@ def main():
     echo_proc = None
     try:
         http = load.Http(stack.url)
+        if CPU_ONLY:
+            return cpu_only(stack, http)
         log("baseline: raw pika publish -> consume")
         r["baselines"] = {"pika": pika_baseline(stack)}
         log(f"  {r['baselines']['pika']}")
         log("baseline: empty nameko RPC (chat.ping)")
         r["baselines"]["rpc"] = rpc_baseline(stack)
         log(f"  {r['baselines']['rpc']}")
-        log("baseline: bare websocket echo on the gateway's server type")
-        echo_proc, echo_url = start_echo(stack)
-        r["baselines"]["ws_echo"] = echo_baseline(echo_url, echo_proc)
-        log(f"  {r['baselines']['ws_echo']}")
-        echo_proc.terminate()
+        if not RELAY_ONLY:
+            log("baseline: bare websocket echo on the gateway's server type")
+            echo_proc, echo_url = start_echo(stack)
+            r["baselines"]["ws_echo"] = echo_baseline(echo_url, echo_proc)
+            log(f"  {r['baselines']['ws_echo']}")
+            echo_proc.terminate()
         log(f"opening {CHATS} chats")
         cast = load.Cast(stack, http, chats=CHATS)
         cast.run(20, 2)  # warm up
@@ -694,6 +747,8 @@ def main():
                 r["profile"] = saturation_profile(stack, cast, run["failed_at"] or int(run["max_rate"] * 1.2)
                                                   or 20, RESULTS)
         cast.close()
+        if RELAY_ONLY:
+            return relay_report(r, started)
         quiet(stack)
         log("assignment latency")
         r["assignment"] = load.assignment(stack, http)
