@@ -98,6 +98,7 @@ def _survive_lost_connection(cls, name):
     original = getattr(cls, name)
     lost = (OSError, AmqpConnectionError, OperationalError)
 
+    @functools.wraps(original)
     def guarded(self, message):
         try:
             original(self, message)
@@ -106,7 +107,6 @@ def _survive_lost_connection(cls, name):
             log.warning("%s after the broker connection was lost (%s); the broker "
                         "redelivers the message", name, type(exc).__name__)
 
-    guarded.__wrapped__ = original
     setattr(cls, name, guarded)
 
 
@@ -123,6 +123,7 @@ def _no_ack_where_nothing_is_redelivered(queue_consumer_cls, reply_listener_cls)
     """
     original = queue_consumer_cls.get_consumers
 
+    @functools.wraps(original)
     def get_consumers(self, consumer_cls, channel):
         consumers = original(self, consumer_cls, channel)
         for provider, consumer in self._consumers.items():
@@ -131,7 +132,6 @@ def _no_ack_where_nothing_is_redelivered(queue_consumer_cls, reply_listener_cls)
                 consumer.no_ack = True
         return consumers
 
-    get_consumers.__wrapped__ = original
     queue_consumer_cls.get_consumers = get_consumers
 
 
