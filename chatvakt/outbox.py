@@ -130,6 +130,7 @@ class Outbox:
 
 
 BATCH_MAX = 500
+DELETE_GATHER_S = 0.2
 
 
 class Batcher:
@@ -192,8 +193,15 @@ class Batcher:
                 self.published_ids.put(row_id)
 
     def _delete(self):
+        import eventlet
+
         while True:
             ids = [self.published_ids.get()]
+            # A moment for more to come: one write transaction (and one turn
+            # at the write lock the relay's writers queue on) for several
+            # batches instead of one each (issue 16). A crash meanwhile only
+            # leaves rows the sweeper republishes, as a crash always could.
+            eventlet.sleep(DELETE_GATHER_S)
             while len(ids) < BATCH_MAX:
                 try:
                     ids.append(self.published_ids.get_nowait())
