@@ -30,6 +30,7 @@ BENCH_ONLY=cpu only runs the relay at BENCH_CPU_RATE (30/s) BENCH_RUNS times
 and prints every process's CPU per message: the figure least moved by other
 work on the machine (BENCH_PROFILE=1: with py-spy's profile of the last run).
 """
+
 import eventlet
 
 eventlet.monkey_patch()
@@ -67,19 +68,24 @@ RELAY_ONLY = os.environ.get("BENCH_ONLY", "") == "relay"
 CPU_ONLY = os.environ.get("BENCH_ONLY", "") == "cpu"
 CPU_RATE = float(os.environ.get("BENCH_CPU_RATE", "30"))
 # issue 16: ratios against the baselines of the same run.
-GOALS = {"rate_over_rpc": 0.5, "p50_over_pika": 8.0, "p99_half_ms": 25, "sockets": 10_000,
-         "kib_per_socket": 40}
+GOALS = {"rate_over_rpc": 0.5, "p50_over_pika": 8.0, "p99_half_ms": 25, "sockets": 10_000, "kib_per_socket": 40}
 # Limits that guard against floods from one person; a load generator is many
 # people behind few tokens.
-STACK_ENV = {"CHATVAKT_CHILD_MSGS_PER_MIN": "1000000", "CHATVAKT_TOKEN_RATE": "1000000",
-             # one load generator on 127.0.0.1 opens thousands of chats (issue 12 limits)
-             "CHATVAKT_CHAT_OPEN_BURST": "1000000", "CHATVAKT_CHAT_OPEN_PER_MIN": "1000000",
-             "CHATVAKT_FLOOD_SUSPECT": "1000000",
-             "CHATVAKT_TOKEN_BURST": "1000000", "CHATVAKT_WS_RATE": "1000000",
-             "CHATVAKT_WS_BURST": "1000000", "CHATVAKT_DEMO": "0",
-             # The load generator is one host: the per-address connection cap
-             # (200 in a deployment) is raised for the bench stack only.
-             "CHATVAKT_MAX_CONN_PER_ADDR": "100000"}
+STACK_ENV = {
+    "CHATVAKT_CHILD_MSGS_PER_MIN": "1000000",
+    "CHATVAKT_TOKEN_RATE": "1000000",
+    # one load generator on 127.0.0.1 opens thousands of chats (issue 12 limits)
+    "CHATVAKT_CHAT_OPEN_BURST": "1000000",
+    "CHATVAKT_CHAT_OPEN_PER_MIN": "1000000",
+    "CHATVAKT_FLOOD_SUSPECT": "1000000",
+    "CHATVAKT_TOKEN_BURST": "1000000",
+    "CHATVAKT_WS_RATE": "1000000",
+    "CHATVAKT_WS_BURST": "1000000",
+    "CHATVAKT_DEMO": "0",
+    # The load generator is one host: the per-address connection cap
+    # (200 in a deployment) is raised for the bench stack only.
+    "CHATVAKT_MAX_CONN_PER_ADDR": "100000",
+}
 
 
 def log(message):
@@ -119,9 +125,15 @@ def quiet(stack, timeout=60):
 
 # -- baselines ---------------------------------------------------------------
 
+
 def pika_baseline(stack):
-    run = subprocess.run([sys.executable, "-W", "ignore", "-m", "bench.baselines", "pika",
-                          stack.amqp_uri], capture_output=True, text=True, cwd=ROOT, timeout=180)
+    run = subprocess.run(
+        [sys.executable, "-W", "ignore", "-m", "bench.baselines", "pika", stack.amqp_uri],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=180,
+    )
     if run.returncode:
         raise RuntimeError(run.stderr[-2000:])
     return json.loads(run.stdout.strip().splitlines()[-1])
@@ -129,10 +141,19 @@ def pika_baseline(stack):
 
 def pika_half_baseline(stack):
     """Raw pika p50/p99 at half of its own maximum rate (bench/relay_bench.py's way)."""
-    env = dict(os.environ, CHATVAKT_BENCH_SECONDS=os.environ.get("CHATVAKT_BENCH_SECONDS", "3"),
-               CHATVAKT_BENCH_SETTLE_S=os.environ.get("CHATVAKT_BENCH_SETTLE_S", "2"))
-    run = subprocess.run([sys.executable, "-W", "ignore", "-m", "bench.baselines", "pika-half",
-                          stack.amqp_uri], capture_output=True, text=True, cwd=ROOT, timeout=180, env=env)
+    env = dict(
+        os.environ,
+        CHATVAKT_BENCH_SECONDS=os.environ.get("CHATVAKT_BENCH_SECONDS", "3"),
+        CHATVAKT_BENCH_SETTLE_S=os.environ.get("CHATVAKT_BENCH_SETTLE_S", "2"),
+    )
+    run = subprocess.run(
+        [sys.executable, "-W", "ignore", "-m", "bench.baselines", "pika-half", stack.amqp_uri],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=180,
+        env=env,
+    )
     if run.returncode:
         raise RuntimeError(run.stderr[-2000:])
     return json.loads(run.stdout.strip().splitlines()[-1])
@@ -166,17 +187,40 @@ def rpc_baseline(stack, count=500, seconds=3.0, concurrency=20):
             pool.spawn_n(worker)
         pool.waitall()
         rate = done[0] / (time.perf_counter() - started)
-    return {"count": count, "p50_ms": ms(percentile(times, 50)), "p99_ms": ms(percentile(times, 99)),
-            "p999_ms": ms(percentile(times, 99.9)), "rate_per_s": round(rate, 1)}
+    return {
+        "count": count,
+        "p50_ms": ms(percentile(times, 50)),
+        "p99_ms": ms(percentile(times, 99)),
+        "p999_ms": ms(percentile(times, 99.9)),
+        "rate_per_s": round(rate, 1),
+    }
 
 
 def start_echo(stack):
     port = free_port()
-    env = dict(os.environ, AMQP_URI=stack.amqp_uri, GATEWAY_PORT=str(port), LOG_LEVEL="WARNING",
-               PYTHONWARNINGS="ignore", **STACK_ENV)
-    proc = subprocess.Popen([sys.executable, "-m", "nameko", "run", "--config",
-                             str(ROOT / "deploy" / "nameko.yaml"), "bench.echo_service:EchoService"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = dict(
+        os.environ,
+        AMQP_URI=stack.amqp_uri,
+        GATEWAY_PORT=str(port),
+        LOG_LEVEL="WARNING",
+        PYTHONWARNINGS="ignore",
+        **STACK_ENV,
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nameko",
+            "run",
+            "--config",
+            str(ROOT / "deploy" / "nameko.yaml"),
+            "bench.echo_service:EchoService",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -201,19 +245,31 @@ def echo_baseline(url, proc, count=1000, sockets=SOCKETS):
             ws.close()
         except Exception:  # noqa: BLE001
             pass
-    return {"p50_ms": ms(percentile(times, 50)), "p99_ms": ms(percentile(times, 99)),
-            "p999_ms": ms(percentile(times, 99.9)), "sockets": len(held), "socket_failures": failures,
-            "kib_per_socket": round((after - rss) / 1024 / max(1, len(held)), 1),
-            "rss_mib_before": round(rss / 2**20, 1), "rss_mib_after": round(after / 2**20, 1),
-            "echo_p50_ms_while_held": ms(percentile(answers, 50))}
+    return {
+        "p50_ms": ms(percentile(times, 50)),
+        "p99_ms": ms(percentile(times, 99)),
+        "p999_ms": ms(percentile(times, 99.9)),
+        "sockets": len(held),
+        "socket_failures": failures,
+        "kib_per_socket": round((after - rss) / 1024 / max(1, len(held)), 1),
+        "rss_mib_before": round(rss / 2**20, 1),
+        "rss_mib_after": round(after / 2**20, 1),
+        "echo_p50_ms_while_held": ms(percentile(answers, 50)),
+    }
 
 
 # -- the relay ---------------------------------------------------------------
 
+
 def sustained(step):
-    return (step["failed"] == 0 and step["lost"] == 0 and step["generator_behind"] <= step["sent"] * 0.01
-            and step["achieved_rate"] >= 0.95 * step["offered_rate"]
-            and step["p99_ms"] is not None and step["p99_ms"] < 1000)
+    return (
+        step["failed"] == 0
+        and step["lost"] == 0
+        and step["generator_behind"] <= step["sent"] * 0.01
+        and step["achieved_rate"] >= 0.95 * step["offered_rate"]
+        and step["p99_ms"] is not None
+        and step["p99_ms"] < 1000
+    )
 
 
 def rate_search(stack, cast):
@@ -224,8 +280,10 @@ def rate_search(stack, cast):
         step = cast.run(rate, SECONDS)
         step["sustained"] = sustained(step)
         steps.append(step)
-        log(f"rate {rate}/s: relayed {step['achieved_rate']}/s, p99 {step['p99_ms']} ms, "
-            f"failed {step['failed']}, lost {step['lost']} -> {'ok' if step['sustained'] else 'NOT sustained'}")
+        log(
+            f"rate {rate}/s: relayed {step['achieved_rate']}/s, p99 {step['p99_ms']} ms, "
+            f"failed {step['failed']}, lost {step['lost']} -> {'ok' if step['sustained'] else 'NOT sustained'}"
+        )
         if step["sustained"]:
             best = rate
         else:
@@ -240,8 +298,10 @@ def rate_search(stack, cast):
             step = cast.run(mid, SECONDS)
             step["sustained"] = sustained(step)
             steps.append(step)
-            log(f"rate {mid}/s: relayed {step['achieved_rate']}/s, p99 {step['p99_ms']} ms "
-                f"-> {'ok' if step['sustained'] else 'NOT sustained'}")
+            log(
+                f"rate {mid}/s: relayed {step['achieved_rate']}/s, p99 {step['p99_ms']} ms "
+                f"-> {'ok' if step['sustained'] else 'NOT sustained'}"
+            )
             if step["sustained"]:
                 best = mid
             else:
@@ -255,10 +315,28 @@ def profile(processes, seconds, out):
     recorders = {}
     for name, proc in processes.items():
         path = out / f"profile-{name}.txt"
-        recorders[name] = (subprocess.Popen(
-            [str(spy), "record", "-p", str(proc.pid), "-d", str(int(seconds)), "-r", "200",
-             "-f", "raw", "-o", str(path), "--nonblocking"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), path)
+        recorders[name] = (
+            subprocess.Popen(
+                [
+                    str(spy),
+                    "record",
+                    "-p",
+                    str(proc.pid),
+                    "-d",
+                    str(int(seconds)),
+                    "-r",
+                    "200",
+                    "-f",
+                    "raw",
+                    "-o",
+                    str(path),
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            ),
+            path,
+        )
     return recorders
 
 
@@ -293,22 +371,35 @@ def summarise_profile(path, top=12):
                 inclusive[short] = inclusive.get(short, 0) + count
 
     def table(counts):
-        return [{"where": k, "share": round(v / total, 3)}
-                for k, v in sorted(counts.items(), key=lambda kv: -kv[1])[:top]]
+        return [
+            {"where": k, "share": round(v / total, 3)} for k, v in sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+        ]
 
-    idle = sum(v for k, v in own.items() if any(w in k for w in ("epoll", "select", "wait (", "poll (",
-                                                                 "sleep (", "switch (")))
-    return {"samples": total, "idle_share": round(idle / total, 3) if total else None,
-            "layers": table(layers), "self": table(own), "our_code_inclusive": table(inclusive)}
+    idle = sum(
+        v for k, v in own.items() if any(w in k for w in ("epoll", "select", "wait (", "poll (", "sleep (", "switch ("))
+    )
+    return {
+        "samples": total,
+        "idle_share": round(idle / total, 3) if total else None,
+        "layers": table(layers),
+        "self": table(own),
+        "our_code_inclusive": table(inclusive),
+    }
 
 
-LAYERS = (("logging", ("logging/", "chatvakt/logs.py")), ("metrics", ("prometheus_client/",)),
-          ("database", ("sqlalchemy/", "sqlite3/", "pg8000/")), ("json", ("json/",)),
-          ("amqp", ("kombu/", "amqp/")), ("websocket", ("eventlet/websocket.py",)),
-          ("http", ("eventlet/wsgi.py", "werkzeug/", "http/")),
-          ("eventlet hub and socket i/o", ("eventlet/", "greenlet")),
-          ("nameko", ("nameko/",)), ("marshmallow", ("marshmallow/",)),
-          ("our code", ("chatvakt/", "gateway/", "services/")))
+LAYERS = (
+    ("logging", ("logging/", "chatvakt/logs.py")),
+    ("metrics", ("prometheus_client/",)),
+    ("database", ("sqlalchemy/", "sqlite3/", "pg8000/")),
+    ("json", ("json/",)),
+    ("amqp", ("kombu/", "amqp/")),
+    ("websocket", ("eventlet/websocket.py",)),
+    ("http", ("eventlet/wsgi.py", "werkzeug/", "http/")),
+    ("eventlet hub and socket i/o", ("eventlet/", "greenlet")),
+    ("nameko", ("nameko/",)),
+    ("marshmallow", ("marshmallow/",)),
+    ("our code", ("chatvakt/", "gateway/", "services/")),
+)
 
 
 def _layer(frames):
@@ -331,10 +422,12 @@ def _short(frame):
 
 
 def stack_processes(stack):
-    return {"gateway": child_process(stack, "gateway.service"),
-            "chat": child_process(stack, "services.chat.service"),
-            "escalation": child_process(stack, "services.escalation.service"),
-            "queue": child_process(stack, "services.queue.service")}
+    return {
+        "gateway": child_process(stack, "gateway.service"),
+        "chat": child_process(stack, "services.chat.service"),
+        "escalation": child_process(stack, "services.escalation.service"),
+        "queue": child_process(stack, "services.queue.service"),
+    }
 
 
 def measured_run(stack, cast, rate, seconds):
@@ -358,8 +451,10 @@ def latencies(stack, cast, best):
         quiet(stack)
         step = measured_run(stack, cast, rate, max(SECONDS * 1.5, 60 / rate if rate < 10 else 0))
         levels[share] = step
-        log(f"{share}% = {rate}/s: p50 {step['p50_ms']} ms, p99 {step['p99_ms']} ms, "
-            f"p99.9 {step['p999_ms']} ms, cpu {step['cpu_share']}")
+        log(
+            f"{share}% = {rate}/s: p50 {step['p50_ms']} ms, p99 {step['p99_ms']} ms, "
+            f"p99.9 {step['p999_ms']} ms, cpu {step['cpu_share']}"
+        )
     return levels
 
 
@@ -369,8 +464,10 @@ def saturation_profile(stack, cast, rate, out):
     processes = stack_processes(stack)
     recorders = profile(processes, SECONDS, out)
     step = measured_run(stack, cast, rate, SECONDS)
-    log(f"profiled at {rate}/s (saturation): relayed {step['achieved_rate']}/s, cpu {step['cpu_share']}, "
-        f"cpu ms per message {step['cpu_ms_per_message']}")
+    log(
+        f"profiled at {rate}/s (saturation): relayed {step['achieved_rate']}/s, cpu {step['cpu_share']}, "
+        f"cpu ms per message {step['cpu_ms_per_message']}"
+    )
     profiles = {"rate": rate, "cpu_share": step["cpu_share"], "cpu_ms_per_message": step["cpu_ms_per_message"]}
     for name, (proc, path) in recorders.items():
         try:
@@ -382,8 +479,7 @@ def saturation_profile(stack, cast, rate, out):
 
 
 def sockets(stack, http, count=SOCKETS):
-    tokens = [http.ok("POST", "/api/v1/chats", {"gender": "other"})["token"]
-              for _ in range(max(1, count // 20))]
+    tokens = [http.ok("POST", "/api/v1/chats", {"gender": "other"})["token"] for _ in range(max(1, count // 20))]
     gateway = child_process(stack, "gateway.service")
     eventlet.sleep(1)
     rss = gateway.memory_info().rss
@@ -399,10 +495,16 @@ def sockets(stack, http, count=SOCKETS):
             ws.close()
         except Exception:  # noqa: BLE001
             pass
-    return {"sockets": len(held), "failures": failures, "authenticated": True,
-            "kib_per_socket": round((after - rss) / 1024 / max(1, len(held)), 1),
-            "rss_mib_before": round(rss / 2**20, 1), "rss_mib_after": round(after / 2**20, 1),
-            "readyz_while_held": ready, "readyz_ms_while_held": round(answer_s * 1000, 1)}
+    return {
+        "sockets": len(held),
+        "failures": failures,
+        "authenticated": True,
+        "kib_per_socket": round((after - rss) / 1024 / max(1, len(held)), 1),
+        "rss_mib_before": round(rss / 2**20, 1),
+        "rss_mib_after": round(after / 2**20, 1),
+        "readyz_while_held": ready,
+        "readyz_ms_while_held": round(answer_s * 1000, 1),
+    }
 
 
 def relay_pass(stack, cast, label, levels=(50,)):
@@ -420,9 +522,11 @@ def relay_pass(stack, cast, label, levels=(50,)):
         quiet(stack)
         step = scale.cpu_run(stack, cast, rate, SECONDS * 1.5)
         out["levels"][share] = step
-        log(f"[{label}] {share}% = {rate}/s: p50 {step['p50_ms']} ms, p99 {step['p99_ms']} ms, "
+        log(
+            f"[{label}] {share}% = {rate}/s: p50 {step['p50_ms']} ms, p99 {step['p99_ms']} ms, "
             f"cpu ms per message {step['cpu_ms_per_message_per_process']} "
-            f"(total {step['cpu_ms_per_message_total']})")
+            f"(total {step['cpu_ms_per_message_total']})"
+        )
     return out
 
 
@@ -470,44 +574,58 @@ def other_stack(r, label, kind):
 def run_row(run, pika, rpc, pika_half=None):
     half = run["levels"].get(50, {})
     pika_half = pika_half or {}
-    return {"pika_half_p50_ms": pika_half.get("p50_ms"),
-            "p50_over_pika_half": ratio(half.get("p50_ms"), pika_half.get("p50_ms")),
-            "label": run["label"], "max_rate": run["max_rate"], "rpc_rate": rpc["rate_per_s"],
-            "rate_over_rpc": ratio(run["max_rate"], rpc["rate_per_s"]),
-            "rate_over_pika": ratio(run["max_rate"], pika["rate_per_s"]),
-            "p50_half_ms": half.get("p50_ms"), "pika_p50_ms": pika["p50_ms"],
-            "p50_over_pika": ratio(half.get("p50_ms"), pika["p50_ms"]),
-            "rpc_p50_ms": rpc["p50_ms"], "p50_over_rpc": ratio(half.get("p50_ms"), rpc["p50_ms"]),
-            "p99_half_ms": half.get("p99_ms"),
-            "cpu_ms_per_message": half.get("cpu_ms_per_message_per_process"),
-            "cpu_ms_total": half.get("cpu_ms_per_message_total")}
+    return {
+        "pika_half_p50_ms": pika_half.get("p50_ms"),
+        "p50_over_pika_half": ratio(half.get("p50_ms"), pika_half.get("p50_ms")),
+        "label": run["label"],
+        "max_rate": run["max_rate"],
+        "rpc_rate": rpc["rate_per_s"],
+        "rate_over_rpc": ratio(run["max_rate"], rpc["rate_per_s"]),
+        "rate_over_pika": ratio(run["max_rate"], pika["rate_per_s"]),
+        "p50_half_ms": half.get("p50_ms"),
+        "pika_p50_ms": pika["p50_ms"],
+        "p50_over_pika": ratio(half.get("p50_ms"), pika["p50_ms"]),
+        "rpc_p50_ms": rpc["p50_ms"],
+        "p50_over_rpc": ratio(half.get("p50_ms"), rpc["p50_ms"]),
+        "p99_half_ms": half.get("p99_ms"),
+        "cpu_ms_per_message": half.get("cpu_ms_per_message_per_process"),
+        "cpu_ms_total": half.get("cpu_ms_per_message_total"),
+    }
 
 
 def render_runs(r):
-    lines = ["| run | max sustained relay (msg/s) | empty RPC (calls/s) | ratio (goal >= 0.5) | "
-             "p50 at half load (ms) | raw pika p50 at half its max rate (ms) | ratio (goal <= 8) | "
-             "raw pika one-at-a-time round trip p50 (ms) | ratio | "
-             "p99 at half load (ms, goal <= 25) | CPU ms per message at half load, per process |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines = [
+        "| run | max sustained relay (msg/s) | empty RPC (calls/s) | ratio (goal >= 0.5) | "
+        "p50 at half load (ms) | raw pika p50 at half its max rate (ms) | ratio (goal <= 8) | "
+        "raw pika one-at-a-time round trip p50 (ms) | ratio | "
+        "p99 at half load (ms, goal <= 25) | CPU ms per message at half load, per process |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
     for row in r.get("runs_table", []):
         cpu = ", ".join(f"{k} {v}" for k, v in (row["cpu_ms_per_message"] or {}).items())
-        lines.append(f"| {row['label']} | {row['max_rate']} | {row['rpc_rate']} | {row['rate_over_rpc']} | "
-                     f"{row['p50_half_ms']} | {row['pika_half_p50_ms']} | {row['p50_over_pika_half']} | "
-                     f"{row['pika_p50_ms']} | {row['p50_over_pika']} | "
-                     f"{row['p99_half_ms']} | {cpu} (total {row['cpu_ms_total']}) |")
+        lines.append(
+            f"| {row['label']} | {row['max_rate']} | {row['rpc_rate']} | {row['rate_over_rpc']} | "
+            f"{row['p50_half_ms']} | {row['pika_half_p50_ms']} | {row['p50_over_pika_half']} | "
+            f"{row['pika_p50_ms']} | {row['p50_over_pika']} | "
+            f"{row['p99_half_ms']} | {cpu} (total {row['cpu_ms_total']}) |"
+        )
     many = r.get("many_sockets")
     if many:
-        lines += ["", "| sockets on one gateway process | failed | RSS per socket (KiB, goal <= 40) | "
-                      "bare echo server (KiB) | queue change pushed: first / p50 / last arrival (ms) | reached |",
-                  "| ---: | ---: | ---: | ---: | ---: | ---: |",
-                  f"| {many['sockets']} from {many['source_addresses']} loopback addresses | {many['failures']} | "
-                  f"{many['kib_per_socket']} | {r['baselines']['ws_echo']['kib_per_socket']} | "
-                  f"{many['push_first_ms']} / {many['push_p50_ms']} / {many['push_last_ms']} | "
-                  f"{many['push_reached']} |"]
+        lines += [
+            "",
+            "| sockets on one gateway process | failed | RSS per socket (KiB, goal <= 40) | "
+            "bare echo server (KiB) | queue change pushed: first / p50 / last arrival (ms) | reached |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: |",
+            f"| {many['sockets']} from {many['source_addresses']} loopback addresses | {many['failures']} | "
+            f"{many['kib_per_socket']} | {r['baselines']['ws_echo']['kib_per_socket']} | "
+            f"{many['push_first_ms']} / {many['push_p50_ms']} / {many['push_last_ms']} | "
+            f"{many['push_reached']} |",
+        ]
     return "\n".join(lines)
 
 
 # -- report ------------------------------------------------------------------
+
 
 def ratio(a, b):
     return None if not a or not b else round(a / b, 2)
@@ -515,24 +633,40 @@ def ratio(a, b):
 
 def rows(r):
     pika, rpc, echo = r["baselines"]["pika"], r["baselines"]["rpc"], r["baselines"]["ws_echo"]
-    out = [("max sustained relay rate (msg/s)", r["relay"]["max_rate"], "pika publish->consume (msg/s)",
-            pika["rate_per_s"]),
-           ("max sustained relay rate (msg/s)", r["relay"]["max_rate"], "empty nameko RPC (calls/s)",
-            rpc["rate_per_s"])]
+    out = [
+        (
+            "max sustained relay rate (msg/s)",
+            r["relay"]["max_rate"],
+            "pika publish->consume (msg/s)",
+            pika["rate_per_s"],
+        ),
+        ("max sustained relay rate (msg/s)", r["relay"]["max_rate"], "empty nameko RPC (calls/s)", rpc["rate_per_s"]),
+    ]
     for share, step in r["relay"]["levels"].items():
         for q, key in (("p50", "p50_ms"), ("p99", "p99_ms"), ("p99.9", "p999_ms")):
             floor = sum(x[key] or 0 for x in (pika, rpc, echo))
-            out.append((f"relay {q} at {share}% = {step['offered_rate']}/s (ms)", step[key],
-                        f"floor {q}: pika + RPC + ws echo (ms)", round(floor, 2)))
+            out.append(
+                (
+                    f"relay {q} at {share}% = {step['offered_rate']}/s (ms)",
+                    step[key],
+                    f"floor {q}: pika + RPC + ws echo (ms)",
+                    round(floor, 2),
+                )
+            )
     a = r["assignment"]
     for q, key in (("p50", "p50_ms"), ("p99", "p99_ms")):
         floor = sum(x[key] or 0 for x in (pika, rpc, echo))
-        out.append((f"assignment {q}: take -> chat.assigned (ms)", a[key],
-                    f"floor {q}: pika + RPC + ws echo (ms)", round(floor, 2)))
+        out.append(
+            (
+                f"assignment {q}: take -> chat.assigned (ms)",
+                a[key],
+                f"floor {q}: pika + RPC + ws echo (ms)",
+                round(floor, 2),
+            )
+        )
     s = r["sockets"]
     out.append(("sockets held by one gateway process", s["sockets"], "bare echo server", echo["sockets"]))
-    out.append(("memory per socket (KiB)", s["kib_per_socket"], "bare echo server (KiB)",
-                echo["kib_per_socket"]))
+    out.append(("memory per socket (KiB)", s["kib_per_socket"], "bare echo server (KiB)", echo["kib_per_socket"]))
     return [(name, value, base, bval, ratio(value, bval)) for name, value, base, bval in out]
 
 
@@ -541,17 +675,35 @@ def goals(r):
     many = r.get("many_sockets") or {}
     out = []
     for row in rows:
-        out.append((f"{row['label']}: relay rate >= 0.5 of an empty RPC's", row["rate_over_rpc"],
-                    (row["rate_over_rpc"] or 0) >= GOALS["rate_over_rpc"]))
-        out.append((f"{row['label']}: p50 at half load <= 8 x raw pika's (at half its rate)",
-                    row["p50_over_pika_half"], row["p50_over_pika_half"] is not None
-                    and row["p50_over_pika_half"] <= GOALS["p50_over_pika"]))
-        out.append((f"{row['label']}: p99 at half load <= 25 ms", row["p99_half_ms"],
-                    row["p99_half_ms"] is not None and row["p99_half_ms"] <= GOALS["p99_half_ms"]))
-    out.append(("10,000 sockets on one gateway", many.get("sockets"),
-                (many.get("sockets") or 0) >= GOALS["sockets"]))
-    out.append(("<= 40 KiB per socket", many.get("kib_per_socket"),
-                many.get("kib_per_socket") is not None and many["kib_per_socket"] <= GOALS["kib_per_socket"]))
+        out.append(
+            (
+                f"{row['label']}: relay rate >= 0.5 of an empty RPC's",
+                row["rate_over_rpc"],
+                (row["rate_over_rpc"] or 0) >= GOALS["rate_over_rpc"],
+            )
+        )
+        out.append(
+            (
+                f"{row['label']}: p50 at half load <= 8 x raw pika's (at half its rate)",
+                row["p50_over_pika_half"],
+                row["p50_over_pika_half"] is not None and row["p50_over_pika_half"] <= GOALS["p50_over_pika"],
+            )
+        )
+        out.append(
+            (
+                f"{row['label']}: p99 at half load <= 25 ms",
+                row["p99_half_ms"],
+                row["p99_half_ms"] is not None and row["p99_half_ms"] <= GOALS["p99_half_ms"],
+            )
+        )
+    out.append(("10,000 sockets on one gateway", many.get("sockets"), (many.get("sockets") or 0) >= GOALS["sockets"]))
+    out.append(
+        (
+            "<= 40 KiB per socket",
+            many.get("kib_per_socket"),
+            many.get("kib_per_socket") is not None and many["kib_per_socket"] <= GOALS["kib_per_socket"],
+        )
+    )
     return out
 
 
@@ -563,9 +715,12 @@ def render(r):
     lines += ["", "| goal | reached | met |", "| --- | ---: | :---: |"]
     for name, value, met in goals(r):
         lines.append(f"| {name} | {value} | {'yes' if met else 'no'} |")
-    lines += ["", f"Measured by `make bench` on {r['machine']['cpus']} CPUs ({r['machine']['cpu']}), "
-                  f"{r['finished_at']}, in {r['seconds']} s; load average before/after "
-                  f"{r['machine']['load_average_before'][0]}/{r['machine']['load_average_after'][0]}."]
+    lines += [
+        "",
+        f"Measured by `make bench` on {r['machine']['cpus']} CPUs ({r['machine']['cpu']}), "
+        f"{r['finished_at']}, in {r['seconds']} s; load average before/after "
+        f"{r['machine']['load_average_before'][0]}/{r['machine']['load_average_after'][0]}.",
+    ]
     return "\n".join(lines)
 
 
@@ -579,19 +734,21 @@ def plot(r, path):
     steps = r["relay"]["search"]
     ax = axes[0][0]
     ax.plot([s["offered_rate"] for s in steps], [s["achieved_rate"] for s in steps], "o-", label="relayed")
-    ax.plot([s["offered_rate"] for s in steps], [s["offered_rate"] for s in steps], ":", color="grey",
-            label="offered")
+    ax.plot([s["offered_rate"] for s in steps], [s["offered_rate"] for s in steps], ":", color="grey", label="offered")
     ax.axhline(r["baselines"]["pika"]["rate_per_s"], color="tab:green", ls="--", label="pika baseline")
-    ax.axhline(GOALS["rate_over_rpc"] * r["baselines"]["rpc"]["rate_per_s"], color="tab:red", ls=":",
-               label="goal (0.5 x empty RPC)")
+    ax.axhline(
+        GOALS["rate_over_rpc"] * r["baselines"]["rpc"]["rate_per_s"],
+        color="tab:red",
+        ls=":",
+        label="goal (0.5 x empty RPC)",
+    )
     ax.set(title="Relay rate search", xlabel="offered msg/s", ylabel="msg/s")
     ax.legend(fontsize=8)
     ax = axes[0][1]
     levels = r["relay"]["levels"]
     labels = [f"{k}% ({v['offered_rate']}/s)" for k, v in levels.items()]
     for i, (q, key) in enumerate((("p50", "p50_ms"), ("p99", "p99_ms"), ("p99.9", "p999_ms"))):
-        ax.bar([x + i * 0.27 for x in range(len(labels))], [v[key] or 0 for v in levels.values()],
-               width=0.27, label=q)
+        ax.bar([x + i * 0.27 for x in range(len(labels))], [v[key] or 0 for v in levels.values()], width=0.27, label=q)
     floor = sum((r["baselines"][b]["p99_ms"] or 0) for b in ("pika", "rpc", "ws_echo"))
     ax.axhline(floor, color="tab:green", ls="--", label="floor p99 (pika+RPC+echo)")
     ax.axhline(GOALS["p99_half_ms"], color="tab:red", ls=":", label="goal p99 at 50% (25 ms)")
@@ -599,8 +756,11 @@ def plot(r, path):
     ax.set(title="Relay latency", ylabel="ms")
     ax.legend(fontsize=8)
     ax = axes[1][0]
-    ax.bar(["gateway", "bare echo"], [r["sockets"]["kib_per_socket"], r["baselines"]["ws_echo"]["kib_per_socket"]],
-           color=["tab:blue", "tab:green"])
+    ax.bar(
+        ["gateway", "bare echo"],
+        [r["sockets"]["kib_per_socket"], r["baselines"]["ws_echo"]["kib_per_socket"]],
+        color=["tab:blue", "tab:green"],
+    )
     ax.axhline(GOALS["kib_per_socket"], color="tab:red", ls=":", label="goal")
     ax.set(title=f"Memory per socket ({r['sockets']['sockets']} sockets)", ylabel="KiB")
     ax.legend(fontsize=8)
@@ -622,13 +782,17 @@ def print_report(r):
 def print_profiles(r):
     profiles = r.get("profile") or {}
     if profiles:
-        print(f"\nAt saturation ({profiles.get('rate')}/s) each process used this share of a core: "
-              f"{profiles.get('cpu_share')}; CPU ms per relayed message: {profiles.get('cpu_ms_per_message')}")
+        print(
+            f"\nAt saturation ({profiles.get('rate')}/s) each process used this share of a core: "
+            f"{profiles.get('cpu_share')}; CPU ms per relayed message: {profiles.get('cpu_ms_per_message')}"
+        )
     for name, prof in profiles.items():
         if not isinstance(prof, dict) or "samples" not in prof:
             continue
-        print(f"\nWhere the time goes in {name} at saturation (py-spy, {prof['samples']} samples, "
-              f"idle {prof['idle_share']}):")
+        print(
+            f"\nWhere the time goes in {name} at saturation (py-spy, {prof['samples']} samples, "
+            f"idle {prof['idle_share']}):"
+        )
         for entry in prof["layers"][:8]:
             print(f"  {entry['share']:6.1%}  layer {entry['where']}")
         for entry in prof["our_code_inclusive"][:8]:
@@ -666,16 +830,21 @@ def cpu_only(stack, http):
     for n in range(1, RUNS + 1):
         quiet(stack)
         # BENCH_PROFILE=1: py-spy on every process during the last run.
-        spying = profile(stack_processes(stack), SECONDS, RESULTS) \
-            if n == RUNS and os.environ.get("BENCH_PROFILE") == "1" else {}
+        spying = (
+            profile(stack_processes(stack), SECONDS, RESULTS)
+            if n == RUNS and os.environ.get("BENCH_PROFILE") == "1"
+            else {}
+        )
         step = scale.cpu_run(stack, cast, CPU_RATE, SECONDS)
         steps.append(step)
         for name, (proc, path) in spying.items():
             proc.wait(timeout=SECONDS + 30)
             print_profiles({"profile": {name: summarise_profile(path)}})
-        log(f"cpu run {n} at {CPU_RATE}/s: relayed {step['relayed']}/{step['sent']}, p50 {step['p50_ms']} ms, "
+        log(
+            f"cpu run {n} at {CPU_RATE}/s: relayed {step['relayed']}/{step['sent']}, p50 {step['p50_ms']} ms, "
             f"p99 {step['p99_ms']} ms, cpu ms per message {step['cpu_ms_per_message_per_process']} "
-            f"(total {step['cpu_ms_per_message_total']}); load average {os.getloadavg()[0]:.1f}")
+            f"(total {step['cpu_ms_per_message_total']}); load average {os.getloadavg()[0]:.1f}"
+        )
     cast.close()
     return steps
 
@@ -689,8 +858,10 @@ def relay_report(r, started):
     for name, value, met in goals(r)[:-2]:  # the last two are the sockets'
         print(f"  {'met' if met else 'NOT met'}: {name}: {value}")
     print_profiles(r)
-    print(f"\nWrote {RESULTS / 'bench-relay.json'}; load average before/after "
-          f"{r['machine']['load_average_before'][0]}/{r['machine']['load_average_after'][0]}.")
+    print(
+        f"\nWrote {RESULTS / 'bench-relay.json'}; load average before/after "
+        f"{r['machine']['load_average_before'][0]}/{r['machine']['load_average_after'][0]}."
+    )
     return r
 
 
@@ -699,12 +870,17 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
     RESULTS.mkdir(exist_ok=True)
-    r = {"machine": {"cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
-                     "python": platform.python_version(),
-                     "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-                     # Other work on the machine skews every figure: say how much there was.
-                     "load_average_before": [round(x, 2) for x in os.getloadavg()]},
-         "settings": {"seconds_per_step": SECONDS, "chats": CHATS, "rates": RATES}}
+    r = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "cpu": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            # Other work on the machine skews every figure: say how much there was.
+            "load_average_before": [round(x, 2) for x in os.getloadavg()],
+        },
+        "settings": {"seconds_per_step": SECONDS, "chats": CHATS, "rates": RATES},
+    }
     workdir = Path(tempfile.mkdtemp(prefix="chatvakt-bench-"))
     log(f"starting the stack in {workdir}")
     stack = Stack(workdir, env=STACK_ENV).start()
@@ -744,8 +920,9 @@ def main():
             log(f"RUN {n}: {row}")
             if n == 1:
                 r["relay"] = run
-                r["profile"] = saturation_profile(stack, cast, run["failed_at"] or int(run["max_rate"] * 1.2)
-                                                  or 20, RESULTS)
+                r["profile"] = saturation_profile(
+                    stack, cast, run["failed_at"] or int(run["max_rate"] * 1.2) or 20, RESULTS
+                )
         cast.close()
         if RELAY_ONLY:
             return relay_report(r, started)
@@ -757,7 +934,8 @@ def main():
         from bench import scale
 
         r["many_sockets"] = r["sockets"] = scale.many_sockets(
-            stack, http, child_process(stack, "gateway.service"), count=MANY_SOCKETS)
+            stack, http, child_process(stack, "gateway.service"), count=MANY_SOCKETS
+        )
         log(f"  {r['many_sockets']}")
     finally:
         if echo_proc is not None and echo_proc.poll() is None:

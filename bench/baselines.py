@@ -4,6 +4,7 @@
 process of its own, without eventlet: persistent messages to a durable queue,
 publisher confirms, a consumer that acks each message. Prints JSON.
 """
+
 import json
 import sys
 import threading
@@ -78,9 +79,13 @@ def pika_round_trip(uri, count=1000, burst=5000):
     channel.queue_delete(queue)
     setup.close()
     pub.close()
-    return {"count": count, "p50_ms": _ms(percentile(rtts, 50)), "p99_ms": _ms(percentile(rtts, 99)),
-            "p999_ms": _ms(percentile(rtts, 99.9)),
-            "rate_per_s": round(len(arrived) / elapsed, 1)}
+    return {
+        "count": count,
+        "p50_ms": _ms(percentile(rtts, 50)),
+        "p99_ms": _ms(percentile(rtts, 99)),
+        "p999_ms": _ms(percentile(rtts, 99.9)),
+        "rate_per_s": round(len(arrived) / elapsed, 1),
+    }
 
 
 def pika_at_half_rate(uri):
@@ -97,8 +102,13 @@ def pika_at_half_rate(uri):
         times = raw.latency(best / 2)
     finally:
         raw.close()
-    return {"max_rate_per_s": round(best, 1), "half_rate_per_s": round(best / 2, 1), "samples": len(times),
-            "p50_ms": _ms(percentile(times, 50)), "p99_ms": _ms(percentile(times, 99))}
+    return {
+        "max_rate_per_s": round(best, 1),
+        "half_rate_per_s": round(best / 2, 1),
+        "samples": len(times),
+        "p50_ms": _ms(percentile(times, 50)),
+        "p99_ms": _ms(percentile(times, 99)),
+    }
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The bare baseline for the gateway's websockets: nameko's websocket rpc on
 the same hardened server (gateway/sockets.py), answering `echo` and nothing else."""
+
 from gateway.sockets import HubProvider, rpc
 
 

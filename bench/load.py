@@ -5,6 +5,7 @@ HTTP connections from http.client (requests costs more CPU per call than the
 gateway does, and the generator shares the machine with the stack), and
 websocket-client sockets that time every pushed message by an id in its text.
 """
+
 import http.client
 import itertools
 import json
@@ -28,8 +29,7 @@ class Http:
         self.idle = []
 
     def request(self, method, path, body=None, token=None, timeout=30):
-        conn = self.idle.pop() if self.idle else http.client.HTTPConnection(self.host, self.port,
-                                                                             timeout=timeout)
+        conn = self.idle.pop() if self.idle else http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         headers = {"Content-Type": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -118,16 +118,14 @@ class Cast:
         self.stack, self.http = stack, http
         self.https = [http] + [Http(url) for url in self.urls[1:]]
         self.arrived = {}
-        self.children = []   # (chat_id, token)
+        self.children = []  # (chat_id, token)
         self.counsellors = []  # (token, [chat_id])
         self.sockets = []
         for n in range((chats + capacity - 1) // capacity):
             username = f"bench-{secrets.token_hex(3)}-{n}"
             password = stack.add_account(username, f"Kari Bench{n}", "counsellor")
-            token = http.ok("POST", "/api/v1/auth/login",
-                            {"username": username, "password": password})["token"]
-            http.ok("PUT", "/api/v1/presence", {"status": "available", "capacity": capacity},
-                    token=token)
+            token = http.ok("POST", "/api/v1/auth/login", {"username": username, "password": password})["token"]
+            http.ok("PUT", "/api/v1/presence", {"status": "available", "capacity": capacity}, token=token)
             self.counsellors.append((token, []))
         for n in range(chats):
             chat = http.ok("POST", "/api/v1/chats", {"gender": "girl", "age": 13})
@@ -148,18 +146,20 @@ class Cast:
     def run(self, rate, seconds, concurrency=400, drain=5.0):
         """Open loop at `rate` messages/s, alternating child and counsellor sends
         across the chats; returns what was offered, answered and relayed."""
-        sent = {}      # id -> perf_counter at the start of the POST
+        sent = {}  # id -> perf_counter at the start of the POST
         failed = [0]
         statuses = {}
         pool = eventlet.GreenPool(concurrency)
-        senders = itertools.cycle([(chat_id, who) for chat_id, child, counsellor in self.children
-                                   for who in (child, counsellor)])
+        senders = itertools.cycle(
+            [(chat_id, who) for chat_id, child, counsellor in self.children for who in (child, counsellor)]
+        )
 
         def send(mid, chat_id, token, http):
             sent[mid] = time.perf_counter()
             try:
-                status, _ = http.request("POST", f"/api/v1/chats/{chat_id}/messages",
-                                              {"text": f"{mid} hei", "client_msg_id": mid}, token)
+                status, _ = http.request(
+                    "POST", f"/api/v1/chats/{chat_id}/messages", {"text": f"{mid} hei", "client_msg_id": mid}, token
+                )
             except Exception:  # noqa: BLE001
                 status = None
             if status != 201:
@@ -187,17 +187,26 @@ class Cast:
         relayed = len(latencies)
         # Relayed per second over the run: arrivals up to 1 s after the last send,
         # over the time from the first send to the last of those arrivals.
-        window = [self.arrived[m] - started for m in sent if m in self.arrived
-                  and self.arrived[m] - started <= offered_s + 1.0]
+        window = [
+            self.arrived[m] - started
+            for m in sent
+            if m in self.arrived and self.arrived[m] - started <= offered_s + 1.0
+        ]
         in_window = len(window)
         duration = max([offered_s] + window)
         return {
-            "offered_rate": rate, "sent": len(sent), "failed": failed[0], "failures": statuses,
-            "relayed": relayed, "lost": len(sent) - relayed,
+            "offered_rate": rate,
+            "sent": len(sent),
+            "failed": failed[0],
+            "failures": statuses,
+            "relayed": relayed,
+            "lost": len(sent) - relayed,
             "achieved_rate": round(in_window / duration, 1) if duration else 0.0,
             "generator_behind": behind,
-            "p50_ms": _ms(percentile(latencies, 50)), "p99_ms": _ms(percentile(latencies, 99)),
-            "p999_ms": _ms(percentile(latencies, 99.9)), "max_ms": _ms(max(latencies, default=None)),
+            "p50_ms": _ms(percentile(latencies, 50)),
+            "p99_ms": _ms(percentile(latencies, 99)),
+            "p999_ms": _ms(percentile(latencies, 99.9)),
+            "max_ms": _ms(max(latencies, default=None)),
         }
 
 
@@ -226,8 +235,13 @@ def assignment(stack, http, count=60):
             times.append(arrived - started)
         socket.close()
         http.ok("POST", f"/api/v1/chats/{chat['chat_id']}/end", {}, token=token)
-    return {"count": count, "assigned": len(times), "p50_ms": _ms(percentile(times, 50)),
-            "p99_ms": _ms(percentile(times, 99)), "max_ms": _ms(max(times, default=None))}
+    return {
+        "count": count,
+        "assigned": len(times),
+        "p50_ms": _ms(percentile(times, 50)),
+        "p99_ms": _ms(percentile(times, 99)),
+        "max_ms": _ms(max(times, default=None)),
+    }
 
 
 def hold_sockets(url, tokens, count, auth=True, concurrency=50):

@@ -12,6 +12,7 @@ the other 500. Prints the figures; `main()` returns them as a dict.
 
     python -m bench.queue_bench [AMQP_URI]
 """
+
 import eventlet
 import eventlet.event
 
@@ -51,8 +52,12 @@ def _vhost():
     name = f"chatvakt_qbench_{secrets.token_hex(4)}"
     quoted = urllib.parse.quote(name, safe="")
     requests.put(f"{MANAGEMENT}/api/vhosts/{quoted}", auth=AUTH, timeout=10).raise_for_status()
-    requests.put(f"{MANAGEMENT}/api/permissions/{quoted}/guest", auth=AUTH, timeout=10,
-                 json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+    requests.put(
+        f"{MANAGEMENT}/api/permissions/{quoted}/guest",
+        auth=AUTH,
+        timeout=10,
+        json={"configure": ".*", "write": ".*", "read": ".*"},
+    ).raise_for_status()
     return name, f"amqp://guest:guest@127.0.0.1:5672/{quoted}"
 
 
@@ -61,16 +66,28 @@ def _drop_vhost(name):
 
 
 def _start_queue(uri, data, replicas, db_url):
-    env = dict(os.environ, AMQP_URI=uri, CHATVAKT_DATA=str(data), PYTHONUNBUFFERED="1",
-               PYTHONWARNINGS="ignore::DeprecationWarning", NAMEKO_MAX_WORKERS="100")
+    env = dict(
+        os.environ,
+        AMQP_URI=uri,
+        CHATVAKT_DATA=str(data),
+        PYTHONUNBUFFERED="1",
+        PYTHONWARNINGS="ignore::DeprecationWarning",
+        NAMEKO_MAX_WORKERS="100",
+    )
     env.pop("CHATVAKT_DB_URL", None)
     if db_url:
         env["CHATVAKT_DB_URL"] = db_url
     log = open(Path(data) / "queue.log", "ab")
-    cmd = [sys.executable, "-m", "nameko", "run", "--config", str(ROOT / "deploy" / "nameko.yaml"),
-           "services.queue.service:QueueService"]
-    return [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-            for _ in range(replicas)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "nameko",
+        "run",
+        "--config",
+        str(ROOT / "deploy" / "nameko.yaml"),
+        "services.queue.service:QueueService",
+    ]
+    return [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT) for _ in range(replicas)]
 
 
 def _wait_ping(config, timeout=60):
@@ -117,10 +134,12 @@ def run(amqp_uri=None, children=CHILDREN, counsellors=COUNSELLORS, replicas=1, d
         def enqueue(rpc, i):
             for chat_id in chats[i::per]:
                 rpc.queue.enqueue(chat_id, started)
+
         _concurrently(config, per, enqueue)
 
         def presence(rpc, i):
             rpc.queue.set_presence(f"bench-c{i}", f"Rådgiver {i}", "available", CAPACITY)
+
         _concurrently(config, counsellors, presence)
         with ClusterRpcProxy(config) as rpc:
             waiting = len(rpc.queue.snapshot()["waiting"])
@@ -133,11 +152,13 @@ def run(amqp_uri=None, children=CHILDREN, counsellors=COUNSELLORS, replicas=1, d
                 rpc.queue.ping()
                 out.append(time.perf_counter() - t0)
             return out
+
         rpc_lat = [x for xs in _concurrently(config, counsellors, ping) for x in xs]
 
         assign_lat, taken = [], []
         rounds = -(-children // (counsellors * CAPACITY))
         for _ in range(rounds):
+
             def take(rpc, i):
                 out = []
                 for _ in range(CAPACITY):
@@ -148,6 +169,7 @@ def run(amqp_uri=None, children=CHILDREN, counsellors=COUNSELLORS, replicas=1, d
                         break
                     out.append((elapsed, got["chat_id"], f"bench-c{i}"))
                 return out
+
             batch = [x for xs in _concurrently(config, counsellors, take) for x in xs]
             assign_lat += [x[0] for x in batch]
             taken += [x[1] for x in batch]
@@ -155,9 +177,22 @@ def run(amqp_uri=None, children=CHILDREN, counsellors=COUNSELLORS, replicas=1, d
             dispatch = event_dispatcher(config)
             now = iso(utcnow())
             for _, chat_id, counsellor_id in batch:
-                dispatch(ev.CHAT, ev.CHAT_ENDED, ev.dump(ev.CHAT, ev.CHAT_ENDED, {
-                    "chat_id": chat_id, "status": "ended", "ended_by": "counsellor",
-                    "started_at": started, "ended_at": now, "counsellor_id": counsellor_id}))
+                dispatch(
+                    ev.CHAT,
+                    ev.CHAT_ENDED,
+                    ev.dump(
+                        ev.CHAT,
+                        ev.CHAT_ENDED,
+                        {
+                            "chat_id": chat_id,
+                            "status": "ended",
+                            "ended_by": "counsellor",
+                            "started_at": started,
+                            "ended_at": now,
+                            "counsellor_id": counsellor_id,
+                        },
+                    ),
+                )
             deadline = time.monotonic() + 120
             with ClusterRpcProxy(config) as rpc:
                 while time.monotonic() < deadline:
@@ -180,10 +215,14 @@ def run(amqp_uri=None, children=CHILDREN, counsellors=COUNSELLORS, replicas=1, d
         return round(v * 1000, 2)
 
     result = {
-        "children": children, "counsellors": counsellors, "assignments": len(assign_lat),
+        "children": children,
+        "counsellors": counsellors,
+        "assignments": len(assign_lat),
         "replicas": replicas,
-        "assign_p50_ms": ms(percentile(assign_lat, 50)), "assign_p99_ms": ms(percentile(assign_lat, 99)),
-        "rpc_p50_ms": ms(percentile(rpc_lat, 50)), "rpc_p99_ms": ms(percentile(rpc_lat, 99)),
+        "assign_p50_ms": ms(percentile(assign_lat, 50)),
+        "assign_p99_ms": ms(percentile(assign_lat, 99)),
+        "rpc_p50_ms": ms(percentile(rpc_lat, 50)),
+        "rpc_p99_ms": ms(percentile(rpc_lat, 99)),
     }
     result["ratio_p50"] = round(result["assign_p50_ms"] / result["rpc_p50_ms"], 2)
     result["ratio_p99"] = round(result["assign_p99_ms"] / result["rpc_p99_ms"], 2)
@@ -191,12 +230,15 @@ def run(amqp_uri=None, children=CHILDREN, counsellors=COUNSELLORS, replicas=1, d
 
 
 def report(result):
-    print(f"queue: {result['children']} waiting, {result['counsellors']} counsellors taking at once "
-          f"({result['assignments']} assignments, {result['replicas']} queue process(es))")
+    print(
+        f"queue: {result['children']} waiting, {result['counsellors']} counsellors taking at once "
+        f"({result['assignments']} assignments, {result['replicas']} queue process(es))"
+    )
     print(f"  assignment (queue.take)   p50 {result['assign_p50_ms']:8.2f} ms   p99 {result['assign_p99_ms']:8.2f} ms")
     print(f"  bare nameko RPC (ping)    p50 {result['rpc_p50_ms']:8.2f} ms   p99 {result['rpc_p99_ms']:8.2f} ms")
-    print(f"  ratio                     p50 {result['ratio_p50']:8.2f} x    p99 {result['ratio_p99']:8.2f} x",
-          flush=True)
+    print(
+        f"  ratio                     p50 {result['ratio_p50']:8.2f} x    p99 {result['ratio_p99']:8.2f} x", flush=True
+    )
 
 
 def main(amqp_uri=None, **kwargs):

@@ -11,6 +11,7 @@ beside raw pika publish -> consume on the same broker in the same run.
 Plain threads (no eventlet) so it runs with or without monkey patching.
 `main()` prints and returns a dict; `python -m bench.relay_bench` runs it alone.
 """
+
 import itertools
 import json
 import os
@@ -119,21 +120,25 @@ def wait_all(arrived, keys, timeout=30):
 
 # --- the relay through the real stack
 
+
 class Relay:
     def __init__(self, stack):
         self.stack = stack
         username = f"bench-{secrets.token_hex(3)}"
         password = stack.add_account(username, "Bench Counsellor", "counsellor")
-        login = requests.post(f"{stack.url}/api/v1/auth/login",
-                              json={"username": username, "password": password}, timeout=15).json()
+        login = requests.post(
+            f"{stack.url}/api/v1/auth/login", json={"username": username, "password": password}, timeout=15
+        ).json()
         self.staff = {"Authorization": f"Bearer {login['token']}"}
-        requests.put(f"{stack.url}/api/v1/presence", json={"status": "available", "capacity": 10},
-                     headers=self.staff, timeout=15).raise_for_status()
+        requests.put(
+            f"{stack.url}/api/v1/presence", json={"status": "available", "capacity": 10}, headers=self.staff, timeout=15
+        ).raise_for_status()
         self.chats = []
         for _ in range(CHATS):
             chat = requests.post(f"{stack.url}/api/v1/chats", json={}, timeout=15).json()
-            requests.post(f"{stack.url}/api/v1/queue/take", json={"chat_id": chat["chat_id"]},
-                          headers=self.staff, timeout=15).raise_for_status()
+            requests.post(
+                f"{stack.url}/api/v1/queue/take", json={"chat_id": chat["chat_id"]}, headers=self.staff, timeout=15
+            ).raise_for_status()
             self.chats.append((chat["chat_id"], {"Authorization": f"Bearer {chat['token']}"}))
         self.receiver = Receiver(stack.url, login["token"])
         self.local = threading.local()
@@ -146,8 +151,12 @@ class Relay:
         chat_id, headers = self.chats[key % len(self.chats)]
         text = f"r{self.run_id}-{key}"
         self.started[text] = time.monotonic()
-        response = session.post(f"{self.stack.url}/api/v1/chats/{chat_id}/messages",
-                                json={"text": text, "client_msg_id": text}, headers=headers, timeout=30)
+        response = session.post(
+            f"{self.stack.url}/api/v1/chats/{chat_id}/messages",
+            json={"text": text, "client_msg_id": text},
+            headers=headers,
+            timeout=30,
+        )
         if response.status_code != 201:
             raise RuntimeError(f"relay send answered {response.status_code}")
 
@@ -176,6 +185,7 @@ class Relay:
 
 
 # --- raw pika on the same broker
+
 
 class Raw:
     def __init__(self, amqp_uri):
@@ -214,9 +224,13 @@ class Raw:
             channel.confirm_delivery()
         body = f"p{self.run_id}-{key}"
         self.started[body] = time.monotonic()
-        channel.basic_publish("", self.queue, body.encode(),
-                              pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent),
-                              mandatory=True)
+        channel.basic_publish(
+            "",
+            self.queue,
+            body.encode(),
+            pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent),
+            mandatory=True,
+        )
 
     def bodies(self):
         return [b for b in self.started if b.startswith(f"p{self.run_id}-")]
@@ -257,9 +271,15 @@ def _ratio(a, b):
 
 def main():
     workdir = tempfile.mkdtemp(prefix="chatvakt-relay-bench-")
-    stack = Stack(workdir, env={"CHATVAKT_CHILD_MSGS_PER_MIN": str(10**7), "LOG_LEVEL": "WARNING",
-                                "CHATVAKT_INACTIVITY_PROMPT_S": "3600",
-                                "CHATVAKT_INACTIVITY_END_S": "7200"}).start()
+    stack = Stack(
+        workdir,
+        env={
+            "CHATVAKT_CHILD_MSGS_PER_MIN": str(10**7),
+            "LOG_LEVEL": "WARNING",
+            "CHATVAKT_INACTIVITY_PROMPT_S": "3600",
+            "CHATVAKT_INACTIVITY_END_S": "7200",
+        },
+    ).start()
     raw = None
     try:
         relay = Relay(stack)
@@ -288,8 +308,10 @@ def main():
     result["ratio_max_rate_relay_over_raw"] = _ratio(result["relay_max_msgs_per_s"], result["raw_max_msgs_per_s"])
     result["ratio_p50_relay_over_raw"] = _ratio(result["relay_p50_ms_at_half_rate"], result["raw_p50_ms_at_half_rate"])
     result["ratio_p99_relay_over_raw"] = _ratio(result["relay_p99_ms_at_half_rate"], result["raw_p99_ms_at_half_rate"])
-    print("relay benchmark (child HTTP send -> counsellor socket) vs raw pika "
-          "(persistent, confirms, acks), same broker, same run")
+    print(
+        "relay benchmark (child HTTP send -> counsellor socket) vs raw pika "
+        "(persistent, confirms, acks), same broker, same run"
+    )
     for key, value in result.items():
         print(f"  {key:34} {value}")
     return result

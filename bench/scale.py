@@ -3,6 +3,7 @@ on PostgreSQL, and the relay with two chat and two gateway processes.
 
 Runs under the bench's eventlet monkey patching (bench/__main__.py).
 """
+
 import itertools
 import json
 import secrets
@@ -22,6 +23,7 @@ def _ms(value):
 
 
 # -- processes -----------------------------------------------------------------
+
 
 def service_processes(stack):
     """Every process of the stack by label (chat-1, chat-2, gateway-1, ...)."""
@@ -69,6 +71,7 @@ def cpu_run(stack, cast, rate, seconds):
 
 # -- 10,000 sockets ------------------------------------------------------------
 
+
 def _source_addresses(count, per_address):
     """Loopback source addresses 127.0.1.1, 127.0.1.2, ... (Linux routes all of
     127/8 to lo), enough that no address holds more than `per_address`."""
@@ -89,8 +92,7 @@ def open_socket(url, token, source):
     return ws
 
 
-def many_sockets(stack, http, gateway_proc, count=10_000, per_address=180, concurrency=100,
-                 limit_s=180.0):
+def many_sockets(stack, http, gateway_proc, count=10_000, per_address=180, concurrency=100, limit_s=180.0):
     """Open `count` authenticated counsellor sockets on one gateway process from
     several loopback addresses (each under the per-address cap), measure the
     gateway's RSS per socket, then push one queue change (a child opens a chat)
@@ -156,15 +158,21 @@ def many_sockets(stack, http, gateway_proc, count=10_000, per_address=180, concu
         except Exception:  # noqa: BLE001
             pass
     got = sorted(arrivals)
-    return {"sockets": len(held), "failures": failures[0], "authenticated": True,
-            "source_addresses": len(sources), "per_address": per_address,
-            "open_s": round(open_s, 1),
-            "kib_per_socket": round((rss_after - rss_before) / 1024 / max(1, len(held)), 1),
-            "rss_mib_before": round(rss_before / 2**20, 1), "rss_mib_after": round(rss_after / 2**20, 1),
-            "push_reached": len(got),
-            "push_first_ms": _ms(got[0] - trigger) if got else None,
-            "push_p50_ms": _ms(percentile([g - trigger for g in got], 50)) if got else None,
-            "push_last_ms": _ms(got[-1] - trigger) if got else None}
+    return {
+        "sockets": len(held),
+        "failures": failures[0],
+        "authenticated": True,
+        "source_addresses": len(sources),
+        "per_address": per_address,
+        "open_s": round(open_s, 1),
+        "kib_per_socket": round((rss_after - rss_before) / 1024 / max(1, len(held)), 1),
+        "rss_mib_before": round(rss_before / 2**20, 1),
+        "rss_mib_after": round(rss_after / 2**20, 1),
+        "push_reached": len(got),
+        "push_first_ms": _ms(got[0] - trigger) if got else None,
+        "push_p50_ms": _ms(percentile([g - trigger for g in got], 50)) if got else None,
+        "push_last_ms": _ms(got[-1] - trigger) if got else None,
+    }
 
 
 def chunks(items, size):

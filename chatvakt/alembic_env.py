@@ -4,6 +4,7 @@ Migrations run at service start (chatvakt.migrations.upgrade) on the
 connection it hands over, or from the command line (`chatvakt migrate`,
 `chatvakt migrations new`).
 """
+
 import importlib
 
 from alembic import context
@@ -27,7 +28,6 @@ def run(service):
 
 
 def _migrate(connection, metadata, render_batch):
-    context.configure(connection=connection, target_metadata=metadata,
-                      render_as_batch=render_batch, compare_type=True)
+    context.configure(connection=connection, target_metadata=metadata, render_as_batch=render_batch, compare_type=True)
     with context.begin_transaction():
         context.run_migrations()

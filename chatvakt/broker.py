@@ -34,6 +34,7 @@ which RabbitMQ removes when their node goes. Replies in flight at that
 moment are lost: the caller times out (503) and the client retries with its
 client_msg_id, which the chat service deduplicates.
 """
+
 import functools
 import logging
 import re
@@ -104,8 +105,11 @@ def _survive_lost_connection(cls, name):
             original(self, message)
         except lost as exc:
             # The type only: a URI (and its password) may be in the text.
-            log.warning("%s after the broker connection was lost (%s); the broker "
-                        "redelivers the message", name, type(exc).__name__)
+            log.warning(
+                "%s after the broker connection was lost (%s); the broker redelivers the message",
+                name,
+                type(exc).__name__,
+            )
 
     setattr(cls, name, guarded)
 

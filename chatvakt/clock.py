@@ -1,5 +1,6 @@
 """Time for every service: aware datetimes in UTC, and the ISO 8601 form
 (with a Z) that events, the API and the databases' text columns carry."""
+
 import datetime as dt
 
 

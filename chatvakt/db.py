@@ -6,6 +6,7 @@ same file then queue on the write lock instead of failing half-way through a
 read-then-write (SQLITE_BUSY on lock upgrade), which is what keeps assignment
 and sequence numbers atomic across processes.
 """
+
 import time
 
 from nameko.extensions import DependencyProvider
@@ -115,8 +116,7 @@ def _start_checkpointer(engine, path):
     def checkpoint():
         conn = holder.get("conn")
         if conn is None:
-            conn = holder["conn"] = sqlite3.connect(path, timeout=0, check_same_thread=False,
-                                                    isolation_level=None)
+            conn = holder["conn"] = sqlite3.connect(path, timeout=0, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def run():
@@ -195,8 +195,7 @@ def make_engine(url):
         return engine
     # Small pools: replicas times pool size must stay under PostgreSQL's max_connections.
     pool = config.env_int("CHATVAKT_DB_POOL", 5)
-    return create_engine(url, pool_pre_ping=True, pool_size=pool, max_overflow=pool,
-                         hide_parameters=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool, max_overflow=pool, hide_parameters=True)
 
 
 def ensure_database(url):
@@ -205,12 +204,12 @@ def ensure_database(url):
     parsed = make_url(url)
     if not parsed.drivername.startswith("postgresql") or not parsed.database:
         return
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT",
-                          poolclass=NullPool)
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
     try:
         with admin.connect() as conn:
-            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
-                                  {"name": parsed.database}).first()
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": parsed.database}
+            ).first()
             if not exists:
                 try:
                     conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))

@@ -5,6 +5,7 @@ Registered with nameko so the gateway receives instances of these classes
 Arguments must stay JSON-serialisable: they travel in the reply message.
 Messages are for a person and must never contain a child's text.
 """
+
 from nameko.exceptions import deserialize_to_instance
 
 
@@ -39,6 +40,7 @@ class Conflict(ChatvaktError):
 class NotAvailable(Conflict):
     """A 409 of its own code: the caller is offline or away, so the console can
     offer to go available instead of showing a generic conflict."""
+
     code = "not_available"
 
 

@@ -25,6 +25,7 @@ The copy is published with confirms before the original is acked, so a crash
 in between redelivers the original (at least once; handlers are idempotent).
 If the broker cannot take the copy, the original is requeued, not dropped.
 """
+
 import logging
 
 from kombu import Exchange, Queue
@@ -41,11 +42,12 @@ DEAD_LETTER_QUEUE = "chatvakt.dead-letter"
 RETRY_PREFIX = "chatvakt.retry."
 TRIES = "x-chatvakt-tries"
 
-RETRIES = Counter("chatvakt_handler_retries_total", "Event handler failures sent back for a retry",
-                  ["service", "handler"])
-DEAD_LETTERS = Counter("chatvakt_dead_letters_total",
-                       "Events parked in chatvakt.dead-letter after their last try",
-                       ["service", "handler"])
+RETRIES = Counter(
+    "chatvakt_handler_retries_total", "Event handler failures sent back for a retry", ["service", "handler"]
+)
+DEAD_LETTERS = Counter(
+    "chatvakt_dead_letters_total", "Events parked in chatvakt.dead-letter after their last try", ["service", "handler"]
+)
 
 
 def max_tries():
@@ -64,8 +66,13 @@ def retry_delay(tries):
 
 
 def dead_letter_queue():
-    return Queue(DEAD_LETTER_QUEUE, exchange=Exchange(""), routing_key=DEAD_LETTER_QUEUE, durable=True,
-                 queue_arguments=broker.durable_queue_arguments())
+    return Queue(
+        DEAD_LETTER_QUEUE,
+        exchange=Exchange(""),
+        routing_key=DEAD_LETTER_QUEUE,
+        durable=True,
+        queue_arguments=broker.durable_queue_arguments(),
+    )
 
 
 def dead_letter_count(connection):
@@ -91,15 +98,22 @@ class RetryingEventHandler(EventHandler):
         # The retry queue has no consumer: a message waits out its expiration
         # there and is then dead-lettered, by the broker, into our queue.
         self.retry_queue = Queue(
-            RETRY_PREFIX + self.queue.name, exchange=Exchange(""),
-            routing_key=RETRY_PREFIX + self.queue.name, durable=True,
-            queue_arguments=broker.durable_queue_arguments({
-                "x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.queue.name}))
+            RETRY_PREFIX + self.queue.name,
+            exchange=Exchange(""),
+            routing_key=RETRY_PREFIX + self.queue.name,
+            durable=True,
+            queue_arguments=broker.durable_queue_arguments(
+                {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.queue.name}
+            ),
+        )
         cfg = self.container.config
         self.publisher = Publisher(
-            cfg[AMQP_URI_CONFIG_KEY], ssl=cfg.get(AMQP_SSL_CONFIG_KEY),
-            login_method=cfg.get(LOGIN_METHOD_CONFIG_KEY), use_confirms=True,
-            declare=[self.retry_queue, dead_letter_queue()])
+            cfg[AMQP_URI_CONFIG_KEY],
+            ssl=cfg.get(AMQP_SSL_CONFIG_KEY),
+            login_method=cfg.get(LOGIN_METHOD_CONFIG_KEY),
+            use_confirms=True,
+            declare=[self.retry_queue, dead_letter_queue()],
+        )
 
     def handle_result(self, message, worker_ctx, result=None, exc_info=None):
         if exc_info is None or self.handler_type is not SERVICE_POOL:
@@ -107,8 +121,7 @@ class RetryingEventHandler(EventHandler):
         try:
             self._retry_or_park(message, exc_info)
         except Exception:  # noqa: BLE001 - the broker is away: keep the message
-            log.warning("could not republish a failed event of %s; requeued", self.method_name,
-                        exc_info=True)
+            log.warning("could not republish a failed event of %s; requeued", self.method_name, exc_info=True)
             self.queue_consumer.requeue_message(message)
         else:
             self.queue_consumer.ack_message(message)
@@ -121,32 +134,56 @@ class RetryingEventHandler(EventHandler):
         # The error's type only: a message could quote a child's text.
         headers["x-chatvakt-error"] = exc_info[0].__name__
         service = self.container.service_name
-        raw = dict(body=message.body, content_type=message.content_type,
-                   content_encoding=message.content_encoding)
+        raw = dict(body=message.body, content_type=message.content_type, content_encoding=message.content_encoding)
         if tries >= max_tries():
-            headers.update({"x-chatvakt-queue": self.queue.name, "x-chatvakt-service": service,
-                            "x-chatvakt-handler": self.method_name,
-                            "x-chatvakt-source": self.source_service,
-                            "x-chatvakt-event": self.event_type})
+            headers.update(
+                {
+                    "x-chatvakt-queue": self.queue.name,
+                    "x-chatvakt-service": service,
+                    "x-chatvakt-handler": self.method_name,
+                    "x-chatvakt-source": self.source_service,
+                    "x-chatvakt-event": self.event_type,
+                }
+            )
             headers.pop("x-death", None)
             self._publish(raw, DEAD_LETTER_QUEUE, headers, expiration=dead_letter_ttl_s())
             DEAD_LETTERS.labels(service=service, handler=self.method_name).inc()
-            log.error("event %s.%s failed %d times in %s.%s (%s); parked in %s",
-                      self.source_service, self.event_type, tries, service, self.method_name,
-                      exc_info[0].__name__, DEAD_LETTER_QUEUE)
+            log.error(
+                "event %s.%s failed %d times in %s.%s (%s); parked in %s",
+                self.source_service,
+                self.event_type,
+                tries,
+                service,
+                self.method_name,
+                exc_info[0].__name__,
+                DEAD_LETTER_QUEUE,
+            )
         else:
             self._publish(raw, self.retry_queue.name, headers, expiration=retry_delay(tries))
             RETRIES.labels(service=service, handler=self.method_name).inc()
-            log.warning("event %s.%s failed in %s.%s (%s), try %d of %d; retrying",
-                        self.source_service, self.event_type, service, self.method_name,
-                        exc_info[0].__name__, tries, max_tries())
+            log.warning(
+                "event %s.%s failed in %s.%s (%s), try %d of %d; retrying",
+                self.source_service,
+                self.event_type,
+                service,
+                self.method_name,
+                exc_info[0].__name__,
+                tries,
+                max_tries(),
+            )
 
     def _publish(self, raw, queue_name, headers, expiration=None):
         # The body goes back as it came (already serialised), with its content type.
         self.publisher.publish(
-            raw["body"], exchange="", routing_key=queue_name, headers=headers,
-            content_type=raw["content_type"], content_encoding=raw["content_encoding"],
-            expiration=expiration, mandatory=True)
+            raw["body"],
+            exchange="",
+            routing_key=queue_name,
+            headers=headers,
+            content_type=raw["content_type"],
+            content_encoding=raw["content_encoding"],
+            expiration=expiration,
+            mandatory=True,
+        )
 
 
 event_handler = RetryingEventHandler.decorator

@@ -4,6 +4,7 @@ Services with Alembic migrations (services/<name>/migrations/) are upgraded
 to head; a service without them gets `create_all`, which only adds what is
 missing. Both are safe to run from several replicas starting at once.
 """
+
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,5 @@
 """Numbers every part of the house reports the same way."""
+
 import math
 from collections.abc import Iterable
 

@@ -8,6 +8,7 @@ gateway puts a request id in the nameko context of each HTTP request; nameko
 passes context data along with every RPC and event, so the id follows a call
 across services.
 """
+
 import logging
 import threading
 import time
@@ -21,16 +22,18 @@ from chatvakt import config
 
 log = logging.getLogger(__name__)
 
-RPC_LATENCY = Histogram("chatvakt_rpc_latency_seconds", "Time a worker took, by entrypoint",
-                        ["service", "method"])
+RPC_LATENCY = Histogram("chatvakt_rpc_latency_seconds", "Time a worker took, by entrypoint", ["service", "method"])
 ERRORS = Counter("chatvakt_errors_total", "Errors", ["service", "kind"])
 
 # Read from each service's own database by a timer, so every replica reports
 # the same figure (dashboards take the max over replicas).
 QUEUE_WAITING = Gauge("chatvakt_queue_waiting", "Children waiting in the queue")
 QUEUE_OLDEST_WAIT = Gauge("chatvakt_queue_oldest_wait_seconds", "How long the longest waiting child has waited")
-QUEUE_WAIT = Histogram("chatvakt_queue_wait_seconds", "Wait from start to a counsellor taking the chat",
-                       buckets=(5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600))
+QUEUE_WAIT = Histogram(
+    "chatvakt_queue_wait_seconds",
+    "Wait from start to a counsellor taking the chat",
+    buckets=(5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600),
+)
 CHATS_ACTIVE = Gauge("chatvakt_chats_active", "Chats with a counsellor now")
 ESCALATIONS_OPEN = Gauge("chatvakt_escalations_open", "Escalations not yet finished")
 ESCALATIONS_OVERDUE = Gauge("chatvakt_escalations_overdue", "Open escalations past their deadline")
@@ -80,8 +83,14 @@ class Observed(DependencyProvider):
                 # One line per unit of work: names and timings only, never arguments.
                 # Timers and health checks run while nothing happens: debug.
                 routine = isinstance(worker_ctx.entrypoint, Timer) or method in HEALTH_METHODS
-                log.log(logging.DEBUG if routine else logging.INFO, "%s.%s %s %.1fms", service, method,
-                        "failed" if exc_info else "ok", elapsed * 1000)
+                log.log(
+                    logging.DEBUG if routine else logging.INFO,
+                    "%s.%s %s %.1fms",
+                    service,
+                    method,
+                    "failed" if exc_info else "ok",
+                    elapsed * 1000,
+                )
         if exc_info is not None:
             exc_type = exc_info[0]
             from chatvakt.errors import ChatvaktError
@@ -89,8 +98,7 @@ class Observed(DependencyProvider):
             if not issubclass(exc_type, ChatvaktError):
                 # A domain error (404, 409, 422 …) is the client's; anything else is ours.
                 ERRORS.labels(service=service, kind=exc_type.__name__).inc()
-                log.error("%s.%s failed with %s", service, worker_ctx.entrypoint.method_name,
-                          exc_type.__name__)
+                log.error("%s.%s failed with %s", service, worker_ctx.entrypoint.method_name, exc_type.__name__)
 
     def worker_teardown(self, worker_ctx):
         set_request_id(None)

@@ -12,6 +12,7 @@ A timer in every replica republishes rows whose claim has run out (their
 writer died, or the broker was away), so an event is delivered at least
 once; consumers are idempotent.
 """
+
 import collections
 import datetime as dt
 import json
@@ -88,12 +89,16 @@ class Outbox:
         """Republish rows whose writer did not finish (crashed, or the broker was down)."""
         now = utcnow()
         with sessions() as session, session.begin():
-            ids = session.execute(
-                select(self.table.c.id)
-                .where(or_(self.table.c.claimed_until.is_(None), self.table.c.claimed_until < now))
-                .order_by(self.table.c.id)
-                .limit(limit)
-            ).scalars().all()
+            ids = (
+                session.execute(
+                    select(self.table.c.id)
+                    .where(or_(self.table.c.claimed_until.is_(None), self.table.c.claimed_until < now))
+                    .order_by(self.table.c.id)
+                    .limit(limit)
+                )
+                .scalars()
+                .all()
+            )
             if not ids:
                 return 0
             # Claim them so another replica's sweeper leaves them alone meanwhile.
@@ -103,9 +108,7 @@ class Outbox:
                 .where(or_(self.table.c.claimed_until.is_(None), self.table.c.claimed_until < now))
                 .values(claimed_until=now + CLAIM)
             )
-            rows = session.execute(
-                select(self.table).where(self.table.c.id.in_(ids)).order_by(self.table.c.id)
-            ).all()
+            rows = session.execute(select(self.table).where(self.table.c.id.in_(ids)).order_by(self.table.c.id)).all()
         self._send(sessions, dispatch, rows)
         return len(rows)
 
@@ -117,8 +120,7 @@ class Outbox:
                 sent.append(row.id)
         except Exception:
             # The broker is away: the rows stay and the sweeper retries them.
-            log.warning("outbox publish failed; %d event(s) left for the sweeper",
-                        len(rows) - len(sent), exc_info=True)
+            log.warning("outbox publish failed; %d event(s) left for the sweeper", len(rows) - len(sent), exc_info=True)
         finally:
             if sent:
                 with sessions() as session, session.begin():
@@ -183,8 +185,7 @@ class Batcher:
                     self._drop_connection()
                     sent = self._publish(rows)
             except Exception:  # noqa: BLE001 - the broker is away: the sweeper retries
-                log.warning("outbox publish failed; %d event(s) left for the sweeper", len(rows),
-                            exc_info=True)
+                log.warning("outbox publish failed; %d event(s) left for the sweeper", len(rows), exc_info=True)
                 self._drop_connection()
                 continue
             # The delete waits its turn for the database's write lock: in a thread
@@ -211,8 +212,7 @@ class Batcher:
                 with self.sessions() as session, session.begin():
                     session.execute(self.outbox._delete, {"ids": ids})
             except Exception:  # noqa: BLE001 - published twice later is fine (idempotent consumers)
-                log.warning("outbox delete failed; the sweeper republishes %d event(s)", len(ids),
-                            exc_info=True)
+                log.warning("outbox delete failed; the sweeper republishes %d event(s)", len(ids), exc_info=True)
 
     def _channel(self):
         if self.channel is None:
@@ -252,9 +252,16 @@ class Batcher:
         for row in rows:
             body = row.payload.encode() if isinstance(row.payload, str) else row.payload
             channel.basic_publish(
-                Message(body, content_type="application/json", content_encoding="utf-8",
-                        delivery_mode=2, application_headers={}),
-                exchange=self.exchange, routing_key=row.event)
+                Message(
+                    body,
+                    content_type="application/json",
+                    content_encoding="utf-8",
+                    delivery_mode=2,
+                    application_headers={},
+                ),
+                exchange=self.exchange,
+                routing_key=row.event,
+            )
             self.tag += 1
         deadline = time.monotonic() + timeout
         while self.acked[0] < self.tag:

@@ -1,6 +1,7 @@
 """Pieces every nameko service class shares: its database, dispatcher and
 outbox, the ping, the outbox sweeper, the metrics gauges and the one way a
 worker runs a unit of work (transaction, then publish)."""
+
 import logging
 from collections.abc import Callable
 from typing import Any

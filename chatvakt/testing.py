@@ -1,6 +1,7 @@
 """Test helpers for domain code: a real database (SQLite file, or the
 PostgreSQL named by CHATVAKT_TEST_PG) and an outbox that records what the
 code would publish."""
+
 import secrets
 import shutil
 import tempfile
@@ -97,7 +98,8 @@ def kept_postgres(service, metadata):
         "DO $$DECLARE s text; BEGIN PERFORM set_config('lock_timeout', '5s', true); "
         + " ".join(f"DELETE FROM {quote(table.name)};" for table in reversed(metadata.sorted_tables))
         + " FOR s IN SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()"
-          " LOOP EXECUTE format('ALTER SEQUENCE %I RESTART', s); END LOOP; END$$")
+        " LOOP EXECUTE format('ALTER SEQUENCE %I RESTART', s); END LOOP; END$$"
+    )
 
     def empty():
         try:

@@ -9,6 +9,7 @@ children's messages. A password change, `disable` and logout write a row to
 `revocations`, which every gateway process polls to drop its cached tokens
 and close that person's sockets.
 """
+
 import datetime as dt
 import hashlib
 import secrets
@@ -51,12 +52,23 @@ def add_account(session, username, name, role, password, now=None):
     row = session.execute(select(accounts).where(accounts.c.username == username)).first()
     if row is None:
         account_id = secrets.token_hex(8)
-        session.execute(accounts.insert().values(
-            id=account_id, username=username, name=name or username, role=role,
-            password_hash=password_hash, created_at=now, updated_at=now))
+        session.execute(
+            accounts.insert().values(
+                id=account_id,
+                username=username,
+                name=name or username,
+                role=role,
+                password_hash=password_hash,
+                created_at=now,
+                updated_at=now,
+            )
+        )
         return account_id
-    session.execute(update(accounts).where(accounts.c.id == row.id).values(
-        name=name or row.name, role=role, password_hash=password_hash, updated_at=now))
+    session.execute(
+        update(accounts)
+        .where(accounts.c.id == row.id)
+        .values(name=name or row.name, role=role, password_hash=password_hash, updated_at=now)
+    )
     # `accounts add` on an existing user is a password change: old sessions end.
     end_sessions(session, row.id)
     return row.id
@@ -109,9 +121,16 @@ def start_session(session, account_id, now=None):
     if row is None or row.disabled_at is not None:
         raise Unauthorized("Wrong username or password.")
     token = new_token()
-    session.execute(tokens.insert().values(
-        token_hash=_digest(token), kind="counsellor", account_id=row.id, chat_id=None,
-        created_at=now, expires_at=now + COUNSELLOR_TOKEN_TTL))
+    session.execute(
+        tokens.insert().values(
+            token_hash=_digest(token),
+            kind="counsellor",
+            account_id=row.id,
+            chat_id=None,
+            created_at=now,
+            expires_at=now + COUNSELLOR_TOKEN_TTL,
+        )
+    )
     return {"token": token, "counsellor": account_view(row)}
 
 
@@ -131,8 +150,11 @@ def end_sessions(session, account_id):
 
 
 def set_password(session, account_id, password_hash, now=None):
-    session.execute(update(accounts).where(accounts.c.id == account_id).values(
-        password_hash=password_hash, updated_at=now or utcnow()))
+    session.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(password_hash=password_hash, updated_at=now or utcnow())
+    )
     end_sessions(session, account_id)
 
 
@@ -142,8 +164,9 @@ def set_disabled(session, username, disabled, now=None):
     row = session.execute(select(accounts).where(accounts.c.username == username)).first()
     if row is None:
         return None
-    session.execute(update(accounts).where(accounts.c.id == row.id).values(
-        disabled_at=now if disabled else None, updated_at=now))
+    session.execute(
+        update(accounts).where(accounts.c.id == row.id).values(disabled_at=now if disabled else None, updated_at=now)
+    )
     if disabled:
         end_sessions(session, row.id)
     return row.id
@@ -152,9 +175,16 @@ def set_disabled(session, username, disabled, now=None):
 def issue_child_token(session, chat_id, now=None):
     now = now or utcnow()
     token = new_token()
-    session.execute(tokens.insert().values(
-        token_hash=_digest(token), kind="child", account_id=None, chat_id=chat_id,
-        created_at=now, expires_at=now + CHILD_TOKEN_TTL))
+    session.execute(
+        tokens.insert().values(
+            token_hash=_digest(token),
+            kind="child",
+            account_id=None,
+            chat_id=chat_id,
+            created_at=now,
+            expires_at=now + CHILD_TOKEN_TTL,
+        )
+    )
     return token
 
 

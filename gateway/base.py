@@ -6,6 +6,7 @@ see them. Pushes are BROADCAST handlers so every replica sees every event;
 they may miss events while a replica is down, so everything pushed is also
 fetchable (messages with ?after=N, the queue with GET /queue).
 """
+
 import logging
 import time
 from pathlib import Path
@@ -27,9 +28,15 @@ from .web import bearer
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
-CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png",
-                 ".json": "application/json", ".ico": "image/x-icon"}
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".json": "application/json",
+    ".ico": "image/x-icon",
+}
 OPEN_STATUSES = OPEN_CHAT_STATUSES  # a chat in any other status has ended
 TOKEN_CACHE_S = 10.0
 _token_cache = {}
@@ -70,22 +77,26 @@ def outcome(status, ended_by=None):
 
 def _public_chat(chat, position=None):
     return {
-        "chat_id": chat["chat_id"], "status": public_status(chat["status"]),
+        "chat_id": chat["chat_id"],
+        "status": public_status(chat["status"]),
         "outcome": outcome(chat["status"], chat.get("ended_by")),
         "position": position.get("position") if position else None,
         "estimated_wait_s": position.get("estimated_wait_s") if position else None,
         "notice": position.get("notice") if position else None,
         "counsellor": {"name": chat["counsellor"]["name"]} if chat.get("counsellor") else None,
-        "started_at": chat["started_at"], "assigned_at": chat["assigned_at"],
-        "ended_at": chat["ended_at"], "ended_by": chat.get("ended_by"),
-        "gender": chat.get("gender"), "age": chat.get("age"), "phase": chat.get("phase"),
+        "started_at": chat["started_at"],
+        "assigned_at": chat["assigned_at"],
+        "ended_at": chat["ended_at"],
+        "ended_by": chat.get("ended_by"),
+        "gender": chat.get("gender"),
+        "age": chat.get("age"),
+        "phase": chat.get("phase"),
     }
 
 
 # What a chat card shows of a chat's risk (issue 13): fetchable, so the marker
 # and its reason survive a reload and reach a supervisor's card too.
-RISK_KEYS = ("category", "category_words", "severity", "reason", "seq", "acute_danger",
-             "acute_danger_open")
+RISK_KEYS = ("category", "category_words", "severity", "reason", "seq", "acute_danger", "acute_danger_open")
 
 
 def with_risk(entry, summary, flags=False):
@@ -107,10 +118,16 @@ def with_risk(entry, summary, flags=False):
 def _coding_facts(chat):
     counsellor = chat.get("counsellor") or {}
     return {
-        "chat_id": chat["chat_id"], "status": chat["status"], "started_at": chat["started_at"],
-        "assigned_at": chat["assigned_at"], "ended_at": chat["ended_at"],
-        "counsellor_id": counsellor.get("id"), "counsellor_name": counsellor.get("name"),
-        "gender": chat.get("gender"), "age": chat.get("age"), "phases": chat.get("phases") or {},
+        "chat_id": chat["chat_id"],
+        "status": chat["status"],
+        "started_at": chat["started_at"],
+        "assigned_at": chat["assigned_at"],
+        "ended_at": chat["ended_at"],
+        "counsellor_id": counsellor.get("id"),
+        "counsellor_name": counsellor.get("name"),
+        "gender": chat.get("gender"),
+        "age": chat.get("age"),
+        "phases": chat.get("phases") or {},
     }
 
 

@@ -8,6 +8,7 @@ left-most entries are whatever the client wrote and prove nothing.
 An address is used for limits only, held in memory or as a salted hash; it is
 never logged or stored in clear.
 """
+
 import functools
 import ipaddress
 

@@ -1,4 +1,5 @@
 """The language a staff endpoint answers in (issue 13): nb or en."""
+
 import re
 
 DEFAULT_LANG = "nb"

@@ -16,6 +16,7 @@ limits meant to stop floods, not to count exactly.
 The decisions (how long to wait, whether to block) are pure functions of plain
 numbers; the thin SQL steps around them are tested on SQLite.
 """
+
 import datetime as dt
 import hashlib
 import hmac
@@ -167,9 +168,11 @@ def open_chat(session, address, now=None):
             allowed, new_tat, _wait = gcra(0.0, now, rate, burst)
             try:
                 with session.begin_nested():
-                    session.execute(insert(rate_limits).values(
-                        key=key, tat=new_tat, win_start=now, win_count=1, failures=0,
-                        blocked_until=0.0, touched=now))
+                    session.execute(
+                        insert(rate_limits).values(
+                            key=key, tat=new_tat, win_start=now, win_count=1, failures=0, blocked_until=0.0, touched=now
+                        )
+                    )
             except IntegrityError:
                 continue  # another replica inserted first: go again with its row
             count = 1
@@ -177,22 +180,25 @@ def open_chat(session, address, now=None):
             allowed, new_tat, wait = gcra(row.tat, now, rate, burst)
             if not allowed:
                 raise errors.RateLimited(
-                    "Too many chats were opened from your network just now. "
-                    "Please wait a little and try again.", retry_after=retry_after(wait))
+                    "Too many chats were opened from your network just now. Please wait a little and try again.",
+                    retry_after=retry_after(wait),
+                )
             fresh = row.win_start <= now - FLOOD_WINDOW_S
             count = 1 if fresh else row.win_count + 1
             done = session.execute(
                 update(rate_limits)
-                .where(and_(rate_limits.c.key == key, rate_limits.c.tat == row.tat,
-                            rate_limits.c.win_count == row.win_count))
-                .values(tat=new_tat, win_count=count, win_start=now if fresh else row.win_start,
-                        touched=now)
-                .returning(rate_limits.c.win_count)).first()
+                .where(
+                    and_(
+                        rate_limits.c.key == key, rate_limits.c.tat == row.tat, rate_limits.c.win_count == row.win_count
+                    )
+                )
+                .values(tat=new_tat, win_count=count, win_start=now if fresh else row.win_start, touched=now)
+                .returning(rate_limits.c.win_count)
+            ).first()
             if done is None:
                 continue  # another replica spent a unit between our read and write
         return {"source": source_tag(salt, address), "suspect": count > flood_suspect()}
-    raise errors.RateLimited("Too many chats are being opened right now; try again.",
-                             retry_after=1)
+    raise errors.RateLimited("Too many chats are being opened right now; try again.", retry_after=1)
 
 
 # -- logins --
@@ -200,17 +206,19 @@ def open_chat(session, address, now=None):
 
 def login_keys(session, username, address, now=None):
     salt = day_salt(session, now)
-    return ("login:" + keyed(salt, "login", username.lower(), address)[:40],
-            "laddr:" + keyed(salt, "laddr", address)[:40])
+    return (
+        "login:" + keyed(salt, "login", username.lower(), address)[:40],
+        "laddr:" + keyed(salt, "laddr", address)[:40],
+    )
 
 
 def login_wait(session, keys, now=None):
     """Seconds until these keys may try again (0 when they may now)."""
     now = now or time.time()
-    rows = session.execute(select(rate_limits.c.blocked_until, rate_limits.c.touched)
-                           .where(rate_limits.c.key.in_(keys))).all()
-    return max([row.blocked_until - now for row in rows if row.touched > now - LOGIN_FORGET_S]
-               + [0.0])
+    rows = session.execute(
+        select(rate_limits.c.blocked_until, rate_limits.c.touched).where(rate_limits.c.key.in_(keys))
+    ).all()
+    return max([row.blocked_until - now for row in rows if row.touched > now - LOGIN_FORGET_S] + [0.0])
 
 
 def login_failed(session, keys, now=None):
@@ -226,9 +234,17 @@ def login_failed(session, keys, now=None):
                 delay = login_delay(failures, frees[key], login_base_delay_s(), login_max_delay_s())
                 try:
                     with session.begin_nested():
-                        session.execute(insert(rate_limits).values(
-                            key=key, tat=0.0, win_start=now, win_count=0, failures=failures,
-                            blocked_until=now + delay if delay else 0.0, touched=now))
+                        session.execute(
+                            insert(rate_limits).values(
+                                key=key,
+                                tat=0.0,
+                                win_start=now,
+                                win_count=0,
+                                failures=failures,
+                                blocked_until=now + delay if delay else 0.0,
+                                touched=now,
+                            )
+                        )
                 except IntegrityError:
                     continue
                 break
@@ -237,11 +253,16 @@ def login_failed(session, keys, now=None):
             delay = login_delay(failures, frees[key], login_base_delay_s(), login_max_delay_s())
             done = session.execute(
                 update(rate_limits)
-                .where(and_(rate_limits.c.key == key, rate_limits.c.failures == row.failures,
-                            rate_limits.c.touched == row.touched))
-                .values(failures=failures, blocked_until=now + delay if delay else 0.0,
-                        touched=now)
-                .returning(rate_limits.c.failures)).first()
+                .where(
+                    and_(
+                        rate_limits.c.key == key,
+                        rate_limits.c.failures == row.failures,
+                        rate_limits.c.touched == row.touched,
+                    )
+                )
+                .values(failures=failures, blocked_until=now + delay if delay else 0.0, touched=now)
+                .returning(rate_limits.c.failures)
+            ).first()
             if done is not None:
                 break
         longest = max(longest, delay)
@@ -269,8 +290,9 @@ def revoke(session, kind, ref, now=None):
 
 
 def revocations_after(session, last_id):
-    rows = session.execute(select(revocations).where(revocations.c.id > last_id)
-                           .order_by(revocations.c.id).limit(1000)).all()
+    rows = session.execute(
+        select(revocations).where(revocations.c.id > last_id).order_by(revocations.c.id).limit(1000)
+    ).all()
     return [(row.id, row.kind, row.ref) for row in rows]
 
 

@@ -1,4 +1,5 @@
 """The gateway's own tables: accounts, bearer tokens, and (issue 12) shared limits."""
+
 from sqlalchemy import Column, DateTime, Float, Integer, MetaData, String, Table
 
 metadata = MetaData()

@@ -8,6 +8,7 @@ count to the queue when it changed, and at least every
 CHATVAKT_PRESENCE_HEARTBEAT_S so that the queue can tell a process that died
 from one that is merely quiet.
 """
+
 import os
 import secrets
 import time

@@ -3,6 +3,7 @@
 BROADCAST handlers: every gateway replica sees every event and pushes to the
 sockets it holds. They may miss events while a replica is down, so all that
 is pushed is also fetchable."""
+
 import logging
 import time
 
@@ -37,22 +38,34 @@ _flood = {"latest": None, "dirty": False, "sent_at": float("-inf")}
 def queue_push(data, first):
     """queue.changed as counsellors get it: the first `first` entries and counts."""
     waiting = data["waiting"]
-    out = {"waiting": waiting[:first], "waiting_count": len(waiting),
-           "at_risk_count": sum(1 for w in waiting if w["risk"] and not w.get("suspect")),
-           "suspect_count": sum(1 for w in waiting if w.get("suspect")),
-           "available_counsellors": data["available_counsellors"],
-           "truncated": len(waiting) > first}
+    out = {
+        "waiting": waiting[:first],
+        "waiting_count": len(waiting),
+        "at_risk_count": sum(1 for w in waiting if w["risk"] and not w.get("suspect")),
+        "suspect_count": sum(1 for w in waiting if w.get("suspect")),
+        "available_counsellors": data["available_counsellors"],
+        "truncated": len(waiting) > first,
+    }
     return out
 
 
 def _alert_out(data):
     """escalation.alert as sockets get it, for the screen's and acute-danger alerts alike."""
-    return {"chat_id": data["chat_id"], "kind": data["kind"], "category": data["category"],
-            "severity": data["severity"], "reason": data["reason"], "seq": data["seq"],
-            "detected_at": data["detected_at"], "alert_id": data["alert_id"],
-            "escalation_id": data["escalation_id"], "repeat": data["repeat"],
-            "raised": data["raised"], "categories": data["categories"],
-            "categories_words": data["categories_words"]}
+    return {
+        "chat_id": data["chat_id"],
+        "kind": data["kind"],
+        "category": data["category"],
+        "severity": data["severity"],
+        "reason": data["reason"],
+        "seq": data["seq"],
+        "detected_at": data["detected_at"],
+        "alert_id": data["alert_id"],
+        "escalation_id": data["escalation_id"],
+        "repeat": data["repeat"],
+        "raised": data["raised"],
+        "categories": data["categories"],
+        "categories_words": data["categories_words"],
+    }
 
 
 class Push:
@@ -87,8 +100,7 @@ class Push:
         if data["counsellor_id"]:
             staff.append(_chan_counsellor(data["counsellor_id"]))
         if data["visibility"] == "all":
-            self._push([_chan_chat(data["chat_id"])], "chat.message",
-                       client_message(data, staff=False, chat_id=True))
+            self._push([_chan_chat(data["chat_id"])], "chat.message", client_message(data, staff=False, chat_id=True))
         self._push(staff, "chat.message", client_message(data, staff=True, chat_id=True))
         sent = parse_iso(data["sent_at"])
         metrics.RELAY_LATENCY.observe(max(0.0, (utcnow() - sent).total_seconds()))
@@ -98,8 +110,7 @@ class Push:
         data = ev.load(ev.CHAT, ev.TYPING, payload)
         out = {"chat_id": data["chat_id"], "sender": data["sender"]}
         if data["sender"] == "child":
-            targets = [CHAN_SUPERVISORS] + ([_chan_counsellor(data["counsellor_id"])]
-                                            if data["counsellor_id"] else [])
+            targets = [CHAN_SUPERVISORS] + ([_chan_counsellor(data["counsellor_id"])] if data["counsellor_id"] else [])
         else:
             targets = [_chan_chat(data["chat_id"])]
         self._push(targets, "chat.typing", out)
@@ -120,20 +131,30 @@ class Push:
         targets = [_chan_chat(data["chat_id"]), CHAN_SUPERVISORS]
         if data["counsellor_id"]:
             targets.append(_chan_counsellor(data["counsellor_id"]))
-        self._push(targets, "chat.ended", {"chat_id": data["chat_id"], "ended_by": data["ended_by"],
-                                            "status": public_status(data["status"]),
-                                            "outcome": outcome(data["status"], data["ended_by"])})
+        self._push(
+            targets,
+            "chat.ended",
+            {
+                "chat_id": data["chat_id"],
+                "ended_by": data["ended_by"],
+                "status": public_status(data["status"]),
+                "outcome": outcome(data["status"], data["ended_by"]),
+            },
+        )
 
     @event_handler(ev.QUEUE, ev.CHAT_ASSIGNED, handler_type=BROADCAST, reliable_delivery=False)
     def push_assigned(self, payload):
         data = ev.load(ev.QUEUE, ev.CHAT_ASSIGNED, payload)
         _last_positions.pop(data["chat_id"], None)
         first = data["counsellor_name"].split()[0] if data["counsellor_name"].strip() else ""
-        self._push([_chan_chat(data["chat_id"])], "chat.assigned",
-                   {"chat_id": data["chat_id"], "counsellor": {"name": first}})
-        self._push([_chan_counsellor(data["counsellor_id"]), CHAN_SUPERVISORS], "chat.assigned",
-                   {"chat_id": data["chat_id"],
-                    "counsellor": {"name": first, "id": data["counsellor_id"]}})
+        self._push(
+            [_chan_chat(data["chat_id"])], "chat.assigned", {"chat_id": data["chat_id"], "counsellor": {"name": first}}
+        )
+        self._push(
+            [_chan_counsellor(data["counsellor_id"]), CHAN_SUPERVISORS],
+            "chat.assigned",
+            {"chat_id": data["chat_id"], "counsellor": {"name": first, "id": data["counsellor_id"]}},
+        )
 
     @event_handler(ev.QUEUE, ev.QUEUE_CHANGED, handler_type=BROADCAST, reliable_delivery=False)
     def push_queue(self, payload):
@@ -149,10 +170,17 @@ class Push:
             now = (entry["position"], entry["estimated_wait_s"], (notice or {}).get("code"))
             if _last_positions.get(entry["chat_id"]) != now:
                 _last_positions[entry["chat_id"]] = now
-                self._push([_chan_chat(entry["chat_id"])], "queue.position", {
-                    "chat_id": entry["chat_id"], "position": entry["position"],
-                    "estimated_wait_s": entry["estimated_wait_s"],
-                    "available_counsellors": data["available_counsellors"], "notice": notice})
+                self._push(
+                    [_chan_chat(entry["chat_id"])],
+                    "queue.position",
+                    {
+                        "chat_id": entry["chat_id"],
+                        "position": entry["position"],
+                        "estimated_wait_s": entry["estimated_wait_s"],
+                        "available_counsellors": data["available_counsellors"],
+                        "notice": notice,
+                    },
+                )
 
     def _note_flood(self, flood):
         """Remember the latest flood notice; send it now unless one went out
@@ -169,8 +197,7 @@ class Push:
         _flood["dirty"] = False
         _flood["sent_at"] = now
         latest = _flood["latest"]
-        self._push([CHAN_SUPERVISORS], "queue.flood",
-                   {"active": latest is not None, **(latest or {})})
+        self._push([CHAN_SUPERVISORS], "queue.flood", {"active": latest is not None, **(latest or {})})
 
     @event_handler(ev.ESCALATION, ev.RISK_DETECTED, handler_type=BROADCAST, reliable_delivery=False)
     def push_alert(self, payload):
@@ -179,22 +206,36 @@ class Push:
             return  # a flood chat: supervisors get one flood notice instead (queue.flood)
         targets = [CHAN_SUPERVISORS]
         targets.append(_chan_counsellor(data["counsellor_id"]) if data["counsellor_id"] else CHAN_QUEUE)
-        self._push(targets, "escalation.alert", {
-            "chat_id": data["chat_id"], "kind": "risk", "category": data["category"],
-            "severity": data["severity"], "reason": data["reason"], "seq": data["seq"],
-            "detected_at": data["detected_at"], "alert_id": data["alert_id"], "repeat": 0,
-            "raised": False})
+        self._push(
+            targets,
+            "escalation.alert",
+            {
+                "chat_id": data["chat_id"],
+                "kind": "risk",
+                "category": data["category"],
+                "severity": data["severity"],
+                "reason": data["reason"],
+                "seq": data["seq"],
+                "detected_at": data["detected_at"],
+                "alert_id": data["alert_id"],
+                "repeat": 0,
+                "raised": False,
+            },
+        )
 
     @event_handler(ev.CODING, ev.CODING_REQUIRED, handler_type=BROADCAST, reliable_delivery=False)
     def push_coding_required(self, payload):
         data = ev.load(ev.CODING, ev.CODING_REQUIRED, payload)
-        out = {"chat_id": data["chat_id"], "uncoded": data["uncoded"], "reminder": data["reminder"],
-               "overdue": data["overdue"]}
+        out = {
+            "chat_id": data["chat_id"],
+            "uncoded": data["uncoded"],
+            "reminder": data["reminder"],
+            "overdue": data["overdue"],
+        }
         if data["counsellor_id"]:
             self._push([_chan_counsellor(data["counsellor_id"])], "coding.required", out)
         if data["overdue"]:  # reminded often enough: a supervisor follows it up
-            self._push([CHAN_SUPERVISORS], "coding.overdue",
-                       {**out, "counsellor_id": data["counsellor_id"]})
+            self._push([CHAN_SUPERVISORS], "coding.overdue", {**out, "counsellor_id": data["counsellor_id"]})
 
     @event_handler(ev.ESCALATION, ev.ESCALATION_RAISED, handler_type=BROADCAST, reliable_delivery=False)
     def push_escalation(self, payload):
@@ -246,6 +287,7 @@ class Push:
         if not isinstance(chat_id, str):
             raise errors.Invalid("chat_id is required.", {"chat_id": ["Required."]})
         from .ratelimit import typing_throttle  # issue 4: flood guard before the RPC
+
         if not typing_throttle().allow((chat_id, actor["role"] == "child")):
             return {"ok": True}
         self.chat.typing(chat_id, actor)
@@ -266,5 +308,4 @@ class Push:
     @event_handler(ev.QUEUE, ev.COUNSELLOR_COOLDOWN, handler_type=BROADCAST, reliable_delivery=False)
     def push_cooldown(self, payload):
         data = ev.load(ev.QUEUE, ev.COUNSELLOR_COOLDOWN, payload)
-        self._push([CHAN_SUPERVISORS, _chan_counsellor(data["counsellor_id"])], "counsellor.cooldown",
-                   data)
+        self._push([CHAN_SUPERVISORS, _chan_counsellor(data["counsellor_id"])], "counsellor.cooldown", data)

@@ -10,6 +10,7 @@ gateway's database instead: limits.py.
 
 Keys are digests of tokens, never the tokens themselves, and no address is kept.
 """
+
 import collections
 import hashlib
 import math
@@ -50,8 +51,7 @@ class SlidingWindow:
                 hits.popleft()
             if len(hits) >= self.limit:
                 wait = hits[0] + self.window_s - now
-                raise errors.RateLimited("Too many messages; wait a little.",
-                                         retry_after=max(1, math.ceil(wait)))
+                raise errors.RateLimited("Too many messages; wait a little.", retry_after=max(1, math.ceil(wait)))
             hits.append(now)
             return now
 
@@ -135,8 +135,7 @@ def token_key(token):
 
 def http_throttle():
     # Generous for a person (a child types far slower), tight for a script.
-    return Throttle(config.env_float("CHATVAKT_TOKEN_RATE", 30.0),
-                    config.env_float("CHATVAKT_TOKEN_BURST", 100.0))
+    return Throttle(config.env_float("CHATVAKT_TOKEN_RATE", 30.0), config.env_float("CHATVAKT_TOKEN_BURST", 100.0))
 
 
 _child_messages = None

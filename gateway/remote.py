@@ -4,6 +4,7 @@ nameko's RpcProxy waits for ever inside a service; a helpline must answer,
 so every call has a deadline and turns into 503 when a service does not answer
 in time (or the broker is away).
 """
+
 import time
 
 import eventlet
@@ -37,6 +38,6 @@ class Remote:
                 metrics.ERRORS.labels(service=self._name, kind=type(exc).__name__).inc()
                 raise errors.Unavailable(f"The {self._name} service cannot be reached.") from None
             finally:
-                metrics.RPC_LATENCY.labels(service=self._name, method=method).observe(
-                    time.perf_counter() - started)
+                metrics.RPC_LATENCY.labels(service=self._name, method=method).observe(time.perf_counter() - started)
+
         return call

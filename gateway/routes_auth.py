@@ -4,6 +4,7 @@ A child has no login: its token comes with the chat it opens (routes_chat.py).
 Wrong passwords are limited across replicas (limits.py); a session ended here
 ends on every replica through the revocation log (sessions.py).
 """
+
 from chatvakt import errors
 
 from . import accounts, clientaddr, limits, metrics, schemas
@@ -29,8 +30,9 @@ class AuthRoutes:
         wait = self._read(limits.login_wait, keys)
         if wait > 0:
             metrics.ERRORS.labels(service="gateway", kind="login_throttled").inc()
-            raise errors.RateLimited("Too many wrong passwords; wait before trying again.",
-                                     retry_after=limits.retry_after(wait))
+            raise errors.RateLimited(
+                "Too many wrong passwords; wait before trying again.", retry_after=limits.retry_after(wait)
+            )
         account_id, password_hash, disabled = self._read(accounts.login_candidate, username)
         # Off the event loop: a hash is tens of milliseconds of CPU.
         if not accounts.offload(accounts.password_matches, password_hash, password) or disabled:
@@ -58,8 +60,7 @@ class AuthRoutes:
         try:
             self._check_password(request, username, body["current"])
         except errors.Unauthorized:
-            raise errors.Invalid("The current password is wrong.",
-                                 {"current": ["Wrong password."]}) from None
+            raise errors.Invalid("The current password is wrong.", {"current": ["Wrong password."]}) from None
         new_hash = accounts.offload(accounts.hash_password, body["new"])
         self._tx(accounts.set_password, actor["id"], new_hash)
         _token_cache.pop(bearer(request), None)
@@ -68,5 +69,4 @@ class AuthRoutes:
     @api("GET", "/api/v1/me")
     def me(self, request):
         actor = self._actor(request, STAFF)
-        return {"id": actor["id"], "name": actor["name"], "role": actor["role"],
-                "wait_warn_s": wait_warn_s()}
+        return {"id": actor["id"], "name": actor["name"], "role": actor["role"], "wait_warn_s": wait_warn_s()}

@@ -1,4 +1,5 @@
 """HTTP routes of coding and statistics."""
+
 from werkzeug.wrappers import Response
 
 from chatvakt import errors
@@ -65,6 +66,10 @@ class CodingRoutes:
         date_from, date_to = time_arg(request, "from"), time_arg(request, "to")
         if fmt == "csv":
             csv = self.coding.stats(date_from, date_to, "csv")
-            return Response(csv, status=200, mimetype="text/csv",
-                            headers={"Content-Disposition": 'attachment; filename="chatvakt-stats.csv"'})
+            return Response(
+                csv,
+                status=200,
+                mimetype="text/csv",
+                headers={"Content-Disposition": 'attachment; filename="chatvakt-stats.csv"'},
+            )
         return self.coding.stats(date_from, date_to)

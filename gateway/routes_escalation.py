@@ -3,6 +3,7 @@
 The escalation service decides who sees what (identifying details:
 supervisors only); the gateway reads the chat first so a counsellor can only
 escalate or acknowledge on a chat of their own (404 otherwise)."""
+
 import base64
 import time
 
@@ -25,8 +26,7 @@ class EscalationRoutes:
         chat = self.chat.get_chat(chat_id, actor)
         counsellor = (chat.get("counsellor") or {}).get("id")
         facts = self._report_facts(chat, actor) if body["kind"] == "report_of_concern" else None
-        return 201, self.escalation.raise_escalation(chat_id, body["kind"], body["details"],
-                                                     actor, counsellor, facts)
+        return 201, self.escalation.raise_escalation(chat_id, body["kind"], body["details"], actor, counsellor, facts)
 
     @api("GET", "/api/v1/chats/<string:chat_id>/escalations")
     def chat_escalations(self, request, chat_id):
@@ -37,8 +37,11 @@ class EscalationRoutes:
     @api("GET", "/api/v1/escalations")
     def list_escalations(self, request):
         actor = self._actor(request, SUPERVISORS)
-        return {"escalations": self.escalation.list_escalations(
-            actor, request.args.get("status"), request.args.get("kind"), request.args.get("chat_id"))}
+        return {
+            "escalations": self.escalation.list_escalations(
+                actor, request.args.get("status"), request.args.get("kind"), request.args.get("chat_id")
+            )
+        }
 
     @api("GET", "/api/v1/escalations/<string:escalation_id>")
     def get_escalation(self, request, escalation_id):
@@ -55,8 +58,7 @@ class EscalationRoutes:
         if body["refresh_facts"]:
             current = self.escalation.get_escalation(escalation_id, actor)
             facts = self._report_facts(self.chat.get_chat(current["chat_id"], actor), actor)
-        return self.escalation.update_escalation(escalation_id, actor, body["details"],
-                                                 body["status"], facts)
+        return self.escalation.update_escalation(escalation_id, actor, body["details"], body["status"], facts)
 
     @api("GET", "/api/v1/escalations/<string:escalation_id>/identifying")
     def escalation_identifying(self, request, escalation_id):
@@ -84,16 +86,25 @@ class EscalationRoutes:
         actor = self._actor(request, SUPERVISORS)
         access = self.escalation.transcript_access(escalation_id, actor)
         messages = self.chat.list_messages(access["chat_id"], actor, 0)
-        return {"escalation_id": escalation_id, "chat_id": access["chat_id"],
-                "messages": [client_message(m, staff=True) for m in messages]}
+        return {
+            "escalation_id": escalation_id,
+            "chat_id": access["chat_id"],
+            "messages": [client_message(m, staff=True) for m in messages],
+        }
 
     @api("GET", "/api/v1/escalations/<string:escalation_id>/report.pdf")
     def escalation_report(self, request, escalation_id):
         actor = self._actor(request, SUPERVISORS)
         encoded = self.escalation.report_pdf(escalation_id, actor, self._category_labels())
-        return Response(base64.b64decode(encoded), status=200, mimetype="application/pdf", headers={
-            "Content-Disposition": f'attachment; filename="bekymringsmelding-{escalation_id[:8]}.pdf"',
-            "Cache-Control": "no-store"})
+        return Response(
+            base64.b64decode(encoded),
+            status=200,
+            mimetype="application/pdf",
+            headers={
+                "Content-Disposition": f'attachment; filename="bekymringsmelding-{escalation_id[:8]}.pdf"',
+                "Cache-Control": "no-store",
+            },
+        )
 
     @api("GET", "/api/v1/alerts")
     def open_alerts(self, request):
@@ -120,9 +131,16 @@ class EscalationRoutes:
     def _report_facts(self, chat, actor):
         """What a report of concern starts from: the chat and, when it is coded, its coding."""
         counsellor = chat.get("counsellor") or {}
-        facts = {"chat": {"started_at": chat.get("started_at"), "ended_at": chat.get("ended_at"),
-                          "counsellor_name": counsellor.get("name"), "gender": chat.get("gender"),
-                          "age": chat.get("age")}, "coding": None}
+        facts = {
+            "chat": {
+                "started_at": chat.get("started_at"),
+                "ended_at": chat.get("ended_at"),
+                "counsellor_name": counsellor.get("name"),
+                "gender": chat.get("gender"),
+                "age": chat.get("age"),
+            },
+            "coding": None,
+        }
         try:
             history = self.coding.history(chat["chat_id"], actor)
         except (errors.Unavailable, errors.NotFound):

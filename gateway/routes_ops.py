@@ -5,6 +5,7 @@ API.md names it on the gateway, so it stays here for the addresses in
 CHATVAKT_METRICS_ALLOW (this machine by default) and is a 404, like any
 unknown path, for everyone else; Prometheus in a cluster scrapes METRICS_PORT
 (chatvakt/observability.py), which no public listener exposes."""
+
 import ipaddress
 
 import eventlet
@@ -28,8 +29,12 @@ class OpsRoutes:
 
     @api("GET", "/readyz")
     def readyz(self, request):
-        proxies = {ev.QUEUE: self.queue_proxy, ev.CHAT: self.chat_proxy,
-                   ev.CODING: self.coding_proxy, ev.ESCALATION: self.escalation_proxy}
+        proxies = {
+            ev.QUEUE: self.queue_proxy,
+            ev.CHAT: self.chat_proxy,
+            ev.CODING: self.coding_proxy,
+            ev.ESCALATION: self.escalation_proxy,
+        }
         results = {}
 
         def ping(name):
@@ -60,12 +65,19 @@ class OpsRoutes:
         path = (STATIC / relative).resolve()
         if STATIC not in path.parents or not path.is_file():
             raise errors.NotFound("No such file.")
-        headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
-                   "X-Content-Type-Options": "nosniff",
-                   "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; "
-                                              "img-src 'self' data:; frame-ancestors 'none'"}
-        return Response(path.read_bytes(), status=200, headers=headers,
-                        content_type=CONTENT_TYPES.get(path.suffix, "application/octet-stream"))
+        headers = {
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; "
+            "img-src 'self' data:; frame-ancestors 'none'",
+        }
+        return Response(
+            path.read_bytes(),
+            status=200,
+            headers=headers,
+            content_type=CONTENT_TYPES.get(path.suffix, "application/octet-stream"),
+        )
 
     @api("GET", "/")
     def child_page(self, request):
@@ -91,5 +103,7 @@ def metrics_allowed(address):
         parsed = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return any(parsed in network for network in clientaddr.networks(
-        config.env("CHATVAKT_METRICS_ALLOW", "127.0.0.0/8,::1/128")))
+    return any(
+        parsed in network
+        for network in clientaddr.networks(config.env("CHATVAKT_METRICS_ALLOW", "127.0.0.0/8,::1/128"))
+    )

@@ -1,4 +1,5 @@
 """HTTP routes of counsellors: presence and the intake queue."""
+
 import logging
 
 from nameko.timer import timer
@@ -30,8 +31,7 @@ class QueueRoutes:
     def presence(self, request):
         actor = self._actor(request, STAFF)
         body = read_json(request, schemas.Presence())
-        return self.queue.set_presence(actor["id"], actor["name"], body["status"], body["capacity"],
-                                       body["opt_in"])
+        return self.queue.set_presence(actor["id"], actor["name"], body["status"], body["capacity"], body["opt_in"])
 
     @api("GET", "/api/v1/presence")
     def get_presence(self, request):
@@ -47,8 +47,7 @@ class QueueRoutes:
         # child's flagged message (seq) for the card the counsellor opens
         at_risk = [w["chat_id"] for w in snapshot["waiting"] if w.get("risk")]
         summary = self._chat_risk(at_risk)
-        snapshot["waiting"] = [with_risk(w, summary) if w["chat_id"] in at_risk else w
-                               for w in snapshot["waiting"]]
+        snapshot["waiting"] = [with_risk(w, summary) if w["chat_id"] in at_risk else w for w in snapshot["waiting"]]
         if actor["role"] not in SUPERVISORS:
             snapshot.pop("flood", None)  # the flood notice is the supervisors' to handle
         snapshot["wait_warn_s"] = wait_warn_s()
@@ -97,8 +96,14 @@ class QueueRoutes:
         out = []
         for account in self._tx(accounts.list_staff):
             seen = presence.get(account["id"], {})
-            out.append({**account, "status": seen.get("status", "offline"),
-                        "capacity": seen.get("capacity"), "active_chats": seen.get("active_chats", 0)})
+            out.append(
+                {
+                    **account,
+                    "status": seen.get("status", "offline"),
+                    "capacity": seen.get("capacity"),
+                    "active_chats": seen.get("active_chats", 0),
+                }
+            )
         return {"counsellors": out}
 
     @api("GET", "/api/v1/queue/stats")

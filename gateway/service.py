@@ -4,6 +4,7 @@ Maps API.md's HTTP calls to RPC on the services (with deadlines), holds the
 accounts and tokens, and pushes the services' events to the sockets that may
 see them. Each area's routes live in their own mixin.
 """
+
 from chatvakt import events as ev
 
 from .base import GatewayBase
@@ -17,6 +18,7 @@ from .routes_queue import QueueRoutes
 from .sessions import Sessions
 
 
-class GatewayService(AuthRoutes, ChatRoutes, QueueRoutes, CodingRoutes, EscalationRoutes, OpsRoutes,
-                     Push, Sessions, GatewayBase):
+class GatewayService(
+    AuthRoutes, ChatRoutes, QueueRoutes, CodingRoutes, EscalationRoutes, OpsRoutes, Push, Sessions, GatewayBase
+):
     name = ev.GATEWAY

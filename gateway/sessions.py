@@ -7,6 +7,7 @@ drops matching entries from its token cache and closes the sockets those
 tokens or accounts authenticated, so nothing revoked lives on in a replica
 for more than about a second.
 """
+
 import logging
 import time
 
@@ -23,8 +24,9 @@ CLOSE_REASON = (1008, "Your session has ended.")
 
 def _cache_drop(kind, ref):
     for token, (_expiry, actor) in list(_token_cache.items()):
-        if (kind == "account" and actor.get("id") == ref and actor["role"] != "child") \
-                or (kind == "token" and accounts.digest(token) == ref):
+        if (kind == "account" and actor.get("id") == ref and actor["role"] != "child") or (
+            kind == "token" and accounts.digest(token) == ref
+        ):
             _token_cache.pop(token, None)
 
 

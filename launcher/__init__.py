@@ -1,6 +1,7 @@
 """The edge that may import everything: the `chatvakt` command and the local
 stack it runs. The kernel (`chatvakt/`) imports no service and no gateway;
 this package ties them together."""
+
 import warnings
 
 # Filtered here, once, before anything imports eventlet: nameko 2 needs eventlet,

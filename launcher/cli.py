@@ -1,4 +1,5 @@
 """The `chatvakt` command."""
+
 import argparse
 import getpass
 import os
@@ -132,15 +133,19 @@ def _risk_retrain(args):
         print("chatvakt: no training data (corpus or corrections)", file=sys.stderr)
         return 2
     at_risk = sum(1 for r in corrections if r["at_risk"])
-    print(f"training data: {', '.join(names) or '-'}: {len(train_rows)} examples"
-          f"{' (test split included)' if args.include_test else ' (the training split)'}; "
-          f"corrections: {len(corrections)} ({at_risk} at risk, {len(corrections) - at_risk} not)")
+    print(
+        f"training data: {', '.join(names) or '-'}: {len(train_rows)} examples"
+        f"{' (test split included)' if args.include_test else ' (the training split)'}; "
+        f"corrections: {len(corrections)} ({at_risk} at risk, {len(corrections) - at_risk} not)"
+    )
     trained = learned.train(train_rows + corrections, lexicon=default_screen(), log=print)
     out = Path(args.out) if args.out else learned.model_path_for_retrain()
     learned.export(trained, out, {"corrections": len(corrections), "sources": names})
     out.chmod(0o600)  # trained on the helpline's corrections: this user's only, like CHATVAKT_DATA
-    print(f"model written to {out} ({out.stat().st_size // 1024} KiB); the escalation service "
-          "loads it instead of the shipped one (picked up at the next screened message)")
+    print(
+        f"model written to {out} ({out.stat().st_size // 1024} KiB); the escalation service "
+        "loads it instead of the shipped one (picked up at the next screened message)"
+    )
     return 0
 
 
@@ -161,9 +166,12 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the whole local stack in the foreground")
-    run.add_argument("--replicas", default=config.replicas(),
-                     help="processes per service: N for every service, or per service as "
-                          "chat=2,gateway=2 (others 1); the gateways get consecutive ports")
+    run.add_argument(
+        "--replicas",
+        default=config.replicas(),
+        help="processes per service: N for every service, or per service as "
+        "chat=2,gateway=2 (others 1); the gateways get consecutive ports",
+    )
     run.set_defaults(func=_run)
 
     service = sub.add_parser("service", help="run one service (nameko run)")
@@ -193,17 +201,21 @@ def main(argv=None):
     add.add_argument("--name", required=True)
     add.add_argument("--role", required=True, choices=vocabulary.ROLES)
     add.set_defaults(func=_accounts_add)
-    for verb, help_text in (("disable", "end the account's sessions and refuse its logins"),
-                            ("enable", "let a disabled account log in again")):
+    for verb, help_text in (
+        ("disable", "end the account's sessions and refuse its logins"),
+        ("enable", "let a disabled account log in again"),
+    ):
         toggle = accounts_sub.add_parser(verb, help=help_text)
         toggle.add_argument("username")
         toggle.set_defaults(func=_accounts_disable)
 
     dead = sub.add_parser("dead-letters", help="events parked after their last try (never their text)")
     dead_sub = dead.add_subparsers(dest="dead_letters_command", required=True)
-    for verb, help_text in (("list", "counts by event and handler"),
-                            ("replay", "send them back to the handler that failed"),
-                            ("drop", "delete them")):
+    for verb, help_text in (
+        ("list", "counts by event and handler"),
+        ("replay", "send them back to the handler that failed"),
+        ("drop", "delete them"),
+    ):
         action = dead_sub.add_parser(verb, help=help_text)
         action.add_argument("--queue", default="chatvakt.dead-letter")
         if verb != "list":
@@ -213,13 +225,16 @@ def main(argv=None):
     risk = sub.add_parser("risk", help="the risk screen")
     risk_sub = risk.add_subparsers(dest="risk_command", required=True)
     retrain = risk_sub.add_parser(
-        "retrain", help="retrain the learned screen from the corpus plus the helpline's corrections")
+        "retrain", help="retrain the learned screen from the corpus plus the helpline's corrections"
+    )
     retrain.add_argument("--corpus", default=None, help="folder of the corpus (a*.jsonl); default: the shipped one")
     retrain.add_argument("--out", default=None, help="model file (default: CHATVAKT_DATA/risk_model.npz)")
     retrain.add_argument("--no-corrections", action="store_true", help="the corpus alone")
-    retrain.add_argument("--include-test", action="store_true",
-                         help="train on the corpus' test split too (make eval's test figures then no "
-                              "longer describe the model)")
+    retrain.add_argument(
+        "--include-test",
+        action="store_true",
+        help="train on the corpus' test split too (make eval's test figures then no longer describe the model)",
+    )
     retrain.set_defaults(func=_risk_retrain)
 
     args = parser.parse_args(argv)

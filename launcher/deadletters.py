@@ -5,6 +5,7 @@ writes a body. `list` shows counts by event and handler (from the headers
 chatvakt/handlers.py set); `replay` sends each one back to the queue of the
 handler that failed, with a fresh try counter; `drop` deletes them.
 """
+
 import collections
 import sys
 
@@ -28,12 +29,14 @@ def _each(connection, queue, limit):
 
 
 def _headers(message):
-    return (message.properties.get("application_headers") or {})
+    return message.properties.get("application_headers") or {}
 
 
 def _name(headers):
-    return (f"{headers.get('x-chatvakt-source', '?')}.{headers.get('x-chatvakt-event', '?')} -> "
-            f"{headers.get('x-chatvakt-service', '?')}.{headers.get('x-chatvakt-handler', '?')}")
+    return (
+        f"{headers.get('x-chatvakt-source', '?')}.{headers.get('x-chatvakt-event', '?')} -> "
+        f"{headers.get('x-chatvakt-service', '?')}.{headers.get('x-chatvakt-handler', '?')}"
+    )
 
 
 def _matches(headers, event):
@@ -65,10 +68,16 @@ def replay(uri, queue=DEAD_LETTER_QUEUE, event=None, limit=100_000):
             for key in [k for k in headers if k.startswith("x-chatvakt-") or k == "x-death"]:
                 headers.pop(key)
             headers[TRIES] = 0
-            producer.publish(message.body, exchange="", routing_key=target, headers=headers,
-                             content_type=message.content_type,
-                             content_encoding=message.content_encoding, serializer=None,
-                             delivery_mode=2)
+            producer.publish(
+                message.body,
+                exchange="",
+                routing_key=target,
+                headers=headers,
+                content_type=message.content_type,
+                content_encoding=message.content_encoding,
+                serializer=None,
+                delivery_mode=2,
+            )
             channel.basic_ack(message.delivery_tag)
             sent += 1
     return sent
@@ -92,9 +101,11 @@ def main(args):
         if args.dead_letters_command == "list":
             found = summary(uri, queue)
             total = sum(e["count"] for e in found.values())
-            print(f"{queue}: {total} parked event(s) (each expires "
-                  f"{config.env_float('CHATVAKT_DEAD_LETTER_TTL_S', 7 * 24 * 3600.0) / 86400:g} "
-                  "day(s) after it was parked)")
+            print(
+                f"{queue}: {total} parked event(s) (each expires "
+                f"{config.env_float('CHATVAKT_DEAD_LETTER_TTL_S', 7 * 24 * 3600.0) / 86400:g} "
+                "day(s) after it was parked)"
+            )
             for name, entry in found.items():
                 errors = ", ".join(f"{k} {v}" for k, v in entry["errors"].most_common())
                 print(f"  {entry['count']:6d}  {name}  ({errors})")

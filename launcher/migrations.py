@@ -1,5 +1,6 @@
 """Writing a new migration: a developer's tool, so it lives with the command
 (it imports a service's or the gateway's models, which the kernel may not)."""
+
 import importlib
 import tempfile
 

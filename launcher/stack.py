@@ -5,6 +5,7 @@ restarts one that dies (as a process manager would, with back-off), waits
 until the gateway says every service answers, prints where the pages are,
 and on Ctrl-C or SIGTERM stops everything it started.
 """
+
 import ctypes
 import os
 import signal
@@ -85,8 +86,7 @@ class Process:
 
     def start(self):
         self.started_at = time.monotonic()
-        self.popen = subprocess.Popen(service_command(self.name), cwd=ROOT, env=self.env,
-                                      preexec_fn=_die_with_parent)
+        self.popen = subprocess.Popen(service_command(self.name), cwd=ROOT, env=self.env, preexec_fn=_die_with_parent)
 
     def alive(self):
         return self.popen is not None and self.popen.poll() is None
@@ -151,17 +151,22 @@ def run(replicas=1):
     port = config.env_int("GATEWAY_PORT", 8000)
     uri = config.amqp_uri()
     if not broker_reachable(uri):
-        print("chatvakt: RabbitMQ does not answer at the AMQP_URI; start it "
-              "(`rabbitmq-server -detached`) or install it (`apt-get install rabbitmq-server`).",
-              file=sys.stderr)
+        print(
+            "chatvakt: RabbitMQ does not answer at the AMQP_URI; start it "
+            "(`rabbitmq-server -detached`) or install it (`apt-get install rabbitmq-server`).",
+            file=sys.stderr,
+        )
         return 2
     # Each service creates and migrates its own database at start; the gateway's
     # is made here first so the demo accounts exist before anyone logs in.
     if config.env("CHATVAKT_DEMO", "1") != "0":
         ensure_demo_accounts()
 
-    procs = [Process(name, replica, build_env(name, replica, port))
-             for name in MODULES for replica in range(1, counts[name] + 1)]
+    procs = [
+        Process(name, replica, build_env(name, replica, port))
+        for name in MODULES
+        for replica in range(1, counts[name] + 1)
+    ]
     stopping = []
 
     def stop(signum, _frame):
@@ -175,16 +180,28 @@ def run(replicas=1):
     ready = wait_ready(port, procs=procs)
     if ready and not stopping:
         gateways = counts["gateway"]
-        pages = "\n".join(
-            f"  gateway {i + 1}: http://127.0.0.1:{port + i}/" for i in range(gateways)) if gateways > 1 else ""
-        print(f"""
+        pages = (
+            "\n".join(f"  gateway {i + 1}: http://127.0.0.1:{port + i}/" for i in range(gateways))
+            if gateways > 1
+            else ""
+        )
+        print(
+            f"""
 chatvakt is running.
   Child's chat page:    http://127.0.0.1:{port}/
   Counsellor console:   http://127.0.0.1:{port}/console/
   API (OpenAPI):        http://127.0.0.1:{port}/api/v1/openapi.json
-{pages}""" + ("""  Demo accounts:        demo-counsellor / demo,  demo-supervisor / demo
-""" if config.env("CHATVAKT_DEMO", "1") != "0" else "") + """Stop with Ctrl-C.
-""", flush=True)
+{pages}"""
+            + (
+                """  Demo accounts:        demo-counsellor / demo,  demo-supervisor / demo
+"""
+                if config.env("CHATVAKT_DEMO", "1") != "0"
+                else ""
+            )
+            + """Stop with Ctrl-C.
+""",
+            flush=True,
+        )
 
     try:
         while not stopping:
@@ -195,8 +212,11 @@ chatvakt is running.
                     delay = min(10.0, 0.5 * (2 ** min(proc.restarts, 5))) if quick else 0.5
                     if time.monotonic() - proc.started_at >= delay:
                         proc.restarts += 1
-                        print(f"chatvakt: {proc.label} exited ({proc.popen.returncode}); restarting",
-                              file=sys.stderr, flush=True)
+                        print(
+                            f"chatvakt: {proc.label} exited ({proc.popen.returncode}); restarting",
+                            file=sys.stderr,
+                            flush=True,
+                        )
                         proc.start()
             time.sleep(0.2)
     finally:

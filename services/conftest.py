@@ -1,5 +1,6 @@
 """Every domain test that uses a `db` fixture runs on SQLite and on the real
 PostgreSQL (skipped with a reason only where no PostgreSQL answers)."""
+
 import functools
 import importlib
 

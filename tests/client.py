@@ -1,4 +1,5 @@
 """A client of the gateway as outside clients use it: HTTP and WebSocket."""
+
 import itertools
 import json
 import secrets
@@ -20,8 +21,9 @@ class Api:
         token = token or self.token
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        return self.http.request(method, self.url + path, json=json_body, headers=headers,
-                                 timeout=kwargs.pop("timeout", 15), **kwargs)
+        return self.http.request(
+            method, self.url + path, json=json_body, headers=headers, timeout=kwargs.pop("timeout", 15), **kwargs
+        )
 
     def get(self, path, **kw):
         return self.call("GET", path, **kw)

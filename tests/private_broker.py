@@ -7,6 +7,7 @@ Erlang cookie under a temporary folder, and no plugins (no management
 listener to collide with the shared one). Its data survives stop/start, as a
 real broker's does, so durable queues and persistent messages come back.
 """
+
 import os
 import secrets
 import shutil
@@ -56,25 +57,28 @@ class PrivateBroker:
             f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
             "loopback_users.guest = true\n"
             # A test restarts the node in seconds; let it not wait on disk alarms.
-            "disk_free_limit.absolute = 50MB\n")
+            "disk_free_limit.absolute = 50MB\n"
+        )
 
     def env(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith("RABBITMQ_")}
-        env.update({
-            "HOME": str(self.base / "home"),
-            "RABBITMQ_NODENAME": self.name,
-            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
-            "RABBITMQ_NODE_PORT": str(self.port),
-            "RABBITMQ_DIST_PORT": str(self.dist_port),
-            "RABBITMQ_MNESIA_BASE": str(self.base / "mnesia"),
-            "RABBITMQ_LOG_BASE": str(self.base / "log"),
-            "RABBITMQ_PID_FILE": str(self.base / "node.pid"),
-            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.base / "enabled_plugins"),
-            "RABBITMQ_CONFIG_FILE": str(self.base / "rabbitmq.conf"),
-            "RABBITMQ_CONF_ENV_FILE": str(self.base / "rabbitmq-env.conf"),
-            "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.base / "advanced.config"),
-            "ERL_EPMD_ADDRESS": "127.0.0.1",
-        })
+        env.update(
+            {
+                "HOME": str(self.base / "home"),
+                "RABBITMQ_NODENAME": self.name,
+                "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+                "RABBITMQ_NODE_PORT": str(self.port),
+                "RABBITMQ_DIST_PORT": str(self.dist_port),
+                "RABBITMQ_MNESIA_BASE": str(self.base / "mnesia"),
+                "RABBITMQ_LOG_BASE": str(self.base / "log"),
+                "RABBITMQ_PID_FILE": str(self.base / "node.pid"),
+                "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.base / "enabled_plugins"),
+                "RABBITMQ_CONFIG_FILE": str(self.base / "rabbitmq.conf"),
+                "RABBITMQ_CONF_ENV_FILE": str(self.base / "rabbitmq-env.conf"),
+                "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.base / "advanced.config"),
+                "ERL_EPMD_ADDRESS": "127.0.0.1",
+            }
+        )
         return env
 
     def answers(self):
@@ -88,9 +92,13 @@ class PrivateBroker:
         """Start the node and wait until AMQP answers; returns seconds taken."""
         started = time.monotonic()
         self.proc = subprocess.Popen(
-            [str(SCRIPTS / "rabbitmq-server")], env=self.env(), cwd=str(self.base),
-            stdout=open(self.base / "server.out", "ab"), stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [str(SCRIPTS / "rabbitmq-server")],
+            env=self.env(),
+            cwd=str(self.base),
+            stdout=open(self.base / "server.out", "ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = started + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -11,6 +11,7 @@ list_queues name type leader`, and a node is taken out with `stop_app` (the
 Erlang VM stays up, its AMQP listener and its Raft members stop) and brought
 back with `start_app`.
 """
+
 import secrets
 import subprocess
 import tempfile
@@ -36,8 +37,13 @@ class ClusterNode(PrivateBroker):
 
     def ctl(self, *args, timeout=60, check=True):
         """`rabbitmqctl -n <this node> args...`; returns its stdout."""
-        result = subprocess.run([str(SCRIPTS / "rabbitmqctl"), "-n", self.name, *args], env=self.env(),
-                                capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(
+            [str(SCRIPTS / "rabbitmqctl"), "-n", self.name, *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and result.returncode != 0:
             raise RuntimeError(f"rabbitmqctl {' '.join(args)} on {self.name}: {result.stderr or result.stdout}")
         return result.stdout
@@ -61,8 +67,9 @@ class PrivateCluster:
         self.base = Path(base or tempfile.mkdtemp(prefix="cvcluster-"))
         tag = secrets.token_hex(3)
         cookie = secrets.token_hex(16).upper()
-        self.nodes = [ClusterNode(self.base / f"c{i}", f"chatvakt-{tag}-c{i}@localhost", cookie)
-                      for i in range(1, size + 1)]
+        self.nodes = [
+            ClusterNode(self.base / f"c{i}", f"chatvakt-{tag}-c{i}@localhost", cookie) for i in range(1, size + 1)
+        ]
 
     @property
     def amqp_uri(self):
@@ -94,8 +101,7 @@ class PrivateCluster:
         for node in self.nodes:
             if not node.answers():
                 continue
-            out = node.ctl("list_queues", "-p", vhost, "--no-table-headers", "--quiet",
-                           "name", "type", "leader")
+            out = node.ctl("list_queues", "-p", vhost, "--no-table-headers", "--quiet", "name", "type", "leader")
             found = {}
             for line in out.splitlines():
                 parts = line.split("\t")

@@ -1,4 +1,5 @@
 """Start the real stack (as `make run` does) on a vhost of its own and a free port."""
+
 import json
 import os
 import secrets
@@ -26,8 +27,12 @@ def create_vhost(prefix="chatvakt_test"):
     name = f"{prefix}_{secrets.token_hex(4)}"
     quoted = urllib.parse.quote(name, safe="")
     requests.put(f"{MANAGEMENT}/api/vhosts/{quoted}", auth=RABBIT_AUTH, timeout=10).raise_for_status()
-    requests.put(f"{MANAGEMENT}/api/permissions/{quoted}/guest", auth=RABBIT_AUTH, timeout=10,
-                 json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+    requests.put(
+        f"{MANAGEMENT}/api/permissions/{quoted}/guest",
+        auth=RABBIT_AUTH,
+        timeout=10,
+        json={"configure": ".*", "write": ".*", "read": ".*"},
+    ).raise_for_status()
     return name
 
 
@@ -44,9 +49,11 @@ def amqp_uri(vhost):
 # 127.0.0.1: they get limits no test reaches. The abuse suite passes
 # real_limits=True to meet the defaults a deployment gets (README).
 GENEROUS_LIMITS = {
-    "CHATVAKT_CHAT_OPEN_BURST": "1000000", "CHATVAKT_CHAT_OPEN_PER_MIN": "1000000",
+    "CHATVAKT_CHAT_OPEN_BURST": "1000000",
+    "CHATVAKT_CHAT_OPEN_PER_MIN": "1000000",
     "CHATVAKT_FLOOD_SUSPECT": "1000000",
-    "CHATVAKT_LOGIN_FREE_FAILURES": "1000000", "CHATVAKT_LOGIN_ADDRESS_FREE_FAILURES": "1000000",
+    "CHATVAKT_LOGIN_FREE_FAILURES": "1000000",
+    "CHATVAKT_LOGIN_ADDRESS_FREE_FAILURES": "1000000",
 }
 
 
@@ -68,8 +75,7 @@ class Stack:
             self.extra_env["CHATVAKT_DB_URL"] = template.replace("{service}", f"s{tag}_{{service}}")
             from chatvakt.config import PROCESSES
 
-            self.databases = [self.extra_env["CHATVAKT_DB_URL"].replace("{service}", name)
-                              for name in PROCESSES]
+            self.databases = [self.extra_env["CHATVAKT_DB_URL"].replace("{service}", name) for name in PROCESSES]
         self.vhost = None
         self.port = None
         self.proc = None
@@ -90,27 +96,38 @@ class Stack:
         gateways = parse_replicas(self.replicas)["gateway"]  # 2, or "chat=2,gateway=2"
         self.port = free_port() if gateways == 1 else _free_port_run(gateways)
         env = dict(os.environ)
-        env.update({
-            "AMQP_URI": self.amqp_uri, "GATEWAY_PORT": str(self.port),
-            "CHATVAKT_DATA": str(self.workdir / "var"), "CHATVAKT_DEMO": "1",
-            "CHATVAKT_RPC_TIMEOUT": "5", "PYTHONUNBUFFERED": "1",
-            # Many e2e tests leave chats waiting without a socket or a poll;
-            # the 60 s absence grace (issue 12) would let them go mid-test.
-            # Tests of the absence rule pass their own short grace.
-            "CHATVAKT_ABSENT_GRACE_S": "3600",
-            # the suite reads the processes' JSON lines at INFO (as in the containers)
-            "LOG_FORMAT": "json", "LOG_LEVEL": "INFO",
-            # Offered assignment is on by default (issue 13), but most e2e tests
-            # take a named chat the moment it is queued, which an offer to another
-            # counsellor would refuse; the tests of offers turn it on themselves.
-            "CHATVAKT_AUTO_ASSIGN": "0",
-        })
+        env.update(
+            {
+                "AMQP_URI": self.amqp_uri,
+                "GATEWAY_PORT": str(self.port),
+                "CHATVAKT_DATA": str(self.workdir / "var"),
+                "CHATVAKT_DEMO": "1",
+                "CHATVAKT_RPC_TIMEOUT": "5",
+                "PYTHONUNBUFFERED": "1",
+                # Many e2e tests leave chats waiting without a socket or a poll;
+                # the 60 s absence grace (issue 12) would let them go mid-test.
+                # Tests of the absence rule pass their own short grace.
+                "CHATVAKT_ABSENT_GRACE_S": "3600",
+                # the suite reads the processes' JSON lines at INFO (as in the containers)
+                "LOG_FORMAT": "json",
+                "LOG_LEVEL": "INFO",
+                # Offered assignment is on by default (issue 13), but most e2e tests
+                # take a named chat the moment it is queued, which an offer to another
+                # counsellor would refuse; the tests of offers turn it on themselves.
+                "CHATVAKT_AUTO_ASSIGN": "0",
+            }
+        )
         env.update(self.extra_env)
         env = {k: v for k, v in env.items() if v is not None}  # None: unset it
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [str(ROOT / ".venv" / "bin" / "chatvakt"), "run", "--replicas", str(self.replicas)],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -125,9 +142,15 @@ class Stack:
         password = password or "pw-" + secrets.token_hex(6)
         env = dict(os.environ, CHATVAKT_DATA=str(self.workdir / "var"), AMQP_URI=self.amqp_uri)
         env.update(self.extra_env)
-        subprocess.run([str(ROOT / ".venv" / "bin" / "chatvakt"), "accounts", "add", username,
-                        "--name", name, "--role", role], input=password + "\n", text=True,
-                       env=env, cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "chatvakt"), "accounts", "add", username, "--name", name, "--role", role],
+            input=password + "\n",
+            text=True,
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
         return password
 
     def pids(self, name):
@@ -224,8 +247,7 @@ def _drop_database(url):
     from chatvakt import config
 
     parsed = make_url(config.db_url_from(url))
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT",
-                          poolclass=NullPool)
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
     try:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))

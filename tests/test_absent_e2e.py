@@ -2,6 +2,7 @@
 page is there (a socket, or requests with its token); absent past the grace,
 its chat leaves the queue as abandoned with outcome `left`, and the others
 move up. A phone that drops for a few seconds keeps its place."""
+
 import time
 
 import eventlet
@@ -17,8 +18,9 @@ GRACE_S = 8
 
 @pytest.fixture(scope="module")
 def short_grace_stack(tmp_path_factory):
-    running = Stack(tmp_path_factory.mktemp("absent"), env={
-        "CHATVAKT_ABSENT_GRACE_S": str(GRACE_S), "CHATVAKT_SEEN_REPORT_S": "2"}).start()
+    running = Stack(
+        tmp_path_factory.mktemp("absent"), env={"CHATVAKT_ABSENT_GRACE_S": str(GRACE_S), "CHATVAKT_SEEN_REPORT_S": "2"}
+    ).start()
     yield running
     running.stop()
 
@@ -46,10 +48,10 @@ def test_an_absent_child_leaves_and_present_children_keep_their_place(short_grac
     supervisor = Api(stack.url)
     supervisor.login("demo-supervisor")
     watch = Socket(stack.url, supervisor.token)
-    gone = new_chat(stack)            # the page closed: no socket, no request
-    socket_child = new_chat(stack)    # keeps a socket open, never polls
-    poller = new_chat(stack)          # polls every 3 s
-    train = new_chat(stack)           # polls, then 5 s in a tunnel, then polls again
+    gone = new_chat(stack)  # the page closed: no socket, no request
+    socket_child = new_chat(stack)  # keeps a socket open, never polls
+    poller = new_chat(stack)  # polls every 3 s
+    train = new_chat(stack)  # polls, then 5 s in a tunnel, then polls again
     child_socket = Socket(stack.url, socket_child.token)
     stop = {"now": False}
     threads = [eventlet.spawn(poll, poller, stop), eventlet.spawn(poll, train, stop, 2.0, (4, 5))]
@@ -70,8 +72,10 @@ def test_an_absent_child_leaves_and_present_children_keep_their_place(short_grac
         queue = supervisor.get("/api/v1/queue").json()["waiting"]
         assert [w["chat_id"] for w in queue] == ids[1:]
         assert poller.get(f"/api/v1/chats/{poller.chat_id}").json()["position"] == 2
-        print(f"\nabsent child left the queue {left_after:.1f} s after it was last seen "
-              f"(grace {GRACE_S} s); socket, polling and train children kept places 1-3")
+        print(
+            f"\nabsent child left the queue {left_after:.1f} s after it was last seen "
+            f"(grace {GRACE_S} s); socket, polling and train children kept places 1-3"
+        )
         # counsellors' pushes carry counts
         changed = [f["data"] for f in watch.events if f["event"] == "queue.changed"]
         assert changed and all("waiting_count" in d and "truncated" in d for d in changed)

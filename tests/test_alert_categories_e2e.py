@@ -1,6 +1,7 @@
 """issue 13, outcome 5, on the real stack and broker: the child's own "I am in
 danger" after the screen's "suicide" leaves one stored alert that names both,
 so a supervisor who logs in afterwards (GET /api/v1/alerts) sees both."""
+
 import pytest
 
 from tests.test_queue_e2e import eventually, leave, new_chat, staff

@@ -3,6 +3,7 @@ broker: acute danger stays loud (a stored alert, repeated, raised, found by a
 supervisor who logs in later), the risk marker survives a reload, reasons
 never quote the child, coding follows the chat in the console's language, and
 the report of concern is ready to send with the chat beside it."""
+
 import re
 import shutil
 import subprocess
@@ -24,12 +25,18 @@ SHOTS = Path(__file__).resolve().parent.parent / "results" / "screenshots"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    running = Stack(tmp_path_factory.mktemp("alerts"), env={
-        "CHATVAKT_ALERT_REPEAT_S": str(REPEAT_S), "CHATVAKT_ALERT_RAISE_S": str(RAISE_S),
-        "CHATVAKT_ALERT_TICK_S": "0.25", "CHATVAKT_CHILD_MSGS_PER_MIN": "1000",
-        "CHATVAKT_ESCALATION_KEY": Fernet.generate_key().decode(),
-        "CHATVAKT_TIMEZONE": "Europe/Oslo", "CHATVAKT_HELPLINE_CONTACT": "Alarmtelefonen for barn og unge, 116 111",
-    }).start()
+    running = Stack(
+        tmp_path_factory.mktemp("alerts"),
+        env={
+            "CHATVAKT_ALERT_REPEAT_S": str(REPEAT_S),
+            "CHATVAKT_ALERT_RAISE_S": str(RAISE_S),
+            "CHATVAKT_ALERT_TICK_S": "0.25",
+            "CHATVAKT_CHILD_MSGS_PER_MIN": "1000",
+            "CHATVAKT_ESCALATION_KEY": Fernet.generate_key().decode(),
+            "CHATVAKT_TIMEZONE": "Europe/Oslo",
+            "CHATVAKT_HELPLINE_CONTACT": "Alarmtelefonen for barn og unge, 116 111",
+        },
+    ).start()
     yield running
     running.stop()
 
@@ -43,6 +50,7 @@ def no_quote(reason, child_text):
 
 # --- 5: acute danger stays loud --------------------------------------------------
 
+
 def test_acute_danger_escalation_raises_a_stored_alert_repeated_raised_and_fetchable(stack):
     counsellor, supervisor = staff(stack), staff(stack, "supervisor")
     chat_id, _child = active_chat(stack, counsellor)
@@ -53,11 +61,13 @@ def test_acute_danger_escalation_raises_a_stored_alert_repeated_raised_and_fetch
         first = watching.wait_for("escalation.alert", lambda d: d["alert_id"] == raised["alert_id"], timeout=5)
         assert first["kind"] == "acute_danger" and first["escalation_id"] == raised["escalation_id"]
         assert first["repeat"] == 0 and first["raised"] is False and first["severity"] == "high"
-        again = watching.wait_for("escalation.alert", lambda d: d["alert_id"] == raised["alert_id"] and d["repeat"] >= 1,
-                                  timeout=REPEAT_S + 3)
+        again = watching.wait_for(
+            "escalation.alert", lambda d: d["alert_id"] == raised["alert_id"] and d["repeat"] >= 1, timeout=REPEAT_S + 3
+        )
         assert again["kind"] == "acute_danger"
-        lifted = watching.wait_for("escalation.alert", lambda d: d["alert_id"] == raised["alert_id"] and d["raised"],
-                                   timeout=RAISE_S + 3)
+        lifted = watching.wait_for(
+            "escalation.alert", lambda d: d["alert_id"] == raised["alert_id"] and d["raised"], timeout=RAISE_S + 3
+        )
         assert lifted["kind"] == "acute_danger"
     finally:
         watching.close()
@@ -85,6 +95,7 @@ def test_acute_danger_escalation_raises_a_stored_alert_repeated_raised_and_fetch
 
 
 # --- 5 and 6: the risk marker, its reason and the child's message by seq -----------
+
 
 def test_the_risk_marker_survives_a_reload_with_words_not_quotes_and_seq(stack):
     counsellor, supervisor = staff(stack), staff(stack, "supervisor")
@@ -117,12 +128,14 @@ def test_the_risk_marker_survives_a_reload_with_words_not_quotes_and_seq(stack):
 def test_a_waiting_child_at_risk_carries_category_and_seq_in_the_queue(stack):
     counsellor = staff(stack)
     from tests.client import Api
+
     started = Api(stack.url).post("/api/v1/chats", {"message": RISKY}).json()
     deadline = time.monotonic() + 10
     entry = None
     while time.monotonic() < deadline:
-        entry = next((w for w in counsellor.get("/api/v1/queue").json()["waiting"]
-                      if w["chat_id"] == started["chat_id"]), None)
+        entry = next(
+            (w for w in counsellor.get("/api/v1/queue").json()["waiting"] if w["chat_id"] == started["chat_id"]), None
+        )
         if entry and entry.get("risk") and entry.get("seq"):
             break
         time.sleep(0.2)
@@ -133,6 +146,7 @@ def test_a_waiting_child_at_risk_carries_category_and_seq_in_the_queue(stack):
 
 
 # --- 8: coding follows the chat ----------------------------------------------------
+
 
 def test_coding_is_prefilled_from_the_escalation_and_speaks_nb_and_en(stack):
     counsellor = staff(stack)
@@ -166,15 +180,28 @@ def test_coding_is_prefilled_from_the_escalation_and_speaks_nb_and_en(stack):
 
 # --- 10: the report of concern, ready to send, with the chat beside it ----------------
 
+
 def test_report_of_concern_is_ready_to_send_and_the_supervisor_reads_the_chat(stack):
     counsellor, supervisor = staff(stack), staff(stack, "supervisor")
     chat_id, child = active_chat(stack, counsellor, gender="girl", age=13)
     child.post(f"/api/v1/chats/{chat_id}/messages", {"text": "pappa slår meg når han drikker"})
     report = raise_(counsellor, chat_id, "report_of_concern", {})
     eid = report["escalation_id"]
-    assert patch(counsellor, eid, {"details": {
-        "cause": "Barnet forteller om slag hjemme når faren drikker.", "examples": ["Blåmerker på armen."],
-        "duration": "over_time", "recipient": "Barneverntjenesten i Bergen"}}).status_code == 200
+    assert (
+        patch(
+            counsellor,
+            eid,
+            {
+                "details": {
+                    "cause": "Barnet forteller om slag hjemme når faren drikker.",
+                    "examples": ["Blåmerker på armen."],
+                    "duration": "over_time",
+                    "recipient": "Barneverntjenesten i Bergen",
+                }
+            },
+        ).status_code
+        == 200
+    )
 
     # the supervisor reads the chat beside the draft: audited, supervisors only
     transcript = supervisor.get(f"/api/v1/escalations/{eid}/transcript")
@@ -197,8 +224,9 @@ def test_report_of_concern_is_ready_to_send_and_the_supervisor_reads_the_chat(st
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / "report-of-concern.pdf"
     path.write_bytes(pdf.content)
-    text = " ".join(subprocess.run(["pdftotext", str(path), "-"], check=True, capture_output=True,
-                                   text=True).stdout.split())
+    text = " ".join(
+        subprocess.run(["pdftotext", str(path), "-"], check=True, capture_output=True, text=True).stdout.split()
+    )
     head = text.split("1. Hvem meldingen gjelder")[0]
     assert f"Vår referanse: {eid}" in head and "frist" in head and "innen 7 dager" in head
     assert "Alarmtelefonen for barn og unge, 116 111" in head
@@ -206,7 +234,21 @@ def test_report_of_concern_is_ready_to_send_and_the_supervisor_reads_the_chat(st
     assert re.search(r"\d\d\.\d\d\.\d{4} kl\. \d\d:\d\d", text)
     info = subprocess.run(["pdfinfo", str(path)], check=True, capture_output=True, text=True).stdout
     assert re.search(r"^Pages:\s+1$", info, re.M), info
-    subprocess.run(["pdftoppm", "-r", "80", "-png", "-f", "1", "-l", "1", "-singlefile", str(path),
-                    str(SHOTS / "report-of-concern-page1")], check=True)
+    subprocess.run(
+        [
+            "pdftoppm",
+            "-r",
+            "80",
+            "-png",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            "-singlefile",
+            str(path),
+            str(SHOTS / "report-of-concern-page1"),
+        ],
+        check=True,
+    )
     assert (SHOTS / "report-of-concern-page1.png").stat().st_size > 5000
     path.unlink()

@@ -7,6 +7,7 @@ disturb the other tests' queue); it runs as a subprocess, away from the
 suite's eventlet monkey patching. CHATVAKT_ST_EXAMPLES sets its examples per
 operation (default 10).
 """
+
 import contextlib
 import json
 import os
@@ -49,8 +50,7 @@ def result_of(ws, correlation_id=None, timeout=10):
     ws.settimeout(timeout)
     while True:
         frame = json.loads(ws.recv())
-        if frame.get("type") == "result" and (correlation_id is None
-                                              or frame.get("correlation_id") == correlation_id):
+        if frame.get("type") == "result" and (correlation_id is None or frame.get("correlation_id") == correlation_id):
             return frame
 
 
@@ -90,10 +90,15 @@ def beside_a_neighbour(stack):
 
 @pytest.fixture(scope="module")
 def fuzz_stack(tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("fuzzstack"), env={
-        # schemathesis sends hundreds of requests a second with one token.
-        "CHATVAKT_TOKEN_RATE": "100000", "CHATVAKT_TOKEN_BURST": "100000",
-        "CHATVAKT_CHILD_MSGS_PER_MIN": "100000"})
+    stack = Stack(
+        tmp_path_factory.mktemp("fuzzstack"),
+        env={
+            # schemathesis sends hundreds of requests a second with one token.
+            "CHATVAKT_TOKEN_RATE": "100000",
+            "CHATVAKT_TOKEN_BURST": "100000",
+            "CHATVAKT_CHILD_MSGS_PER_MIN": "100000",
+        },
+    )
     stack.start()
     yield stack
     stack.stop()
@@ -105,18 +110,30 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(fuzz_stack):
     password = fuzz_stack.add_account("fuzz-supervisor", "Siri Fuzz", "supervisor")
     token = Api(fuzz_stack.url).login("fuzz-supervisor", password)["token"]
     command = [
-        str(ST), "run", f"{fuzz_stack.url}/api/v1/openapi.json",
-        "-H", f"Authorization: Bearer {token}",
-        "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
-                    "response_schema_conformance",
-        "--max-examples", os.environ.get("CHATVAKT_ST_EXAMPLES", "10"),
-        "--phases", "examples,coverage,fuzzing", "--workers", "2",
-        "--seed", os.environ.get("CHATVAKT_ST_SEED", "116111"),
+        str(ST),
+        "run",
+        f"{fuzz_stack.url}/api/v1/openapi.json",
+        "-H",
+        f"Authorization: Bearer {token}",
+        "--checks",
+        "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+        "--max-examples",
+        os.environ.get("CHATVAKT_ST_EXAMPLES", "10"),
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--workers",
+        "2",
+        "--seed",
+        os.environ.get("CHATVAKT_ST_SEED", "116111"),
         # Logging out would revoke the token the run uses.
-        "--exclude-path", "/api/v1/auth/logout",
+        "--exclude-path",
+        "/api/v1/auth/logout",
         # So would a password change (issue 12: it ends every session).
-        "--exclude-path", "/api/v1/auth/password",
-        "--generation-database", "none", "--no-color",
+        "--exclude-path",
+        "/api/v1/auth/password",
+        "--generation-database",
+        "none",
+        "--no-color",
     ]
     run = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
     output = run.stdout + run.stderr
@@ -124,16 +141,19 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(fuzz_stack):
     assert " 500 " not in output.split("SUMMARY")[-1]
 
 
-@pytest.mark.parametrize("origin, host, allowed", [
-    (None, "127.0.0.1:8000", True),
-    ("http://127.0.0.1:8000", "127.0.0.1:8000", True),
-    ("https://chat.example.no", "chat.example.no", True),
-    ("https://chat.example.no:443", "chat.example.no", True),
-    ("http://evil.example", "127.0.0.1:8000", False),
-    ("http://127.0.0.1:8001", "127.0.0.1:8000", False),
-    ("null", "127.0.0.1:8000", False),
-    ("file://", "127.0.0.1:8000", False),
-])
+@pytest.mark.parametrize(
+    "origin, host, allowed",
+    [
+        (None, "127.0.0.1:8000", True),
+        ("http://127.0.0.1:8000", "127.0.0.1:8000", True),
+        ("https://chat.example.no", "chat.example.no", True),
+        ("https://chat.example.no:443", "chat.example.no", True),
+        ("http://evil.example", "127.0.0.1:8000", False),
+        ("http://127.0.0.1:8001", "127.0.0.1:8000", False),
+        ("null", "127.0.0.1:8000", False),
+        ("file://", "127.0.0.1:8000", False),
+    ],
+)
 def test_origin_check(origin, host, allowed):
     headers = {"Host": host}
     if origin is not None:
@@ -240,8 +260,9 @@ def test_a_flood_of_requests_from_one_token_is_throttled(stack):
 
 
 def _post_raw(stack, path, data, **headers):
-    return requests.post(stack.url + path, data=data, timeout=15,
-                         headers={"Content-Type": "application/json", **headers})
+    return requests.post(
+        stack.url + path, data=data, timeout=15, headers={"Content-Type": "application/json", **headers}
+    )
 
 
 @pytest.mark.e2e
@@ -254,8 +275,12 @@ def test_hostile_bodies_get_a_4xx_never_a_500(stack):
     lone = _post_raw(stack, "/api/v1/chats", '{"message": "hei \\ud800"}')
     assert lone.status_code == 422 and "message" in lone.json()["error"]["fields"]
     chat = child(stack)
-    lone_msg = _post_raw(stack, f"/api/v1/chats/{chat['chat_id']}/messages", '{"text": "\\udfff"}',
-                         Authorization=f"Bearer {chat['token']}")
+    lone_msg = _post_raw(
+        stack,
+        f"/api/v1/chats/{chat['chat_id']}/messages",
+        '{"text": "\\udfff"}',
+        Authorization=f"Bearer {chat['token']}",
+    )
     assert lone_msg.status_code == 422 and "text" in lone_msg.json()["error"]["fields"]
     big = _post_raw(stack, "/api/v1/chats", b'{"message": "' + b"a" * 70_000 + b'"}')
     assert big.status_code == 413
@@ -267,14 +292,19 @@ def test_hostile_bodies_get_a_4xx_never_a_500(stack):
 @pytest.mark.e2e
 def test_a_chunked_first_message_is_stored(stack):
     body = json.dumps({"gender": "girl", "age": 12, "message": "hei, jeg skriver i biter"}).encode()
-    started = requests.post(stack.url + "/api/v1/chats", data=iter([body[:20], body[20:]]),
-                            headers={"Content-Type": "application/json"}, timeout=15)
+    started = requests.post(
+        stack.url + "/api/v1/chats",
+        data=iter([body[:20], body[20:]]),
+        headers={"Content-Type": "application/json"},
+        timeout=15,
+    )
     assert started.status_code == 201, started.text
     chat = started.json()
     deadline = time.monotonic() + 10
     while True:
-        messages = Api(stack.url, chat["token"]).get(
-            f"/api/v1/chats/{chat['chat_id']}/messages?after=0").json()["messages"]
+        messages = (
+            Api(stack.url, chat["token"]).get(f"/api/v1/chats/{chat['chat_id']}/messages?after=0").json()["messages"]
+        )
         if any(m["sender"] == "child" for m in messages) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
@@ -285,8 +315,7 @@ def test_a_chunked_first_message_is_stored(stack):
 @pytest.mark.parametrize("path", ["/api/v1/stats", "/api/v1/queue/stats"])
 def test_dates_out_of_range_are_422(stack, supervisor, path):
     before = len(stack.error_lines())
-    for query in ("from=0001-01-01&to=9999-12-31", "from=9999-12-31", "to=0001-01-01T00:00:00Z",
-                  "from=not-a-date"):
+    for query in ("from=0001-01-01&to=9999-12-31", "from=9999-12-31", "to=0001-01-01T00:00:00Z", "from=not-a-date"):
         response = supervisor.get(f"{path}?{query}")
         assert response.status_code == 422, (query, response.text)
         assert response.headers["Cache-Control"] == "no-store"
@@ -297,10 +326,13 @@ def test_dates_out_of_range_are_422(stack, supervisor, path):
 @pytest.mark.e2e
 def test_every_api_answer_is_no_store(stack, api):
     chat = child(stack)
-    for response in (api.get(f"/api/v1/chats/{chat['chat_id']}/messages?after=0", token=chat["token"]),
-                     api.get(f"/api/v1/chats/{chat['chat_id']}", token=chat["token"]),
-                     api.get("/api/v1/chats/nope"), api.get("/api/v1/no-such-thing"),
-                     api.post("/api/v1/chats", {"age": 99})):
+    for response in (
+        api.get(f"/api/v1/chats/{chat['chat_id']}/messages?after=0", token=chat["token"]),
+        api.get(f"/api/v1/chats/{chat['chat_id']}", token=chat["token"]),
+        api.get("/api/v1/chats/nope"),
+        api.get("/api/v1/no-such-thing"),
+        api.post("/api/v1/chats", {"age": 99}),
+    ):
         assert response.headers.get("Cache-Control") == "no-store", response.request.url
 
 
@@ -310,17 +342,20 @@ def _close_reason(ws):
     at = raw.find(b"\x88")
     assert at >= 0, raw[:200]
     length = raw[at + 1] & 0x7F
-    payload = raw[at + 2: at + 2 + length]
+    payload = raw[at + 2 : at + 2 + length]
     return int.from_bytes(payload[:2], "big"), payload[2:].decode("utf-8", "replace")
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("garbage", [
-    b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n",
-    b"\xff\xff\xff\xff\xff\xff\xff\xff",
-    b"\x81\x05hello",  # an unmasked client frame
-    b"\x89\xfe\x00\x00",  # a ping longer than 125 bytes
-])
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n",
+        b"\xff\xff\xff\xff\xff\xff\xff\xff",
+        b"\x81\x05hello",  # an unmasked client frame
+        b"\x89\xfe\x00\x00",  # a ping longer than 125 bytes
+    ],
+)
 def test_ws_protocol_errors_close_the_socket_with_a_reason(stack, garbage):
     before = len(stack.error_lines())
     ws = raw_socket(stack)
@@ -339,11 +374,21 @@ def test_a_bad_upgrade_is_a_4xx(stack):
     before = len(stack.error_lines())
     plain = requests.get(stack.url + "/ws", timeout=5)
     assert 400 <= plain.status_code < 500
-    old = requests.get(stack.url + "/ws", timeout=5, headers={
-        "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "7",
-        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    old = requests.get(
+        stack.url + "/ws",
+        timeout=5,
+        headers={
+            "Connection": "Upgrade",
+            "Upgrade": "websocket",
+            "Sec-WebSocket-Version": "7",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        },
+    )
     assert 400 <= old.status_code < 500
-    nokey = requests.get(stack.url + "/ws", timeout=5, headers={
-        "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13"})
+    nokey = requests.get(
+        stack.url + "/ws",
+        timeout=5,
+        headers={"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13"},
+    )
     assert 400 <= nokey.status_code < 500
     assert stack.error_lines()[before:] == []

@@ -1,4 +1,5 @@
 """AMQP_URI with several nodes, the masking of passwords and the queue type (chatvakt/broker.py); no broker."""
+
 import pytest
 from kombu import Queue
 

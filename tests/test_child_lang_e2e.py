@@ -1,6 +1,7 @@
 """The child's language through the public route (issue 13, outcome 11): only
 the child's page says it, a bad value is a 422, the same answer again changes
 nothing, and an ended chat's token no longer works."""
+
 import pytest
 
 from tests.client import Api

@@ -11,6 +11,7 @@ hold chats that ended two years ago, and a month through the HTTP API would
 take minutes. The flow of one real chat (in/out filled from the chat, the rule,
 reminders, corrections) goes through the HTTP API and the socket.
 """
+
 import csv
 import datetime as dt
 import io
@@ -38,8 +39,10 @@ REMIND_MAX = 2
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    running = Stack(tmp_path_factory.mktemp("coding-stack"), env={
-        "CHATVAKT_CODING_REMIND_S": str(REMIND_S), "CHATVAKT_CODING_REMIND_MAX": str(REMIND_MAX)}).start()
+    running = Stack(
+        tmp_path_factory.mktemp("coding-stack"),
+        env={"CHATVAKT_CODING_REMIND_S": str(REMIND_S), "CHATVAKT_CODING_REMIND_MAX": str(REMIND_MAX)},
+    ).start()
     yield running
     running.stop()
 
@@ -59,8 +62,14 @@ def ended_chat(stack, counsellor, gender="boy", age=14):
     return chat_id, child
 
 
-GOOD = {"gender": "girl", "age": 13, "categories": ["violence.bullying"],
-        "acute_danger_assessed": True, "acute_danger": False, "contact_type": "child_about_self"}
+GOOD = {
+    "gender": "girl",
+    "age": 13,
+    "categories": ["violence.bullying"],
+    "acute_danger_assessed": True,
+    "acute_danger": False,
+    "contact_type": "child_about_self",
+}
 
 
 def test_a_chat_is_coded_by_the_rule_and_nothing_uncoded_goes_unnoticed(stack, people):
@@ -79,8 +88,9 @@ def test_a_chat_is_coded_by_the_rule_and_nothing_uncoded_goes_unnoticed(stack, p
     assert chat_id in [c["chat_id"] for c in supervisor.get("/api/v1/coding/uncoded").json()["chats"]]
 
     # still uncoded: reminded again, and supervisors told once it is overdue
-    again = socket.wait_for("coding.required", lambda d: d["chat_id"] == chat_id and d["reminder"] == 1,
-                            timeout=REMIND_S * 4)
+    again = socket.wait_for(
+        "coding.required", lambda d: d["chat_id"] == chat_id and d["reminder"] == 1, timeout=REMIND_S * 4
+    )
     assert again["uncoded"] == 1 and not again["overdue"]
     overdue = watcher.wait_for("coding.overdue", lambda d: d["chat_id"] == chat_id, timeout=REMIND_S * 4)
     assert overdue["reminder"] == REMIND_MAX and overdue["counsellor_id"] == counsellor.id
@@ -95,15 +105,16 @@ def test_a_chat_is_coded_by_the_rule_and_nothing_uncoded_goes_unnoticed(stack, p
 
     # every branch of the rule: 422 naming the field
     for change, field in (
-            ({"categories": []}, "categories"),
-            ({"categories": ["violence", "violence.bullying"]}, "categories"),
-            ({"categories": ["violence.bullying", "violence"]}, "categories"),
-            ({"categories": ["no_such_code"]}, "categories"),
-            ({"categories": "violence.bullying"}, "categories"),
-            ({"acute_danger_assessed": False}, "acute_danger_assessed"),
-            ({"contact_type": "prank"}, "contact_type"),
-            ({"time_out": "2001-01-01T00:00:00Z"}, "time_out"),
-            ({"age": 99}, "age")):
+        ({"categories": []}, "categories"),
+        ({"categories": ["violence", "violence.bullying"]}, "categories"),
+        ({"categories": ["violence.bullying", "violence"]}, "categories"),
+        ({"categories": ["no_such_code"]}, "categories"),
+        ({"categories": "violence.bullying"}, "categories"),
+        ({"acute_danger_assessed": False}, "acute_danger_assessed"),
+        ({"contact_type": "prank"}, "contact_type"),
+        ({"time_out": "2001-01-01T00:00:00Z"}, "time_out"),
+        ({"age": 99}, "age"),
+    ):
         bad = counsellor.put(path, {**GOOD, **change})
         assert bad.status_code == 422, (change, bad.text)
         assert field in bad.json()["error"]["fields"], (change, bad.text)
@@ -141,8 +152,12 @@ def test_stats_endpoint_validates_and_is_for_supervisors(stack, people):
     counsellor, _, supervisor = people
     assert counsellor.get("/api/v1/stats").status_code == 403
     assert counsellor.get("/api/v1/stats?format=csv").status_code == 403
-    for query, field in (("from=yesterday", "from"), ("to=2024-02-30", "to"),
-                         ("from=2024-03-02&to=2024-03-01", "to"), ("format=xlsx", "format")):
+    for query, field in (
+        ("from=yesterday", "from"),
+        ("to=2024-02-30", "to"),
+        ("from=2024-03-02&to=2024-03-01", "to"),
+        ("format=xlsx", "format"),
+    ):
         bad = supervisor.get(f"/api/v1/stats?{query}")
         assert bad.status_code == 422, (query, bad.text)
         assert field in bad.json()["error"]["fields"]
@@ -169,13 +184,17 @@ def seed_month(tax, n=260, seed=116111):
     span = (MONTH_TO - MONTH_FROM).total_seconds()
     starts = [MONTH_FROM + dt.timedelta(seconds=rnd.uniform(0, span - 1)) for _ in range(n)]
     # the range's edges: a minute inside and a minute outside each end
-    starts += [MONTH_FROM, MONTH_TO - dt.timedelta(minutes=1),
-               MONTH_FROM - dt.timedelta(minutes=1), MONTH_TO]
+    starts += [MONTH_FROM, MONTH_TO - dt.timedelta(minutes=1), MONTH_FROM - dt.timedelta(minutes=1), MONTH_TO]
     chats = []
     for i, started in enumerate(starts):
-        chat = {"chat_id": f"seed-{i:04d}", "started_at": started, "at_risk": rnd.random() < 0.15,
-                "gender": rnd.choice([*GENDERS, None]), "age": rnd.choice([None, 5, 9, 10, 12, 13, 14, 15, 16, 19, 25]),
-                "coding": None}
+        chat = {
+            "chat_id": f"seed-{i:04d}",
+            "started_at": started,
+            "at_risk": rnd.random() < 0.15,
+            "gender": rnd.choice([*GENDERS, None]),
+            "age": rnd.choice([None, 5, 9, 10, 12, 13, 14, 15, 16, 19, 25]),
+            "coding": None,
+        }
         if rnd.random() < 0.78:
             wait = rnd.choice([rnd.uniform(0, 299), rnd.uniform(301, 2400), 300.0])
             chat["assigned_at"] = started + dt.timedelta(seconds=wait)
@@ -188,12 +207,17 @@ def seed_month(tax, n=260, seed=116111):
                 else:
                     codes = rnd.sample(subs, rnd.choice([1, 1, 2, 3]))
                 # keep the rule: no main category next to one of its own subcategories
-                codes = [c for c in dict.fromkeys(codes)
-                         if not (tax.is_main(c) and any(tax.parent(o) == c for o in codes))]
+                codes = [
+                    c for c in dict.fromkeys(codes) if not (tax.is_main(c) and any(tax.parent(o) == c for o in codes))
+                ]
                 chat["coding"] = {
-                    "gender": rnd.choice(GENDERS), "age": rnd.choice([None, 11, 13, 14, 17, 22]),
-                    "categories": codes, "contact_type": rnd.choice(CONTACT_TYPES),
-                    "acute_danger_assessed": True, "acute_danger": rnd.random() < 0.08}
+                    "gender": rnd.choice(GENDERS),
+                    "age": rnd.choice([None, 11, 13, 14, 17, 22]),
+                    "categories": codes,
+                    "contact_type": rnd.choice(CONTACT_TYPES),
+                    "acute_danger_assessed": True,
+                    "acute_danger": rnd.random() < 0.08,
+                }
         else:
             chat["assigned_at"] = None
             chat["ended_at"] = started + dt.timedelta(seconds=rnd.uniform(5, 1800))
@@ -204,12 +228,19 @@ def seed_month(tax, n=260, seed=116111):
 
 
 def chat_ended(chat):
-    return {"chat_id": chat["chat_id"], "status": chat["status"], "ended_by": "child",
-            "started_at": iso(chat["started_at"]),
-            "assigned_at": iso(chat["assigned_at"]) if chat["assigned_at"] else None,
-            "ended_at": iso(chat["ended_at"]), "counsellor_id": chat["counsellor_id"],
-            "counsellor_name": "Seed" if chat["counsellor_id"] else None,
-            "gender": chat["gender"], "age": chat["age"], "phases": {}}
+    return {
+        "chat_id": chat["chat_id"],
+        "status": chat["status"],
+        "ended_by": "child",
+        "started_at": iso(chat["started_at"]),
+        "assigned_at": iso(chat["assigned_at"]) if chat["assigned_at"] else None,
+        "ended_at": iso(chat["ended_at"]),
+        "counsellor_id": chat["counsellor_id"],
+        "counsellor_name": "Seed" if chat["counsellor_id"] else None,
+        "gender": chat["gender"],
+        "age": chat["age"],
+        "phases": {},
+    }
 
 
 def nearest_rank(values, p):
@@ -220,8 +251,11 @@ def nearest_rank(values, p):
 def band(age):
     if age is None:
         return "unknown"
-    return next(name for name, lo, hi in (("5-9", 5, 9), ("10-12", 10, 12), ("13-15", 13, 15),
-                                         ("16-18", 16, 18), ("19-25", 19, 25)) if lo <= age <= hi)
+    return next(
+        name
+        for name, lo, hi in (("5-9", 5, 9), ("10-12", 10, 12), ("13-15", 13, 15), ("16-18", 16, 18), ("19-25", 19, 25))
+        if lo <= age <= hi
+    )
 
 
 def expected(chats, tax):
@@ -247,7 +281,9 @@ def expected(chats, tax):
         cats = c["coding"]["categories"]
         main_only.update(m for m in cats if tax.is_main(m) and not any(tax.parent(o) == m for o in cats))
     return {
-        "total_chats": len(inside), "answered": len(answered), "abandoned": len(abandoned),
+        "total_chats": len(inside),
+        "answered": len(answered),
+        "abandoned": len(abandoned),
         "coded": len(coded),
         "by_primary_category": Counter(c["coding"]["categories"][0] for c in coded),
         "by_any_category": Counter(code for c in coded for code in c["coding"]["categories"]),
@@ -256,13 +292,16 @@ def expected(chats, tax):
         "by_age_band": Counter(band(said(c, "age")) for c in inside),
         "by_contact_type": Counter(c["coding"]["contact_type"] if c["coding"] else "unknown" for c in inside),
         "hour_by_weekday": hours,
-        "wait_p50": nearest_rank(waits, 50), "wait_p90": nearest_rank(waits, 90),
-        "duration_p50": nearest_rank(durations, 50), "duration_p90": nearest_rank(durations, 90),
+        "wait_p50": nearest_rank(waits, 50),
+        "wait_p90": nearest_rank(waits, 90),
+        "duration_p50": nearest_rank(durations, 50),
+        "duration_p90": nearest_rank(durations, 90),
         "abandoned_share": len(abandoned) / left,
         "answered_within_5min_share": sum(w <= 300 for w in waits) / left,
-        "at_risk_answered_within_5min_share":
-            sum(1 for c in risky if c["assigned_at"] and (c["assigned_at"] - c["started_at"]).total_seconds() <= 300)
-            / len(risky),
+        "at_risk_answered_within_5min_share": sum(
+            1 for c in risky if c["assigned_at"] and (c["assigned_at"] - c["started_at"]).total_seconds() <= 300
+        )
+        / len(risky),
         "acute_danger_share": sum(c["coding"]["acute_danger"] for c in coded) / len(coded),
         "coded_share": len(coded) / len(answered),
     }
@@ -279,19 +318,39 @@ def test_statistics_over_a_seeded_month(stack, people):
     publish = event_dispatcher(config)
     for chat in chats:
         if chat["at_risk"]:
-            publish(ev.ESCALATION, ev.RISK_DETECTED, ev.dump(ev.ESCALATION, ev.RISK_DETECTED, {
-                "chat_id": chat["chat_id"], "seq": 2, "category": "suicide", "severity": "high",
-                "reason": "seed", "detected_at": iso(chat["started_at"])}))
+            publish(
+                ev.ESCALATION,
+                ev.RISK_DETECTED,
+                ev.dump(
+                    ev.ESCALATION,
+                    ev.RISK_DETECTED,
+                    {
+                        "chat_id": chat["chat_id"],
+                        "seq": 2,
+                        "category": "suicide",
+                        "severity": "high",
+                        "reason": "seed",
+                        "detected_at": iso(chat["started_at"]),
+                    },
+                ),
+            )
         publish(ev.CHAT, ev.CHAT_ENDED, ev.dump(ev.CHAT, ev.CHAT_ENDED, chat_ended(chat)))
     supervisor = people[2]
     # chat_ended is the coding service's one source: a coding waits for its record
     to_code = {chat["chat_id"] for chat in chats if chat["coding"]}
-    until(lambda: to_code <= {c["chat_id"] for c in supervisor.get("/api/v1/coding/uncoded").json()["chats"]},
-          timeout=30, interval=0.2)
+    until(
+        lambda: to_code <= {c["chat_id"] for c in supervisor.get("/api/v1/coding/uncoded").json()["chats"]},
+        timeout=30,
+        interval=0.2,
+    )
     with ClusterRpcProxy(config) as cluster:
-        replies = [cluster.coding.save_coding.call_async(
-            chat_ended(chat), chat["coding"], {"role": "counsellor", "id": chat["counsellor_id"], "name": "Seed"})
-            for chat in chats if chat["coding"]]
+        replies = [
+            cluster.coding.save_coding.call_async(
+                chat_ended(chat), chat["coding"], {"role": "counsellor", "id": chat["counsellor_id"], "name": "Seed"}
+            )
+            for chat in chats
+            if chat["coding"]
+        ]
         assert all(reply.result()["coded"] for reply in replies)
 
     want = expected(chats, tax)
@@ -301,22 +360,29 @@ def test_statistics_over_a_seeded_month(stack, people):
     def arrived():  # every risk_detected too
         got.update(supervisor.get(query).json())
         return (got["total_chats"], got["at_risk_answered_within_5min_share"]) == (
-            want["total_chats"], want["at_risk_answered_within_5min_share"])
+            want["total_chats"],
+            want["at_risk_answered_within_5min_share"],
+        )
 
     until(arrived, timeout=30, interval=0.2)
 
     for key in ("total_chats", "answered", "abandoned", "coded"):
         assert got[key] == want[key], key
-    for key in ("by_primary_category", "by_any_category", "main_only", "by_gender", "by_age_band",
-                "by_contact_type"):
+    for key in ("by_primary_category", "by_any_category", "main_only", "by_gender", "by_age_band", "by_contact_type"):
         assert nonzero(got[key]) == dict(want[key]), key
     assert sum(want["main_only"].values()) > 0
     assert got["hour_by_weekday"] == want["hour_by_weekday"]
     assert (got["wait_s"]["p50"], got["wait_s"]["p90"]) == pytest.approx((want["wait_p50"], want["wait_p90"]), abs=1e-3)
     assert (got["duration_s"]["p50"], got["duration_s"]["p90"]) == pytest.approx(
-        (want["duration_p50"], want["duration_p90"]), abs=1e-3)
-    for key in ("abandoned_share", "answered_within_5min_share", "at_risk_answered_within_5min_share",
-                "acute_danger_share", "coded_share"):
+        (want["duration_p50"], want["duration_p90"]), abs=1e-3
+    )
+    for key in (
+        "abandoned_share",
+        "answered_within_5min_share",
+        "at_risk_answered_within_5min_share",
+        "acute_danger_share",
+        "coded_share",
+    ):
         assert got[key] == pytest.approx(want[key]), key
 
     # the same numbers as CSV, with every count that could single out a child suppressed

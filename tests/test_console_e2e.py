@@ -3,6 +3,7 @@ or away cannot take a chat (409 `not_available`, so the console can offer to go
 available), the queue tells the console when a wait is too long, and the counsellor
 who wrote identifying details can read them back during the chat (and shortly
 after), each read in the escalation's audit trail."""
+
 import pytest
 
 from tests.stack import Stack
@@ -14,8 +15,9 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def short_stack(tmp_path_factory):
     # A short read-back window so "shortly after" can be passed in a test.
-    stack = Stack(tmp_path_factory.mktemp("console"), env={
-        "CHATVAKT_READBACK_S": "2", "CHATVAKT_WAIT_WARN_S": "45"}).start()
+    stack = Stack(
+        tmp_path_factory.mktemp("console"), env={"CHATVAKT_READBACK_S": "2", "CHATVAKT_WAIT_WARN_S": "45"}
+    ).start()
     yield stack
     stack.stop()
 
@@ -54,8 +56,10 @@ def test_identifying_details_read_back_by_their_writer_and_audited(short_stack):
     child = new_chat(short_stack, "jeg har tabletter her")
     assert counsellor.put("/api/v1/presence", {"status": "available"}).status_code == 200
     assert counsellor.post("/api/v1/queue/take", {"chat_id": child.chat_id}).status_code == 200
-    raised = counsellor.post(f"/api/v1/chats/{child.chat_id}/escalations", {
-        "kind": "acute_danger", "details": {"situation": "tabletter", "location": "Storgata 1, Bergen"}})
+    raised = counsellor.post(
+        f"/api/v1/chats/{child.chat_id}/escalations",
+        {"kind": "acute_danger", "details": {"situation": "tabletter", "location": "Storgata 1, Bergen"}},
+    )
     assert raised.status_code == 201, raised.text
     esc = raised.json()["escalation_id"]
     path = f"/api/v1/escalations/{esc}/identifying"

@@ -1,6 +1,7 @@
 """Issue 15, outcome 5: CHATVAKT_DATA is the service user's alone (0700) and
 so is every file in it (0600): the SQLite files hold transcripts, the key
 seals escalations."""
+
 import os
 import stat
 import subprocess
@@ -20,14 +21,26 @@ def test_the_data_folder_is_0700_and_its_files_0600(tmp_path):
     env.pop("CHATVAKT_DB_URL", None)
     env.pop("CHATVAKT_ESCALATION_KEY", None)
     # Created by the ordinary paths: every database migrated, the key made.
-    subprocess.run([str(ROOT / ".venv" / "bin" / "chatvakt"), "migrate", "all"], env=env, cwd=ROOT,
-                   check=True, capture_output=True)
-    subprocess.run([sys.executable, "-c", "from services.escalation.vault import Vault; Vault.from_env()"],
-                   env=env, cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "chatvakt"), "migrate", "all"], env=env, cwd=ROOT, check=True, capture_output=True
+    )
+    subprocess.run(
+        [sys.executable, "-c", "from services.escalation.vault import Vault; Vault.from_env()"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     assert _mode(data) == 0o700
     files = sorted(p.name for p in data.iterdir())
-    assert {"queue.sqlite3", "chat.sqlite3", "coding.sqlite3", "escalation.sqlite3",
-            "gateway.sqlite3", "escalation.key"} <= set(files), files
+    assert {
+        "queue.sqlite3",
+        "chat.sqlite3",
+        "coding.sqlite3",
+        "escalation.sqlite3",
+        "gateway.sqlite3",
+        "escalation.key",
+    } <= set(files), files
     loose = {name: oct(_mode(data / name)) for name in files if _mode(data / name) != 0o600}
     assert loose == {}
 

@@ -1,5 +1,6 @@
 """Issue 15, outcome 5: parked events expire, and ops list, replay and drop
 them with `chatvakt dead-letters` without ever seeing a body."""
+
 import pytest
 from kombu import Connection
 from nameko.standalone.events import event_dispatcher
@@ -18,6 +19,7 @@ class Failing(Exception):
 
 class Subject:
     """Fails while state["fail"] is set, so each event is parked after its one try."""
+
     name = "deadtest"
 
     @event_handler("deadsrc", "hurt")

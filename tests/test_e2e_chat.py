@@ -3,6 +3,7 @@
 Every service is in this flow: chat (relay), queue (intake), escalation (the
 risk screen raises and alerts), coding (uncoded list, coding, statistics).
 """
+
 import time
 
 import pytest
@@ -18,8 +19,7 @@ def test_a_whole_chat_from_start_to_statistics(stack):
 
 def whole_chat(stack):
     child = Api(stack.url)
-    started = child.post("/api/v1/chats", {"gender": "girl", "age": 13,
-                                           "message": "Hei, jeg lurer på noe om venner"})
+    started = child.post("/api/v1/chats", {"gender": "girl", "age": 13, "message": "Hei, jeg lurer på noe om venner"})
     assert started.status_code == 201, started.text
     chat = started.json()
     assert chat["status"] == "waiting" and chat["position"] >= 1
@@ -32,7 +32,10 @@ def whole_chat(stack):
     presence = counsellor.put("/api/v1/presence", {"status": "available", "capacity": 2})
     assert presence.status_code == 200, presence.text
     assert {k: presence.json()[k] for k in ("status", "capacity", "active_chats")} == {
-        "status": "available", "capacity": 2, "active_chats": 0}
+        "status": "available",
+        "capacity": 2,
+        "active_chats": 0,
+    }
 
     queue = counsellor.get("/api/v1/queue").json()
     entry = next(w for w in queue["waiting"] if w["chat_id"] == chat["chat_id"])
@@ -48,20 +51,22 @@ def whole_chat(stack):
     assert state["status"] == "active" and state["position"] is None
     assert state["counsellor"] == {"name": "Kari"}
 
-    sent = counsellor.post(f"/api/v1/chats/{chat['chat_id']}/messages",
-                           {"text": "Hei, jeg heter Kari. Hva har skjedd?"})
+    sent = counsellor.post(
+        f"/api/v1/chats/{chat['chat_id']}/messages", {"text": "Hei, jeg heter Kari. Hva har skjedd?"}
+    )
     assert sent.status_code == 201, sent.text
     pushed = child_socket.wait_for("chat.message", lambda d: d["sender"] == "counsellor")
     assert pushed["text"] == "Hei, jeg heter Kari. Hva har skjedd?" and pushed["seq"] == sent.json()["seq"]
 
-    reply = child.post(f"/api/v1/chats/{chat['chat_id']}/messages",
-                       {"text": "Noen i klassen er slemme", "client_msg_id": "c-1"})
+    reply = child.post(
+        f"/api/v1/chats/{chat['chat_id']}/messages", {"text": "Noen i klassen er slemme", "client_msg_id": "c-1"}
+    )
     assert reply.status_code == 201
-    again = child.post(f"/api/v1/chats/{chat['chat_id']}/messages",
-                       {"text": "Noen i klassen er slemme", "client_msg_id": "c-1"})
+    again = child.post(
+        f"/api/v1/chats/{chat['chat_id']}/messages", {"text": "Noen i klassen er slemme", "client_msg_id": "c-1"}
+    )
     assert again.status_code == 201 and again.json()["seq"] == reply.json()["seq"]
-    counsellor_socket.wait_for("chat.message", lambda d: d["sender"] == "child"
-                               and d["seq"] == reply.json()["seq"])
+    counsellor_socket.wait_for("chat.message", lambda d: d["sender"] == "child" and d["seq"] == reply.json()["seq"])
 
     history = child.get(f"/api/v1/chats/{chat['chat_id']}/messages?after=0").json()["messages"]
     seqs = [m["seq"] for m in history]
@@ -83,16 +88,24 @@ def whole_chat(stack):
     uncoded = counsellor.get("/api/v1/coding/uncoded").json()["chats"]
     assert chat["chat_id"] in [c["chat_id"] for c in uncoded]
 
-    bad = counsellor.put(f"/api/v1/chats/{chat['chat_id']}/coding", {
-        "gender": "girl", "age": 13, "categories": ["peer_relationships", "peer_relationships.bullying"],
-        "acute_danger_assessed": True, "acute_danger": False})
+    bad = counsellor.put(
+        f"/api/v1/chats/{chat['chat_id']}/coding",
+        {
+            "gender": "girl",
+            "age": 13,
+            "categories": ["peer_relationships", "peer_relationships.bullying"],
+            "acute_danger_assessed": True,
+            "acute_danger": False,
+        },
+    )
     assert bad.status_code in (422,), bad.text
     assert "categories" in bad.json()["error"]["fields"]
     taxonomy = counsellor.get("/api/v1/taxonomy").json()
     sub = next(c for c in taxonomy["categories"] if c["code"] == "violence")["subcategories"][0]["code"]
-    coded = counsellor.put(f"/api/v1/chats/{chat['chat_id']}/coding", {
-        "gender": "girl", "age": 13, "categories": [sub],
-        "acute_danger_assessed": True, "acute_danger": False})
+    coded = counsellor.put(
+        f"/api/v1/chats/{chat['chat_id']}/coding",
+        {"gender": "girl", "age": 13, "categories": [sub], "acute_danger_assessed": True, "acute_danger": False},
+    )
     assert coded.status_code == 200, coded.text
     assert coded.json()["categories"] == [sub]
     assert chat["chat_id"] not in [c["chat_id"] for c in counsellor.get("/api/v1/coding/uncoded").json()["chats"]]
@@ -125,7 +138,9 @@ def test_a_child_at_risk_is_raised_and_alerted(stack):
     assert order.index(risky["chat_id"]) < order.index(calm["chat_id"])
     # Leave the queue as we found it for the other tests.
     for chat in (calm, risky):
-        assert Api(stack.url, chat["token"]).post(f"/api/v1/chats/{chat['chat_id']}/end").json()["status"] == "abandoned"
+        assert (
+            Api(stack.url, chat["token"]).post(f"/api/v1/chats/{chat['chat_id']}/end").json()["status"] == "abandoned"
+        )
     watcher.close()
 
 
@@ -152,8 +167,7 @@ def test_pages_health_and_contract(stack, api):
 
 def test_bad_input_gets_clear_4xx(stack, api):
     assert api.post("/api/v1/chats", {"age": 99}).status_code == 422
-    raw = api.call("POST", "/api/v1/chats", None, data=b"{not json",
-                   headers={"Content-Type": "application/json"})
+    raw = api.call("POST", "/api/v1/chats", None, data=b"{not json", headers={"Content-Type": "application/json"})
     assert raw.status_code == 400 and raw.json()["error"]["code"] == "malformed"
     assert api.get("/api/v1/chats/nope").status_code == 401
     assert api.get("/api/v1/chats/nope", token="forged").status_code == 401
@@ -161,11 +175,11 @@ def test_bad_input_gets_clear_4xx(stack, api):
     other = api.post("/api/v1/chats", {}).json()
     # A child's token opens that one chat only.
     assert api.get(f"/api/v1/chats/{other['chat_id']}", token=chat["token"]).status_code == 404
-    too_long = api.post(f"/api/v1/chats/{chat['chat_id']}/messages", {"text": "x" * 4001},
-                        token=chat["token"])
+    too_long = api.post(f"/api/v1/chats/{chat['chat_id']}/messages", {"text": "x" * 4001}, token=chat["token"])
     assert too_long.status_code == 422 and "text" in too_long.json()["error"]["fields"]
-    assert api.post(f"/api/v1/chats/{chat['chat_id']}/messages", {"text": "   "},
-                    token=chat["token"]).status_code == 422
+    assert (
+        api.post(f"/api/v1/chats/{chat['chat_id']}/messages", {"text": "   "}, token=chat["token"]).status_code == 422
+    )
     assert api.post("/api/v1/auth/login", {"username": "demo-counsellor", "password": "nope"}).status_code == 401
     for c in (chat, other):
         api.post(f"/api/v1/chats/{c['chat_id']}/end", token=c["token"])
@@ -179,13 +193,17 @@ def test_every_service_serves_its_metrics(tmp_path):
 
     ports = {name: free_port() for name in ("queue", "chat", "escalation", "gateway")}
     # One METRICS_PORT for all would collide: the launcher gives each its own.
-    stack = Stack(tmp_path, env={"CHATVAKT_METRICS_PORTS": ",".join(
-        f"{name}={port}" for name, port in ports.items())}).start()
+    stack = Stack(
+        tmp_path, env={"CHATVAKT_METRICS_PORTS": ",".join(f"{name}={port}" for name, port in ports.items())}
+    ).start()
     try:
         Api(stack.url).post("/api/v1/chats", {"message": "hei"})
-        expected = {"queue": "chatvakt_queue_waiting", "chat": "chatvakt_chats_active",
-                    "escalation": "chatvakt_escalations_open",
-                    "gateway": "chatvakt_http_requests_total"}
+        expected = {
+            "queue": "chatvakt_queue_waiting",
+            "chat": "chatvakt_chats_active",
+            "escalation": "chatvakt_escalations_open",
+            "gateway": "chatvakt_http_requests_total",
+        }
         deadline = time.monotonic() + 15
         for name, port in ports.items():
             while True:

@@ -1,5 +1,6 @@
 """The whole chat again, with every service on the real PostgreSQL
 (CHATVAKT_DB_URL as API.md says: databases created and migrated when missing)."""
+
 import secrets
 
 import pytest
@@ -8,8 +9,11 @@ from chatvakt.testing import PG_ADMIN_URL, postgres_available
 from tests.stack import Stack
 from tests.test_e2e_chat import whole_chat
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres,
-              pytest.mark.skipif(not postgres_available(), reason="PostgreSQL does not answer")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.postgres,
+    pytest.mark.skipif(not postgres_available(), reason="PostgreSQL does not answer"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +29,11 @@ def pg_stack(tmp_path_factory):
 
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as conn:
-        for name in conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
-                                 {"p": prefix + "%"}).scalars().all():
+        for name in (
+            conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p"), {"p": prefix + "%"})
+            .scalars()
+            .all()
+        ):
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
 

@@ -1,6 +1,7 @@
 """Issue 6, escalations, through the real processes on the real broker: risk
 alerts (timing, repeats, raising, acknowledging), every kind of escalation to
 its end, who may see what, encryption at rest and the audit log."""
+
 import secrets
 import time
 
@@ -20,11 +21,16 @@ RISKY = "jeg vil ta livet mitt i kveld"
 @pytest.fixture(scope="module")
 def esc(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("escalation")
-    running = Stack(workdir, env={
-        "CHATVAKT_ALERT_REPEAT_S": str(REPEAT_S), "CHATVAKT_ALERT_RAISE_S": str(RAISE_S),
-        "CHATVAKT_ALERT_TICK_S": "0.25", "CHATVAKT_CHILD_MSGS_PER_MIN": "1000",
-        "CHATVAKT_ESCALATION_KEY": Fernet.generate_key().decode(),
-    }).start()
+    running = Stack(
+        workdir,
+        env={
+            "CHATVAKT_ALERT_REPEAT_S": str(REPEAT_S),
+            "CHATVAKT_ALERT_RAISE_S": str(RAISE_S),
+            "CHATVAKT_ALERT_TICK_S": "0.25",
+            "CHATVAKT_CHILD_MSGS_PER_MIN": "1000",
+            "CHATVAKT_ESCALATION_KEY": Fernet.generate_key().decode(),
+        },
+    ).start()
     running.workdir_path = workdir
     yield running
     running.stop()
@@ -54,13 +60,15 @@ def test_a_risky_message_alerts_at_once_then_again_then_every_supervisor(esc):
         assert alert["raised"] is False and alert["repeat"] == 0 and alert["alert_id"]
         watching.wait_for("escalation.alert", lambda d: d["chat_id"] == chat_id, timeout=5)
 
-        again = mine.wait_for("escalation.alert", lambda d: d["chat_id"] == chat_id and d["repeat"] >= 1,
-                              timeout=REPEAT_S + 5)
+        again = mine.wait_for(
+            "escalation.alert", lambda d: d["chat_id"] == chat_id and d["repeat"] >= 1, timeout=REPEAT_S + 5
+        )
         assert again["raised"] is False
         # Not the colleague's chat: only once raised does it reach every counsellor.
         assert not [e for e in theirs.events if e["data"].get("chat_id") == chat_id]
-        raised = theirs.wait_for("escalation.alert", lambda d: d["chat_id"] == chat_id and d["raised"],
-                                 timeout=RAISE_S + 5)
+        raised = theirs.wait_for(
+            "escalation.alert", lambda d: d["chat_id"] == chat_id and d["raised"], timeout=RAISE_S + 5
+        )
         assert raised["alert_id"] == alert["alert_id"]
         listed = supervisor.get("/api/v1/alerts").json()["alerts"]
         assert [a for a in listed if a["chat_id"] == chat_id][0]["raised"] is True
@@ -90,9 +98,11 @@ def test_acute_danger_network_contact_and_referral_to_their_end(esc):
         bad = patch(counsellor, acute["escalation_id"], {"details": {"emergency_number": "999"}})
         assert bad.status_code == 422 and "details.emergency_number" in bad.json()["error"]["fields"]
         assert patch(counsellor, acute["escalation_id"], {"status": "acknowledged"}).status_code == 422
-        done = patch(counsellor, acute["escalation_id"], {
-            "details": {"emergency_number": "112", "situation": "Redd, alene ute"},
-            "status": "emergency_contacted"})
+        done = patch(
+            counsellor,
+            acute["escalation_id"],
+            {"details": {"emergency_number": "112", "situation": "Redd, alene ute"}, "status": "emergency_contacted"},
+        )
         assert done.status_code == 200, done.text
         body = done.json()
         assert body["details"]["called_by"] and body["details"]["called_at"]
@@ -104,11 +114,16 @@ def test_acute_danger_network_contact_and_referral_to_their_end(esc):
         assert [h["status"] for h in closed["history"]] == ["open", "emergency_contacted", "closed"]
         assert all(h["by"] == counsellor.id for h in closed["history"])
 
-        missing = counsellor.post(f"/api/v1/chats/{chat_id}/escalations",
-                                  {"kind": "network_contact", "details": {"contact": "school"}})
+        missing = counsellor.post(
+            f"/api/v1/chats/{chat_id}/escalations", {"kind": "network_contact", "details": {"contact": "school"}}
+        )
         assert missing.status_code == 422 and "details.consent" in missing.json()["error"]["fields"]
-        contact = raise_(counsellor, chat_id, "network_contact", {
-            "contact": "school_nurse", "consent": "given", "contact_person": {"name": "Helsesykepleier Berit"}})
+        contact = raise_(
+            counsellor,
+            chat_id,
+            "network_contact",
+            {"contact": "school_nurse", "consent": "given", "contact_person": {"name": "Helsesykepleier Berit"}},
+        )
         assert patch(counsellor, contact["escalation_id"], {"status": "contacted"}).json()["details"]["contacted_at"]
         assert patch(counsellor, contact["escalation_id"], {"status": "closed"}).json()["open"] is False
 
@@ -116,8 +131,9 @@ def test_acute_danger_network_contact_and_referral_to_their_end(esc):
         assert {"alarmtelefonen", "police", "ambulance", "fire", "legevakt", "barnevernvakt"} <= services
         referral = raise_(counsellor, chat_id, "referral", {"services": ["korspahalsen", "legevakt"]})
         assert referral["status"] == "recorded"
-        unknown = counsellor.post(f"/api/v1/chats/{chat_id}/escalations",
-                                  {"kind": "referral", "details": {"services": ["nowhere"]}})
+        unknown = counsellor.post(
+            f"/api/v1/chats/{chat_id}/escalations", {"kind": "referral", "details": {"services": ["nowhere"]}}
+        )
         assert unknown.status_code == 422
         mine = counsellor.get(f"/api/v1/chats/{chat_id}/escalations").json()["escalations"]
         assert {e["kind"] for e in mine} == {"acute_danger", "network_contact", "referral"}
@@ -129,9 +145,16 @@ def test_report_of_concern_from_draft_to_acknowledged_with_pdf_and_deadline(esc)
     counsellor, supervisor = staff(esc), staff(esc, "supervisor")
     chat_id, child = active_chat(esc, counsellor, gender="girl", age=12)
     assert child.post(f"/api/v1/chats/{chat_id}/end").status_code == 200
-    coded = counsellor.put(f"/api/v1/chats/{chat_id}/coding", {
-        "gender": "girl", "age": 12, "categories": ["violence.physical_violence"], "acute_danger_assessed": True,
-        "acute_danger": False})
+    coded = counsellor.put(
+        f"/api/v1/chats/{chat_id}/coding",
+        {
+            "gender": "girl",
+            "age": 12,
+            "categories": ["violence.physical_violence"],
+            "acute_danger_assessed": True,
+            "acute_danger": False,
+        },
+    )
     assert coded.status_code == 200, coded.text
     report = raise_(counsellor, chat_id, "report_of_concern", {"person": {"name": "Åse Ørnulf Æsir"}})
     eid = report["escalation_id"]
@@ -141,9 +164,19 @@ def test_report_of_concern_from_draft_to_acknowledged_with_pdf_and_deadline(esc)
     assert "person" not in draft["details"] and draft["deadline"] is None
 
     assert patch(supervisor, eid, {"status": "approved"}).status_code == 422  # cause etc. missing
-    edited = patch(counsellor, eid, {"details": {
-        "cause": "Hun forteller at faren slår henne når han drikker.", "examples": ["Blåmerker på armen"],
-        "duration": "over_time", "others_who_know": "Kontaktlæreren", "recipient": "Barneverntjenesten"}})
+    edited = patch(
+        counsellor,
+        eid,
+        {
+            "details": {
+                "cause": "Hun forteller at faren slår henne når han drikker.",
+                "examples": ["Blåmerker på armen"],
+                "duration": "over_time",
+                "others_who_know": "Kontaktlæreren",
+                "recipient": "Barneverntjenesten",
+            }
+        },
+    )
     assert edited.status_code == 200, edited.text
     assert patch(counsellor, eid, {"status": "approved"}).status_code == 403
     approved = patch(supervisor, eid, {"status": "approved"})
@@ -168,13 +201,23 @@ def test_access_encryption_at_rest_audit_and_holds(esc):
     counsellor, colleague, supervisor = staff(esc), staff(esc), staff(esc, "supervisor")
     chat_id, _ = active_chat(esc, counsellor)
     marker = f"Zq{secrets.token_hex(5)}"
-    eid = raise_(counsellor, chat_id, "acute_danger", {
-        "person": {"name": f"{marker} Hansen", "address": f"{marker}veien 3", "school": f"{marker} skole"},
-        "situation": f"{marker} situation"})["escalation_id"]
+    eid = raise_(
+        counsellor,
+        chat_id,
+        "acute_danger",
+        {
+            "person": {"name": f"{marker} Hansen", "address": f"{marker}veien 3", "school": f"{marker} skole"},
+            "situation": f"{marker} situation",
+        },
+    )["escalation_id"]
     assert colleague.get(f"/api/v1/escalations/{eid}").status_code == 404
     assert patch(colleague, eid, {"status": "closed"}).status_code == 404
-    assert colleague.post(f"/api/v1/chats/{chat_id}/escalations",
-                          {"kind": "referral", "details": {"services": ["ungno"]}}).status_code == 404
+    assert (
+        colleague.post(
+            f"/api/v1/chats/{chat_id}/escalations", {"kind": "referral", "details": {"services": ["ungno"]}}
+        ).status_code
+        == 404
+    )
     assert counsellor.get("/api/v1/escalations").status_code == 403
     own = counsellor.get(f"/api/v1/escalations/{eid}").json()
     assert "person" not in own["details"] and own["identifying"]["fields"] == ["person"]
@@ -186,8 +229,12 @@ def test_access_encryption_at_rest_audit_and_holds(esc):
     trail = supervisor.get(f"/api/v1/escalations/{eid}/audit")
     assert trail.status_code == 200
     actions = [(t["action"], t["actor_id"]) for t in trail.json()["audit"]]
-    assert actions[:4] == [("raised", counsellor.id), ("read", counsellor.id), ("read", supervisor.id),
-                           ("edited", counsellor.id)]
+    assert actions[:4] == [
+        ("raised", counsellor.id),
+        ("read", counsellor.id),
+        ("read", supervisor.id),
+        ("edited", counsellor.id),
+    ]
     assert marker not in trail.text
     assert counsellor.get(f"/api/v1/escalations/{eid}/audit").status_code == 403
 

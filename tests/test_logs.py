@@ -1,4 +1,5 @@
 """The log formatter's second line of defence (no broker needed)."""
+
 import json
 import logging
 import sys
@@ -15,8 +16,11 @@ def test_worker_errors_keep_the_worker_and_drop_the_exception_text():
         raise ValueError("hemmelig barnetekst")
     except ValueError as exc:
         info = sys.exc_info()
-        line = JsonFormatter().format(_record("nameko.containers", "error handling worker %s: %s",
-                                              ("<WorkerContext [chat.post_message]>", exc), info))
+        line = JsonFormatter().format(
+            _record(
+                "nameko.containers", "error handling worker %s: %s", ("<WorkerContext [chat.post_message]>", exc), info
+            )
+        )
     entry = json.loads(line)
     assert "barnetekst" not in line
     assert entry["msg"] == "error handling worker <WorkerContext [chat.post_message]>"

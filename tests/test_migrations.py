@@ -1,5 +1,6 @@
 """Each service's Alembic migrations build exactly the tables its models
 describe, on SQLite and on the real PostgreSQL."""
+
 import importlib
 
 import pytest

@@ -1,5 +1,6 @@
 """PostgreSQL as the production database, through a driver that leaves
 eventlet's hub free: concurrent queries from green threads overlap."""
+
 import time
 
 import eventlet
@@ -10,8 +11,7 @@ from chatvakt import config
 from chatvakt.db import make_engine
 from chatvakt.testing import postgres_available, postgres_database
 
-pytestmark = [pytest.mark.postgres,
-              pytest.mark.skipif(not postgres_available(), reason="PostgreSQL does not answer")]
+pytestmark = [pytest.mark.postgres, pytest.mark.skipif(not postgres_available(), reason="PostgreSQL does not answer")]
 
 
 def test_concurrent_queries_overlap_under_eventlet():

@@ -1,6 +1,7 @@
 """Auto-assign (CHATVAKT_AUTO_ASSIGN=1) on the real stack: the head of the
 queue is offered to the least-loaded available counsellor, who accepts in
 time, or the chat goes back to the head and is offered again."""
+
 import pytest
 
 from tests.client import Socket
@@ -12,9 +13,14 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def auto_stack(tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("autoassign"), env={
-        "CHATVAKT_AUTO_ASSIGN": "1", "CHATVAKT_OFFER_TIMEOUT_S": "2", "CHATVAKT_QUEUE_TICK_S": "0.3",
-    }).start()
+    stack = Stack(
+        tmp_path_factory.mktemp("autoassign"),
+        env={
+            "CHATVAKT_AUTO_ASSIGN": "1",
+            "CHATVAKT_OFFER_TIMEOUT_S": "2",
+            "CHATVAKT_QUEUE_TICK_S": "0.3",
+        },
+    ).start()
     yield stack
     stack.stop()
 

@@ -3,6 +3,7 @@ reason, pushed positions, capacity, abandonment with its wait, cool-down.
 
 The session stack is shared with other tests: every chat here is taken by name
 and ended at the end, and orders are asserted relative to our own chats."""
+
 import secrets
 import time
 
@@ -59,18 +60,21 @@ def test_risk_raises_a_chat_with_the_reason_and_a_supervisor_can_reorder(stack):
     a, b = new_chat(stack), new_chat(stack)
     c = new_chat(stack, RISKY)  # risk on the first message
     try:
+
         def risky_first():
             waiting = supervisor.get("/api/v1/queue").json()["waiting"]
             mine = [w for w in waiting if w["chat_id"] in (a.chat_id, b.chat_id, c.chat_id)]
             return [w["chat_id"] for w in mine] == [c.chat_id, a.chat_id, b.chat_id] and mine[0]
+
         entry = eventually(risky_first)
         assert entry["risk"] is True and entry["priority"] > 0
         # the category in words and what matched, never a quote of the child (issue 13)
         assert "suicide" in entry["reason"] and "«" not in entry["reason"] and entry["priority_source"] == "risk_screen"
         # A later message while waiting raises b as well.
         assert b.post(f"/api/v1/chats/{b.chat_id}/messages", {"text": "pappa slår meg"}).status_code == 201
-        eventually(lambda: [i for i in waiting_ids(supervisor) if i in (a.chat_id, b.chat_id)]
-                   == [b.chat_id, a.chat_id])
+        eventually(
+            lambda: [i for i in waiting_ids(supervisor) if i in (a.chat_id, b.chat_id)] == [b.chat_id, a.chat_id]
+        )
         # By hand, with a reason; a counsellor may not.
         body = {"priority": 90, "reason": "Ringte også i går, svært urolig"}
         counsellor = staff(stack)
@@ -97,8 +101,7 @@ def test_a_waiting_child_is_pushed_its_new_place(stack):
     try:
         before = me.get(f"/api/v1/chats/{me.chat_id}").json()["position"]
         leave(ahead)
-        pushed = socket.wait_for("queue.position", lambda d: d["chat_id"] == me.chat_id
-                                 and d["position"] == before - 1)
+        pushed = socket.wait_for("queue.position", lambda d: d["chat_id"] == me.chat_id and d["position"] == before - 1)
         assert "estimated_wait_s" in pushed and "notice" in pushed
         # Its estimate is a number from real takes, or null: never made up.
         assert pushed["estimated_wait_s"] is None or pushed["estimated_wait_s"] >= 0
@@ -163,6 +166,7 @@ def test_a_child_who_leaves_while_waiting_is_abandoned_with_the_wait(stack):
     def counted():
         stats = supervisor.get("/api/v1/queue/stats").json()
         return stats if stats["abandoned"] == before["abandoned"] + 1 else None
+
     stats = eventually(counted)
     assert stats["abandoned_wait_s"]["max"] >= 0.5
     assert child.chat_id not in waiting_ids(supervisor)
@@ -184,8 +188,10 @@ def test_cooldown_after_acute_danger_and_supervisors_are_told(stack, found_by):
             child.post(f"/api/v1/chats/{child.chat_id}/messages", {"text": RISKY})
             watch.wait_for("escalation.alert", lambda d: d["chat_id"] == child.chat_id)
         else:
-            raised = counsellor.post(f"/api/v1/chats/{child.chat_id}/escalations",
-                                     {"kind": "acute_danger", "details": {"note": "ringte 112"}})
+            raised = counsellor.post(
+                f"/api/v1/chats/{child.chat_id}/escalations",
+                {"kind": "acute_danger", "details": {"note": "ringte 112"}},
+            )
             assert raised.status_code == 201, raised.text
         eventlet.sleep(0.5)  # the fact reaches the queue by event
         counsellor.post(f"/api/v1/chats/{child.chat_id}/end", {})
@@ -198,8 +204,9 @@ def test_cooldown_after_acute_danger_and_supervisors_are_told(stack, found_by):
         # The counsellor says they are ready; supervisors hear that too.
         view = counsellor.put("/api/v1/presence", {"status": "available", "opt_in": True}).json()
         assert view["cooldown_opt_in"] is True
-        watch.wait_for("counsellor.cooldown", lambda d: d["counsellor_id"] == counsellor.id
-                       and d["state"] == "opted_in")
+        watch.wait_for(
+            "counsellor.cooldown", lambda d: d["counsellor_id"] == counsellor.id and d["state"] == "opted_in"
+        )
         assert counsellor.post("/api/v1/queue/take", {"chat_id": later.chat_id}).status_code == 200
         listed = {c["id"]: c for c in supervisor.get("/api/v1/queue/counsellors").json()["counsellors"]}
         assert listed[counsellor.id]["cooldown_until"] == told["until"]

@@ -2,6 +2,7 @@
 counsellors on one chat and never a chat lost under concurrent takes through
 both gateways; presence grace across gateway replicas; the closed-hours
 notice; the queue survives a restart of the queue service unchanged."""
+
 import datetime as dt
 import os
 import signal
@@ -31,11 +32,18 @@ def closed_now():
 
 @pytest.fixture(scope="module")
 def stack2(tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("queue2"), replicas=2, env={
-        "CHATVAKT_PRESENCE_GRACE_S": "2", "CHATVAKT_PRESENCE_HEARTBEAT_S": "1",
-        "CHATVAKT_OPEN_HOURS": closed_now(), "CHATVAKT_RPC_TIMEOUT": "3",
-        "CHATVAKT_TOKEN_RATE": "1000", "CHATVAKT_TOKEN_BURST": "1000",
-    }).start()
+    stack = Stack(
+        tmp_path_factory.mktemp("queue2"),
+        replicas=2,
+        env={
+            "CHATVAKT_PRESENCE_GRACE_S": "2",
+            "CHATVAKT_PRESENCE_HEARTBEAT_S": "1",
+            "CHATVAKT_OPEN_HOURS": closed_now(),
+            "CHATVAKT_RPC_TIMEOUT": "3",
+            "CHATVAKT_TOKEN_RATE": "1000",
+            "CHATVAKT_TOKEN_BURST": "1000",
+        },
+    ).start()
     stack.urls = [stack.url, f"http://127.0.0.1:{stack.port + 1}"]
     yield stack
     stack.stop()
@@ -48,6 +56,7 @@ def accounts(stack, count, role="counsellor"):
         client = Api(stack.urls[i % 2])
         client.id = client.login(username, password)["counsellor"]["id"]
         return client
+
     return list(eventlet.GreenPool(10).imap(make, range(count)))
 
 
@@ -122,8 +131,9 @@ def test_the_closed_notice_with_emergency_numbers(stack2):
         assert [e["number"] for e in seen["notice"]["emergency"]] == ["112", "113", "110", "116 117"]
         assert "116 117" in seen["notice"]["message_nb"]
         leave(ahead)
-        pushed = socket.wait_for("queue.position", lambda d: d["chat_id"] == me.chat_id
-                                 and d["position"] == seen["position"] - 1)
+        pushed = socket.wait_for(
+            "queue.position", lambda d: d["chat_id"] == me.chat_id and d["position"] == seen["position"] - 1
+        )
         assert pushed["notice"]["code"] == "closed" and pushed["notice"]["may_keep_waiting"]
     finally:
         socket.close()
@@ -151,9 +161,14 @@ def test_the_queue_survives_a_restart_of_the_queue_service(stack2):
     while time.monotonic() < deadline and (len(stack2.pids("queue")) < 2 or set(stack2.pids("queue")) & set(pids)):
         eventlet.sleep(0.2)
     assert stack2.wait_ready(60)
-    after = eventually(lambda: (lambda w: w if late.chat_id in [e["chat_id"] for e in w] else None)(
-        supervisor.get("/api/v1/queue").json()["waiting"]), timeout=30)
-    assert [(e["chat_id"], e["priority"], e["reason"]) for e in after[:-1]] == \
-        [(e["chat_id"], e["priority"], e["reason"]) for e in before]
+    after = eventually(
+        lambda: (lambda w: w if late.chat_id in [e["chat_id"] for e in w] else None)(
+            supervisor.get("/api/v1/queue").json()["waiting"]
+        ),
+        timeout=30,
+    )
+    assert [(e["chat_id"], e["priority"], e["reason"]) for e in after[:-1]] == [
+        (e["chat_id"], e["priority"], e["reason"]) for e in before
+    ]
     assert after[-1]["chat_id"] == late.chat_id
     leave(*mine, late)

@@ -1,5 +1,6 @@
 """Issue 15, outcome 6: `make run` greets with its banner and then stays quiet
 while nothing happens; readable lines, JSON only when LOG_FORMAT=json."""
+
 import json
 import time
 
@@ -50,6 +51,9 @@ def test_json_lines_when_asked(tmp_path, monkeypatch):
     lines = _json_lines(out)
     assert lines and all({"ts", "level", "service", "msg"} <= set(line) for line in lines)
     # timers and health checks are at debug: an idle stack says little even at INFO
-    routine = [line["msg"] for line in lines
-               if any(word in line["msg"] for word in ("report_metrics", "readyz", "healthz", "ping"))]
+    routine = [
+        line["msg"]
+        for line in lines
+        if any(word in line["msg"] for word in ("report_metrics", "readyz", "healthz", "ping"))
+    ]
     assert routine == []

@@ -5,6 +5,7 @@ a table row of the README's Configuration or Abuse and limits sections, and
 every event in chatvakt/events.py appears in the services table's `emits`
 column, in the row of the service that sends it.
 """
+
 import re
 from pathlib import Path
 
@@ -18,7 +19,7 @@ READ = re.compile(r"\benv(?:_int|_float)?\(\s*\"(CHATVAKT_[A-Z0-9_]+)\"")
 def _section(text, title):
     start = text.index(f"\n## {title}\n")
     end = text.find("\n## ", start + 1)
-    return text[start:end if end != -1 else None]
+    return text[start : end if end != -1 else None]
 
 
 def _table_rows(text):
@@ -38,8 +39,7 @@ def variables_read():
 
 def test_every_variable_read_is_in_a_readme_table():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    rows = "\n".join(_table_rows(_section(readme, "Configuration"))
-                     + _table_rows(_section(readme, "Abuse and limits")))
+    rows = "\n".join(_table_rows(_section(readme, "Configuration")) + _table_rows(_section(readme, "Abuse and limits")))
     documented = set(re.findall(r"`(CHATVAKT_[A-Z0-9_]+)`", rows))
     read = variables_read()
     assert len(read) > 40  # the pattern still finds what the code reads
@@ -55,6 +55,5 @@ def test_every_event_is_in_the_services_table():
         match = re.match(r"`(?:services/)?(\w+)/`", cells[0])
         if match and len(cells) >= 3:
             emits[match.group(1)] = {e.strip() for e in cells[2].split(",")}
-    missing = sorted(f"{source}.{name}" for source, name in events.SCHEMAS
-                     if name not in emits.get(source, set()))
+    missing = sorted(f"{source}.{name}" for source, name in events.SCHEMAS if name not in emits.get(source, set()))
     assert missing == []

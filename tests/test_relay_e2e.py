@@ -1,5 +1,6 @@
 """Issue 4, the chat relay, through the real processes on the real broker:
 two replicas of every service and two gateways (Stack(replicas=2))."""
+
 import os
 import signal
 import time
@@ -20,13 +21,19 @@ PROMPT_S, END_S = 2, 8
 def relay(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("relay")
     trigger = workdir / "crash-after-commit"
-    running = Stack(workdir, replicas=2, env={
-        "CHATVAKT_CHILD_MSGS_PER_MIN": "1000",
-        "CHATVAKT_INACTIVITY_PROMPT_S": str(PROMPT_S), "CHATVAKT_INACTIVITY_END_S": str(END_S),
-        "CHATVAKT_INACTIVITY_CHECK_S": "0.5",
-        "CHATVAKT_RETENTION_DAYS": "0", "CHATVAKT_RETENTION_CHECK_S": "1",
-        "CHATVAKT_TEST_CRASH_AFTER_COMMIT": str(trigger),
-    }).start()
+    running = Stack(
+        workdir,
+        replicas=2,
+        env={
+            "CHATVAKT_CHILD_MSGS_PER_MIN": "1000",
+            "CHATVAKT_INACTIVITY_PROMPT_S": str(PROMPT_S),
+            "CHATVAKT_INACTIVITY_END_S": str(END_S),
+            "CHATVAKT_INACTIVITY_CHECK_S": "0.5",
+            "CHATVAKT_RETENTION_DAYS": "0",
+            "CHATVAKT_RETENTION_CHECK_S": "1",
+            "CHATVAKT_TEST_CRASH_AFTER_COMMIT": str(trigger),
+        },
+    ).start()
     running.crash_trigger = trigger
     running.urls = [running.url, f"http://127.0.0.1:{running.port + 1}"]
     yield running
@@ -47,9 +54,12 @@ def send_until_stored(urls, token, chat_id, text, client_msg_id, deadline_s=60):
         url = urls[attempt % len(urls)]
         attempt += 1
         try:
-            response = requests.post(f"{url}/api/v1/chats/{chat_id}/messages",
-                                     json={"text": text, "client_msg_id": client_msg_id},
-                                     headers={"Authorization": f"Bearer {token}"}, timeout=15)
+            response = requests.post(
+                f"{url}/api/v1/chats/{chat_id}/messages",
+                json={"text": text, "client_msg_id": client_msg_id},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=15,
+            )
         except requests.RequestException:
             eventlet.sleep(0.2)
             continue
@@ -109,9 +119,12 @@ def test_order_and_idempotency_under_concurrency_through_two_gateways(relay):
 
     def send(job):
         url, i = job
-        response = requests.post(f"{url}/api/v1/chats/{chat_id}/messages",
-                                 json={"text": f"melding {i}", "client_msg_id": ids[i]},
-                                 headers={"Authorization": f"Bearer {child.token}"}, timeout=30)
+        response = requests.post(
+            f"{url}/api/v1/chats/{chat_id}/messages",
+            json={"text": f"melding {i}", "client_msg_id": ids[i]},
+            headers={"Authorization": f"Bearer {child.token}"},
+            timeout=30,
+        )
         assert response.status_code == 201, response.text
         return i, response.json()["seq"]
 
@@ -125,9 +138,18 @@ def test_order_and_idempotency_under_concurrency_through_two_gateways(relay):
     assert all(by_seq[seqs.pop()] == f"melding {i}" for i, seqs in answers.items())
     # Every stored message reaches the counsellor's socket, in order of seq once sorted.
     last = history[-1]["seq"]
-    wait_until(lambda: {f["data"]["seq"] for f in listening.events if f["event"] == "chat.message"
-                        and f["data"]["chat_id"] == chat_id} >= set(range(4, last + 1)),
-               15, "not every message reached the counsellor's socket")
+    wait_until(
+        lambda: (
+            {
+                f["data"]["seq"]
+                for f in listening.events
+                if f["event"] == "chat.message" and f["data"]["chat_id"] == chat_id
+            }
+            >= set(range(4, last + 1))
+        ),
+        15,
+        "not every message reached the counsellor's socket",
+    )
     # Exact resume: after=N gives exactly what came after N, from either gateway.
     for n_after in (0, 7, last - 1, last):
         tail = messages(Api(relay.urls[n_after % 2], child.token), chat_id, n_after)
@@ -156,17 +178,29 @@ def test_no_201_is_lost_when_the_chat_service_is_killed(relay):
         os.kill(pid, signal.SIGKILL)  # both replicas, right after some 201s
     pool.waitall()
     assert len(stored) == n
-    after = wait_until(lambda: (lambda p: p if len(p) == 2 and not set(p) & set(before) else None)(
-        chat_pids(relay)), 30, "the chat service did not come back")
+    after = wait_until(
+        lambda: (lambda p: p if len(p) == 2 and not set(p) & set(before) else None)(chat_pids(relay)),
+        30,
+        "the chat service did not come back",
+    )
     assert len(after) == 2
     history = messages(child, chat_id)
     assert_exactly_once(history, [f"tekst {i}" for i in range(n)])
     by_seq = {m["seq"]: m["text"] for m in history}
     assert all(by_seq[seq] == f"tekst {i}" for i, seq in stored.items())
     # Events committed but not yet published when the process died come from the sweeper.
-    wait_until(lambda: {f["data"]["seq"] for f in watching.events if f["event"] == "chat.message"
-                        and f["data"]["chat_id"] == chat_id} >= set(stored.values()),
-               25, "a stored message never reached the socket")
+    wait_until(
+        lambda: (
+            {
+                f["data"]["seq"]
+                for f in watching.events
+                if f["event"] == "chat.message" and f["data"]["chat_id"] == chat_id
+            }
+            >= set(stored.values())
+        ),
+        25,
+        "a stored message never reached the socket",
+    )
     watching.close()
 
 
@@ -184,8 +218,7 @@ def test_a_crash_between_commit_and_publish_is_healed_by_the_outbox(relay):
     assert_exactly_once(history, ["etter krasj"])
     assert {m["seq"]: m["text"] for m in history}[seq] == "etter krasj"
     # Nobody published it (the writer died); the sweeper does once the claim runs out.
-    pushed = watching.wait_for("chat.message", lambda d: d["chat_id"] == chat_id and d["seq"] == seq,
-                               timeout=25)
+    pushed = watching.wait_for("chat.message", lambda d: d["chat_id"] == chat_id and d["seq"] == seq, timeout=25)
     assert pushed["text"] == "etter krasj"
     watching.close()
 
@@ -248,8 +281,11 @@ def test_typing_is_throttled_across_gateways(relay):
     assert sum(1 for f in listening.events if f["event"] == "chat.typing") == 1
     eventlet.sleep(2.0)
     Api(relay.url, child.token).post(f"/api/v1/chats/{chat_id}/typing")
-    wait_until(lambda: sum(1 for f in listening.events if f["event"] == "chat.typing") == 2, 5,
-               "typing after the interval was not let through")
+    wait_until(
+        lambda: sum(1 for f in listening.events if f["event"] == "chat.typing") == 2,
+        5,
+        "typing after the interval was not let through",
+    )
     listening.close()
 
 
@@ -258,16 +294,23 @@ def test_silence_prompts_the_counsellor_then_times_out(relay):
     chat_id, child = active_chat(relay, counsellor)
     child_socket = Socket(relay.url, child.token)
     counsellor_socket = Socket(relay.urls[1], counsellor.token)
-    prompt = counsellor_socket.wait_for("chat.message", lambda d: d["chat_id"] == chat_id
-                                        and d.get("kind") == "inactivity_prompt", timeout=PROMPT_S + 5)
+    prompt = counsellor_socket.wait_for(
+        "chat.message", lambda d: d["chat_id"] == chat_id and d.get("kind") == "inactivity_prompt", timeout=PROMPT_S + 5
+    )
     assert prompt["sender"] == "system" and prompt["visibility"] == "counsellors"
     ended = child_socket.wait_for("chat.ended", lambda d: d["chat_id"] == chat_id, timeout=END_S + 5)
     # API.md's statuses stay waiting/active/ended/abandoned; the outcome says why.
     assert ended["status"] == "ended" and ended["outcome"] == "timed_out" and ended["ended_by"] == "timeout"
     # Prompted once (this stack's 0-day retention deletes the transcript at once,
     # so the socket is the record here; the domain test reads it back).
-    assert sum(1 for f in counsellor_socket.events if f["data"].get("chat_id") == chat_id
-               and f["data"].get("kind") == "inactivity_prompt") == 1
+    assert (
+        sum(
+            1
+            for f in counsellor_socket.events
+            if f["data"].get("chat_id") == chat_id and f["data"].get("kind") == "inactivity_prompt"
+        )
+        == 1
+    )
     assert not [f for f in child_socket.events if f["data"].get("kind") == "inactivity_prompt"]
     # The child's token ended with the chat (issue 12): the counsellor looks.
     state = counsellor.get(f"/api/v1/chats/{chat_id}").json()
@@ -283,8 +326,9 @@ def test_retention_deletes_ended_transcripts_unless_escalated(relay):
     watching = Socket(relay.url, supervisor.token)
     held, _ = active_chat(relay, counsellor)
     plain, _ = active_chat(relay, counsellor)
-    raised = counsellor.post(f"/api/v1/chats/{held}/escalations",
-                             {"kind": "report_of_concern", "details": {"note": "test"}})
+    raised = counsellor.post(
+        f"/api/v1/chats/{held}/escalations", {"kind": "report_of_concern", "details": {"note": "test"}}
+    )
     assert raised.status_code == 201, raised.text
     watching.wait_for("escalation.raised", lambda d: d["chat_id"] == held)
     eventlet.sleep(1.0)  # the chat service learns the hold from the same event
@@ -306,9 +350,11 @@ def test_retention_follows_the_escalations_open_flag_referral_included(relay):
     referred, _ = active_chat(relay, counsellor)
     held, _ = active_chat(relay, counsellor)
     ids = {}
-    for chat_id, kind, details in ((referred, "referral", {"services": ["ungno"]}),
-                                   (held, "referral", {"services": ["ungno"]}),
-                                   (held, "acute_danger", {})):
+    for chat_id, kind, details in (
+        (referred, "referral", {"services": ["ungno"]}),
+        (held, "referral", {"services": ["ungno"]}),
+        (held, "acute_danger", {}),
+    ):
         raised = counsellor.post(f"/api/v1/chats/{chat_id}/escalations", {"kind": kind, "details": details})
         assert raised.status_code == 201, raised.text
         ids[(chat_id, kind)] = raised.json()["escalation_id"]
@@ -316,15 +362,18 @@ def test_retention_follows_the_escalations_open_flag_referral_included(relay):
     eventlet.sleep(1.0)  # the chat service learns the holds from the same events
     for chat_id in (referred, held):
         assert counsellor.post(f"/api/v1/chats/{chat_id}/end").status_code == 200
-    wait_until(lambda: messages(supervisor, referred) == [], 10,
-               "a chat whose only escalation is a referral kept its transcript")
+    wait_until(
+        lambda: messages(supervisor, referred) == [],
+        10,
+        "a chat whose only escalation is a referral kept its transcript",
+    )
     eventlet.sleep(2.5)
     assert messages(supervisor, held), "an open escalation did not keep its chat's transcript"
-    closed = supervisor.call("PATCH", f"/api/v1/escalations/{ids[(held, 'acute_danger')]}",
-                             {"status": "closed"})
+    closed = supervisor.call("PATCH", f"/api/v1/escalations/{ids[(held, 'acute_danger')]}", {"status": "closed"})
     assert closed.status_code == 200, closed.text
-    wait_until(lambda: messages(supervisor, held) == [], 10,
-               "the transcript stayed after its last open escalation closed")
+    wait_until(
+        lambda: messages(supervisor, held) == [], 10, "the transcript stayed after its last open escalation closed"
+    )
     watching.close()
 
 

@@ -1,4 +1,5 @@
 """The gateway's per-process limits, with a fake clock."""
+
 import pytest
 
 from chatvakt.errors import RateLimited

@@ -2,6 +2,7 @@
 message: each process gets SIGTERM (it finishes its running workers and stops
 taking new ones), the launcher starts it again, and the clients retry with
 the same client_msg_id as a real client would."""
+
 import signal
 import time
 

@@ -10,6 +10,7 @@ database, and a waiting chat moves.
 
 The session stack is shared: orders are asserted relative to our own chats, and
 every chat is ended at the end."""
+
 import json
 
 import pytest
@@ -26,8 +27,7 @@ SAID_EN = "says they are in danger now"
 
 
 def entry(supervisor, chat_id):
-    return next((w for w in supervisor.get("/api/v1/queue").json()["waiting"] if w["chat_id"] == chat_id),
-                None)
+    return next((w for w in supervisor.get("/api/v1/queue").json()["waiting"] if w["chat_id"] == chat_id), None)
 
 
 def before(supervisor, first, second):
@@ -62,8 +62,10 @@ def test_a_yes_with_the_first_message_moves_the_chat_up_alerts_and_is_stored(sta
         assert [views[c.chat_id]["in_danger"] for c in (said, said_no, quiet)] == [True, False, None]
         assert "in_danger" not in said.get(f"/api/v1/chats/{said.chat_id}").json()
         # the child's own place says so too
-        assert said.get(f"/api/v1/chats/{said.chat_id}").json()["position"] < \
-            a.get(f"/api/v1/chats/{a.chat_id}").json()["position"]
+        assert (
+            said.get(f"/api/v1/chats/{said.chat_id}").json()["position"]
+            < a.get(f"/api/v1/chats/{a.chat_id}").json()["position"]
+        )
     finally:
         watch.close()
         leave(a, b, said, said_no, quiet)
@@ -80,8 +82,11 @@ def test_saying_it_later_moves_a_waiting_chat_once(stack):
         eventually(lambda: before(supervisor, a.chat_id, later.chat_id))
         path = f"/api/v1/chats/{later.chat_id}/danger"
         first = later.post(path, {"in_danger": True})
-        assert first.status_code == 200 and first.json() == {"chat_id": later.chat_id, "in_danger": True,
-                                                              "changed": True}
+        assert first.status_code == 200 and first.json() == {
+            "chat_id": later.chat_id,
+            "in_danger": True,
+            "changed": True,
+        }
         eventually(lambda: before(supervisor, later.chat_id, a.chat_id))
         assert SAID in entry(supervisor, later.chat_id)["reason"]
         watch.wait_for("escalation.alert", lambda d: d["chat_id"] == later.chat_id, timeout=10)
@@ -94,15 +99,23 @@ def test_saying_it_later_moves_a_waiting_chat_once(stack):
         assert later.post(path, {"in_danger": "yes"}).status_code == 422
         assert later.post(path, {}).status_code == 422
         assert later.post(path, {"in_danger": True, "extra": 1}).status_code == 422
-        assert later.call("POST", path, data=b"{not json", headers={"Content-Type": "application/json"}
-                          ).status_code == 400
+        assert (
+            later.call("POST", path, data=b"{not json", headers={"Content-Type": "application/json"}).status_code == 400
+        )
         assert other.post(path, {"in_danger": True}).status_code == 404  # another child's chat
         assert counsellor.post(path, {"in_danger": True}).status_code == 403  # staff mark with /risk
         assert supervisor.post(path, {"in_danger": True}).status_code == 403
-        eventually(lambda: [e for e in watch.events if e["event"] == "escalation.alert"
-                            and e["data"]["chat_id"] == later.chat_id], timeout=2)
-        alerts = [e for e in watch.events if e["event"] == "escalation.alert"
-                  and e["data"]["chat_id"] == later.chat_id and not e["data"]["repeat"]]
+        eventually(
+            lambda: [
+                e for e in watch.events if e["event"] == "escalation.alert" and e["data"]["chat_id"] == later.chat_id
+            ],
+            timeout=2,
+        )
+        alerts = [
+            e
+            for e in watch.events
+            if e["event"] == "escalation.alert" and e["data"]["chat_id"] == later.chat_id and not e["data"]["repeat"]
+        ]
         assert len(alerts) == 1
         leave(later)
         assert later.post(path, {"in_danger": True}).status_code in (401, 409)  # ended
@@ -114,8 +127,11 @@ def test_saying_it_later_moves_a_waiting_chat_once(stack):
 def _escalation_db(stack, sql, chat_id):
     """Read the escalation service's own database, as an operator would."""
     template = stack.extra_env.get("CHATVAKT_DB_URL")
-    url = db_url_from(template.replace("{service}", "escalation")) if template else \
-        f"sqlite:///{stack.workdir / 'var' / 'escalation.sqlite3'}"
+    url = (
+        db_url_from(template.replace("{service}", "escalation"))
+        if template
+        else f"sqlite:///{stack.workdir / 'var' / 'escalation.sqlite3'}"
+    )
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
@@ -125,8 +141,12 @@ def _escalation_db(stack, sql, chat_id):
 
 
 def _corrections(stack, chat_id):
-    return _escalation_db(stack, "SELECT chat_id, at_risk, categories, sealed, actor_role FROM "
-                                 "risk_corrections WHERE chat_id = :chat ORDER BY id", chat_id)
+    return _escalation_db(
+        stack,
+        "SELECT chat_id, at_risk, categories, sealed, actor_role FROM "
+        "risk_corrections WHERE chat_id = :chat ORDER BY id",
+        chat_id,
+    )
 
 
 def test_staff_mark_risk_by_hand_kept_as_an_example_and_the_queue_follows(stack):
@@ -138,8 +158,9 @@ def test_staff_mark_risk_by_hand_kept_as_an_example_and_the_queue_follows(stack)
     try:
         eventually(lambda: entry(supervisor, marked.chat_id))
         # the screen has kept the first message (sealed) that the example is made of
-        eventually(lambda: _escalation_db(stack, "SELECT seq FROM screen_context WHERE chat_id = :chat",
-                                          marked.chat_id))
+        eventually(
+            lambda: _escalation_db(stack, "SELECT seq FROM screen_context WHERE chat_id = :chat", marked.chat_id)
+        )
         path = f"/api/v1/chats/{marked.chat_id}/risk"
         why = "Venn som ikke våkner: akutt"
         # any counsellor may mark a chat in the queue (one click from its card)
@@ -166,8 +187,7 @@ def test_staff_mark_risk_by_hand_kept_as_an_example_and_the_queue_follows(stack)
         assert counsellor.post(path, {"at_risk": "ja", "reason": "x"}).status_code == 422
         assert counsellor.post(path, {"at_risk": True}).status_code == 422
         assert counsellor.post(path, {"at_risk": True, "reason": ""}).status_code == 422
-        assert counsellor.post(path, {"at_risk": False, "reason": "x", "categories": ["suicide"]}
-                               ).status_code == 422
+        assert counsellor.post(path, {"at_risk": False, "reason": "x", "categories": ["suicide"]}).status_code == 422
         assert supervisor.post("/api/v1/chats/nope/risk", {"at_risk": True, "reason": "x"}).status_code == 404
         # past the queue, a counsellor marks only a chat of their own
         leave(marked)

@@ -2,6 +2,7 @@
 the whole chat works through either gateway, and no event is handled twice in
 effect (one uncoded record, one coding version, one risk flag per message and
 category, one alert, gap-free messages)."""
+
 import time
 
 import pytest
@@ -35,8 +36,12 @@ def test_events_take_effect_once(twin):
     assert counsellor.post("/api/v1/queue/take", {"chat_id": chat["chat_id"]}).status_code == 200
     child = Api(twin.url, chat["token"])
     for i in range(10):
-        assert child.post(f"/api/v1/chats/{chat['chat_id']}/messages",
-                          {"text": f"melding {i}", "client_msg_id": f"m{i}"}).status_code == 201
+        assert (
+            child.post(
+                f"/api/v1/chats/{chat['chat_id']}/messages", {"text": f"melding {i}", "client_msg_id": f"m{i}"}
+            ).status_code
+            == 201
+        )
     assert child.post(f"/api/v1/chats/{chat['chat_id']}/end").status_code == 200
     watcher.wait_for("coding.required", lambda d: d["chat_id"] == chat["chat_id"])
     time.sleep(2.5)  # let any second delivery (outbox sweeper, redelivery) arrive if it would
@@ -45,11 +50,9 @@ def test_events_take_effect_once(twin):
     messages = counsellor.get(f"/api/v1/chats/{chat['chat_id']}/messages?after=0").json()["messages"]
     assert [m["seq"] for m in messages] == list(range(1, len(messages) + 1))
     assert sum(1 for m in messages if m["kind"] == "connected") == 1
-    uncoded = [c for c in counsellor.get("/api/v1/coding/uncoded").json()["chats"]
-               if c["chat_id"] == chat["chat_id"]]
+    uncoded = [c for c in counsellor.get("/api/v1/coding/uncoded").json()["chats"] if c["chat_id"] == chat["chat_id"]]
     assert len(uncoded) == 1
-    pushed = [e for e in watcher.events if e["event"] == "chat.message"
-              and e["data"]["chat_id"] == chat["chat_id"]]
+    pushed = [e for e in watcher.events if e["event"] == "chat.message" and e["data"]["chat_id"] == chat["chat_id"]]
     assert len(pushed) == len({e["data"]["seq"] for e in pushed})  # each seq pushed once
     with ClusterRpcProxy({"AMQP_URI": twin.amqp_uri}, timeout=10) as cluster:
         flags = cluster.escalation.flags(chat["chat_id"])

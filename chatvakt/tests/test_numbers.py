@@ -1,4 +1,5 @@
 """chatvakt.numbers: the one percentile."""
+
 import random
 
 import pytest

@@ -1,4 +1,5 @@
 """chatvakt.service: the metrics timer every service inherits, without a broker."""
+
 from chatvakt.service import ServiceBase
 
 
@@ -14,8 +15,10 @@ def test_the_gauges_follow_the_domains_snapshot():
     waiting, oldest = Gauge(), Gauge()
 
     class Service(ServiceBase):
-        gauges = (lambda session: {"waiting": 3, "oldest_wait_s": 41.5, "other": 1},
-                  {"waiting": waiting, "oldest_wait_s": oldest})
+        gauges = (
+            lambda session: {"waiting": 3, "oldest_wait_s": 41.5, "other": 1},
+            {"waiting": waiting, "oldest_wait_s": oldest},
+        )
 
         def read(self, fn, *args):
             return fn(None, *args)

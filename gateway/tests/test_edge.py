@@ -1,5 +1,6 @@
 """The hardened edge without a broker: deadlines, the per-address cap, the
 JSON checks and the websocket watchdog's decisions."""
+
 import json
 import socket
 import time
@@ -31,9 +32,9 @@ class _EchoServer(HardenedWebServer):
     def get_wsgi_app(self):
         def app(environ, start_response):
             body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-            start_response("200 OK", [("Content-Type", "text/plain"),
-                                      ("Content-Length", str(len(body)))])
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
             return [body]
+
         return app
 
 
@@ -89,8 +90,10 @@ def test_a_whole_request_is_served(server):
 
 def test_a_chunked_body_is_read_not_dropped(server):
     sock = _connect(server)
-    sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-                 b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+    sock.sendall(
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    )
     assert _read_all(sock).endswith(b"hello world")
 
 
@@ -130,8 +133,15 @@ def test_a_large_body_is_refused_before_it_is_read(server):
     sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n")
     assert _read_all(sock).startswith(b"HTTP/1.1 413")
     sock = _connect(server)
-    sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                 + b"ffff\r\n" + b"a" * 0xffff + b"\r\n" + b"ffff\r\n" + b"a" * 0xffff + b"\r\n")
+    sock.sendall(
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"ffff\r\n"
+        + b"a" * 0xFFFF
+        + b"\r\n"
+        + b"ffff\r\n"
+        + b"a" * 0xFFFF
+        + b"\r\n"
+    )
     assert _read_all(sock).startswith(b"HTTP/1.1 413")
 
 

@@ -1,6 +1,7 @@
 """The limiter's decisions and its shared state, without a broker: pure
 functions with plain numbers, and the SQL steps on a SQLite file that two
 engines share as two gateway replicas would."""
+
 import functools
 
 import pytest
@@ -101,8 +102,7 @@ def test_suspect_after_the_flood_threshold_and_source_is_a_short_hash(replicas, 
 
 def test_no_address_is_stored_in_clear(replicas):
     tx(replicas[0], limits.open_chat, "203.0.113.7", now=NOW)
-    tx(replicas[0], limits.login_failed,
-       tx(replicas[0], limits.login_keys, "someone", "203.0.113.7", now=NOW), now=NOW)
+    tx(replicas[0], limits.login_failed, tx(replicas[0], limits.login_keys, "someone", "203.0.113.7", now=NOW), now=NOW)
     with replicas[0]() as session:
         keys = [row.key for row in session.execute(select(rate_limits)).all()]
         salts = session.execute(select(address_salts)).all()
@@ -218,8 +218,7 @@ class _Chat:
 
 
 @pytest.mark.parametrize("status", ["ended", "timed_out", "abandoned", None])
-def test_a_childs_token_is_refused_when_its_chat_ended_even_if_the_event_was_missed(
-        replicas, monkeypatch, status):
+def test_a_childs_token_is_refused_when_its_chat_ended_even_if_the_event_was_missed(replicas, monkeypatch, status):
     from gateway import base
 
     monkeypatch.setattr(base, "_token_cache", {})

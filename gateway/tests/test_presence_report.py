@@ -1,13 +1,16 @@
 """What a gateway process tells the queue about counsellors' sockets."""
+
 from types import SimpleNamespace
 
 from gateway.presence import Reporter
 
 
 def hub(*ids):
-    return SimpleNamespace(connections={
-        n: SimpleNamespace(context_data={"actor": {"id": cid, "role": "counsellor"}})
-        for n, cid in enumerate(ids)})
+    return SimpleNamespace(
+        connections={
+            n: SimpleNamespace(context_data={"actor": {"id": cid, "role": "counsellor"}}) for n, cid in enumerate(ids)
+        }
+    )
 
 
 def test_a_socket_that_came_and_went_between_reports_is_reported_as_none():

@@ -1,4 +1,5 @@
 """issue 12, outcome 9: queue.changed to counsellor sockets stays small."""
+
 import datetime as dt
 import json
 
@@ -22,11 +23,21 @@ def snapshot_1000(tmp_path):
     # One transaction: a commit (an fsync) for each of 1,333 steps took seconds.
     with db() as session, session.begin():
         for i in range(1000):
-            domain.enqueue(session, outbox, f"{i:032x}", iso(T0 + dt.timedelta(seconds=i)), "girl", 13,
-                           "0123456789abcdef" if i % 2 else None, bool(i % 2), now=T0)
+            domain.enqueue(
+                session,
+                outbox,
+                f"{i:032x}",
+                iso(T0 + dt.timedelta(seconds=i)),
+                "girl",
+                13,
+                "0123456789abcdef" if i % 2 else None,
+                bool(i % 2),
+                now=T0,
+            )
             if i % 3 == 0:
-                domain.raise_for_risk(session, outbox, f"{i:032x}", "high",
-                                      "selvmord: «vil ikke leve lenger»; «tabletter»")
+                domain.raise_for_risk(
+                    session, outbox, f"{i:032x}", "high", "selvmord: «vil ikke leve lenger»; «tabletter»"
+                )
     snap = read(db, domain.snapshot, T0 + dt.timedelta(hours=1))
     engine.dispose()
     # as the gateway receives it: through the event schema
@@ -42,8 +53,7 @@ def test_a_push_with_1000_waiting_costs_a_few_kb(snapshot_1000):
     assert len(push["waiting"]) == 25 and push["truncated"] is True
     assert push["waiting_count"] == 1000
     # real children at risk first: the counts say how many, the first entries who
-    assert push["at_risk_count"] == sum(1 for w in snapshot_1000["waiting"]
-                                        if w["risk"] and not w["suspect"])
+    assert push["at_risk_count"] == sum(1 for w in snapshot_1000["waiting"] if w["risk"] and not w["suspect"])
     assert push["suspect_count"] == 500
     assert [w["chat_id"] for w in push["waiting"]] == [w["chat_id"] for w in snapshot_1000["waiting"][:25]]
     assert not any(w["suspect"] for w in push["waiting"])

@@ -7,6 +7,7 @@ own handler. Covered: the table that turns a service's error into a status
 (API.md, Conventions), authentication, the limits that answer 429, and
 that the OpenAPI document lists the routes served.
 """
+
 import re
 import time
 from types import SimpleNamespace
@@ -26,12 +27,23 @@ from gateway.routes_auth import AuthRoutes
 from gateway.service import GatewayService
 
 # API.md, Conventions. The code in each body is the error class's own `code`.
-EXPECTED = {"Malformed": 400, "Unauthorized": 401, "Forbidden": 403, "NotFound": 404,
-            "NotAvailable": 409, "Conflict": 409, "TooLarge": 413, "Invalid": 422,
-            "RateLimited": 429, "Unavailable": 503}
-ERROR_CLASSES = [cls for cls in vars(errors).values()
-                 if isinstance(cls, type) and issubclass(cls, errors.ChatvaktError)
-                 and cls is not errors.ChatvaktError]
+EXPECTED = {
+    "Malformed": 400,
+    "Unauthorized": 401,
+    "Forbidden": 403,
+    "NotFound": 404,
+    "NotAvailable": 409,
+    "Conflict": 409,
+    "TooLarge": 413,
+    "Invalid": 422,
+    "RateLimited": 429,
+    "Unavailable": 503,
+}
+ERROR_CLASSES = [
+    cls
+    for cls in vars(errors).values()
+    if isinstance(cls, type) and issubclass(cls, errors.ChatvaktError) and cls is not errors.ChatvaktError
+]
 HANDLER = web.ApiHandler("GET", "/api/v1/queue")
 PASSWORD = "a long enough password"
 
@@ -48,8 +60,7 @@ def gateway(tmp_path, monkeypatch):
     monkeypatch.setattr(sessions, "_state", {"last_id": None, "pruned": 0.0})
     base._token_cache.clear()  # routes hold this very dict: emptied, not replaced
     engine, db = sqlite_sessions(tmp_path, "gateway", metadata)
-    worker = worker_factory(GatewayService, db=db,
-                            hub=SimpleNamespace(connections={}, subscriptions={}))
+    worker = worker_factory(GatewayService, db=db, hub=SimpleNamespace(connections={}, subscriptions={}))
     worker.queue_proxy.snapshot.side_effect = lambda: {"waiting": [], "flood": {"chats": 12}}
     yield worker
     base._token_cache.clear()
@@ -63,8 +74,9 @@ def staff_token(gateway, role="counsellor", username=None):
 
 def request(token=None, method="GET", body=None, address="203.0.113.5", scheme="Bearer"):
     headers = {"Authorization": f"{scheme} {token}"} if token else {}
-    return EnvironBuilder(method=method, headers=headers, json=body,
-                          environ_base={"REMOTE_ADDR": address}).get_request()
+    return EnvironBuilder(
+        method=method, headers=headers, json=body, environ_base={"REMOTE_ADDR": address}
+    ).get_request()
 
 
 def respond(route, req, *args):
@@ -141,8 +153,7 @@ def test_a_services_bug_is_a_500_that_tells_nothing(gateway):
 # -- authentication --
 
 
-@pytest.mark.parametrize("token,scheme", [(None, "Bearer"), ("not-a-token", "Bearer"),
-                                          ("whatever", "Basic")])
+@pytest.mark.parametrize("token,scheme", [(None, "Bearer"), ("not-a-token", "Bearer"), ("whatever", "Basic")])
 def test_no_valid_bearer_token_is_401(gateway, token, scheme):
     response = respond(gateway.get_queue, request(token, scheme=scheme))
     assert response.status_code == 401 and code_of(response) == "unauthorized"
@@ -229,8 +240,10 @@ def test_wrong_passwords_are_429_with_retry_after_even_for_the_right_one(gateway
     monkeypatch.setenv("CHATVAKT_LOGIN_BASE_DELAY_S", "30")
     staff_token(gateway, username="anne")
     attempt = {"username": "anne", "password": "guess"}
-    assert [respond(gateway.login, request(method="POST", body=attempt)).status_code
-            for _ in range(2)] == [401, 401]  # the second starts a 30 s block
+    assert [respond(gateway.login, request(method="POST", body=attempt)).status_code for _ in range(2)] == [
+        401,
+        401,
+    ]  # the second starts a 30 s block
     assert assert_429(respond(gateway.login, request(method="POST", body=attempt))) == 30
     right = {"username": "anne", "password": PASSWORD}
     assert_429(respond(gateway.login, request(method="POST", body=right)))
@@ -245,8 +258,7 @@ def test_a_childs_messages_past_the_minutes_limit_are_429(gateway, monkeypatch):
     gateway.chat_proxy.get_chat.return_value = {"chat_id": "c1", "status": "active"}
     gateway.chat_proxy.post_message.return_value = {"seq": 1, "sent_at": "2026-01-01T00:00:00Z"}
     child = tx(gateway.db, accounts.issue_child_token, "c1")
-    send = [respond(gateway.post_message, request(child, "POST", {"text": "hei"}), "c1")
-            for _ in range(3)]
+    send = [respond(gateway.post_message, request(child, "POST", {"text": "hei"}), "c1") for _ in range(3)]
     assert [r.status_code for r in send[:2]] == [201, 201]
     assert 1 <= assert_429(send[2]) <= 60
     assert gateway.chat_proxy.post_message.call_count == 2  # the third never reached the service
@@ -256,7 +268,10 @@ def test_chats_opened_past_the_addresss_limit_are_429(gateway, monkeypatch):
     monkeypatch.setenv("CHATVAKT_CHAT_OPEN_BURST", "1")
     monkeypatch.setenv("CHATVAKT_CHAT_OPEN_PER_MIN", "1")
     gateway.chat_proxy.start_chat.side_effect = lambda **kw: {
-        "chat_id": "c1", "started_at": "2026-01-01T00:00:00Z", "welcome": "Hei"}
+        "chat_id": "c1",
+        "started_at": "2026-01-01T00:00:00Z",
+        "welcome": "Hei",
+    }
     gateway.queue_proxy.enqueue.return_value = {"position": 1}
     assert respond(gateway.start_chat, request(method="POST", body={})).status_code == 201
     assert assert_429(respond(gateway.start_chat, request(method="POST", body={}))) == 60
@@ -293,5 +308,9 @@ def test_every_api_route_served_is_in_the_openapi_document():
     assert {(method, path) for method, path in served if method not in paths.get(path, {})} == UNDOCUMENTED
     # The session's routes are their own mixin's (routes_auth.py).
     auth = {key for key, name in served.items() if hasattr(AuthRoutes, name)}
-    assert auth == {("post", "/api/v1/auth/login"), ("post", "/api/v1/auth/logout"),
-                    ("post", "/api/v1/auth/password"), ("get", "/api/v1/me")}
+    assert auth == {
+        ("post", "/api/v1/auth/login"),
+        ("post", "/api/v1/auth/logout"),
+        ("post", "/api/v1/auth/password"),
+        ("get", "/api/v1/me"),
+    }

@@ -4,6 +4,7 @@ Plain functions over a SQLAlchemy session and the outbox; no broker here.
 Each public function is one transaction: the caller opens it, these functions
 change state and record the events that state change implies.
 """
+
 import datetime as dt
 import re
 import secrets
@@ -89,7 +90,8 @@ def chat_view(chat):
         "gender": chat.gender,
         "age": chat.age,
         "counsellor": {"id": chat.counsellor_id, "name": first_name(chat.counsellor_name)}
-        if chat.counsellor_id else None,
+        if chat.counsellor_id
+        else None,
         "started_at": iso(chat.started_at),
         "assigned_at": iso(chat.assigned_at),
         "ended_at": iso(chat.ended_at),
@@ -106,27 +108,42 @@ def chat_view(chat):
 # parameters: building a statement and its cache key cost SQLAlchemy more CPU
 # than SQLite spends running it (issue 16), and a statement object that is
 # reused keeps its cache key.
-_NEXT_SEQ = (update(conversations)
-             .where(conversations.c.id == bindparam("chat_id"))
-             .values(last_seq=conversations.c.last_seq + 1)
-             .returning(conversations.c.last_seq))
+_NEXT_SEQ = (
+    update(conversations)
+    .where(conversations.c.id == bindparam("chat_id"))
+    .values(last_seq=conversations.c.last_seq + 1)
+    .returning(conversations.c.last_seq)
+)
 # A child's message also restarts the silence clock (check_silence).
 _NEXT_SEQ_CHILD = _NEXT_SEQ.values(last_child_at=bindparam("now"), prompted_at=None)
 _INSERT_MESSAGE = messages.insert()
 _EARLIER = messages.alias("earlier")
 # The chat and an earlier copy of a message (same client_msg_id) in one statement.
 _CHAT_AND_EARLIER = (
-    select(conversations, _EARLIER.c.seq.label("earlier_seq"),
-           _EARLIER.c.sent_at.label("earlier_sent_at"))
-    .select_from(conversations.outerjoin(
-        _EARLIER, (_EARLIER.c.chat_id == conversations.c.id)
-        & (_EARLIER.c.client_msg_id == bindparam("client_msg_id"))))
+    select(conversations, _EARLIER.c.seq.label("earlier_seq"), _EARLIER.c.sent_at.label("earlier_sent_at"))
+    .select_from(
+        conversations.outerjoin(
+            _EARLIER,
+            (_EARLIER.c.chat_id == conversations.c.id) & (_EARLIER.c.client_msg_id == bindparam("client_msg_id")),
+        )
+    )
     .where(conversations.c.id == bindparam("chat_id"))
 )
 
 
-def _append(session, outbox, chat, sender, text, *, kind="message", visibility="all",
-            author_id=None, client_msg_id=None, now=None):
+def _append(
+    session,
+    outbox,
+    chat,
+    sender,
+    text,
+    *,
+    kind="message",
+    visibility="all",
+    author_id=None,
+    client_msg_id=None,
+    now=None,
+):
     """Store one message with the next sequence number of its chat.
 
     The increment and the insert are one transaction on the conversation row,
@@ -137,15 +154,36 @@ def _append(session, outbox, chat, sender, text, *, kind="message", visibility="
         seq = session.execute(_NEXT_SEQ_CHILD, {"chat_id": chat.id, "now": now}).scalar_one()
     else:
         seq = session.execute(_NEXT_SEQ, {"chat_id": chat.id}).scalar_one()
-    session.execute(_INSERT_MESSAGE, {
-        "chat_id": chat.id, "seq": seq, "sender": sender, "kind": kind, "visibility": visibility,
-        "author_id": author_id, "text": text, "sent_at": now, "client_msg_id": client_msg_id,
-    })
-    outbox.add(session, ev.MESSAGE_POSTED, {
-        "chat_id": chat.id, "seq": seq, "sender": sender, "text": text, "sent_at": iso(now),
-        "counsellor_id": chat.counsellor_id, "visibility": visibility, "kind": kind,
-        "author_id": author_id, "suspect": bool(getattr(chat, "suspect", False)),
-    })
+    session.execute(
+        _INSERT_MESSAGE,
+        {
+            "chat_id": chat.id,
+            "seq": seq,
+            "sender": sender,
+            "kind": kind,
+            "visibility": visibility,
+            "author_id": author_id,
+            "text": text,
+            "sent_at": now,
+            "client_msg_id": client_msg_id,
+        },
+    )
+    outbox.add(
+        session,
+        ev.MESSAGE_POSTED,
+        {
+            "chat_id": chat.id,
+            "seq": seq,
+            "sender": sender,
+            "text": text,
+            "sent_at": iso(now),
+            "counsellor_id": chat.counsellor_id,
+            "visibility": visibility,
+            "kind": kind,
+            "author_id": author_id,
+            "suspect": bool(getattr(chat, "suspect", False)),
+        },
+    )
     return seq, now
 
 
@@ -170,8 +208,10 @@ def clean_danger(in_danger):
 
 LANGS = ("nb", "en")
 # What the counsellor reads in the transcript when the child switches (never shown to the child).
-LANG_SWITCHED = {"en": "Barnet byttet til engelsk (the child switched to English).",
-                 "nb": "Barnet byttet til norsk (the child switched to Norwegian)."}
+LANG_SWITCHED = {
+    "en": "Barnet byttet til engelsk (the child switched to English).",
+    "nb": "Barnet byttet til norsk (the child switched to Norwegian).",
+}
 
 
 def clean_lang(lang):
@@ -181,44 +221,96 @@ def clean_lang(lang):
 
 
 def _danger_event(outbox, session, chat, in_danger, now):
-    outbox.add(session, ev.DANGER_REPORTED, {
-        "chat_id": chat.id, "in_danger": in_danger, "reported_at": iso(now),
-        "counsellor_id": chat.counsellor_id, "suspect": bool(chat.suspect)})
+    outbox.add(
+        session,
+        ev.DANGER_REPORTED,
+        {
+            "chat_id": chat.id,
+            "in_danger": in_danger,
+            "reported_at": iso(now),
+            "counsellor_id": chat.counsellor_id,
+            "suspect": bool(chat.suspect),
+        },
+    )
 
 
-def start_chat(session, outbox, *, helpline, gender=None, age=None, nickname=None,
-               message=None, source=None, suspect=False, in_danger=None, lang=None, now=None):
+def start_chat(
+    session,
+    outbox,
+    *,
+    helpline,
+    gender=None,
+    age=None,
+    nickname=None,
+    message=None,
+    source=None,
+    suspect=False,
+    in_danger=None,
+    lang=None,
+    now=None,
+):
     now = now or utcnow()
     source, suspect = clean_origin(source, suspect)
     in_danger = clean_danger(in_danger)
     lang = clean_lang(lang)
     text = clean_text(message) if message is not None else None
     chat_id = new_chat_id()
-    session.execute(conversations.insert().values(
-        id=chat_id, status="waiting", gender=gender, age=age, nickname=nickname,
-        started_at=now, last_seq=0, phase="opening", phases={"opening": iso(now)},
-        source=source, suspect=suspect, in_danger=in_danger,
-        in_danger_at=now if in_danger is not None else None, lang=lang,
-    ))
+    session.execute(
+        conversations.insert().values(
+            id=chat_id,
+            status="waiting",
+            gender=gender,
+            age=age,
+            nickname=nickname,
+            started_at=now,
+            last_seq=0,
+            phase="opening",
+            phases={"opening": iso(now)},
+            source=source,
+            suspect=suspect,
+            in_danger=in_danger,
+            in_danger_at=now if in_danger is not None else None,
+            lang=lang,
+        )
+    )
     if suspect and source:
         # The chats this source still has open belong to the same flood: their
         # later messages are screened without alerting anyone either.
-        session.execute(update(conversations).where(
-            conversations.c.source == source, conversations.c.status.in_(OPEN),
-            conversations.c.suspect.is_(False)).values(suspect=True))
+        session.execute(
+            update(conversations)
+            .where(
+                conversations.c.source == source, conversations.c.status.in_(OPEN), conversations.c.suspect.is_(False)
+            )
+            .values(suspect=True)
+        )
     chat = _load(session, chat_id)
-    outbox.add(session, ev.CHAT_STARTED, {
-        "chat_id": chat_id, "started_at": iso(now), "gender": gender, "age": age,
-        "source": source, "suspect": suspect,
-    })
+    outbox.add(
+        session,
+        ev.CHAT_STARTED,
+        {
+            "chat_id": chat_id,
+            "started_at": iso(now),
+            "gender": gender,
+            "age": age,
+            "source": source,
+            "suspect": suspect,
+        },
+    )
     welcome = WELCOME.format(helpline=helpline)
     _append(session, outbox, chat, "system", welcome, kind="welcome", now=now)
     if text:
         _append(session, outbox, chat, "child", text, now=now)
     if in_danger is not None:
         _danger_event(outbox, session, chat, in_danger, now)
-    return {"chat_id": chat_id, "status": "waiting", "started_at": iso(now), "welcome": welcome,
-            "source": source, "suspect": suspect, "in_danger": in_danger}
+    return {
+        "chat_id": chat_id,
+        "status": "waiting",
+        "started_at": iso(now),
+        "welcome": welcome,
+        "source": source,
+        "suspect": suspect,
+        "in_danger": in_danger,
+    }
 
 
 def set_lang(session, outbox, chat_id, actor, lang, now=None):
@@ -239,8 +331,7 @@ def set_lang(session, outbox, chat_id, actor, lang, now=None):
     changed = getattr(chat, "lang", None) != lang
     if changed:
         session.execute(update(conversations).where(conversations.c.id == chat_id).values(lang=lang))
-        _append(session, outbox, chat, "system", LANG_SWITCHED[lang], kind="lang",
-                visibility="counsellors", now=now)
+        _append(session, outbox, chat, "system", LANG_SWITCHED[lang], kind="lang", visibility="counsellors", now=now)
     return {"chat_id": chat_id, "lang": lang, "changed": changed}
 
 
@@ -259,8 +350,9 @@ def report_danger(session, outbox, chat_id, actor, in_danger, now=None):
     changed = chat.in_danger != in_danger  # None, False and True are three answers
     if changed:
         now = now or utcnow()
-        session.execute(update(conversations).where(conversations.c.id == chat_id)
-                        .values(in_danger=in_danger, in_danger_at=now))
+        session.execute(
+            update(conversations).where(conversations.c.id == chat_id).values(in_danger=in_danger, in_danger_at=now)
+        )
         _danger_event(outbox, session, chat, in_danger, now)
     return {"chat_id": chat_id, "in_danger": in_danger, "changed": changed}
 
@@ -271,8 +363,7 @@ def post_message(session, outbox, chat_id, actor, text, client_msg_id=None, now=
     if client_msg_id is None:
         chat = _visible(session, chat_id, actor)
     else:
-        chat = session.execute(_CHAT_AND_EARLIER,
-                               {"chat_id": chat_id, "client_msg_id": client_msg_id}).first()
+        chat = session.execute(_CHAT_AND_EARLIER, {"chat_id": chat_id, "client_msg_id": client_msg_id}).first()
         if chat is None or not can_see(chat, actor):
             raise NotFound("No such chat.")
         if chat.earlier_seq is not None:
@@ -287,8 +378,9 @@ def post_message(session, outbox, chat_id, actor, text, client_msg_id=None, now=
             # A supervisor watching is not the chat's voice (whispers come with issue 4).
             raise Conflict("Only the counsellor assigned to this chat can write in it.")
         sender = "counsellor"
-    seq, sent_at = _append(session, outbox, chat, sender, text, author_id=actor.get("id"),
-                           client_msg_id=client_msg_id, now=now)
+    seq, sent_at = _append(
+        session, outbox, chat, sender, text, author_id=actor.get("id"), client_msg_id=client_msg_id, now=now
+    )
     return {"seq": seq, "sent_at": iso(sent_at), "duplicate": False}
 
 
@@ -304,8 +396,7 @@ def list_messages(session, chat_id, actor, after=0, limit=10_000):
     )
     if actor.get("role") == "child":
         query = query.where(messages.c.visibility == "all")
-    return [client_message({**m._mapping, "sent_at": iso(m.sent_at)}, staff=True)
-            for m in session.execute(query)]
+    return [client_message({**m._mapping, "sent_at": iso(m.sent_at)}, staff=True) for m in session.execute(query)]
 
 
 def get_chat(session, chat_id, actor):
@@ -322,8 +413,7 @@ def activate(session, outbox, chat_id, counsellor_id, counsellor_name, now=None)
     changed = session.execute(
         update(conversations)
         .where(conversations.c.id == chat_id, conversations.c.status == "waiting")
-        .values(status="active", assigned_at=now, counsellor_id=counsellor_id,
-                counsellor_name=counsellor_name)
+        .values(status="active", assigned_at=now, counsellor_id=counsellor_id, counsellor_name=counsellor_name)
     ).rowcount
     if not changed:
         chat = _load(session, chat_id)
@@ -331,8 +421,9 @@ def activate(session, outbox, chat_id, counsellor_id, counsellor_name, now=None)
             return chat_view(chat)
         raise Conflict("The chat is no longer waiting.")
     chat = _load(session, chat_id)
-    _append(session, outbox, chat, "system", CONNECTED.format(name=first_name(counsellor_name)),
-            kind="connected", now=now)
+    _append(
+        session, outbox, chat, "system", CONNECTED.format(name=first_name(counsellor_name)), kind="connected", now=now
+    )
     return chat_view(_load(session, chat_id))
 
 
@@ -374,13 +465,23 @@ def _finish(session, outbox, chat, status, ended_by, text, now=None):
         return False
     _append(session, outbox, chat, "system", text, kind="ended", now=now)
     chat = _load(session, chat.id)
-    outbox.add(session, ev.CHAT_ENDED, {
-        "chat_id": chat.id, "status": status, "ended_by": ended_by,
-        "started_at": iso(chat.started_at), "assigned_at": iso(chat.assigned_at),
-        "ended_at": iso(now), "counsellor_id": chat.counsellor_id,
-        "counsellor_name": chat.counsellor_name, "gender": chat.gender, "age": chat.age,
-        "phases": dict(chat.phases or {}),
-    })
+    outbox.add(
+        session,
+        ev.CHAT_ENDED,
+        {
+            "chat_id": chat.id,
+            "status": status,
+            "ended_by": ended_by,
+            "started_at": iso(chat.started_at),
+            "assigned_at": iso(chat.assigned_at),
+            "ended_at": iso(now),
+            "counsellor_id": chat.counsellor_id,
+            "counsellor_name": chat.counsellor_name,
+            "gender": chat.gender,
+            "age": chat.age,
+            "phases": dict(chat.phases or {}),
+        },
+    )
     return True
 
 
@@ -395,22 +496,37 @@ def transfer(session, outbox, chat_id, actor, to_id, to_name, note=None, now=Non
         raise Conflict("Only an active chat can be transferred.")
     if chat.counsellor_id == to_id:
         return chat_view(chat)
-    session.execute(update(conversations).where(conversations.c.id == chat_id).values(
-        counsellor_id=to_id, counsellor_name=to_name))
+    session.execute(
+        update(conversations).where(conversations.c.id == chat_id).values(counsellor_id=to_id, counsellor_name=to_name)
+    )
     chat = _load(session, chat_id)
     if note:
-        _append(session, outbox, chat, "counsellor", clean_text(note), kind="note",
-                visibility="counsellors", author_id=actor.get("id"), now=now)
-    _append(session, outbox, chat, "system", TRANSFERRED.format(name=first_name(to_name)),
-            kind="transferred", now=now)
-    outbox.add(session, ev.CHAT_TRANSFERRED, {
-        "chat_id": chat_id, "from_counsellor_id": actor.get("id"), "to_counsellor_id": to_id,
-        "to_counsellor_name": to_name})
+        _append(
+            session,
+            outbox,
+            chat,
+            "counsellor",
+            clean_text(note),
+            kind="note",
+            visibility="counsellors",
+            author_id=actor.get("id"),
+            now=now,
+        )
+    _append(session, outbox, chat, "system", TRANSFERRED.format(name=first_name(to_name)), kind="transferred", now=now)
+    outbox.add(
+        session,
+        ev.CHAT_TRANSFERRED,
+        {
+            "chat_id": chat_id,
+            "from_counsellor_id": actor.get("id"),
+            "to_counsellor_id": to_id,
+            "to_counsellor_name": to_name,
+        },
+    )
     return chat_view(_load(session, chat_id))
 
 
 # --- Staff tools: internal notes, supervisor whispers, the conversation model.
-
 
 
 def _staff_chat(session, chat_id, actor):
@@ -425,8 +541,17 @@ def add_note(session, outbox, chat_id, actor, text, now=None):
     chat = _staff_chat(session, chat_id, actor)
     if chat.purged_at is not None:
         raise Conflict("The chat's transcript has been deleted.")
-    seq, sent_at = _append(session, outbox, chat, "counsellor", text, kind="note",
-                           visibility="counsellors", author_id=actor.get("id"), now=now)
+    seq, sent_at = _append(
+        session,
+        outbox,
+        chat,
+        "counsellor",
+        text,
+        kind="note",
+        visibility="counsellors",
+        author_id=actor.get("id"),
+        now=now,
+    )
     return {"seq": seq, "sent_at": iso(sent_at), "kind": "note"}
 
 
@@ -438,8 +563,17 @@ def whisper(session, outbox, chat_id, actor, text, now=None):
     chat = _visible(session, chat_id, actor)
     if chat.status not in OPEN:
         raise Conflict("The chat has ended.")
-    seq, sent_at = _append(session, outbox, chat, "counsellor", text, kind="whisper",
-                           visibility="counsellors", author_id=actor.get("id"), now=now)
+    seq, sent_at = _append(
+        session,
+        outbox,
+        chat,
+        "counsellor",
+        text,
+        kind="whisper",
+        visibility="counsellors",
+        author_id=actor.get("id"),
+        now=now,
+    )
     return {"seq": seq, "sent_at": iso(sent_at), "kind": "whisper"}
 
 
@@ -450,14 +584,12 @@ def set_phase(session, outbox, chat_id, actor, phase, now=None):
     now = now or utcnow()
     chat = _staff_chat(session, chat_id, actor)
     # Lock the row (PostgreSQL) so two tabs moving the phase do not lose an entry.
-    chat = session.execute(select(conversations).where(conversations.c.id == chat.id)
-                           .with_for_update()).first()
+    chat = session.execute(select(conversations).where(conversations.c.id == chat.id).with_for_update()).first()
     if chat.status != "active":
         raise Conflict("Only an active chat moves through the phases.")
     phases = dict(chat.phases or {})
     phases.setdefault(phase, iso(now))
-    session.execute(update(conversations).where(conversations.c.id == chat.id)
-                    .values(phase=phase, phases=phases))
+    session.execute(update(conversations).where(conversations.c.id == chat.id).values(phase=phase, phases=phases))
     return chat_view(_load(session, chat.id))
 
 
@@ -470,8 +602,9 @@ def list_chats(session, actor, status="active", limit=500):
         raise Forbidden("Only staff may list chats.")
     if status not in LISTABLE:
         raise Invalid("Unknown status.", {"status": [f"One of {', '.join(LISTABLE)}."]})
-    query = (select(conversations).where(conversations.c.status == status)
-             .order_by(conversations.c.started_at).limit(limit))
+    query = (
+        select(conversations).where(conversations.c.status == status).order_by(conversations.c.started_at).limit(limit)
+    )
     if actor.get("role") not in SUPERVISORS:
         query = query.where(conversations.c.counsellor_id == actor.get("id"))
     out = []
@@ -483,6 +616,7 @@ def list_chats(session, actor, status="active", limit=500):
 
 
 # --- Typing, throttled in the database so that every replica sees the last one.
+
 
 def typing(session, _outbox, chat_id, actor, interval_s=2.0, now=None):
     """Let a typing event through at most once per `interval_s` per chat and side.
@@ -497,8 +631,11 @@ def typing(session, _outbox, chat_id, actor, interval_s=2.0, now=None):
     column = conversations.c.typing_child_at if sender == "child" else conversations.c.typing_counsellor_at
     changed = session.execute(
         update(conversations)
-        .where(conversations.c.id == chat_id, conversations.c.status.in_(OPEN),
-               or_(column.is_(None), column <= now - dt.timedelta(seconds=interval_s)))
+        .where(
+            conversations.c.id == chat_id,
+            conversations.c.status.in_(OPEN),
+            or_(column.is_(None), column <= now - dt.timedelta(seconds=interval_s)),
+        )
         .values({column.key: now})
     ).rowcount
     if not changed:
@@ -516,12 +653,19 @@ def silent_chats(session, prompt_s, now=None, limit=500):
     """Active chats whose child has been silent at least `prompt_s` (candidates only)."""
     now = now or utcnow()
     cutoff = now - dt.timedelta(seconds=prompt_s)
-    return session.execute(
-        select(conversations.c.id)
-        .where(conversations.c.status == "active", conversations.c.assigned_at <= cutoff,
-               or_(conversations.c.last_child_at.is_(None), conversations.c.last_child_at <= cutoff))
-        .limit(limit)
-    ).scalars().all()
+    return (
+        session.execute(
+            select(conversations.c.id)
+            .where(
+                conversations.c.status == "active",
+                conversations.c.assigned_at <= cutoff,
+                or_(conversations.c.last_child_at.is_(None), conversations.c.last_child_at <= cutoff),
+            )
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
 
 
 def _silence_s(chat, now):
@@ -548,13 +692,22 @@ def check_silence(session, outbox, chat_id, prompt_s, end_s, now=None):
     if silence >= prompt_s and chat.prompted_at is None:
         changed = session.execute(
             update(conversations)
-            .where(conversations.c.id == chat_id, conversations.c.status == "active",
-                   conversations.c.prompted_at.is_(None))
+            .where(
+                conversations.c.id == chat_id, conversations.c.status == "active", conversations.c.prompted_at.is_(None)
+            )
             .values(prompted_at=now)
         ).rowcount
         if changed:
-            _append(session, outbox, chat, "system", INACTIVITY_PROMPT, kind="inactivity_prompt",
-                    visibility="counsellors", now=now)
+            _append(
+                session,
+                outbox,
+                chat,
+                "system",
+                INACTIVITY_PROMPT,
+                kind="inactivity_prompt",
+                visibility="counsellors",
+                now=now,
+            )
             return "prompted"
     return None
 
@@ -565,8 +718,7 @@ def check_silence(session, outbox, chat_id, prompt_s, end_s, now=None):
 # transcript while the escalation's own `open` flag says it is open.
 
 
-def record_hold(session, _outbox, escalation_id, chat_id, kind, status, open_=None, raised=False,
-                now=None):
+def record_hold(session, _outbox, escalation_id, chat_id, kind, status, open_=None, raised=False, now=None):
     """Remember an escalation's status and whether it is open. Idempotent;
     `raised` never overwrites a later update that overtook it (events from
     different workers may cross)."""
@@ -580,9 +732,10 @@ def record_hold(session, _outbox, escalation_id, chat_id, kind, status, open_=No
 
 
 def held(session, chat_id):
-    return session.execute(
-        select(holds.c.escalation_id).where(holds.c.chat_id == chat_id, holds.c.open.is_(True))
-    ).first() is not None
+    return (
+        session.execute(select(holds.c.escalation_id).where(holds.c.chat_id == chat_id, holds.c.open.is_(True))).first()
+        is not None
+    )
 
 
 def purge_expired(session, _outbox, retention_days, now=None, limit=200):
@@ -592,20 +745,30 @@ def purge_expired(session, _outbox, retention_days, now=None, limit=200):
     now = now or utcnow()
     cutoff = now - dt.timedelta(days=retention_days)
     hold = exists().where(holds.c.chat_id == conversations.c.id, holds.c.open.is_(True))
-    ids = session.execute(
-        select(conversations.c.id)
-        .where(conversations.c.status.in_(END_STATUSES), conversations.c.ended_at <= cutoff,
-               conversations.c.purged_at.is_(None), ~hold)
-        .limit(limit)
-    ).scalars().all()
+    ids = (
+        session.execute(
+            select(conversations.c.id)
+            .where(
+                conversations.c.status.in_(END_STATUSES),
+                conversations.c.ended_at <= cutoff,
+                conversations.c.purged_at.is_(None),
+                ~hold,
+            )
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
     if ids:
         session.execute(delete(messages).where(messages.c.chat_id.in_(ids)))
-        session.execute(update(conversations).where(conversations.c.id.in_(ids))
-                        .values(nickname=None, purged_at=now))
+        session.execute(update(conversations).where(conversations.c.id.in_(ids)).values(nickname=None, purged_at=now))
     return ids
 
 
 def metrics_snapshot(session):
     """Chats with a counsellor now, for the service's gauge."""
-    return {"active": session.execute(select(func.count()).select_from(conversations)
-                                      .where(conversations.c.status == "active")).scalar_one()}
+    return {
+        "active": session.execute(
+            select(func.count()).select_from(conversations).where(conversations.c.status == "active")
+        ).scalar_one()
+    }

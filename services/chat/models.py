@@ -1,4 +1,5 @@
 """The chat relay's own tables."""
+
 from sqlalchemy import (
     JSON,
     Boolean,

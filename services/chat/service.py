@@ -1,4 +1,5 @@
 """The chat relay as a nameko service: wiring only, the work is in domain.py."""
+
 import logging
 import os
 
@@ -66,13 +67,23 @@ class ChatService(ServiceBase):
     gauges = (domain.metrics_snapshot, {"active": observability.CHATS_ACTIVE})
 
     @rpc
-    def start_chat(self, gender=None, age=None, nickname=None, message=None, source=None,
-                   suspect=False, in_danger=None, lang=None):
+    def start_chat(
+        self, gender=None, age=None, nickname=None, message=None, source=None, suspect=False, in_danger=None, lang=None
+    ):
         # source/suspect come from the gateway (issue 12): a salted hash of the
         # child's address and whether that address is flooding us.
-        return self.unit(domain.start_chat, helpline=config.helpline_name(), gender=gender,
-                         age=age, nickname=nickname, message=message, source=source,
-                         suspect=suspect, in_danger=in_danger, lang=lang)
+        return self.unit(
+            domain.start_chat,
+            helpline=config.helpline_name(),
+            gender=gender,
+            age=age,
+            nickname=nickname,
+            message=message,
+            source=source,
+            suspect=suspect,
+            in_danger=in_danger,
+            lang=lang,
+        )
 
     @rpc
     def set_lang(self, chat_id, actor, lang):
@@ -87,8 +98,7 @@ class ChatService(ServiceBase):
         box = self.outbox
         if config.test_crash_after_commit():
             box = _CrashAfterCommit(box)
-        return run_unit(self.db, box, self.dispatch, domain.post_message, chat_id, actor, text,
-                        client_msg_id)
+        return run_unit(self.db, box, self.dispatch, domain.post_message, chat_id, actor, text, client_msg_id)
 
     @rpc
     def get_chat(self, chat_id, actor):
@@ -138,8 +148,7 @@ class ChatService(ServiceBase):
     def on_chat_assigned(self, payload):
         data = ev.load(ev.QUEUE, ev.CHAT_ASSIGNED, payload)
         try:
-            self.unit(domain.activate, data["chat_id"], data["counsellor_id"],
-                      data["counsellor_name"])
+            self.unit(domain.activate, data["chat_id"], data["counsellor_id"], data["counsellor_name"])
         except Exception as error:  # noqa: BLE001 - a chat that already ended is fine
             if not isinstance(error, domain.Conflict):
                 raise
@@ -154,14 +163,22 @@ class ChatService(ServiceBase):
     @event_handler(ev.ESCALATION, ev.ESCALATION_RAISED)
     def on_escalation_raised(self, payload):
         data = ev.load(ev.ESCALATION, ev.ESCALATION_RAISED, payload)
-        self.unit(domain.record_hold, data["escalation_id"], data["chat_id"], data["kind"],
-                  data["status"], data["open"], raised=True)
+        self.unit(
+            domain.record_hold,
+            data["escalation_id"],
+            data["chat_id"],
+            data["kind"],
+            data["status"],
+            data["open"],
+            raised=True,
+        )
 
     @event_handler(ev.ESCALATION, ev.ESCALATION_UPDATED)
     def on_escalation_updated(self, payload):
         data = ev.load(ev.ESCALATION, ev.ESCALATION_UPDATED, payload)
-        self.unit(domain.record_hold, data["escalation_id"], data["chat_id"], data["kind"],
-                  data["status"], data["open"])
+        self.unit(
+            domain.record_hold, data["escalation_id"], data["chat_id"], data["kind"], data["status"], data["open"]
+        )
 
     @timer(interval=INACTIVITY_CHECK_S)
     def check_inactivity(self):

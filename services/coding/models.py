@@ -1,4 +1,5 @@
 """The coding service's own tables. No child text is stored here."""
+
 from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table
 
 from chatvakt.outbox import outbox_table

@@ -161,6 +161,7 @@ def flatten_errors(messages: Any) -> dict[str, list[str]]:
 
 # -- the rule ---------------------------------------------------------------
 
+
 def _as_utc(value: Any) -> datetime | None:
     """Aware datetimes to UTC; naive ones (e.g. read back from SQLite) are UTC."""
     if not isinstance(value, datetime):
@@ -183,36 +184,38 @@ def _name(taxonomy: Taxonomy, code: str, lang: str = "en") -> str:
 RULE_MESSAGES = {
     "en": {
         "no_category": "Choose at least one category. Use a subcategory; use a main category only when no "
-                       "subcategory fits.",
+        "subcategory fits.",
         "duplicate": "Category '{code}' is given more than once.",
         "unknown": "Unknown category code '{code}': choose a category from the list.",
         "main_with_sub": "Main category {main} cannot be used together with its own subcategory {sub}: keep "
-                         "the subcategory and remove the main category (a main category is used only when no "
-                         "subcategory fits).",
+        "the subcategory and remove the main category (a main category is used only when no "
+        "subcategory fits).",
         "not_assessed": "Confirm that you assessed acute danger: the helpline always assesses whether the child "
-                        "is in an acute situation with danger to life or health.",
+        "is in an acute situation with danger to life or health.",
         "danger_unassessed": "Acute danger is marked, but the assessment is not: mark acute danger as assessed.",
         "out_before_in": "Time out ({out}) is before time in ({in_}).",
         "before_start": "{label} ({value}) is before the chat started ({start}).",
         "after_end": "{label} ({value}) is after the chat ended ({end}).",
-        "time_in": "Time in", "time_out": "Time out",
+        "time_in": "Time in",
+        "time_out": "Time out",
     },
     "nb": {
         "no_category": "Velg minst én kategori. Bruk en underkategori; en hovedkategori brukes bare når ingen "
-                       "underkategori passer.",
+        "underkategori passer.",
         "duplicate": "Kategorien '{code}' er valgt mer enn én gang.",
         "unknown": "Ukjent kategorikode '{code}': velg en kategori fra listen.",
         "main_with_sub": "Hovedkategorien {main} kan ikke brukes sammen med sin egen underkategori {sub}: "
-                         "behold underkategorien og fjern hovedkategorien (en hovedkategori brukes bare når "
-                         "ingen underkategori passer).",
+        "behold underkategorien og fjern hovedkategorien (en hovedkategori brukes bare når "
+        "ingen underkategori passer).",
         "not_assessed": "Bekreft at du har vurdert akutt fare: Alarmtelefonen vurderer alltid om barnet er i en "
-                        "akutt situasjon med fare for liv eller helse.",
+        "akutt situasjon med fare for liv eller helse.",
         "danger_unassessed": "Akutt fare er markert, men ikke at du har vurdert det: kryss av for at akutt fare "
-                             "er vurdert.",
+        "er vurdert.",
         "out_before_in": "Tid ut ({out}) er før tid inn ({in_}).",
         "before_start": "{label} ({value}) er før samtalen startet ({start}).",
         "after_end": "{label} ({value}) er etter at samtalen sluttet ({end}).",
-        "time_in": "Tid inn", "time_out": "Tid ut",
+        "time_in": "Tid inn",
+        "time_out": "Tid ut",
     },
 }
 
@@ -258,8 +261,10 @@ def check_coding(
             continue
         own_subs = [c for c in dict.fromkeys(categories) if taxonomy.parent(c) == code]
         for sub in own_subs:
-            add("categories", words["main_with_sub"].format(main=_name(taxonomy, code, lang),
-                                                           sub=_name(taxonomy, sub, lang)))
+            add(
+                "categories",
+                words["main_with_sub"].format(main=_name(taxonomy, code, lang), sub=_name(taxonomy, sub, lang)),
+            )
 
     # -- acute danger ------------------------------------------------------------
     assessed = coding.get("acute_danger_assessed")

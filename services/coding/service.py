@@ -1,4 +1,5 @@
 """The coding service as a nameko service: wiring only."""
+
 import functools
 import time
 
@@ -76,8 +77,11 @@ class CodingService(ServiceBase):
         chat's chat_ended, the one source of its record: give the event a moment
         before the domain answers from the gateway's read (a draft) or with 409."""
         deadline = time.monotonic() + RECORD_WAIT_S
-        while (facts["status"] not in domain.OPEN and time.monotonic() < deadline
-               and not self.read(domain.is_recorded, facts["chat_id"])):
+        while (
+            facts["status"] not in domain.OPEN
+            and time.monotonic() < deadline
+            and not self.read(domain.is_recorded, facts["chat_id"])
+        ):
             eventlet.sleep(0.05)
 
     @rpc

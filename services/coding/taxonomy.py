@@ -181,12 +181,14 @@ class Taxonomy:
         return {
             "version": self.version,
             "name": self.name,
-            "categories": [{**one(cat), "subcategories": [one(sub) for sub in cat.subcategories]}
-                           for cat in self.categories],
+            "categories": [
+                {**one(cat), "subcategories": [one(sub) for sub in cat.subcategories]} for cat in self.categories
+            ],
         }
 
 
 # -- loading and validation -------------------------------------------------
+
 
 def _label(entry: Mapping, key: str, where: str) -> str:
     value = entry.get(key)
@@ -235,8 +237,13 @@ def taxonomy_from_dict(doc: Any, source: str = "taxonomy") -> Taxonomy:
 
     categories: list[Category] = []
     for i, raw in enumerate(raw_categories):
-        code = _code(raw, f"{source}: categories[{i}]", "main category", _MAIN_RE,
-                     "be lowercase ASCII letters, digits and underscores, starting with a letter, without a dot")
+        code = _code(
+            raw,
+            f"{source}: categories[{i}]",
+            "main category",
+            _MAIN_RE,
+            "be lowercase ASCII letters, digits and underscores, starting with a letter, without a dot",
+        )
         where = f"{source}: category '{code}'"
         claim(code, where)
         label_nb = _label(raw, "label_nb", where)
@@ -247,12 +254,16 @@ def taxonomy_from_dict(doc: Any, source: str = "taxonomy") -> Taxonomy:
         subs: list[Subcategory] = []
         for j, raw_sub in enumerate(raw_subs):
             swhere = f"{where}: subcategories[{j}]"
-            scode = _code(raw_sub, swhere, "subcategory", _SUB_RE,
-                          f"be the main category's code, a dot and a lowercase ASCII name (e.g. '{code}.other')")
+            scode = _code(
+                raw_sub,
+                swhere,
+                "subcategory",
+                _SUB_RE,
+                f"be the main category's code, a dot and a lowercase ASCII name (e.g. '{code}.other')",
+            )
             if not scode.startswith(code + "."):
                 raise TaxonomyError(
-                    f"{swhere}: subcategory code '{scode}' must start with its main category's "
-                    f"code '{code}.'"
+                    f"{swhere}: subcategory code '{scode}' must start with its main category's code '{code}.'"
                 )
             swhere = f"{where}: subcategory '{scode}'"
             claim(scode, swhere)

@@ -4,6 +4,7 @@ escalations with their status machines, and the audit trail.
 Plain functions `fn(session, outbox, ...)`; the screen and the vault (which
 seals what a counsellor writes about a child) are passed in.
 """
+
 import datetime as dt
 import json
 import secrets
@@ -37,6 +38,7 @@ CONSENT = ("given", "refused", "not_asked", "not_required")
 
 # --- details: one schema per kind ------------------------------------------
 
+
 def _text(limit):
     return fields.String(validate=validate.Length(max=limit), allow_none=True)
 
@@ -57,6 +59,7 @@ class _Strict(Schema):
 
 class Person(_Strict):
     """Identifying details a child gives: sealed, and shown to supervisors only."""
+
     name = _text(200)
     address = _text(500)
     school = _text(200)
@@ -79,6 +82,7 @@ class ContactPerson(_Strict):
 
 class Reporter(ContactPerson):
     """Who reports a concern: a contact person with a role and an e-mail, or anonymous."""
+
     anonymous = fields.Boolean(load_default=False)
     role = _text(200)
     email = _text(200)
@@ -102,15 +106,15 @@ class ReportOfConcern(_Details):
     child = fields.Nested(ChildFacts, allow_none=True)
     concerns = _text(2000)  # whom it concerns, beyond the person fields
     cause = _text(8000)  # what concretely causes concern
-    examples = fields.List(fields.String(validate=validate.Length(min=1, max=2000)),
-                           validate=validate.Length(max=30), allow_none=True)
+    examples = fields.List(
+        fields.String(validate=validate.Length(min=1, max=2000)), validate=validate.Length(max=30), allow_none=True
+    )
     observed = _text(1000)  # when it was observed
     duration = fields.String(validate=validate.OneOf(("once", "over_time", "unknown")), allow_none=True)
     others_who_know = _text(2000)
     reporter = fields.Nested(Reporter, allow_none=True)
     recipient = _text(300)  # which child welfare service
-    sent_via = fields.String(validate=validate.OneOf(("post", "email", "phone", "digital", "other")),
-                             allow_none=True)
+    sent_via = fields.String(validate=validate.OneOf(("post", "email", "phone", "digital", "other")), allow_none=True)
     reference = _text(200)
     response = _text(4000)
 
@@ -127,32 +131,46 @@ class NetworkContact(_Details):
 
 
 class Referral(_Details):
-    services = fields.List(fields.String(validate=validate.Length(min=1, max=64)),
-                           validate=validate.Length(min=1, max=50), allow_none=True)
+    services = fields.List(
+        fields.String(validate=validate.Length(min=1, max=64)), validate=validate.Length(min=1, max=50), allow_none=True
+    )
 
 
-SCHEMAS = {"acute_danger": AcuteDanger(), "report_of_concern": ReportOfConcern(),
-           "network_contact": NetworkContact(), "referral": Referral()}
+SCHEMAS = {
+    "acute_danger": AcuteDanger(),
+    "report_of_concern": ReportOfConcern(),
+    "network_contact": NetworkContact(),
+    "referral": Referral(),
+}
 # Top-level detail keys only supervisors read back (everything is sealed at rest).
 IDENTIFYING = {"person", "location", "contact_person"}
 # Must be filled when the escalation is raised, or before it may move to a status.
 REQUIRED_AT_START = {"network_contact": ("contact", "consent"), "referral": ("services",)}
-REQUIRED_FOR = {("acute_danger", "emergency_contacted"): ("emergency_number",),
-                ("report_of_concern", "approved"): ("cause", "observed", "duration"),
-                ("network_contact", "contacted"): ("contact", "consent")}
+REQUIRED_FOR = {
+    ("acute_danger", "emergency_contacted"): ("emergency_number",),
+    ("report_of_concern", "approved"): ("cause", "observed", "duration"),
+    ("network_contact", "contacted"): ("contact", "consent"),
+}
 
 
 # --- status machines ----------------------------------------------------------
 
 MACHINES: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
-    "acute_danger": ("open", {"open": ("emergency_contacted", "closed"),
-                              "emergency_contacted": ("closed",), "closed": ()}),
-    "report_of_concern": ("draft", {"draft": ("approved", "closed"),
-                                    "approved": ("draft", "sent", "closed"),
-                                    "sent": ("acknowledged", "closed"),
-                                    "acknowledged": ("closed",), "closed": ()}),
-    "network_contact": ("open", {"open": ("contacted", "closed"), "contacted": ("closed",),
-                                 "closed": ()}),
+    "acute_danger": (
+        "open",
+        {"open": ("emergency_contacted", "closed"), "emergency_contacted": ("closed",), "closed": ()},
+    ),
+    "report_of_concern": (
+        "draft",
+        {
+            "draft": ("approved", "closed"),
+            "approved": ("draft", "sent", "closed"),
+            "sent": ("acknowledged", "closed"),
+            "acknowledged": ("closed",),
+            "closed": (),
+        },
+    ),
+    "network_contact": ("open", {"open": ("contacted", "closed"), "contacted": ("closed",), "closed": ()}),
     # A referral is a record of what the child was told: done when written.
     "referral": ("recorded", {"recorded": ()}),
 }
@@ -178,8 +196,9 @@ def next_statuses(kind, status, actor):
 FIRST_MESSAGES = 3  # the child's first messages, read together by the screen
 
 
-def screen_message(session, outbox, screen, chat_id, seq, text, counsellor_id=None, now=None,
-                   vault=None, suspect=False):
+def screen_message(
+    session, outbox, screen, chat_id, seq, text, counsellor_id=None, now=None, vault=None, suspect=False
+):
     """Screen one child message; record and announce what was found.
 
     With a vault and a screen that reads several messages (`screen_messages`),
@@ -193,9 +212,12 @@ def screen_message(session, outbox, screen, chat_id, seq, text, counsellor_id=No
     the flood by risk, but raises no alert: a flood must not bury supervisors
     in one alert per fake chat (they get one flood notice from the queue).
     """
-    if seq is not None and session.execute(
-            select(risk_flags.c.id).where(risk_flags.c.chat_id == chat_id,
-                                          risk_flags.c.seq == seq)).first():
+    if (
+        seq is not None
+        and session.execute(
+            select(risk_flags.c.id).where(risk_flags.c.chat_id == chat_id, risk_flags.c.seq == seq)
+        ).first()
+    ):
         return None
     now = now or utcnow()
     if vault is not None and seq is not None and hasattr(screen, "screen_messages"):
@@ -207,20 +229,32 @@ def screen_message(session, outbox, screen, chat_id, seq, text, counsellor_id=No
     top = max(findings, key=lambda f: SEVERITY_ORDER.get(f.severity, 0))
     reason = "; ".join(f.reason for f in findings)[:500]
     for finding in findings:
-        session.execute(risk_flags.insert().values(
-            chat_id=chat_id, seq=seq, category=finding.category, severity=finding.severity,
-            reason=finding.reason[:500], detected_at=now))
-    return _detected(session, outbox, chat_id, seq, top.category, top.severity, reason, counsellor_id,
-                     suspect, now)
+        session.execute(
+            risk_flags.insert().values(
+                chat_id=chat_id,
+                seq=seq,
+                category=finding.category,
+                severity=finding.severity,
+                reason=finding.reason[:500],
+                detected_at=now,
+            )
+        )
+    return _detected(session, outbox, chat_id, seq, top.category, top.severity, reason, counsellor_id, suspect, now)
 
 
 def _detected(session, outbox, chat_id, seq, category, severity, reason, counsellor_id, suspect, now):
     """Alert supervisors (unless the chat is part of a flood) and announce the risk."""
-    alert_id = None if suspect else _open_alert(session, chat_id, seq, category, severity, reason,
-                                                counsellor_id, now)
-    payload = {"chat_id": chat_id, "seq": seq, "category": category, "severity": severity,
-               "reason": reason, "detected_at": iso(now), "counsellor_id": counsellor_id,
-               "alert_id": alert_id}
+    alert_id = None if suspect else _open_alert(session, chat_id, seq, category, severity, reason, counsellor_id, now)
+    payload = {
+        "chat_id": chat_id,
+        "seq": seq,
+        "category": category,
+        "severity": severity,
+        "reason": reason,
+        "detected_at": iso(now),
+        "counsellor_id": counsellor_id,
+        "alert_id": alert_id,
+    }
     if suspect:
         payload["suspect"] = True
     outbox.add(session, ev.RISK_DETECTED, payload)
@@ -244,46 +278,55 @@ def self_report(session, outbox, chat_id, in_danger, counsellor_id=None, suspect
     """
     if in_danger is not True:
         return None
-    if session.execute(select(risk_flags.c.id).where(risk_flags.c.chat_id == chat_id,
-                                                     risk_flags.c.category == SELF_REPORT)).first():
+    if session.execute(
+        select(risk_flags.c.id).where(risk_flags.c.chat_id == chat_id, risk_flags.c.category == SELF_REPORT)
+    ).first():
         return None
     now = now or utcnow()
-    session.execute(risk_flags.insert().values(
-        chat_id=chat_id, seq=None, category=SELF_REPORT, severity="high",
-        reason=SELF_REPORT_REASON, detected_at=now))
-    return _detected(session, outbox, chat_id, None, SELF_REPORT, "high", SELF_REPORT_REASON, counsellor_id,
-                     suspect, now)
+    session.execute(
+        risk_flags.insert().values(
+            chat_id=chat_id, seq=None, category=SELF_REPORT, severity="high", reason=SELF_REPORT_REASON, detected_at=now
+        )
+    )
+    return _detected(
+        session, outbox, chat_id, None, SELF_REPORT, "high", SELF_REPORT_REASON, counsellor_id, suspect, now
+    )
 
 
 def _first_messages(session, vault, chat_id, seq, text, now):
     """The messages to screen together: this one with the child's earlier first
     messages, when it is one of the first; else this one alone."""
-    rows = session.execute(select(screen_context.c.seq, screen_context.c.sealed)
-                           .where(screen_context.c.chat_id == chat_id)
-                           .order_by(screen_context.c.seq)).all()
+    rows = session.execute(
+        select(screen_context.c.seq, screen_context.c.sealed)
+        .where(screen_context.c.chat_id == chat_id)
+        .order_by(screen_context.c.seq)
+    ).all()
     seqs = [r.seq for r in rows]
     if seq not in seqs:
         if len(rows) >= FIRST_MESSAGES:
             return [text]
-        session.execute(screen_context.insert().values(
-            chat_id=chat_id, seq=seq, sealed=vault.seal(text), received_at=now))
+        session.execute(
+            screen_context.insert().values(chat_id=chat_id, seq=seq, sealed=vault.seal(text), received_at=now)
+        )
     earlier = [vault.open(r.sealed) for r in rows if r.seq < seq]
-    return earlier[-(FIRST_MESSAGES - 1):] + [text]
+    return earlier[-(FIRST_MESSAGES - 1) :] + [text]
 
 
 def purge_screen_context(session, _outbox, retention_days, now=None, limit=1000):
     """Forget the kept first messages of chats older than the retention period."""
     now = now or utcnow()
     cutoff = now - dt.timedelta(days=retention_days)
-    ids = session.execute(select(screen_context.c.id).where(screen_context.c.received_at < cutoff)
-                          .limit(limit)).scalars().all()
+    ids = (
+        session.execute(select(screen_context.c.id).where(screen_context.c.received_at < cutoff).limit(limit))
+        .scalars()
+        .all()
+    )
     if ids:
         session.execute(screen_context.delete().where(screen_context.c.id.in_(ids)))
     return len(ids)
 
 
-def record_correction(session, _outbox, vault, chat_id, at_risk, reason, actor, categories=None,
-                      now=None):
+def record_correction(session, _outbox, vault, chat_id, at_risk, reason, actor, categories=None, now=None):
     """A counsellor or supervisor marks a chat at risk or not at risk by hand.
 
     The mark is kept as a labelled example for `chatvakt risk retrain`: the
@@ -300,19 +343,37 @@ def record_correction(session, _outbox, vault, chat_id, at_risk, reason, actor, 
         raise Invalid("Say why.", {"reason": ["Required, at most 2000 characters."]})
     cats = list(dict.fromkeys(categories or []))
     if any(c not in LEARNED_CATEGORIES for c in cats) or (cats and not at_risk):
-        raise Invalid("Unknown or misplaced categories.", {"categories": [
-            f"Only with at_risk, from {', '.join(LEARNED_CATEGORIES)}."]})
+        raise Invalid(
+            "Unknown or misplaced categories.",
+            {"categories": [f"Only with at_risk, from {', '.join(LEARNED_CATEGORIES)}."]},
+        )
     now = now or utcnow()
-    rows = session.execute(select(screen_context.c.sealed).where(screen_context.c.chat_id == chat_id)
-                           .order_by(screen_context.c.seq).limit(FIRST_MESSAGES)).all()
+    rows = session.execute(
+        select(screen_context.c.sealed)
+        .where(screen_context.c.chat_id == chat_id)
+        .order_by(screen_context.c.seq)
+        .limit(FIRST_MESSAGES)
+    ).all()
     messages = [vault.open(r.sealed) for r in rows]
-    session.execute(risk_corrections.insert().values(
-        chat_id=chat_id, at_risk=at_risk, categories=json.dumps(cats) if cats else None,
-        sealed=vault.seal({"messages": messages, "reason": reason.strip()}),
-        has_messages=bool(messages), actor_id=actor.get("id") or "unknown",
-        actor_role=actor.get("role"), marked_at=now))
-    return {"chat_id": chat_id, "at_risk": at_risk, "categories": cats,
-            "kept_as_example": bool(messages), "marked_at": iso(now)}
+    session.execute(
+        risk_corrections.insert().values(
+            chat_id=chat_id,
+            at_risk=at_risk,
+            categories=json.dumps(cats) if cats else None,
+            sealed=vault.seal({"messages": messages, "reason": reason.strip()}),
+            has_messages=bool(messages),
+            actor_id=actor.get("id") or "unknown",
+            actor_role=actor.get("role"),
+            marked_at=now,
+        )
+    )
+    return {
+        "chat_id": chat_id,
+        "at_risk": at_risk,
+        "categories": cats,
+        "kept_as_example": bool(messages),
+        "marked_at": iso(now),
+    }
 
 
 def correction_examples(session, vault):
@@ -320,17 +381,22 @@ def correction_examples(session, vault):
     latest mark of a chat winning; for `chatvakt risk retrain` only, in the
     operator's own process."""
     latest = {}
-    for row in session.execute(select(risk_corrections).where(risk_corrections.c.has_messages.is_(True))
-                               .order_by(risk_corrections.c.id)):
+    for row in session.execute(
+        select(risk_corrections).where(risk_corrections.c.has_messages.is_(True)).order_by(risk_corrections.c.id)
+    ):
         record = vault.open(row.sealed)
         if record.get("messages"):
-            latest[row.chat_id] = {"messages": record["messages"], "labels": json.loads(row.categories or "[]"),
-                                   "at_risk": bool(row.at_risk), "lang": None, "author": "correction"}
+            latest[row.chat_id] = {
+                "messages": record["messages"],
+                "labels": json.loads(row.categories or "[]"),
+                "at_risk": bool(row.at_risk),
+                "lang": None,
+                "author": "correction",
+            }
     return list(latest.values())
 
 
-def _open_alert(session, chat_id, seq, category, severity, reason, counsellor_id, now, kind="risk",
-                escalation_id=None):
+def _open_alert(session, chat_id, seq, category, severity, reason, counsellor_id, now, kind="risk", escalation_id=None):
     """One open alert per chat and kind: a new finding refreshes it (the most
     severe category names it) and restarts its repeat clock, but not its raise
     clock. It keeps every category found for it (all the screen found in this
@@ -338,24 +404,45 @@ def _open_alert(session, chat_id, seq, category, severity, reason, counsellor_id
     hides the other from a supervisor who logs in later.
     A counsellor's acute-danger escalation is its own kind, so that
     acknowledging the screen's alert does not silence it (and vice versa)."""
-    row = session.execute(select(alerts).where(alerts.c.chat_id == chat_id, alerts.c.kind == kind,
-                                               alerts.c.acked_at.is_(None))
-                          .order_by(alerts.c.detected_at.desc())).first()
+    row = session.execute(
+        select(alerts)
+        .where(alerts.c.chat_id == chat_id, alerts.c.kind == kind, alerts.c.acked_at.is_(None))
+        .order_by(alerts.c.detected_at.desc())
+    ).first()
     found = [(category, severity)]
     if kind == "risk" and seq is not None:
         # the screen's findings for this message are recorded just before
-        found += session.execute(select(risk_flags.c.category, risk_flags.c.severity).where(
-            risk_flags.c.chat_id == chat_id, risk_flags.c.seq == seq).order_by(risk_flags.c.id)).all()
+        found += session.execute(
+            select(risk_flags.c.category, risk_flags.c.severity)
+            .where(risk_flags.c.chat_id == chat_id, risk_flags.c.seq == seq)
+            .order_by(risk_flags.c.id)
+        ).all()
     if row is None:
         alert_id = secrets.token_hex(10)
-        session.execute(alerts.insert().values(
-            id=alert_id, chat_id=chat_id, kind=kind, escalation_id=escalation_id, seq=seq,
-            category=category, categories=_merge_categories(None, found), severity=severity,
-            reason=reason, counsellor_id=counsellor_id, detected_at=now, last_sent_at=now,
-            sent_count=1))
+        session.execute(
+            alerts.insert().values(
+                id=alert_id,
+                chat_id=chat_id,
+                kind=kind,
+                escalation_id=escalation_id,
+                seq=seq,
+                category=category,
+                categories=_merge_categories(None, found),
+                severity=severity,
+                reason=reason,
+                counsellor_id=counsellor_id,
+                detected_at=now,
+                last_sent_at=now,
+                sent_count=1,
+            )
+        )
         return alert_id
-    values = {"seq": seq if seq is not None else row.seq, "reason": _merge_reasons(row.reason, reason),
-              "last_sent_at": now, "sent_count": row.sent_count + 1}
+    values = {
+        "seq": seq if seq is not None else row.seq,
+        "reason": _merge_reasons(row.reason, reason),
+        "last_sent_at": now,
+        "sent_count": row.sent_count + 1,
+    }
     known = json.loads(row.categories) if row.categories else [[row.category, row.severity]]
     values["categories"] = _merge_categories(known, found)
     if escalation_id:
@@ -398,22 +485,47 @@ def _category_words(category):
 
 
 # what alert_repeated and alert_raised carry of alert_view (chatvakt/events.py AlertRepeated)
-ALERT_EVENT_KEYS = ("alert_id", "chat_id", "seq", "category", "severity", "reason", "counsellor_id",
-                    "detected_at", "repeat", "raised", "kind", "escalation_id", "categories",
-                    "categories_words")
+ALERT_EVENT_KEYS = (
+    "alert_id",
+    "chat_id",
+    "seq",
+    "category",
+    "severity",
+    "reason",
+    "counsellor_id",
+    "detected_at",
+    "repeat",
+    "raised",
+    "kind",
+    "escalation_id",
+    "categories",
+    "categories_words",
+)
 
 
 def alert_view(row):
     categories = [c for c, _ in json.loads(row.categories)] if row.categories else [row.category]
-    return {"alert_id": row.id, "chat_id": row.chat_id, "kind": row.kind or "risk", "seq": row.seq,
-            "escalation_id": row.escalation_id,
-            "category": row.category, "category_words": _category_words(row.category),
-            "categories": categories, "categories_words": [_category_words(c) for c in categories],
-            "severity": row.severity, "reason": row.reason,
-            "counsellor_id": row.counsellor_id, "detected_at": iso(row.detected_at),
-            "last_sent_at": iso(row.last_sent_at), "repeat": row.sent_count - 1,
-            "raised": row.raised_at is not None, "raised_at": iso(row.raised_at),
-            "acked_at": iso(row.acked_at), "acked_by": row.acked_by}
+    return {
+        "alert_id": row.id,
+        "chat_id": row.chat_id,
+        "kind": row.kind or "risk",
+        "seq": row.seq,
+        "escalation_id": row.escalation_id,
+        "category": row.category,
+        "category_words": _category_words(row.category),
+        "categories": categories,
+        "categories_words": [_category_words(c) for c in categories],
+        "severity": row.severity,
+        "reason": row.reason,
+        "counsellor_id": row.counsellor_id,
+        "detected_at": iso(row.detected_at),
+        "last_sent_at": iso(row.last_sent_at),
+        "repeat": row.sent_count - 1,
+        "raised": row.raised_at is not None,
+        "raised_at": iso(row.raised_at),
+        "acked_at": iso(row.acked_at),
+        "acked_by": row.acked_by,
+    }
 
 
 def due_alerts(session, outbox, repeat_s, raise_s, now=None, limit=100):
@@ -424,8 +536,9 @@ def due_alerts(session, outbox, repeat_s, raise_s, now=None, limit=100):
     sending the same repeat.
     """
     now = now or utcnow()
-    rows = session.execute(select(alerts).where(alerts.c.acked_at.is_(None))
-                           .order_by(alerts.c.last_sent_at).limit(limit)).all()
+    rows = session.execute(
+        select(alerts).where(alerts.c.acked_at.is_(None)).order_by(alerts.c.last_sent_at).limit(limit)
+    ).all()
     sent = []
     for row in rows:
         age = (now - _aware(row.detected_at)).total_seconds()
@@ -436,14 +549,15 @@ def due_alerts(session, outbox, repeat_s, raise_s, now=None, limit=100):
         values = {"last_sent_at": now, "sent_count": row.sent_count + 1}
         if raise_now:
             values["raised_at"] = now
-        changed = session.execute(update(alerts).where(
-            alerts.c.id == row.id, alerts.c.last_sent_at == row.last_sent_at,
-            alerts.c.acked_at.is_(None)).values(**values)).rowcount
+        changed = session.execute(
+            update(alerts)
+            .where(alerts.c.id == row.id, alerts.c.last_sent_at == row.last_sent_at, alerts.c.acked_at.is_(None))
+            .values(**values)
+        ).rowcount
         if not changed:
             continue
         fresh = session.execute(select(alerts).where(alerts.c.id == row.id)).first()
-        payload = {key: value for key, value in alert_view(fresh).items()
-                   if key in ALERT_EVENT_KEYS}
+        payload = {key: value for key, value in alert_view(fresh).items() if key in ALERT_EVENT_KEYS}
         outbox.add(session, ev.ALERT_REPEATED, payload)
         sent.append(payload)
     return sent
@@ -460,11 +574,16 @@ def acknowledge_alerts(session, outbox, chat_id, actor, alert_id=None, now=None)
         raise NotFound("No such alert.")
     open_ids = [r.id for r in rows if r.acked_at is None]
     if open_ids:
-        session.execute(update(alerts).where(alerts.c.id.in_(open_ids), alerts.c.acked_at.is_(None))
-                        .values(acked_at=now, acked_by=actor.get("id") or "unknown"))
-        outbox.add(session, ev.ALERT_ACKNOWLEDGED, {
-            "chat_id": chat_id, "alert_ids": open_ids, "acked_by": actor.get("id") or "unknown",
-            "acked_at": iso(now)})
+        session.execute(
+            update(alerts)
+            .where(alerts.c.id.in_(open_ids), alerts.c.acked_at.is_(None))
+            .values(acked_at=now, acked_by=actor.get("id") or "unknown")
+        )
+        outbox.add(
+            session,
+            ev.ALERT_ACKNOWLEDGED,
+            {"chat_id": chat_id, "alert_ids": open_ids, "acked_by": actor.get("id") or "unknown", "acked_at": iso(now)},
+        )
     return {"chat_id": chat_id, "acknowledged": open_ids}
 
 
@@ -473,17 +592,18 @@ def open_alerts(session, actor):
     counsellor those of their chats and of chats still waiting."""
     query = select(alerts).where(alerts.c.acked_at.is_(None)).order_by(alerts.c.detected_at)
     if not _supervisor(actor):
-        query = query.where(or_(alerts.c.counsellor_id == actor.get("id"),
-                                alerts.c.counsellor_id.is_(None)))
+        query = query.where(or_(alerts.c.counsellor_id == actor.get("id"), alerts.c.counsellor_id.is_(None)))
     return [alert_view(r) for r in session.execute(query)]
 
 
 def chat_counsellor_changed(session, _outbox, chat_id, counsellor_id):
     """Follow a chat to its (new) counsellor: open alerts and escalations go with it."""
-    session.execute(update(alerts).where(alerts.c.chat_id == chat_id, alerts.c.acked_at.is_(None))
-                    .values(counsellor_id=counsellor_id))
-    session.execute(update(escalations).where(escalations.c.chat_id == chat_id)
-                    .values(counsellor_id=counsellor_id))
+    session.execute(
+        update(alerts)
+        .where(alerts.c.chat_id == chat_id, alerts.c.acked_at.is_(None))
+        .values(counsellor_id=counsellor_id)
+    )
+    session.execute(update(escalations).where(escalations.c.chat_id == chat_id).values(counsellor_id=counsellor_id))
 
 
 def chat_risk(session, chat_ids):
@@ -494,18 +614,26 @@ def chat_risk(session, chat_ids):
     chat_ids = [c for c in (chat_ids or []) if isinstance(c, str)][:1000]
     out: dict[str, dict] = {}
     for start in range(0, len(chat_ids), 500):
-        part = chat_ids[start:start + 500]
-        for r in session.execute(select(risk_flags).where(risk_flags.c.chat_id.in_(part))
-                                 .order_by(risk_flags.c.id)):
+        part = chat_ids[start : start + 500]
+        for r in session.execute(select(risk_flags).where(risk_flags.c.chat_id.in_(part)).order_by(risk_flags.c.id)):
             entry = out.setdefault(r.chat_id, _no_risk())
-            flag = {"seq": r.seq, "category": r.category, "category_words": category_words(r.category),
-                    "severity": r.severity, "reason": r.reason, "detected_at": iso(r.detected_at)}
+            flag = {
+                "seq": r.seq,
+                "category": r.category,
+                "category_words": category_words(r.category),
+                "severity": r.severity,
+                "reason": r.reason,
+                "detected_at": iso(r.detected_at),
+            }
             entry["flags"].append(flag)
             top = entry["top"]
             if top is None or SEVERITY_ORDER.get(r.severity, 0) > SEVERITY_ORDER.get(top["severity"], 0):
                 entry["top"] = flag
-        for r in session.execute(select(escalations.c.chat_id, escalations.c.open).where(
-                escalations.c.chat_id.in_(part), escalations.c.kind == "acute_danger")):
+        for r in session.execute(
+            select(escalations.c.chat_id, escalations.c.open).where(
+                escalations.c.chat_id.in_(part), escalations.c.kind == "acute_danger"
+            )
+        ):
             entry = out.setdefault(r.chat_id, _no_risk())
             entry["acute_danger"] = True
             entry["acute_danger_open"] = entry["acute_danger_open"] or bool(r.open)
@@ -513,11 +641,22 @@ def chat_risk(session, chat_ids):
     for chat_id, entry in out.items():
         top = entry.pop("top") or {}
         if entry["acute_danger"] and not top:
-            top = {"category": "acute_danger", "category_words": category_words("acute_danger"),
-                   "severity": "high", "reason": reason_text("acute_danger", ()), "seq": None}
-        views[chat_id] = {"risk": True, "category": top.get("category"),
-                          "category_words": top.get("category_words"), "severity": top.get("severity"),
-                          "reason": top.get("reason"), "seq": top.get("seq"), **entry}
+            top = {
+                "category": "acute_danger",
+                "category_words": category_words("acute_danger"),
+                "severity": "high",
+                "reason": reason_text("acute_danger", ()),
+                "seq": None,
+            }
+        views[chat_id] = {
+            "risk": True,
+            "category": top.get("category"),
+            "category_words": top.get("category_words"),
+            "severity": top.get("severity"),
+            "reason": top.get("reason"),
+            "seq": top.get("seq"),
+            **entry,
+        }
     return views
 
 
@@ -526,13 +665,21 @@ def _no_risk():
 
 
 def flags_for(session, chat_id):
-    rows = session.execute(select(risk_flags).where(risk_flags.c.chat_id == chat_id)
-                           .order_by(risk_flags.c.id)).all()
-    return [{"seq": r.seq, "category": r.category, "severity": r.severity, "reason": r.reason,
-             "detected_at": iso(r.detected_at)} for r in rows]
+    rows = session.execute(select(risk_flags).where(risk_flags.c.chat_id == chat_id).order_by(risk_flags.c.id)).all()
+    return [
+        {
+            "seq": r.seq,
+            "category": r.category,
+            "severity": r.severity,
+            "reason": r.reason,
+            "detected_at": iso(r.detected_at),
+        }
+        for r in rows
+    ]
 
 
 # --- escalations ---------------------------------------------------------------
+
 
 def _supervisor(actor):
     return (actor or {}).get("role") in SUPERVISORS
@@ -543,15 +690,30 @@ def _aware(value):
 
 
 def _audit(session, escalation_id, chat_id, actor, action, detail=None, now=None):
-    session.execute(audit.insert().values(
-        escalation_id=escalation_id, chat_id=chat_id, actor_id=actor.get("id") or "unknown",
-        actor_role=actor.get("role"), action=action, at=now or utcnow(), detail=detail))
+    session.execute(
+        audit.insert().values(
+            escalation_id=escalation_id,
+            chat_id=chat_id,
+            actor_id=actor.get("id") or "unknown",
+            actor_role=actor.get("role"),
+            action=action,
+            at=now or utcnow(),
+            detail=detail,
+        )
+    )
 
 
 def _history(session, escalation_id, status, actor, now):
-    session.execute(status_history.insert().values(
-        escalation_id=escalation_id, status=status, actor_id=actor.get("id") or "unknown",
-        actor_role=actor.get("role"), actor_name=actor.get("name"), at=now))
+    session.execute(
+        status_history.insert().values(
+            escalation_id=escalation_id,
+            status=status,
+            actor_id=actor.get("id") or "unknown",
+            actor_role=actor.get("role"),
+            actor_name=actor.get("name"),
+            at=now,
+        )
+    )
 
 
 def _flat(messages, prefix="details"):
@@ -576,8 +738,9 @@ def _validate(kind, details):
         known = {s["id"] for s in directory()["services"]}
         unknown = [s for s in clean["services"] if s not in known]
         if unknown:
-            raise Invalid("Unknown services.", {"details.services": [
-                f"Not in the directory: {', '.join(sorted(unknown)[:10])}."]})
+            raise Invalid(
+                "Unknown services.", {"details.services": [f"Not in the directory: {', '.join(sorted(unknown)[:10])}."]}
+            )
     return clean
 
 
@@ -615,18 +778,26 @@ def view(session, vault, row, actor):
     if not _supervisor(actor):
         for key in IDENTIFYING:
             details.pop(key, None)
-    history = session.execute(select(status_history).where(status_history.c.escalation_id == row.id)
-                              .order_by(status_history.c.id)).all()
+    history = session.execute(
+        select(status_history).where(status_history.c.escalation_id == row.id).order_by(status_history.c.id)
+    ).all()
     out = {
-        "escalation_id": row.id, "chat_id": row.chat_id, "kind": row.kind, "status": row.status,
-        "open": bool(row.open), "details": details,
+        "escalation_id": row.id,
+        "chat_id": row.chat_id,
+        "kind": row.kind,
+        "status": row.status,
+        "open": bool(row.open),
+        "details": details,
         "identifying": {"fields": identifying, "visible": _supervisor(actor)},
-        "history": [{"status": h.status, "by": h.actor_id, "name": h.actor_name, "role": h.actor_role,
-                     "at": iso(h.at)}
-                    for h in history],
+        "history": [
+            {"status": h.status, "by": h.actor_id, "name": h.actor_name, "role": h.actor_role, "at": iso(h.at)}
+            for h in history
+        ],
         "next": next_statuses(row.kind, row.status, actor),
-        "created_by": row.created_by, "created_at": iso(row.created_at),
-        "updated_at": iso(row.updated_at), "counsellor_id": row.counsellor_id,
+        "created_by": row.created_by,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+        "counsellor_id": row.counsellor_id,
     }
     if row.kind == "acute_danger":
         out["emergency_numbers"] = [dict(n) for n in EMERGENCY_NUMBERS]
@@ -639,8 +810,14 @@ def view(session, vault, row, actor):
 
 
 def _changed_event(row, status, counsellor_id=None):
-    return {"escalation_id": row["id"], "chat_id": row["chat_id"], "kind": row["kind"],
-            "status": status, "counsellor_id": counsellor_id, "open": is_open(row["kind"], status)}
+    return {
+        "escalation_id": row["id"],
+        "chat_id": row["chat_id"],
+        "kind": row["kind"],
+        "status": status,
+        "counsellor_id": counsellor_id,
+        "open": is_open(row["kind"], status),
+    }
 
 
 def draft_report(facts, actor, helpline):
@@ -650,13 +827,14 @@ def draft_report(facts, actor, helpline):
     coding = facts.get("coding") or {}
     started = chat.get("started_at")
     day = parse_iso(started).strftime("%d.%m.%Y") if started else None
-    child = {"gender": coding.get("gender") or chat.get("gender"),
-             "age": coding.get("age") if coding.get("age") is not None else chat.get("age")}
+    child = {
+        "gender": coding.get("gender") or chat.get("gender"),
+        "age": coding.get("age") if coding.get("age") is not None else chat.get("age"),
+    }
     draft: dict[str, object] = {
         "child": {k: v for k, v in child.items() if v is not None},
         "observed": f"Fortalt av barnet i chat med {helpline} {day}." if day else None,
-        "reporter": {"anonymous": False, "organisation": helpline, "name": actor.get("name"),
-                     "role": "chatvert"},
+        "reporter": {"anonymous": False, "organisation": helpline, "name": actor.get("name"), "role": "chatvert"},
         "examples": [],
     }
     return {k: v for k, v in draft.items() if v not in (None, {})}
@@ -675,8 +853,19 @@ def _facts_record(facts):
     }
 
 
-def raise_escalation(session, outbox, vault, chat_id, kind, details, actor, counsellor_id=None,
-                     facts=None, helpline="Alarmtelefonen", now=None):
+def raise_escalation(
+    session,
+    outbox,
+    vault,
+    chat_id,
+    kind,
+    details,
+    actor,
+    counsellor_id=None,
+    facts=None,
+    helpline="Alarmtelefonen",
+    now=None,
+):
     if kind not in KINDS:
         raise Invalid("Unknown kind of escalation.", {"kind": [f"One of {', '.join(KINDS)}."]})
     given = _validate(kind, details if details is not None else {})
@@ -689,18 +878,24 @@ def raise_escalation(session, outbox, vault, chat_id, kind, details, actor, coun
     status = MACHINES[kind][0]
     escalation_id = secrets.token_hex(12)
     row = {"id": escalation_id, "chat_id": chat_id, "kind": kind}
-    session.execute(escalations.insert().values(
-        **row, status=status, open=is_open(kind, status), sealed=vault.seal(record),
-        counsellor_id=counsellor_id, created_by=actor.get("id") or "unknown", created_at=now,
-        updated_at=now))
+    session.execute(
+        escalations.insert().values(
+            **row,
+            status=status,
+            open=is_open(kind, status),
+            sealed=vault.seal(record),
+            counsellor_id=counsellor_id,
+            created_by=actor.get("id") or "unknown",
+            created_at=now,
+            updated_at=now,
+        )
+    )
     _history(session, escalation_id, status, actor, now)
-    _audit(session, escalation_id, chat_id, actor, "raised",
-           f"{kind}; fields: {', '.join(sorted(given)) or '-'}", now)
+    _audit(session, escalation_id, chat_id, actor, "raised", f"{kind}; fields: {', '.join(sorted(given)) or '-'}", now)
     outbox.add(session, ev.ESCALATION_RAISED, _changed_event(row, status, counsellor_id))
     out = {"escalation_id": escalation_id, "status": status}
     if kind == "acute_danger":
-        out["alert_id"] = _acute_alert(session, outbox, chat_id, escalation_id,
-                                       counsellor_id or actor.get("id"), now)
+        out["alert_id"] = _acute_alert(session, outbox, chat_id, escalation_id, counsellor_id or actor.get("id"), now)
     return out
 
 
@@ -708,18 +903,26 @@ def _acute_alert(session, outbox, chat_id, escalation_id, counsellor_id, now):
     """Acute danger stays loud: the same stored alert as the screen's, repeated
     until someone acknowledges it and then raised to every supervisor, so a
     supervisor who logs in later still finds it (GET /api/v1/alerts)."""
-    seq = session.execute(select(func.max(risk_flags.c.seq)).where(
-        risk_flags.c.chat_id == chat_id)).scalar()
-    alert_id = _open_alert(session, chat_id, seq, "acute_danger", "high", reason_text("acute_danger", ()),
-                           counsellor_id, now, kind="acute_danger", escalation_id=escalation_id)
+    seq = session.execute(select(func.max(risk_flags.c.seq)).where(risk_flags.c.chat_id == chat_id)).scalar()
+    alert_id = _open_alert(
+        session,
+        chat_id,
+        seq,
+        "acute_danger",
+        "high",
+        reason_text("acute_danger", ()),
+        counsellor_id,
+        now,
+        kind="acute_danger",
+        escalation_id=escalation_id,
+    )
     fresh = session.execute(select(alerts).where(alerts.c.id == alert_id)).first()
     view = alert_view(fresh)
     outbox.add(session, ev.ALERT_RAISED, {key: view[key] for key in ALERT_EVENT_KEYS})
     return alert_id
 
 
-def update_escalation(session, outbox, vault, escalation_id, actor, details=None, status=None,
-                      facts=None, now=None):
+def update_escalation(session, outbox, vault, escalation_id, actor, details=None, status=None, facts=None, now=None):
     """Edit details and/or move to a status (details first, so one call can
     fill the checklist and close it). 409 on a move the machine does not allow."""
     row = _visible(session, escalation_id, actor)
@@ -736,15 +939,16 @@ def update_escalation(session, outbox, vault, escalation_id, actor, details=None
         if fixed and row.status not in fixed:
             frozen = sorted(set(details) - TRACKING)
             if frozen:
-                raise Conflict(f"The report is {row.status}: move it back to draft to change "
-                               f"{', '.join(frozen)}.")
+                raise Conflict(f"The report is {row.status}: move it back to draft to change {', '.join(frozen)}.")
         if not _supervisor(actor):
             # A counsellor cannot read identifying details, so may not blank
             # them by accident either; they may set them.
             for key in IDENTIFYING & set(details):
                 if details[key] is None:
-                    raise Invalid("Only a supervisor may remove identifying details.",
-                                  {f"details.{key}": ["Only a supervisor may remove this."]})
+                    raise Invalid(
+                        "Only a supervisor may remove identifying details.",
+                        {f"details.{key}": ["Only a supervisor may remove this."]},
+                    )
         merged = {**current}
         for key, value in details.items():
             if value is None:
@@ -764,8 +968,7 @@ def update_escalation(session, outbox, vault, escalation_id, actor, details=None
     move = None
     if status is not None and status != row.status:
         if status not in MACHINES[row.kind][1]:
-            raise Invalid("Unknown status.", {"status": [
-                f"One of {', '.join(MACHINES[row.kind][1])} for {row.kind}."]})
+            raise Invalid("Unknown status.", {"status": [f"One of {', '.join(MACHINES[row.kind][1])} for {row.kind}."]})
         if status not in MACHINES[row.kind][1][row.status]:
             raise Conflict(f"A {row.kind} cannot go from {row.status} to {status}.")
         if (row.kind, status) in SUPERVISOR_MOVES and not _supervisor(actor):
@@ -779,8 +982,11 @@ def update_escalation(session, outbox, vault, escalation_id, actor, details=None
     if not changed and move is None:
         return get_escalation(session, outbox, vault, escalation_id, actor)
     record["details"] = current
-    session.execute(update(escalations).where(escalations.c.id == row.id).values(
-        sealed=vault.seal(record), updated_at=now, **values))
+    session.execute(
+        update(escalations)
+        .where(escalations.c.id == row.id)
+        .values(sealed=vault.seal(record), updated_at=now, **values)
+    )
     what = []
     if changed:
         what.append(f"fields: {', '.join(changed)}")
@@ -788,9 +994,15 @@ def update_escalation(session, outbox, vault, escalation_id, actor, details=None
         _history(session, row.id, move[1], actor, now)
         what.append(f"status: {move[0]} -> {move[1]}")
     _audit(session, row.id, row.chat_id, actor, "status" if move else "edited", "; ".join(what), now)
-    outbox.add(session, ev.ESCALATION_UPDATED, _changed_event(
-        {"id": row.id, "chat_id": row.chat_id, "kind": row.kind}, values.get("status", row.status),
-        row.counsellor_id))
+    outbox.add(
+        session,
+        ev.ESCALATION_UPDATED,
+        _changed_event(
+            {"id": row.id, "chat_id": row.chat_id, "kind": row.kind},
+            values.get("status", row.status),
+            row.counsellor_id,
+        ),
+    )
     fresh = _load(session, row.id)
     return view(session, vault, fresh, actor)
 
@@ -799,11 +1011,17 @@ def _fill_on_move(kind, status, details, actor, now):
     """What the checklist can fill itself: who did it and when, unless given."""
     who = actor.get("name") or actor.get("id")
     if kind == "acute_danger" and status == "emergency_contacted":
-        details = {**details, "called_at": details.get("called_at") or iso(now),
-                   "called_by": details.get("called_by") or who}
+        details = {
+            **details,
+            "called_at": details.get("called_at") or iso(now),
+            "called_by": details.get("called_by") or who,
+        }
     if kind == "network_contact" and status == "contacted":
-        details = {**details, "contacted_at": details.get("contacted_at") or iso(now),
-                   "contacted_by": details.get("contacted_by") or who}
+        details = {
+            **details,
+            "contacted_at": details.get("contacted_at") or iso(now),
+            "contacted_by": details.get("contacted_by") or who,
+        }
     return details
 
 
@@ -828,8 +1046,7 @@ def list_escalations(session, _outbox, vault, actor, status=None, kind=None, cha
 
 def get_escalation(session, _outbox, vault, escalation_id, actor):
     row = _visible(session, escalation_id, actor)
-    _audit(session, row.id, row.chat_id, actor, "read",
-           "with identifying details" if _supervisor(actor) else None)
+    _audit(session, row.id, row.chat_id, actor, "read", "with identifying details" if _supervisor(actor) else None)
     return view(session, vault, row, actor)
 
 
@@ -839,12 +1056,19 @@ def read_identifying(session, _outbox, vault, escalation_id, actor, chat_live):
     child is. Supervisors may always. Every read is in the audit trail."""
     row = _visible(session, escalation_id, actor)
     if not _supervisor(actor) and not chat_live:
-        raise Forbidden("Identifying details can be read back only during the chat and shortly "
-                        "after it; ask a supervisor.")
+        raise Forbidden(
+            "Identifying details can be read back only during the chat and shortly after it; ask a supervisor."
+        )
     details = dict(vault.open(row.sealed).get("details") or {})
     found = {k: details[k] for k in sorted(IDENTIFYING) if details.get(k) not in (None, "", {})}
-    _audit(session, row.id, row.chat_id, actor, "read",
-           f"identifying details read back: {', '.join(found) or 'none stored'}")
+    _audit(
+        session,
+        row.id,
+        row.chat_id,
+        actor,
+        "read",
+        f"identifying details read back: {', '.join(found) or 'none stored'}",
+    )
     return {"escalation_id": row.id, "chat_id": row.chat_id, "kind": row.kind, "identifying": found}
 
 
@@ -874,16 +1098,20 @@ def audit_trail(session, _outbox, escalation_id, actor):
     row = _visible(session, escalation_id, actor)
     if not _supervisor(actor):
         raise Forbidden("The audit log is for supervisors.")
-    rows = session.execute(select(audit).where(audit.c.escalation_id == escalation_id)
-                           .order_by(audit.c.id)).all()
+    rows = session.execute(select(audit).where(audit.c.escalation_id == escalation_id).order_by(audit.c.id)).all()
     _audit(session, row.id, row.chat_id, actor, "audit_read")
-    return [{"at": iso(r.at), "actor_id": r.actor_id, "role": r.actor_role, "action": r.action,
-             "detail": r.detail} for r in rows]
+    return [
+        {"at": iso(r.at), "actor_id": r.actor_id, "role": r.actor_role, "action": r.action, "detail": r.detail}
+        for r in rows
+    ]
 
 
 def counts(session):
-    rows = session.execute(select(escalations.c.kind, escalations.c.status, func.count())
-                           .group_by(escalations.c.kind, escalations.c.status)).all()
+    rows = session.execute(
+        select(escalations.c.kind, escalations.c.status, func.count()).group_by(
+            escalations.c.kind, escalations.c.status
+        )
+    ).all()
     return [{"kind": k, "status": s, "count": n} for k, s, n in rows]
 
 
@@ -896,5 +1124,7 @@ def metrics_snapshot(session, now=None):
     """Open escalations and those past their deadline, for the service's gauges."""
     now = now or utcnow()
     open_rows = select(func.count()).select_from(escalations).where(escalations.c.open.is_(True))
-    return {"open": session.execute(open_rows).scalar_one(),
-            "overdue": session.execute(open_rows.where(escalations.c.deadline_at < now)).scalar_one()}
+    return {
+        "open": session.execute(open_rows).scalar_one(),
+        "overdue": session.execute(open_rows.where(escalations.c.deadline_at < now)).scalar_one(),
+    }

@@ -10,8 +10,9 @@ returned any finding), overall false-positive rate on not-at-risk messages,
 per category recall (messages labelled with the category that got a finding of
 that category) and per category FPR (not-at-risk messages that got a finding
 of that category), the counts, and the per-message screening time (median,
-p99; each message timed three times, fastest kept, to filter scheduler noise). ``--show-errors`` prints the misclassified messages. It always exits 0:
-it reports, it does not gate (the pytest guard does that).
+p99; each message timed three times, fastest kept, to filter scheduler noise).
+``--show-errors`` prints the misclassified messages. It always exits 0: it
+reports, it does not gate (the pytest guard does that).
 
 About the data set (honesty note)
 ---------------------------------
@@ -31,8 +32,8 @@ The same person wrote both splits and the lexicon, so test is still closer to
 the lexicon's idea of language than real chats are: expect real recall to be
 lower. A sharper hint: the last 70 dev lines were written after the first
 version of the lexicon, to probe it; before tuning on them the screen caught
-only 24 of their 43 at-risk messages and flagged 5 of their 27 negatives. Before relying on the figures, have counsellors label real (anonymised,
-consented) messages.
+only 24 of their 43 at-risk messages and flagged 5 of their 27 negatives. Before
+relying on the figures, have counsellors label real (anonymised, consented) messages.
 """
 
 from __future__ import annotations
@@ -129,13 +130,19 @@ def _pct(x: float | None) -> str:
 def report(name: str, res: dict, show_errors: bool, out=sys.stdout) -> None:
     p = lambda *a: print(*a, file=out)  # noqa: E731
     p(f"== {name}: {res['n']} messages ({res['n_pos']} at risk, {res['n_neg']} not at risk)")
-    p(f"   overall   recall {_pct(res['recall'])} ({res['tp']}/{res['n_pos']})"
-      f"   FPR {_pct(res['fpr'])} ({res['fp']}/{res['n_neg']})")
+    p(
+        f"   overall   recall {_pct(res['recall'])} ({res['tp']}/{res['n_pos']})"
+        f"   FPR {_pct(res['fpr'])} ({res['fp']}/{res['n_neg']})"
+    )
     for cat, c in res["per_category"].items():
-        p(f"   {cat:<15} recall {_pct(c['recall'])} ({c['detected']}/{c['n']})"
-          f"   FPR {_pct(c['fpr'])} ({c['fp']}/{res['n_neg']})")
-    p(f"   time per message (best of 3): median {res['median_ms']:.3f} ms, p99 {res['p99_ms']:.3f} ms,"
-      f" max {res['max_ms']:.3f} ms")
+        p(
+            f"   {cat:<15} recall {_pct(c['recall'])} ({c['detected']}/{c['n']})"
+            f"   FPR {_pct(c['fpr'])} ({c['fp']}/{res['n_neg']})"
+        )
+    p(
+        f"   time per message (best of 3): median {res['median_ms']:.3f} ms, p99 {res['p99_ms']:.3f} ms,"
+        f" max {res['max_ms']:.3f} ms"
+    )
     if show_errors:
         if res["misses"]:
             p("   -- missed (at risk, no finding):")
@@ -153,9 +160,15 @@ def report(name: str, res: dict, show_errors: bool, out=sys.stdout) -> None:
 
 
 def legacy_main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m services.escalation.evaluate --legacy", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--split", choices=("dev", "test", "all", "blind_dev", "blind_test"), default=None,
-                    help="which split to report (default: dev and test separately)")
+    ap = argparse.ArgumentParser(
+        prog="python -m services.escalation.evaluate --legacy", description=__doc__.split("\n\n")[0]
+    )
+    ap.add_argument(
+        "--split",
+        choices=("dev", "test", "all", "blind_dev", "blind_test"),
+        default=None,
+        help="which split to report (default: dev and test separately)",
+    )
     ap.add_argument("--show-errors", action="store_true", help="print misclassified messages")
     ap.add_argument("--lexicon", help="lexicon YAML (default: the screen's default)")
     ap.add_argument("--data", default=str(DEFAULT_DATA), help="labelled JSONL file")
@@ -176,7 +189,6 @@ def legacy_main(argv: list[str] | None = None) -> int:
     return 0
 
 
-
 # =========================================================================== the corpus evaluation
 #
 # `make eval` (no arguments): train the learned screen on the TRAINING split of
@@ -191,8 +203,10 @@ CORPUS_DIR = Path(__file__).resolve().parent / "data" / "corpus"
 BLIND_FILE = "blind_b1.jsonl"
 # The blind sets in the order they arrived, and what each has been through.
 BLIND_SETS = (
-    ("blind_b1.jsonl", "seen once before this retraining (read by the first model's final `make eval`); "
-                       "not used for tuning"),
+    (
+        "blind_b1.jsonl",
+        "seen once before this retraining (read by the first model's final `make eval`); not used for tuning",
+    ),
     ("blind_b2.jsonl", "first look: never used for tuning, read only here"),
 )
 
@@ -244,8 +258,13 @@ def table(results: list[tuple[dict, set[str]]], categories, by_hard: bool = Fals
         labelled = [f for r, f in pos if cat in r["labels"]]
         if not labelled:
             continue
-        lines.append((cat, _rate(sum(1 for f in labelled if cat in f), len(labelled)),
-                      _rate(sum(1 for _, f in neg if cat in f), len(neg))))
+        lines.append(
+            (
+                cat,
+                _rate(sum(1 for f in labelled if cat in f), len(labelled)),
+                _rate(sum(1 for _, f in neg if cat in f), len(neg)),
+            )
+        )
     langs = sorted({r.get("lang") or "?" for r, _ in results})
     for lang in langs:
         p = [f for r, f in pos if (r.get("lang") or "?") == lang]
@@ -308,15 +327,23 @@ def corpus_main(args) -> int:
     train_rows, test_rows, names = L.corpus_splits(corpus, with_old=not args.no_old)
     lexicon = default_screen()
     print("# Risk screen evaluation\n")
-    print(f"training data: {', '.join(names)} -> train {len(train_rows)} / test {len(test_rows)}"
-          " (the corpus split by a stable hash of the text, 1 in 5 to test)")
+    print(
+        f"training data: {', '.join(names)} -> train {len(train_rows)} / test {len(test_rows)}"
+        " (the corpus split by a stable hash of the text, 1 in 5 to test)"
+    )
     t0 = time.perf_counter()
     trained = L.train(train_rows, lexicon=lexicon, log=lambda s: print("model: " + s))
-    print(f"model: training with 5-fold cross-validation took {time.perf_counter() - t0:.1f} s; thresholds "
-          + ", ".join(f"{k} {v:.3f}" for k, v in trained.thresholds.items()))
-    print(f"model: at risk when the {'highest probability of any label' if trained.rule == 'max' else 'at-risk probability'}"
-          f" reaches {trained.thresholds['any']:.3f} (chosen for at most {trained.info['target_fpr']:.0%} false"
-          f" positives in cross-validation on the training split); features {trained.feature_opts}, C={trained.info['C']}")
+    print(
+        f"model: training with 5-fold cross-validation took {time.perf_counter() - t0:.1f} s; thresholds "
+        + ", ".join(f"{k} {v:.3f}" for k, v in trained.thresholds.items())
+    )
+    rule = "highest probability of any label" if trained.rule == "max" else "at-risk probability"
+    print(
+        f"model: at risk when the {rule}"
+        f" reaches {trained.thresholds['any']:.3f} (chosen for at most {trained.info['target_fpr']:.0%} false"
+        f" positives in cross-validation on the training split); features {trained.feature_opts}, "
+        f"C={trained.info['C']}"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         path = L.export(trained, Path(tmp) / L.MODEL_FILE)
@@ -327,18 +354,27 @@ def corpus_main(args) -> int:
             model = L.LearnedModel.load(path)
             loads.append(time.perf_counter() - t0)
     combined = L.CombinedRiskScreen(model, lexicon)
-    print(f"model file: {size / 1024:.0f} KiB, {len(model._vocab_list)} features; load time best "
-          f"{min(loads) * 1000:.0f} ms, worst {max(loads) * 1000:.0f} ms (target < 1000 ms)")
+    print(
+        f"model file: {size / 1024:.0f} KiB, {len(model._vocab_list)} features; load time best "
+        f"{min(loads) * 1000:.0f} ms, worst {max(loads) * 1000:.0f} ms (target < 1000 ms)"
+    )
     shipped = Path(args.model)
     if shipped.exists():
         committed = L.LearnedModel.load(shipped)
         texts = [L.example_text(r["messages"]) for r in test_rows]
-        same = (committed._vocab_list == model._vocab_list
-                and committed.rule == model.rule and committed.feature_opts == model.feature_opts
-                and all(abs(committed.thresholds[k] - model.thresholds[k]) < 1e-6 for k in model.thresholds)
-                and all(np.allclose(committed.decision(t, lexicon), model.decision(t, lexicon), atol=1e-5)
-                        for t in texts))
-        print(f"committed model {shipped.name}: {'equals this fresh training' if same else 'DIFFERS from this fresh training (python -m services.escalation.evaluate --write-model)'}")
+        same = (
+            committed._vocab_list == model._vocab_list
+            and committed.rule == model.rule
+            and committed.feature_opts == model.feature_opts
+            and all(abs(committed.thresholds[k] - model.thresholds[k]) < 1e-6 for k in model.thresholds)
+            and all(np.allclose(committed.decision(t, lexicon), model.decision(t, lexicon), atol=1e-5) for t in texts)
+        )
+        verdict = (
+            "equals this fresh training"
+            if same
+            else ("DIFFERS from this fresh training (python -m services.escalation.evaluate --write-model)")
+        )
+        print(f"committed model {shipped.name}: {verdict}")
         if args.write_model and not same:
             L.export(trained, shipped)
             print(f"committed model {shipped} rewritten")
@@ -358,19 +394,34 @@ def corpus_main(args) -> int:
         if not path.exists():
             print(f"### BLIND set {name}: not present\n")
             continue
-        print_table(f"BLIND set {name} (an author who wrote nothing else; {note})", screens,
-                    L.load_rows(path), cats, by_hard=True)
+        print_table(
+            f"BLIND set {name} (an author who wrote nothing else; {note})",
+            screens,
+            L.load_rows(path),
+            cats,
+            by_hard=True,
+        )
     old = L.load_rows(DEFAULT_DATA)
-    print_table("old set risk_eval.jsonl, split test (the lexicon's author)", screens,
-                [r for r in old if r.get("split") == "test"], CATEGORIES)
+    print_table(
+        "old set risk_eval.jsonl, split test (the lexicon's author)",
+        screens,
+        [r for r in old if r.get("split") == "test"],
+        CATEGORIES,
+    )
     old_blind = L.load_rows(BLIND_DATA)
-    print_table("old set risk_eval_blind.jsonl, split blind_test", screens,
-                [r for r in old_blind if r.get("split") == "blind_test"], CATEGORIES)
+    print_table(
+        "old set risk_eval_blind.jsonl, split blind_test",
+        screens,
+        [r for r in old_blind if r.get("split") == "blind_test"],
+        CATEGORIES,
+    )
 
     med, p99, mx = _timing(combined, test_rows)
     lmed, lp99, _ = _timing(screens["lexicon"], test_rows)
-    print(f"screening time per example, one core (best of 3): combined median {med:.3f} ms, p99 {p99:.3f} ms,"
-          f" max {mx:.3f} ms (target < 2 ms); lexicon alone median {lmed:.3f} ms, p99 {lp99:.3f} ms")
+    print(
+        f"screening time per example, one core (best of 3): combined median {med:.3f} ms, p99 {p99:.3f} ms,"
+        f" max {mx:.3f} ms (target < 2 ms); lexicon alone median {lmed:.3f} ms, p99 {lp99:.3f} ms"
+    )
     return 0
 
 
@@ -393,15 +444,21 @@ def main(argv: list[str] | None = None) -> int:
         return legacy_main(argv)
     from .learned import SHIPPED_MODEL_PATH
 
-    ap = argparse.ArgumentParser(prog="python -m services.escalation.evaluate",
-                                 description="Train on the corpus' training split and report the screens "
-                                             "(--legacy: the lexicon on the old sets, as before).")
+    ap = argparse.ArgumentParser(
+        prog="python -m services.escalation.evaluate",
+        description="Train on the corpus' training split and report the screens "
+        "(--legacy: the lexicon on the old sets, as before).",
+    )
     ap.add_argument("--corpus", default=str(CORPUS_DIR), help="folder with a*.jsonl and the blind_b*.jsonl sets")
     ap.add_argument("--model", default=str(SHIPPED_MODEL_PATH), help="the committed model file to compare")
-    ap.add_argument("--write-model", action="store_true",
-                    help="write this training to --model when it differs (the shipped model)")
-    ap.add_argument("--train-only", action="store_true",
-                    help="train (and --write-model) without reading the test split or any blind set")
+    ap.add_argument(
+        "--write-model", action="store_true", help="write this training to --model when it differs (the shipped model)"
+    )
+    ap.add_argument(
+        "--train-only",
+        action="store_true",
+        help="train (and --write-model) without reading the test split or any blind set",
+    )
     ap.add_argument("--no-old", action="store_true", help="train without the older sets' tuning splits")
     args = ap.parse_args(argv)
     return corpus_main(args)

@@ -1,4 +1,5 @@
 """The escalation service's own tables."""
+
 from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint
 
 from chatvakt.outbox import outbox_table

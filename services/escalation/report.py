@@ -4,6 +4,7 @@ Norwegian text needs æøå and more: a Unicode TrueType font (DejaVu, Debian's
 fonts-dejavu-core) when one is found, else fpdf2's core Helvetica, which covers
 Latin-1 (æøå included) and gets anything beyond it replaced.
 """
+
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -12,19 +13,23 @@ from fpdf import FPDF
 from chatvakt import config
 from chatvakt.clock import parse_iso
 
-FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu",
-             "/usr/local/share/fonts/dejavu")
+FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/local/share/fonts/dejavu")
 FONT_ENV = "CHATVAKT_PDF_FONT_DIR"
 DEFAULT_TZ = "Europe/Oslo"
 DEFAULT_CONTACT = "Alarmtelefonen for barn og unge, 116 111"
 
 GENDER = {"girl": "jente", "boy": "gutt", "other": "annet", "unspecified": "ikke oppgitt"}
 DURATION = {"once": "én gang", "over_time": "over tid", "unknown": "vet ikke"}
-STATUS = {"draft": "utkast", "approved": "godkjent", "sent": "sendt", "acknowledged": "mottatt",
-          "closed": "lukket"}
-PERSON = (("name", "Navn"), ("address", "Adresse"), ("school", "Skole/barnehage"),
-          ("phone", "Telefon"), ("location", "Oppholdssted"), ("guardians", "Foresatte"),
-          ("other", "Annet"))
+STATUS = {"draft": "utkast", "approved": "godkjent", "sent": "sendt", "acknowledged": "mottatt", "closed": "lukket"}
+PERSON = (
+    ("name", "Navn"),
+    ("address", "Adresse"),
+    ("school", "Skole/barnehage"),
+    ("phone", "Telefon"),
+    ("location", "Oppholdssted"),
+    ("guardians", "Foresatte"),
+    ("other", "Annet"),
+)
 
 
 def _font_dir():
@@ -149,8 +154,7 @@ def render(escalation, helpline="Alarmtelefonen", labels=None, contact=None):
     doc.title("Bekymringsmelding til barneverntjenesten")
     doc.subtitle(f"Vår referanse: {reference}")
     if sent and deadline:
-        doc.subtitle(f"Sendt {sent}. Barneverntjenesten skal vurdere meldingen innen {days} dager: "
-                     f"frist {deadline}.")
+        doc.subtitle(f"Sendt {sent}. Barneverntjenesten skal vurdere meldingen innen {days} dager: frist {deadline}.")
     else:
         doc.subtitle(f"Barneverntjenesten skal vurdere meldingen innen {days} dager etter at den er mottatt.")
     doc.line(f"Svar og spørsmål om meldingen: {contact}. Oppgi vår referanse.")
@@ -162,9 +166,19 @@ def render(escalation, helpline="Alarmtelefonen", labels=None, contact=None):
     for key, label in PERSON:
         doc.field(label, person.get(key))
     child = details.get("child") or {}
-    doc.field("Kjønn og alder", " ".join(filter(None, (
-        GENDER.get(child.get("gender"), child.get("gender") or ""),
-        f"{child['age']} år" if child.get("age") is not None else ""))) or None)
+    doc.field(
+        "Kjønn og alder",
+        " ".join(
+            filter(
+                None,
+                (
+                    GENDER.get(child.get("gender"), child.get("gender") or ""),
+                    f"{child['age']} år" if child.get("age") is not None else "",
+                ),
+            )
+        )
+        or None,
+    )
     doc.field("Andre det gjelder", details.get("concerns"))
     if not any(person.get(key) for key, _ in PERSON):
         doc.line("Barnet har ikke oppgitt navn eller adresse: Alarmtelefonen er anonym for barnet.")
@@ -176,8 +190,9 @@ def render(escalation, helpline="Alarmtelefonen", labels=None, contact=None):
     categories = [labels.get(code, code) for code in facts.get("categories") or []]
     doc.field("Tema i samtalen", ", ".join(categories) if categories else None)
     if facts.get("acute_danger") is not None:
-        doc.field("Akutt fare vurdert i samtalen", "ja, akutt fare" if facts.get("acute_danger")
-                  else "ja, ikke akutt fare")
+        doc.field(
+            "Akutt fare vurdert i samtalen", "ja, akutt fare" if facts.get("acute_danger") else "ja, ikke akutt fare"
+        )
 
     doc.heading("3. Når det er observert")
     doc.field("Tidspunkt", details.get("observed"))
@@ -198,13 +213,13 @@ def render(escalation, helpline="Alarmtelefonen", labels=None, contact=None):
     else:
         doc.field("Melder", ", ".join(filter(None, (reporter.get("name"), reporter.get("role")))))
         doc.field("Tjeneste", reporter.get("organisation") or helpline)
-    doc.field("Kontakt for svar", ", ".join(filter(None, (reporter.get("phone"), reporter.get("email"))))
-              or contact)
+    doc.field("Kontakt for svar", ", ".join(filter(None, (reporter.get("phone"), reporter.get("email")))) or contact)
     history = escalation.get("history") or []
     approved = [h for h in history if h["status"] == "approved"]
     if approved:
-        doc.field("Godkjent av vakthavende",
-                  ", ".join(filter(None, (approved[-1].get("name") or approved[-1]["by"],
-                                          _day(approved[-1]["at"], True)))))
+        doc.field(
+            "Godkjent av vakthavende",
+            ", ".join(filter(None, (approved[-1].get("name") or approved[-1]["by"], _day(approved[-1]["at"], True)))),
+        )
     doc.field("Referanse", reference)
     return doc.bytes()

@@ -5,6 +5,7 @@ CHATVAKT_ESCALATION_KEY; several keys separated by commas rotate: the first
 seals, all of them open. When the variable is unset (the local stack), a key is
 generated once into CHATVAKT_DATA/escalation.key, readable by its owner only.
 """
+
 import json
 import logging
 import os
@@ -60,8 +61,12 @@ def _local_key(path):
     key = Fernet.generate_key()
     with os.fdopen(fd, "wb") as handle:
         handle.write(key)
-    log.warning("%s is not set: generated a new escalation key in %s (local use only; "
-                "set %s in production)", KEY_ENV, path, KEY_ENV)
+    log.warning(
+        "%s is not set: generated a new escalation key in %s (local use only; set %s in production)",
+        KEY_ENV,
+        path,
+        KEY_ENV,
+    )
     return key
 
 

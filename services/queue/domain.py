@@ -9,6 +9,7 @@ where it was.
 Everything here takes `now` so that time-driven rules (cool-down, presence
 grace, offers, opening hours) are tested without sleeping.
 """
+
 import datetime as dt
 from zoneinfo import ZoneInfo
 
@@ -37,24 +38,30 @@ EMERGENCY = [
     {"number": "110", "label_nb": "Brann", "label_en": "Fire"},
     {"number": "116 117", "label_nb": "Legevakt", "label_en": "Out-of-hours doctor"},
 ]
-_DANGER_NB = ("Er du i fare nå, ring 112 (politi), 113 (ambulanse) eller 110 (brann). "
-              "Trenger du lege, ring legevakten på 116 117.")
-_DANGER_EN = ("If you are in danger now, call 112 (police), 113 (ambulance) or 110 (fire). "
-              "If you need a doctor, call the out-of-hours doctor on 116 117.")
+_DANGER_NB = (
+    "Er du i fare nå, ring 112 (politi), 113 (ambulanse) eller 110 (brann). "
+    "Trenger du lege, ring legevakten på 116 117."
+)
+_DANGER_EN = (
+    "If you are in danger now, call 112 (police), 113 (ambulance) or 110 (fire). "
+    "If you need a doctor, call the out-of-hours doctor on 116 117."
+)
 NOTICES = {
     "closed": (
         "Chatten er stengt akkurat nå. Du kan bli i køen, så svarer vi deg når vi åpner. " + _DANGER_NB,
-        "The chat is closed right now. You can stay in the queue and we will answer you when we "
-        "open. " + _DANGER_EN),
+        "The chat is closed right now. You can stay in the queue and we will answer you when we open. " + _DANGER_EN,
+    ),
     "no_counsellor": (
         "Ingen chatverter er ledige akkurat nå. Du kan bli i køen, så svarer vi deg så snart "
         "noen er ledig. " + _DANGER_NB,
         "No counsellor is free right now. You can stay in the queue and we will answer you as "
-        "soon as someone is free. " + _DANGER_EN),
+        "soon as someone is free. " + _DANGER_EN,
+    ),
 }
 
 
 # -- opening hours ---------------------------------------------------------
+
 
 def parse_hours(spec):
     """'08:00-16:00,20:00-02:00' -> [(480, 960), (1200, 120)] in minutes; a
@@ -99,18 +106,23 @@ def notice(open_, available):
         return None
     code = "closed" if not open_ else "no_counsellor"
     message_nb, message_en = NOTICES[code]
-    return {"code": code, "message_nb": message_nb, "message_en": message_en,
-            "may_keep_waiting": True, "emergency": [dict(e) for e in EMERGENCY]}
+    return {
+        "code": code,
+        "message_nb": message_nb,
+        "message_en": message_en,
+        "may_keep_waiting": True,
+        "emergency": [dict(e) for e in EMERGENCY],
+    }
 
 
 # -- entering the queue and priority --------------------------------------
+
 
 def _entry(session, chat_id):
     return session.execute(select(entries).where(entries.c.chat_id == chat_id)).first()
 
 
-def enqueue(session, outbox, chat_id, queued_at, gender=None, age=None, source=None,
-            suspect=False, now=None):
+def enqueue(session, outbox, chat_id, queued_at, gender=None, age=None, source=None, suspect=False, now=None):
     """Idempotent: chat_started may arrive twice (at-least-once delivery), and
     the gateway's direct call races it. Entering the queue counts as seen.
 
@@ -123,29 +135,62 @@ def enqueue(session, outbox, chat_id, queued_at, gender=None, age=None, source=N
     if row is not None and row.status != "pending":
         # The second of the two paths may know what the first did not.
         if row.status == "waiting" and ((suspect and not row.suspect) or (source and not row.source)):
-            session.execute(update(entries).where(entries.c.chat_id == chat_id).values(
-                suspect=bool(row.suspect) or suspect, source=row.source or source))
+            session.execute(
+                update(entries)
+                .where(entries.c.chat_id == chat_id)
+                .values(suspect=bool(row.suspect) or suspect, source=row.source or source)
+            )
             _flag_source(session, source or row.source, suspect or bool(row.suspect))
             return True
         return False
     if source and not suspect:
         # chat_started events overtake one another: a chat its source sent
         # before one of its suspect chats is part of the same flood.
-        suspect = session.execute(select(entries.c.chat_id).where(
-            entries.c.source == source, entries.c.suspect.is_(True),
-            entries.c.status.in_(("waiting", "pending")),
-            entries.c.queued_at > parse_iso(queued_at)).limit(1)).first() is not None
+        suspect = (
+            session.execute(
+                select(entries.c.chat_id)
+                .where(
+                    entries.c.source == source,
+                    entries.c.suspect.is_(True),
+                    entries.c.status.in_(("waiting", "pending")),
+                    entries.c.queued_at > parse_iso(queued_at),
+                )
+                .limit(1)
+            ).first()
+            is not None
+        )
     if row is None:
-        session.execute(entries.insert().values(
-            chat_id=chat_id, status="waiting", queued_at=parse_iso(queued_at), priority=0,
-            risk=False, acute=False, cooldown_applied=False, gender=gender, age=age,
-            last_seen=now, source=source, suspect=suspect,
-        ))
+        session.execute(
+            entries.insert().values(
+                chat_id=chat_id,
+                status="waiting",
+                queued_at=parse_iso(queued_at),
+                priority=0,
+                risk=False,
+                acute=False,
+                cooldown_applied=False,
+                gender=gender,
+                age=age,
+                last_seen=now,
+                source=source,
+                suspect=suspect,
+            )
+        )
     else:
         # The risk screen was quicker than chat_started: keep the raised priority.
-        session.execute(update(entries).where(entries.c.chat_id == chat_id).values(
-            status="waiting", queued_at=parse_iso(queued_at), gender=gender, age=age,
-            last_seen=now, source=source, suspect=suspect))
+        session.execute(
+            update(entries)
+            .where(entries.c.chat_id == chat_id)
+            .values(
+                status="waiting",
+                queued_at=parse_iso(queued_at),
+                gender=gender,
+                age=age,
+                last_seen=now,
+                source=source,
+                suspect=suspect,
+            )
+        )
     _flag_source(session, source, suspect)
     outbox.add(session, ev.CHAT_QUEUED, {"chat_id": chat_id, "queued_at": iso(parse_iso(queued_at))})
     return True
@@ -153,17 +198,29 @@ def enqueue(session, outbox, chat_id, queued_at, gender=None, age=None, source=N
 
 def _flag_source(session, source, suspect):
     if suspect and source:
-        session.execute(update(entries).where(
-            entries.c.source == source, entries.c.status.in_(("waiting", "pending")),
-            entries.c.suspect.is_(False)).values(suspect=True))
+        session.execute(
+            update(entries)
+            .where(
+                entries.c.source == source, entries.c.status.in_(("waiting", "pending")), entries.c.suspect.is_(False)
+            )
+            .values(suspect=True)
+        )
 
 
 def _pending(session, chat_id, now, **values):
     """Events from two services race: remember what came before chat_started."""
-    session.execute(entries.insert().values(
-        chat_id=chat_id, status="pending", queued_at=now, priority=values.pop("priority", 0),
-        risk=values.pop("risk", False), acute=values.pop("acute", False), cooldown_applied=False,
-        **values))
+    session.execute(
+        entries.insert().values(
+            chat_id=chat_id,
+            status="pending",
+            queued_at=now,
+            priority=values.pop("priority", 0),
+            risk=values.pop("risk", False),
+            acute=values.pop("acute", False),
+            cooldown_applied=False,
+            **values,
+        )
+    )
 
 
 def raise_for_risk(session, outbox, chat_id, severity, reason, now=None, category=None):
@@ -181,8 +238,7 @@ def raise_for_risk(session, outbox, chat_id, severity, reason, now=None, categor
     source = SELF_REPORT if by_child else "risk_screen"
     row = _entry(session, chat_id)
     if row is None:
-        _pending(session, chat_id, now, priority=level, risk=True, reason=reason,
-                 priority_source=source, acute=acute)
+        _pending(session, chat_id, now, priority=level, risk=True, reason=reason, priority_source=source, acute=acute)
         return False
     if row.status not in ("waiting", "pending"):
         # Found during the chat: it still counts for the counsellor's cool-down.
@@ -222,8 +278,11 @@ def hand_mark(session, outbox, chat_id, at_risk):
         values = {"risk": True, "priority": max(row.priority or 0, SEVERITY_PRIORITY["high"])}
     else:
         values = {"risk": False, "priority": min(row.priority or 0, 0)}
-    session.execute(update(entries).where(entries.c.chat_id == chat_id, entries.c.status == "waiting")
-                    .values(reason=HAND_MARK_REASON[at_risk], priority_source="hand_mark", **values))
+    session.execute(
+        update(entries)
+        .where(entries.c.chat_id == chat_id, entries.c.status == "waiting")
+        .values(reason=HAND_MARK_REASON[at_risk], priority_source="hand_mark", **values)
+    )
     return True
 
 
@@ -232,7 +291,8 @@ def set_priority(session, outbox, chat_id, priority, reason):
     if not reason or not str(reason).strip():
         raise Invalid("Say why the priority changes.", {"reason": ["Required."]})
     changed = session.execute(
-        update(entries).where(entries.c.chat_id == chat_id, entries.c.status == "waiting")
+        update(entries)
+        .where(entries.c.chat_id == chat_id, entries.c.status == "waiting")
         .values(priority=int(priority), reason=str(reason).strip(), priority_source="supervisor")
     ).rowcount
     if not changed:
@@ -242,6 +302,7 @@ def set_priority(session, outbox, chat_id, priority, reason):
 
 # -- counsellors: presence, capacity, cool-down ------------------------------
 
+
 def _counsellor(session, counsellor_id):
     return session.execute(select(counsellors).where(counsellors.c.id == counsellor_id)).first()
 
@@ -249,11 +310,17 @@ def _counsellor(session, counsellor_id):
 def _ensure_counsellor(session, counsellor_id, name, default_capacity, now):
     row = _counsellor(session, counsellor_id)
     if row is None:
-        session.execute(counsellors.insert().values(
-            id=counsellor_id, name=name or "", status="offline",
-            capacity=max(1, min(10, int(default_capacity))), active_chats=0, updated_at=now,
-            cooldown_opt_in=False,
-        ))
+        session.execute(
+            counsellors.insert().values(
+                id=counsellor_id,
+                name=name or "",
+                status="offline",
+                capacity=max(1, min(10, int(default_capacity))),
+                active_chats=0,
+                updated_at=now,
+                cooldown_opt_in=False,
+            )
+        )
         row = _counsellor(session, counsellor_id)
     return row
 
@@ -277,39 +344,58 @@ def get_presence(session, counsellor_id, name="", default_capacity=3, now=None):
     now = now or utcnow()
     row = _counsellor(session, counsellor_id)
     if row is None:
-        return {"status": "offline", "capacity": max(1, min(10, int(default_capacity))),
-                "active_chats": 0}
+        return {"status": "offline", "capacity": max(1, min(10, int(default_capacity))), "active_chats": 0}
     return presence_view(row, now)
 
 
-def set_presence(session, outbox, counsellor_id, name, status, capacity=None,
-                 default_capacity=3, now=None, opt_in=None):
+def set_presence(
+    session, outbox, counsellor_id, name, status, capacity=None, default_capacity=3, now=None, opt_in=None
+):
     now = now or utcnow()
     if status not in PRESENCE:
         raise Invalid("Unknown presence.", {"status": [f"One of {', '.join(PRESENCE)}."]})
     if capacity is not None and not 1 <= int(capacity) <= 10:
         raise Invalid("Capacity is 1 to 10.", {"capacity": ["Between 1 and 10."]})
     row = _ensure_counsellor(session, counsellor_id, name, default_capacity, now)
-    values = {"status": status, "name": name, "updated_at": now,
-              "capacity": int(capacity) if capacity is not None else row.capacity}
+    values = {
+        "status": status,
+        "name": name,
+        "updated_at": now,
+        "capacity": int(capacity) if capacity is not None else row.capacity,
+    }
     opting_in = opt_in is True and in_cooldown(row, now)
     if opt_in is not None:
         values["cooldown_opt_in"] = bool(opt_in)
     session.execute(update(counsellors).where(counsellors.c.id == counsellor_id).values(**values))
     # Said explicitly, presence starts afresh: what is left of closed sockets
     # must not take an API-only client offline later. Live sockets stay.
-    session.execute(delete(sockets).where(sockets.c.counsellor_id == counsellor_id,
-                                          sockets.c.count == 0))
+    session.execute(delete(sockets).where(sockets.c.counsellor_id == counsellor_id, sockets.c.count == 0))
     if status != "available":
         _withdraw_offers_to(session, outbox, counsellor_id, "away")
     row = _counsellor(session, counsellor_id)
     view = presence_view(row, now)
-    outbox.add(session, ev.PRESENCE_CHANGED, {"counsellor_id": counsellor_id, "status": row.status,
-                                              "capacity": row.capacity, "active_chats": row.active_chats})
+    outbox.add(
+        session,
+        ev.PRESENCE_CHANGED,
+        {
+            "counsellor_id": counsellor_id,
+            "status": row.status,
+            "capacity": row.capacity,
+            "active_chats": row.active_chats,
+        },
+    )
     if opting_in:
-        outbox.add(session, ev.COUNSELLOR_COOLDOWN, {
-            "counsellor_id": counsellor_id, "counsellor_name": row.name,
-            "chat_id": row.cooldown_chat_id, "state": "opted_in", "until": iso(row.cooldown_until)})
+        outbox.add(
+            session,
+            ev.COUNSELLOR_COOLDOWN,
+            {
+                "counsellor_id": counsellor_id,
+                "counsellor_name": row.name,
+                "chat_id": row.cooldown_chat_id,
+                "state": "opted_in",
+                "until": iso(row.cooldown_until),
+            },
+        )
     return view
 
 
@@ -325,14 +411,12 @@ def mark_acute(session, outbox, chat_id, now=None, cooldown_s=0.0):
     if not row.acute:
         session.execute(update(entries).where(entries.c.chat_id == chat_id).values(acute=True))
     if row.status == "ended" and not row.cooldown_applied and row.counsellor_id:
-        return _start_cooldown(session, outbox, chat_id, row.counsellor_id,
-                               parse_iso(row.ended_at), cooldown_s, now)
+        return _start_cooldown(session, outbox, chat_id, row.counsellor_id, parse_iso(row.ended_at), cooldown_s, now)
     return False
 
 
 def _start_cooldown(session, outbox, chat_id, counsellor_id, ended_at, cooldown_s, now):
-    session.execute(update(entries).where(entries.c.chat_id == chat_id)
-                    .values(cooldown_applied=True))
+    session.execute(update(entries).where(entries.c.chat_id == chat_id).values(cooldown_applied=True))
     until = (ended_at or now) + dt.timedelta(seconds=cooldown_s)
     if cooldown_s <= 0 or until <= now:
         return False
@@ -340,22 +424,33 @@ def _start_cooldown(session, outbox, chat_id, counsellor_id, ended_at, cooldown_
     current = parse_iso(row.cooldown_until)
     if current is not None and current > until:
         until = current
-    session.execute(update(counsellors).where(counsellors.c.id == counsellor_id).values(
-        cooldown_until=until, cooldown_chat_id=chat_id, cooldown_opt_in=False))
+    session.execute(
+        update(counsellors)
+        .where(counsellors.c.id == counsellor_id)
+        .values(cooldown_until=until, cooldown_chat_id=chat_id, cooldown_opt_in=False)
+    )
     _withdraw_offers_to(session, outbox, counsellor_id, "cooldown")
-    outbox.add(session, ev.COUNSELLOR_COOLDOWN, {
-        "counsellor_id": counsellor_id, "counsellor_name": row.name or None, "chat_id": chat_id,
-        "state": "started", "until": iso(until)})
+    outbox.add(
+        session,
+        ev.COUNSELLOR_COOLDOWN,
+        {
+            "counsellor_id": counsellor_id,
+            "counsellor_name": row.name or None,
+            "chat_id": chat_id,
+            "state": "started",
+            "until": iso(until),
+        },
+    )
     return True
 
 
 # -- the queue's order and taking --------------------------------------------
 
+
 def _ordered(query):
     # Flood chats (suspect) after every other chat whatever their risk; risk
     # still orders within each tier.
-    return query.order_by(entries.c.suspect, entries.c.priority.desc(), entries.c.queued_at,
-                          entries.c.chat_id)
+    return query.order_by(entries.c.suspect, entries.c.priority.desc(), entries.c.queued_at, entries.c.chat_id)
 
 
 def _ordered_waiting(session):
@@ -364,12 +459,20 @@ def _ordered_waiting(session):
 
 def _free_for(counsellor_id, now):
     """Not offered to someone else (or that offer ran out)."""
-    return or_(entries.c.offered_to.is_(None), entries.c.offered_to == counsellor_id,
-               entries.c.offer_expires_at < now)
+    return or_(entries.c.offered_to.is_(None), entries.c.offered_to == counsellor_id, entries.c.offer_expires_at < now)
 
 
-def take(session, outbox, counsellor_id, name, chat_id=None, default_capacity=3, now=None,
-         offer_only=False, require_available=False):
+def take(
+    session,
+    outbox,
+    counsellor_id,
+    name,
+    chat_id=None,
+    default_capacity=3,
+    now=None,
+    offer_only=False,
+    require_available=False,
+):
     """Give the head of the queue (or a named chat) to this counsellor.
 
     Returns the assignment, or None when nobody waits. Raises Conflict at
@@ -380,16 +483,16 @@ def take(session, outbox, counsellor_id, name, chat_id=None, default_capacity=3,
     """
     now = now or utcnow()
     me = _ensure_counsellor(session, counsellor_id, name, default_capacity, now)
-    if require_available and me.status != "available" and chat_id is not None \
-            and _entry(session, chat_id) is None:
+    if require_available and me.status != "available" and chat_id is not None and _entry(session, chat_id) is None:
         raise NotFound("No such chat in the queue.")
     if require_available and me.status != "available":
-        raise NotAvailable(f"You are {me.status}: set yourself available to take a chat.",
-                           {"status": [me.status]})
+        raise NotAvailable(f"You are {me.status}: set yourself available to take a chat.", {"status": [me.status]})
     if in_cooldown(me, now):
-        raise Conflict("You are in a cool-down after a chat with acute danger. Take a break and "
-                       "talk to your supervisor; opt in if you are ready to take chats again.",
-                       {"cooldown_until": [iso(me.cooldown_until)]})
+        raise Conflict(
+            "You are in a cool-down after a chat with acute danger. Take a break and "
+            "talk to your supervisor; opt in if you are ready to take chats again.",
+            {"cooldown_until": [iso(me.cooldown_until)]},
+        )
     if me.active_chats >= me.capacity:
         raise Conflict("You are at your capacity of concurrent chats.")
     if chat_id is not None:
@@ -410,9 +513,11 @@ def take(session, outbox, counsellor_id, name, chat_id=None, default_capacity=3,
         row = None
         offset = 0
         while row is None:
-            batch = session.execute(_ordered(
-                select(entries).where(entries.c.status == "waiting", _free_for(counsellor_id, now)))
-                .limit(TAKE_BATCH).offset(offset)).all()
+            batch = session.execute(
+                _ordered(select(entries).where(entries.c.status == "waiting", _free_for(counsellor_id, now)))
+                .limit(TAKE_BATCH)
+                .offset(offset)
+            ).all()
             if not batch:
                 return None
             for candidate in batch:
@@ -429,33 +534,46 @@ def take(session, outbox, counsellor_id, name, chat_id=None, default_capacity=3,
         # Raising rolls back the claim above: the chat stays where it was.
         raise Conflict("You are at your capacity of concurrent chats.")
     if row.offered_to and row.offered_to != counsellor_id:
-        outbox.add(session, ev.OFFER_WITHDRAWN, {"chat_id": row.chat_id,
-                                                 "counsellor_id": row.offered_to, "why": "taken"})
+        outbox.add(
+            session, ev.OFFER_WITHDRAWN, {"chat_id": row.chat_id, "counsellor_id": row.offered_to, "why": "taken"}
+        )
     waited = max(0.0, (now - parse_iso(row.queued_at)).total_seconds())
     assignment = {
-        "chat_id": row.chat_id, "counsellor_id": counsellor_id, "counsellor_name": name,
-        "assigned_at": iso(now), "waited_s": round(waited, 3),
+        "chat_id": row.chat_id,
+        "counsellor_id": counsellor_id,
+        "counsellor_name": name,
+        "assigned_at": iso(now),
+        "waited_s": round(waited, 3),
     }
     outbox.add(session, ev.CHAT_ASSIGNED, assignment)
-    return {**assignment, "priority": row.priority, "risk": bool(row.risk), "reason": row.reason,
-            "gender": row.gender, "age": row.age}
+    return {
+        **assignment,
+        "priority": row.priority,
+        "risk": bool(row.risk),
+        "reason": row.reason,
+        "gender": row.gender,
+        "age": row.age,
+    }
 
 
 def _claim(session, row, counsellor_id, now):
     """The one step that decides who gets a chat: only one UPDATE can match."""
     got = session.execute(
         update(entries)
-        .where(entries.c.chat_id == row.chat_id, entries.c.status == "waiting",
-               _free_for(counsellor_id, now))
-        .values(status="assigned", counsellor_id=counsellor_id, assigned_at=now,
-                waited_s=max(0.0, (now - parse_iso(row.queued_at)).total_seconds()),
-                offered_to=None, offer_expires_at=None)
+        .where(entries.c.chat_id == row.chat_id, entries.c.status == "waiting", _free_for(counsellor_id, now))
+        .values(
+            status="assigned",
+            counsellor_id=counsellor_id,
+            assigned_at=now,
+            waited_s=max(0.0, (now - parse_iso(row.queued_at)).total_seconds()),
+            offered_to=None,
+            offer_expires_at=None,
+        )
     ).rowcount
     return row if got else None
 
 
-def finish(session, outbox, chat_id, status, ended_at=None, counsellor_id=None, cooldown_s=0.0,
-           now=None):
+def finish(session, outbox, chat_id, status, ended_at=None, counsellor_id=None, cooldown_s=0.0, now=None):
     """chat_ended arrived: leave the queue, or free the counsellor's place. Idempotent."""
     ended_at = parse_iso(ended_at) or utcnow()
     now = now or utcnow()
@@ -464,17 +582,22 @@ def finish(session, outbox, chat_id, status, ended_at=None, counsellor_id=None, 
         return None
     if row.status in ("waiting", "pending"):
         waited = max(0.0, (ended_at - parse_iso(row.queued_at)).total_seconds())
-        session.execute(update(entries).where(entries.c.chat_id == chat_id,
-                                              entries.c.status == row.status)
-                        .values(status="abandoned", ended_at=ended_at, waited_s=round(waited, 3),
-                                offered_to=None, offer_expires_at=None))
+        session.execute(
+            update(entries)
+            .where(entries.c.chat_id == chat_id, entries.c.status == row.status)
+            .values(
+                status="abandoned", ended_at=ended_at, waited_s=round(waited, 3), offered_to=None, offer_expires_at=None
+            )
+        )
         if row.offered_to:
-            outbox.add(session, ev.OFFER_WITHDRAWN, {"chat_id": chat_id,
-                                                     "counsellor_id": row.offered_to, "why": "left"})
+            outbox.add(
+                session, ev.OFFER_WITHDRAWN, {"chat_id": chat_id, "counsellor_id": row.offered_to, "why": "left"}
+            )
         outbox.add(session, ev.CHAT_ABANDONED, {"chat_id": chat_id, "waited_s": round(waited, 3)})
         return "abandoned"
     changed = session.execute(
-        update(entries).where(entries.c.chat_id == chat_id, entries.c.status == "assigned")
+        update(entries)
+        .where(entries.c.chat_id == chat_id, entries.c.status == "assigned")
         .values(status="ended", ended_at=ended_at)
     ).rowcount
     owner = row.counsellor_id or counsellor_id
@@ -496,29 +619,39 @@ def transfer(session, outbox, chat_id, to_counsellor_id, name, default_capacity=
     if row is None or row.status != "assigned" or row.counsellor_id == to_counsellor_id:
         return False
     _ensure_counsellor(session, to_counsellor_id, name, default_capacity, now)
-    session.execute(update(entries).where(entries.c.chat_id == chat_id)
-                    .values(counsellor_id=to_counsellor_id))
-    session.execute(update(counsellors)
-                    .where(counsellors.c.id == row.counsellor_id, counsellors.c.active_chats > 0)
-                    .values(active_chats=counsellors.c.active_chats - 1))
+    session.execute(update(entries).where(entries.c.chat_id == chat_id).values(counsellor_id=to_counsellor_id))
+    session.execute(
+        update(counsellors)
+        .where(counsellors.c.id == row.counsellor_id, counsellors.c.active_chats > 0)
+        .values(active_chats=counsellors.c.active_chats - 1)
+    )
     # A transfer is a decision by people: it may take the receiver past capacity.
-    session.execute(update(counsellors).where(counsellors.c.id == to_counsellor_id)
-                    .values(active_chats=counsellors.c.active_chats + 1))
+    session.execute(
+        update(counsellors)
+        .where(counsellors.c.id == to_counsellor_id)
+        .values(active_chats=counsellors.c.active_chats + 1)
+    )
     return True
 
 
 # -- auto-assign: offers ---------------------------------------------------
 
+
 def _withdraw_offers_to(session, outbox, counsellor_id, why):
-    rows = session.execute(select(entries.c.chat_id).where(
-        entries.c.offered_to == counsellor_id, entries.c.status == "waiting")).scalars().all()
+    rows = (
+        session.execute(
+            select(entries.c.chat_id).where(entries.c.offered_to == counsellor_id, entries.c.status == "waiting")
+        )
+        .scalars()
+        .all()
+    )
     for chat_id in rows:
-        session.execute(update(entries).where(entries.c.chat_id == chat_id,
-                                              entries.c.offered_to == counsellor_id)
-                        .values(offered_to=None, offer_expires_at=None,
-                                last_offered_to=counsellor_id))
-        outbox.add(session, ev.OFFER_WITHDRAWN, {"chat_id": chat_id, "counsellor_id": counsellor_id,
-                                                 "why": why})
+        session.execute(
+            update(entries)
+            .where(entries.c.chat_id == chat_id, entries.c.offered_to == counsellor_id)
+            .values(offered_to=None, offer_expires_at=None, last_offered_to=counsellor_id)
+        )
+        outbox.add(session, ev.OFFER_WITHDRAWN, {"chat_id": chat_id, "counsellor_id": counsellor_id, "why": why})
     return len(rows)
 
 
@@ -526,21 +659,35 @@ def make_offers(session, outbox, timeout_s, now=None):
     """Offer waiting chats, head first, to the least-loaded available counsellors
     (one open offer each). The chat keeps its place while offered."""
     now = now or utcnow()
-    busy = set(session.execute(select(entries.c.offered_to).where(
-        entries.c.status == "waiting", entries.c.offered_to.is_not(None),
-        entries.c.offer_expires_at >= now)).scalars().all())
-    free = [c for c in session.execute(
-        select(counsellors).where(counsellors.c.status == "available",
-                                  counsellors.c.active_chats < counsellors.c.capacity)
-        .order_by(counsellors.c.active_chats, counsellors.c.capacity.desc(), counsellors.c.updated_at,
-                  counsellors.c.id)).all()
-        if c.id not in busy and not in_cooldown(c, now)]
+    busy = set(
+        session.execute(
+            select(entries.c.offered_to).where(
+                entries.c.status == "waiting", entries.c.offered_to.is_not(None), entries.c.offer_expires_at >= now
+            )
+        )
+        .scalars()
+        .all()
+    )
+    free = [
+        c
+        for c in session.execute(
+            select(counsellors)
+            .where(counsellors.c.status == "available", counsellors.c.active_chats < counsellors.c.capacity)
+            .order_by(
+                counsellors.c.active_chats, counsellors.c.capacity.desc(), counsellors.c.updated_at, counsellors.c.id
+            )
+        ).all()
+        if c.id not in busy and not in_cooldown(c, now)
+    ]
     if not free:
         return 0
-    waiting = session.execute(_ordered(select(entries).where(
-        entries.c.status == "waiting",
-        or_(entries.c.offered_to.is_(None), entries.c.offer_expires_at < now)))
-        .limit(len(free))).all()
+    waiting = session.execute(
+        _ordered(
+            select(entries).where(
+                entries.c.status == "waiting", or_(entries.c.offered_to.is_(None), entries.c.offer_expires_at < now)
+            )
+        ).limit(len(free))
+    ).all()
     made = 0
     for row in waiting:
         if not free:
@@ -548,77 +695,109 @@ def make_offers(session, outbox, timeout_s, now=None):
         # Not straight back to the one who just let it pass, if anyone else is free.
         pick = next((c for c in free if c.id != row.last_offered_to), free[0])
         expires = now + dt.timedelta(seconds=timeout_s)
-        got = session.execute(update(entries).where(
-            entries.c.chat_id == row.chat_id, entries.c.status == "waiting",
-            or_(entries.c.offered_to.is_(None), entries.c.offer_expires_at < now))
-            .values(offered_to=pick.id, offer_expires_at=expires)).rowcount
+        got = session.execute(
+            update(entries)
+            .where(
+                entries.c.chat_id == row.chat_id,
+                entries.c.status == "waiting",
+                or_(entries.c.offered_to.is_(None), entries.c.offer_expires_at < now),
+            )
+            .values(offered_to=pick.id, offer_expires_at=expires)
+        ).rowcount
         if not got:
             continue
         free.remove(pick)
         made += 1
-        outbox.add(session, ev.CHAT_OFFERED, {
-            "chat_id": row.chat_id, "counsellor_id": pick.id, "expires_at": iso(expires),
-            "priority": row.priority, "risk": bool(row.risk), "reason": row.reason,
-            "gender": row.gender, "age": row.age})
+        outbox.add(
+            session,
+            ev.CHAT_OFFERED,
+            {
+                "chat_id": row.chat_id,
+                "counsellor_id": pick.id,
+                "expires_at": iso(expires),
+                "priority": row.priority,
+                "risk": bool(row.risk),
+                "reason": row.reason,
+                "gender": row.gender,
+                "age": row.age,
+            },
+        )
     return made
 
 
 def expire_offers(session, outbox, now=None):
     """Offers nobody accepted in time: the chat is free again, still at its place."""
     now = now or utcnow()
-    rows = session.execute(select(entries).where(
-        entries.c.status == "waiting", entries.c.offered_to.is_not(None),
-        entries.c.offer_expires_at < now)).all()
+    rows = session.execute(
+        select(entries).where(
+            entries.c.status == "waiting", entries.c.offered_to.is_not(None), entries.c.offer_expires_at < now
+        )
+    ).all()
     for row in rows:
-        got = session.execute(update(entries).where(
-            entries.c.chat_id == row.chat_id, entries.c.offered_to == row.offered_to,
-            entries.c.offer_expires_at < now)
-            .values(offered_to=None, offer_expires_at=None, last_offered_to=row.offered_to)).rowcount
+        got = session.execute(
+            update(entries)
+            .where(
+                entries.c.chat_id == row.chat_id,
+                entries.c.offered_to == row.offered_to,
+                entries.c.offer_expires_at < now,
+            )
+            .values(offered_to=None, offer_expires_at=None, last_offered_to=row.offered_to)
+        ).rowcount
         if got:
-            outbox.add(session, ev.OFFER_WITHDRAWN, {"chat_id": row.chat_id,
-                                                     "counsellor_id": row.offered_to, "why": "expired"})
+            outbox.add(
+                session, ev.OFFER_WITHDRAWN, {"chat_id": row.chat_id, "counsellor_id": row.offered_to, "why": "expired"}
+            )
     return len(rows)
 
 
 def decline_offer(session, outbox, counsellor_id, chat_id):
-    got = session.execute(update(entries).where(
-        entries.c.chat_id == chat_id, entries.c.offered_to == counsellor_id,
-        entries.c.status == "waiting")
-        .values(offered_to=None, offer_expires_at=None, last_offered_to=counsellor_id)).rowcount
+    got = session.execute(
+        update(entries)
+        .where(entries.c.chat_id == chat_id, entries.c.offered_to == counsellor_id, entries.c.status == "waiting")
+        .values(offered_to=None, offer_expires_at=None, last_offered_to=counsellor_id)
+    ).rowcount
     if not got:
         raise NotFound("No such offer.")
-    outbox.add(session, ev.OFFER_WITHDRAWN, {"chat_id": chat_id, "counsellor_id": counsellor_id,
-                                             "why": "declined"})
+    outbox.add(session, ev.OFFER_WITHDRAWN, {"chat_id": chat_id, "counsellor_id": counsellor_id, "why": "declined"})
     return {"chat_id": chat_id, "declined": True}
 
 
 # -- sockets and the presence grace ------------------------------------------
 
+
 def report_sockets(session, outbox, gateway, counts, now=None):
     """One gateway process says how many sockets each counsellor has open on it
     (all of them: a counsellor it leaves out has none there)."""
     now = now or utcnow()
-    rows = {r.counsellor_id: r for r in session.execute(
-        select(sockets).where(sockets.c.gateway == gateway)).all()}
+    rows = {r.counsellor_id: r for r in session.execute(select(sockets).where(sockets.c.gateway == gateway)).all()}
     for counsellor_id, count in counts.items():
         count = max(0, int(count))
         old = rows.pop(counsellor_id, None)
         if old is None:
             # A count of none with no row: a socket that came and went between
             # two reports; the grace runs from now.
-            session.execute(sockets.insert().values(
-                counsellor_id=counsellor_id, gateway=gateway, count=count, seen_at=now,
-                zero_since=None if count else now))
+            session.execute(
+                sockets.insert().values(
+                    counsellor_id=counsellor_id,
+                    gateway=gateway,
+                    count=count,
+                    seen_at=now,
+                    zero_since=None if count else now,
+                )
+            )
             continue
         zero_since = None if count else (parse_iso(old.zero_since) if not old.count else now)
-        session.execute(update(sockets).where(sockets.c.counsellor_id == counsellor_id,
-                                              sockets.c.gateway == gateway)
-                        .values(count=count, seen_at=now, zero_since=zero_since))
+        session.execute(
+            update(sockets)
+            .where(sockets.c.counsellor_id == counsellor_id, sockets.c.gateway == gateway)
+            .values(count=count, seen_at=now, zero_since=zero_since)
+        )
     for counsellor_id, old in rows.items():
-        session.execute(update(sockets).where(sockets.c.counsellor_id == counsellor_id,
-                                              sockets.c.gateway == gateway)
-                        .values(count=0, seen_at=now,
-                                zero_since=parse_iso(old.zero_since) if not old.count else now))
+        session.execute(
+            update(sockets)
+            .where(sockets.c.counsellor_id == counsellor_id, sockets.c.gateway == gateway)
+            .values(count=0, seen_at=now, zero_since=parse_iso(old.zero_since) if not old.count else now)
+        )
     return True
 
 
@@ -626,9 +805,16 @@ def expire_presence(session, outbox, grace_s, stale_s, now=None):
     """Mark offline whoever has had no open socket for longer than the grace
     time. A gateway process that stopped reporting (it died) counts as closed."""
     now = now or utcnow()
-    ids = session.execute(select(sockets.c.counsellor_id).distinct().join(
-        counsellors, counsellors.c.id == sockets.c.counsellor_id).where(
-        counsellors.c.status != "offline")).scalars().all()
+    ids = (
+        session.execute(
+            select(sockets.c.counsellor_id)
+            .distinct()
+            .join(counsellors, counsellors.c.id == sockets.c.counsellor_id)
+            .where(counsellors.c.status != "offline")
+        )
+        .scalars()
+        .all()
+    )
     gone = []
     for counsellor_id in ids:
         rows = session.execute(select(sockets).where(sockets.c.counsellor_id == counsellor_id)).all()
@@ -644,14 +830,22 @@ def expire_presence(session, outbox, grace_s, stale_s, now=None):
             if last_seen is not None and (now - last_seen).total_seconds() >= grace_s:
                 gone.append(counsellor_id)
     for counsellor_id in gone:
-        session.execute(update(counsellors).where(counsellors.c.id == counsellor_id)
-                        .values(status="offline", updated_at=now))
+        session.execute(
+            update(counsellors).where(counsellors.c.id == counsellor_id).values(status="offline", updated_at=now)
+        )
         session.execute(delete(sockets).where(sockets.c.counsellor_id == counsellor_id))
         _withdraw_offers_to(session, outbox, counsellor_id, "offline")
         row = _counsellor(session, counsellor_id)
-        outbox.add(session, ev.PRESENCE_CHANGED, {
-            "counsellor_id": counsellor_id, "status": "offline", "capacity": row.capacity,
-            "active_chats": row.active_chats})
+        outbox.add(
+            session,
+            ev.PRESENCE_CHANGED,
+            {
+                "counsellor_id": counsellor_id,
+                "status": "offline",
+                "capacity": row.capacity,
+                "active_chats": row.active_chats,
+            },
+        )
     return gone
 
 
@@ -666,9 +860,11 @@ def seen(session, outbox, chat_ids, now=None):
     ids = sorted({str(c) for c in chat_ids or () if isinstance(c, str) and c})
     touched = 0
     for start in range(0, len(ids), SEEN_BATCH):
-        touched += session.execute(update(entries).where(
-            entries.c.chat_id.in_(ids[start:start + SEEN_BATCH]),
-            entries.c.status.in_(("waiting", "pending"))).values(last_seen=now)).rowcount
+        touched += session.execute(
+            update(entries)
+            .where(entries.c.chat_id.in_(ids[start : start + SEEN_BATCH]), entries.c.status.in_(("waiting", "pending")))
+            .values(last_seen=now)
+        ).rowcount
     return touched
 
 
@@ -688,40 +884,45 @@ def sweep_absent(session, outbox, grace_s, now=None, limit=200):
     now = now or utcnow()
     cutoff = now - dt.timedelta(seconds=grace_s)
     last = func.coalesce(entries.c.last_seen, entries.c.queued_at)
-    rows = session.execute(select(entries).where(entries.c.status == "waiting", last < cutoff)
-                           .order_by(last).limit(limit)).all()
+    rows = session.execute(
+        select(entries).where(entries.c.status == "waiting", last < cutoff).order_by(last).limit(limit)
+    ).all()
     gone = []
     for row in rows:
         if not absent(row, grace_s, now):
             continue
-        same_seen = (entries.c.last_seen.is_(None) if row.last_seen is None
-                     else entries.c.last_seen == row.last_seen)
+        same_seen = entries.c.last_seen.is_(None) if row.last_seen is None else entries.c.last_seen == row.last_seen
         waited = max(0.0, (now - parse_iso(row.queued_at)).total_seconds())
-        got = session.execute(update(entries).where(
-            entries.c.chat_id == row.chat_id, entries.c.status == "waiting", same_seen)
-            .values(status="abandoned", ended_at=now, waited_s=round(waited, 3),
-                    offered_to=None, offer_expires_at=None)).rowcount
+        got = session.execute(
+            update(entries)
+            .where(entries.c.chat_id == row.chat_id, entries.c.status == "waiting", same_seen)
+            .values(status="abandoned", ended_at=now, waited_s=round(waited, 3), offered_to=None, offer_expires_at=None)
+        ).rowcount
         if not got:
             continue
         if row.offered_to:
-            outbox.add(session, ev.OFFER_WITHDRAWN, {"chat_id": row.chat_id,
-                                                     "counsellor_id": row.offered_to, "why": "left"})
+            outbox.add(
+                session, ev.OFFER_WITHDRAWN, {"chat_id": row.chat_id, "counsellor_id": row.offered_to, "why": "left"}
+            )
         # The chat service ends the chat on this (chat_ended, status abandoned).
-        outbox.add(session, ev.CHAT_ABANDONED, {"chat_id": row.chat_id, "waited_s": round(waited, 3),
-                                                "why": "absent"})
+        outbox.add(session, ev.CHAT_ABANDONED, {"chat_id": row.chat_id, "waited_s": round(waited, 3), "why": "absent"})
         gone.append(row.chat_id)
     return gone
 
 
 # -- reading the queue -----------------------------------------------------
 
+
 def take_rate(session, now):
     """Chats taken per second over the recent window, or None with too little to go on."""
     since = now - RATE_WINDOW
-    times = session.execute(
-        select(entries.c.assigned_at).where(entries.c.assigned_at >= since)
-        .order_by(entries.c.assigned_at)
-    ).scalars().all()
+    times = (
+        session.execute(
+            select(entries.c.assigned_at).where(entries.c.assigned_at >= since).order_by(entries.c.assigned_at)
+        )
+        .scalars()
+        .all()
+    )
     if len(times) < MIN_TAKES_FOR_ESTIMATE:
         return None
     span = (now - parse_iso(times[0])).total_seconds()
@@ -749,17 +950,29 @@ def snapshot(session, now=None, open_=True):
     told = notice(open_, available)
     waiting = []
     for position, row in enumerate(_ordered_waiting(session), start=1):
-        waiting.append({
-            "chat_id": row.chat_id, "position": position, "waiting_since": iso(row.queued_at),
-            "priority": row.priority, "risk": bool(row.risk), "reason": row.reason,
-            "priority_source": row.priority_source, "gender": row.gender, "age": row.age,
-            "estimated_wait_s": _estimate(position, rate, told),
-            "offered_to": row.offered_to if row.offered_to and parse_iso(row.offer_expires_at) >= now
-            else None,
-            "suspect": bool(row.suspect),
-        })
-    return {"waiting": waiting, "available_counsellors": available, "open": open_, "notice": told,
-            "flood": flood(session, now)}
+        waiting.append(
+            {
+                "chat_id": row.chat_id,
+                "position": position,
+                "waiting_since": iso(row.queued_at),
+                "priority": row.priority,
+                "risk": bool(row.risk),
+                "reason": row.reason,
+                "priority_source": row.priority_source,
+                "gender": row.gender,
+                "age": row.age,
+                "estimated_wait_s": _estimate(position, rate, told),
+                "offered_to": row.offered_to if row.offered_to and parse_iso(row.offer_expires_at) >= now else None,
+                "suspect": bool(row.suspect),
+            }
+        )
+    return {
+        "waiting": waiting,
+        "available_counsellors": available,
+        "open": open_,
+        "notice": told,
+        "flood": flood(session, now),
+    }
 
 
 FLOOD_MEMORY = dt.timedelta(minutes=10)
@@ -773,18 +986,19 @@ def flood(session, now=None):
     A flood's chats that left within FLOOD_MEMORY still count for `since` and
     `total`, so the notice stays one notice while the flood ages out."""
     now = now or utcnow()
-    episode = and_(entries.c.suspect.is_(True),
-                   or_(entries.c.status.in_(("waiting", "pending")),
-                       entries.c.ended_at >= now - FLOOD_MEMORY))
-    waiting = session.execute(select(func.count()).select_from(entries).where(
-        entries.c.status == "waiting", entries.c.suspect.is_(True))).scalar_one()
+    episode = and_(
+        entries.c.suspect.is_(True),
+        or_(entries.c.status.in_(("waiting", "pending")), entries.c.ended_at >= now - FLOOD_MEMORY),
+    )
+    waiting = session.execute(
+        select(func.count()).select_from(entries).where(entries.c.status == "waiting", entries.c.suspect.is_(True))
+    ).scalar_one()
     if not waiting:
         return None
     total, since, sources = session.execute(
-        select(func.count(), func.min(entries.c.queued_at), func.count(entries.c.source.distinct()))
-        .where(episode)).one()
-    return {"suspect_waiting": waiting, "suspect_total": total, "since": iso(parse_iso(since)),
-            "sources": sources}
+        select(func.count(), func.min(entries.c.queued_at), func.count(entries.c.source.distinct())).where(episode)
+    ).one()
+    return {"suspect_waiting": waiting, "suspect_total": total, "since": iso(parse_iso(since)), "sources": sources}
 
 
 def position_of(session, chat_id, now=None, open_=True):
@@ -792,32 +1006,48 @@ def position_of(session, chat_id, now=None, open_=True):
     now = now or utcnow()
     row = _entry(session, chat_id)
     if row is None or row.status != "waiting":
-        return {"chat_id": chat_id, "status": row.status if row is not None else None,
-                "position": None, "estimated_wait_s": None, "notice": None}
+        return {
+            "chat_id": chat_id,
+            "status": row.status if row is not None else None,
+            "position": None,
+            "estimated_wait_s": None,
+            "notice": None,
+        }
     queued_at = parse_iso(row.queued_at)
-    same_tier = or_(entries.c.priority > row.priority,
-                    and_(entries.c.priority == row.priority,
-                         or_(entries.c.queued_at < queued_at,
-                             and_(entries.c.queued_at == queued_at, entries.c.chat_id < chat_id))))
+    same_tier = or_(
+        entries.c.priority > row.priority,
+        and_(
+            entries.c.priority == row.priority,
+            or_(entries.c.queued_at < queued_at, and_(entries.c.queued_at == queued_at, entries.c.chat_id < chat_id)),
+        ),
+    )
     if row.suspect:
         ahead_of_me = or_(entries.c.suspect.is_(False), and_(entries.c.suspect.is_(True), same_tier))
     else:
         ahead_of_me = and_(entries.c.suspect.is_(False), same_tier)
-    ahead = session.execute(select(func.count()).select_from(entries).where(
-        entries.c.status == "waiting", ahead_of_me)).scalar_one()
+    ahead = session.execute(
+        select(func.count()).select_from(entries).where(entries.c.status == "waiting", ahead_of_me)
+    ).scalar_one()
     position = ahead + 1
     told = notice(open_, available_counsellors(session))
-    return {"chat_id": chat_id, "status": "waiting", "position": position,
-            "estimated_wait_s": _estimate(position, take_rate(session, now), told),
-            "risk": bool(row.risk), "notice": told}
+    return {
+        "chat_id": chat_id,
+        "status": "waiting",
+        "position": position,
+        "estimated_wait_s": _estimate(position, take_rate(session, now), told),
+        "risk": bool(row.risk),
+        "notice": told,
+    }
 
 
 def counsellor_list(session, now=None):
     """For supervisors: who is in, their load, and who is in a cool-down."""
     now = now or utcnow()
     rows = session.execute(select(counsellors).order_by(counsellors.c.name, counsellors.c.id)).all()
-    return [{"id": r.id, "name": r.name, "cooldown_until": None, "cooldown_opt_in": False,
-             **presence_view(r, now)} for r in rows]
+    return [
+        {"id": r.id, "name": r.name, "cooldown_until": None, "cooldown_opt_in": False, **presence_view(r, now)}
+        for r in rows
+    ]
 
 
 def _percentiles(values):
@@ -831,7 +1061,8 @@ def _percentiles(values):
 def stats(session, since=None, until=None):
     """Waits of answered and abandoned chats that entered the queue in [since, until)."""
     query = select(entries.c.status, entries.c.waited_s).where(
-        entries.c.status.in_(("assigned", "ended", "abandoned", "waiting")))
+        entries.c.status.in_(("assigned", "ended", "abandoned", "waiting"))
+    )
     if since is not None:
         query = query.where(entries.c.queued_at >= parse_iso(since))
     if until is not None:
@@ -844,16 +1075,20 @@ def stats(session, since=None, until=None):
             waiting += 1
         elif waited is not None:
             answered.append(waited)
-    return {"answered": len(answered), "abandoned": len(abandoned), "waiting": waiting,
-            "wait_s": _percentiles(answered), "abandoned_wait_s": _percentiles(abandoned)}
+    return {
+        "answered": len(answered),
+        "abandoned": len(abandoned),
+        "waiting": waiting,
+        "wait_s": _percentiles(answered),
+        "abandoned_wait_s": _percentiles(abandoned),
+    }
 
 
 def metrics_snapshot(session, now=None):
     """Queue length and the longest wait, for the service's gauges."""
     now = now or utcnow()
-    oldest = session.execute(select(func.min(entries.c.queued_at))
-                             .where(entries.c.status == "waiting")).scalar()
-    waiting = session.execute(select(func.count()).select_from(entries)
-                              .where(entries.c.status == "waiting")).scalar_one()
-    return {"waiting": waiting,
-            "oldest_wait_s": (now - parse_iso(oldest)).total_seconds() if oldest else 0.0}
+    oldest = session.execute(select(func.min(entries.c.queued_at)).where(entries.c.status == "waiting")).scalar()
+    waiting = session.execute(
+        select(func.count()).select_from(entries).where(entries.c.status == "waiting")
+    ).scalar_one()
+    return {"waiting": waiting, "oldest_wait_s": (now - parse_iso(oldest)).total_seconds() if oldest else 0.0}

@@ -1,4 +1,5 @@
 """The intake queue's own tables."""
+
 from sqlalchemy import Boolean, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text, false
 
 from chatvakt.outbox import outbox_table

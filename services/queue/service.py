@@ -1,4 +1,5 @@
 """The intake queue as a nameko service: wiring only, the work is in domain.py."""
+
 import logging
 import time
 
@@ -90,8 +91,10 @@ class QueueService(ServiceBase):
     name = ev.QUEUE
 
     db, dispatch, outbox = providers(ev.QUEUE, metadata, outbox)
-    gauges = (domain.metrics_snapshot, {"waiting": observability.QUEUE_WAITING,
-                                        "oldest_wait_s": observability.QUEUE_OLDEST_WAIT})
+    gauges = (
+        domain.metrics_snapshot,
+        {"waiting": observability.QUEUE_WAITING, "oldest_wait_s": observability.QUEUE_OLDEST_WAIT},
+    )
 
     def _changed(self):
         _state["dirty"] = True
@@ -146,8 +149,9 @@ class QueueService(ServiceBase):
 
     @rpc
     def take(self, counsellor_id, name, chat_id=None):
-        result = self.unit(domain.take, counsellor_id, name, chat_id,
-                           default_capacity=default_capacity(), require_available=True)
+        result = self.unit(
+            domain.take, counsellor_id, name, chat_id, default_capacity=default_capacity(), require_available=True
+        )
         if result is not None:
             observability.QUEUE_WAIT.observe(result["waited_s"])
             self._changed()
@@ -155,8 +159,9 @@ class QueueService(ServiceBase):
 
     @rpc
     def accept_offer(self, counsellor_id, name, chat_id):
-        result = self.unit(domain.take, counsellor_id, name, chat_id,
-                           default_capacity=default_capacity(), offer_only=True)
+        result = self.unit(
+            domain.take, counsellor_id, name, chat_id, default_capacity=default_capacity(), offer_only=True
+        )
         self._changed()
         return result
 
@@ -172,8 +177,15 @@ class QueueService(ServiceBase):
 
     @rpc
     def set_presence(self, counsellor_id, name, status, capacity=None, opt_in=None):
-        result = self.unit(domain.set_presence, counsellor_id, name, status, capacity,
-                           default_capacity=default_capacity(), opt_in=opt_in)
+        result = self.unit(
+            domain.set_presence,
+            counsellor_id,
+            name,
+            status,
+            capacity,
+            default_capacity=default_capacity(),
+            opt_in=opt_in,
+        )
         self._changed()
         return result
 
@@ -216,15 +228,23 @@ class QueueService(ServiceBase):
     @event_handler(ev.CHAT, ev.CHAT_STARTED)
     def on_chat_started(self, payload):
         data = ev.load(ev.CHAT, ev.CHAT_STARTED, payload)
-        if self.unit(domain.enqueue, data["chat_id"], data["started_at"], data["gender"], data["age"],
-                     data["source"], data["suspect"]):
+        if self.unit(
+            domain.enqueue,
+            data["chat_id"],
+            data["started_at"],
+            data["gender"],
+            data["age"],
+            data["source"],
+            data["suspect"],
+        ):
             self._changed()
 
     @event_handler(ev.ESCALATION, ev.RISK_DETECTED)
     def on_risk_detected(self, payload):
         data = ev.load(ev.ESCALATION, ev.RISK_DETECTED, payload)
-        if self.unit(domain.raise_for_risk, data["chat_id"], data["severity"], data["reason"],
-                     category=data["category"]):
+        if self.unit(
+            domain.raise_for_risk, data["chat_id"], data["severity"], data["reason"], category=data["category"]
+        ):
             self._changed()
 
     @event_handler(ev.ESCALATION, ev.ESCALATION_RAISED)
@@ -242,12 +262,23 @@ class QueueService(ServiceBase):
     @event_handler(ev.CHAT, ev.CHAT_TRANSFERRED)
     def on_chat_transferred(self, payload):
         data = ev.load(ev.CHAT, ev.CHAT_TRANSFERRED, payload)
-        self.unit(domain.transfer, data["chat_id"], data["to_counsellor_id"],
-                  data["to_counsellor_name"] or "", default_capacity=default_capacity())
+        self.unit(
+            domain.transfer,
+            data["chat_id"],
+            data["to_counsellor_id"],
+            data["to_counsellor_name"] or "",
+            default_capacity=default_capacity(),
+        )
 
     @event_handler(ev.CHAT, ev.CHAT_ENDED)
     def on_chat_ended(self, payload):
         data = ev.load(ev.CHAT, ev.CHAT_ENDED, payload)
-        if self.unit(domain.finish, data["chat_id"], data["status"], data["ended_at"],
-                     counsellor_id=data["counsellor_id"], cooldown_s=cooldown_s()):
+        if self.unit(
+            domain.finish,
+            data["chat_id"],
+            data["status"],
+            data["ended_at"],
+            counsellor_id=data["counsellor_id"],
+            cooldown_s=cooldown_s(),
+        ):
             self._changed()

@@ -5,6 +5,7 @@ connects is, to the gateway, a different person. Every attacker in this
 suite is one of these, and every flood is bounded in count and time and
 targets loopback only.
 """
+
 import socket
 import time
 

@@ -8,6 +8,7 @@ default cap of open connections per address (200); only the websocket
 timers are shortened so the test takes seconds, not minutes (their defaults
 are checked in gateway/tests/test_edge.py).
 """
+
 import json
 import socket
 import statistics
@@ -32,8 +33,10 @@ WS_PING_S = 1.0  # read timeout: 3 pings
 
 @pytest.fixture(scope="module")
 def edge_stack(tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("edgestack"), env={
-        "CHATVAKT_WS_AUTH_TIMEOUT_S": str(WS_AUTH_S), "CHATVAKT_WS_PING_S": str(WS_PING_S)})
+    stack = Stack(
+        tmp_path_factory.mktemp("edgestack"),
+        env={"CHATVAKT_WS_AUTH_TIMEOUT_S": str(WS_AUTH_S), "CHATVAKT_WS_PING_S": str(WS_PING_S)},
+    )
     stack.start()
     yield stack
     stack.stop()
@@ -55,8 +58,10 @@ def _open(port, kind):
         if kind == "partial_header":
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\nX-Slow: ")
         elif kind == "unfinished_body":
-            sock.sendall(b"POST /api/v1/chats HTTP/1.1\r\nHost: gateway\r\n"
-                         b"Content-Type: application/json\r\nContent-Length: 4000\r\n\r\n{\"mess")
+            sock.sendall(
+                b"POST /api/v1/chats HTTP/1.1\r\nHost: gateway\r\n"
+                b'Content-Type: application/json\r\nContent-Length: 4000\r\n\r\n{"mess'
+            )
         return sock
     except OSError:
         return None
@@ -113,8 +118,7 @@ def test_one_address_with_1000_unfinished_requests_cannot_stop_real_children(req
         assert chat.status_code == 201, chat.text
         chat = chat.json()
         t0 = time.monotonic()
-        sent = api.post(f"/api/v1/chats/{chat['chat_id']}/messages", {"text": "jeg trenger hjelp"},
-                        token=chat["token"])
+        sent = api.post(f"/api/v1/chats/{chat['chat_id']}/messages", {"text": "jeg trenger hjelp"}, token=chat["token"])
         message_s = time.monotonic() - t0
         assert sent.status_code == 201, sent.text
         t0 = time.monotonic()
@@ -133,13 +137,18 @@ def test_one_address_with_1000_unfinished_requests_cannot_stop_real_children(req
     finally:
         for sock in held:
             sock.close()
-    print(f"\nedge flood ({which}): {FLOOD} connections from {ATTACKER} opened in {opened:.1f} s "
-          f"({FLOOD - len(held)} failed to connect); {closed} of {len(held)} ended by the gateway {outcomes} (429: over the per-address cap at once; 408: the "
-          f"body deadline; closed: the header deadline); whole test {elapsed:.1f} s")
-    print(f"healthz from 127.0.0.1 under the flood: p50 {statistics.median(health) * 1000:.1f} ms, "
-          f"p95 {_p95(health) * 1000:.1f} ms, max {max(health) * 1000:.1f} ms, {failures} failed; "
-          f"new chat {new_chat_s * 1000:.0f} ms, child's message {message_s * 1000:.0f} ms, "
-          f"socket auth {socket_s * 1000:.0f} ms")
+    print(
+        f"\nedge flood ({which}): {FLOOD} connections from {ATTACKER} opened in {opened:.1f} s "
+        f"({FLOOD - len(held)} failed to connect); {closed} of {len(held)} ended by the gateway {outcomes} "
+        f"(429: over the per-address cap at once; 408: the body deadline; closed: the header deadline); "
+        f"whole test {elapsed:.1f} s"
+    )
+    print(
+        f"healthz from 127.0.0.1 under the flood: p50 {statistics.median(health) * 1000:.1f} ms, "
+        f"p95 {_p95(health) * 1000:.1f} ms, max {max(health) * 1000:.1f} ms, {failures} failed; "
+        f"new chat {new_chat_s * 1000:.0f} ms, child's message {message_s * 1000:.0f} ms, "
+        f"socket auth {socket_s * 1000:.0f} ms"
+    )
     assert failures == 0
     assert _p95(health) < 0.5
     assert new_chat_s < 2 and message_s < 2 and socket_s < 3

@@ -13,6 +13,7 @@ suspect from the 11th chat on. FLOOD_VIA_HTTP = True drives the chat
 service's start_chat RPC instead, with the flags the gateway would compute:
 all 400 chats get in, which tests the queue's tiering at full size.
 """
+
 import hashlib
 import time
 
@@ -37,9 +38,15 @@ NOTICE_S = 5.0
 
 @pytest.fixture(scope="module")
 def flood_stack(tmp_path_factory):
-    running = Stack(tmp_path_factory.mktemp("flood"), real_limits=True, env={
-        "CHATVAKT_ABSENT_GRACE_S": str(GRACE_S), "CHATVAKT_SEEN_REPORT_S": "2",
-        "CHATVAKT_FLOOD_NOTICE_S": str(NOTICE_S)}).start()
+    running = Stack(
+        tmp_path_factory.mktemp("flood"),
+        real_limits=True,
+        env={
+            "CHATVAKT_ABSENT_GRACE_S": str(GRACE_S),
+            "CHATVAKT_SEEN_REPORT_S": "2",
+            "CHATVAKT_FLOOD_NOTICE_S": str(NOTICE_S),
+        },
+    ).start()
     yield running
     running.stop()
 
@@ -58,9 +65,17 @@ def flood_via_rpc(stack):
                 if i >= FLOOD_MAX:
                     break
                 suspect = i >= SUSPECT_AFTER
-                batch.append((suspect, rpc.chat.start_chat.call_async(
-                    gender="unspecified", message=RISKY if i % 2 == 0 else "hei hei",
-                    source=source, suspect=suspect)))
+                batch.append(
+                    (
+                        suspect,
+                        rpc.chat.start_chat.call_async(
+                            gender="unspecified",
+                            message=RISKY if i % 2 == 0 else "hei hei",
+                            source=source,
+                            suspect=suspect,
+                        ),
+                    )
+                )
                 i += 1
             for suspect, reply in batch:
                 chat_id = reply.result()["chat_id"]
@@ -71,8 +86,9 @@ def flood_via_rpc(stack):
 
 
 def flood_via_http(stack):
-    chats, statuses = flood_of_chats(session_from(ATTACKER), stack.url,
-                                     lambda i: {"message": RISKY if i % 2 == 0 else "hei hei"}, FLOOD_MAX, FLOOD_S)
+    chats, statuses = flood_of_chats(
+        session_from(ATTACKER), stack.url, lambda i: {"message": RISKY if i % 2 == 0 else "hei hei"}, FLOOD_MAX, FLOOD_S
+    )
     ids = [chat["chat_id"] for chat in chats]
     print(f"flood answers: {statuses}")
     return ids, ids[SUSPECT_AFTER:]
@@ -124,10 +140,14 @@ def test_a_flood_does_not_bury_real_children(flood_stack):
             if first is not None and second is not None:
                 break
             eventlet.sleep(0.5)
-        assert first is not None and second is not None, f"real children at {ids.index(at_risk.chat_id) + 1 if at_risk.chat_id in ids else None}"
-        print(f"\nflood: {len(flood_ids)} chats in {flood_s:.1f} s ({len(suspect_ids)} suspect); "
-              f"real child at risk first after {first:.1f} s, real child without risk second "
-              f"after {second:.1f} s, with {flood_waiting} flood chats still waiting")
+        assert first is not None and second is not None, (
+            f"real children at {ids.index(at_risk.chat_id) + 1 if at_risk.chat_id in ids else None}"
+        )
+        print(
+            f"\nflood: {len(flood_ids)} chats in {flood_s:.1f} s ({len(suspect_ids)} suspect); "
+            f"real child at risk first after {first:.1f} s, real child without risk second "
+            f"after {second:.1f} s, with {flood_waiting} flood chats still waiting"
+        )
         assert flood_waiting >= len(suspect_ids) // 2, "the flood was still there when they came first"
         # what each real child's own page shows (the socket is told only on a change)
         assert at_risk.get(f"/api/v1/chats/{at_risk.chat_id}").json()["position"] == 1
@@ -158,10 +178,12 @@ def test_a_flood_does_not_bury_real_children(flood_stack):
         flood_alerts = [a for a in alerts if a["chat_id"] in flood_set]
         notices = [f["data"] for f in watch.events if f["event"] == "queue.flood"]
         span = time.monotonic() - began
-        print(f"supervisor got {len(notices)} flood notice pushes in {span:.0f} s "
-              f"(first at {notice['suspect_waiting']} suspect waiting), {len(flood_alerts)} alerts "
-              f"for flood chats (the first {SUSPECT_AFTER} are not yet suspect), flood gone "
-              f"{cleared:.0f} s after it began")
+        print(
+            f"supervisor got {len(notices)} flood notice pushes in {span:.0f} s "
+            f"(first at {notice['suspect_waiting']} suspect waiting), {len(flood_alerts)} alerts "
+            f"for flood chats (the first {SUSPECT_AFTER} are not yet suspect), flood gone "
+            f"{cleared:.0f} s after it began"
+        )
         assert not [a for a in flood_alerts if a["chat_id"] in suspect_set]
         assert len(flood_alerts) <= SUSPECT_AFTER
         assert any(a["chat_id"] == at_risk.chat_id for a in alerts)  # the real child still alerts

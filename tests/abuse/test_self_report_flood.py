@@ -8,6 +8,7 @@ flood tier too. A real child from 127.0.0.1 who says yes afterwards must be
 first, and supervisors get no alert for any suspect chat: at most one for each
 of the first, not-yet-suspect chats.
 """
+
 import time
 
 import pytest
@@ -26,8 +27,11 @@ SUSPECT_AFTER = 10  # CHATVAKT_FLOOD_SUSPECT's default
 
 @pytest.fixture(scope="module")
 def limited_stack(tmp_path_factory):
-    running = Stack(tmp_path_factory.mktemp("selfreport-flood"), real_limits=True, env={
-        "CHATVAKT_ABSENT_GRACE_S": "120", "CHATVAKT_SEEN_REPORT_S": "2"}).start()
+    running = Stack(
+        tmp_path_factory.mktemp("selfreport-flood"),
+        real_limits=True,
+        env={"CHATVAKT_ABSENT_GRACE_S": "120", "CHATVAKT_SEEN_REPORT_S": "2"},
+    ).start()
     yield running
     running.stop()
 
@@ -38,14 +42,21 @@ def test_a_flood_of_yeses_stays_behind_a_real_childs_yes(limited_stack):
     supervisor.login("demo-supervisor")
     watch = Socket(stack.url, supervisor.token)
     attacker = session_from(ATTACKER)
-    flood, statuses = flood_of_chats(attacker, stack.url, lambda _: {"message": "hei", "in_danger": True},
-                                     FLOOD_MAX, FLOOD_S)
+    flood, statuses = flood_of_chats(
+        attacker, stack.url, lambda _: {"message": "hei", "in_danger": True}, FLOOD_MAX, FLOOD_S
+    )
     print(f"\nflood of yeses: {statuses}")
     assert len(flood) > SUSPECT_AFTER, "the flood must pass the suspect threshold"
     # the same yes again on every flood chat: idempotent, and no alert either way
-    again = {attacker.post(f"{stack.url}/api/v1/chats/{c['chat_id']}/danger", json={"in_danger": True},
-                           headers={"Authorization": f"Bearer {c['token']}"}, timeout=10).json()["changed"]
-             for c in flood}
+    again = {
+        attacker.post(
+            f"{stack.url}/api/v1/chats/{c['chat_id']}/danger",
+            json={"in_danger": True},
+            headers={"Authorization": f"Bearer {c['token']}"},
+            timeout=10,
+        ).json()["changed"]
+        for c in flood
+    }
     assert again == {False}
 
     child = Api(stack.url)  # a real child: 127.0.0.1
@@ -57,12 +68,15 @@ def test_a_flood_of_yeses_stays_behind_a_real_childs_yes(limited_stack):
     plain.token, plain.chat_id = response.json()["token"], response.json()["chat_id"]
     flood_ids = {c["chat_id"] for c in flood}
     try:
+
         def order():
             waiting = supervisor.get("/api/v1/queue").json()["waiting"]
             ids = [w["chat_id"] for w in waiting]
-            return (ids[:2] == [child.chat_id, plain.chat_id]
-                    and all(w["suspect"] for w in waiting if w["chat_id"] in flood_ids)
-                    and len([i for i in ids if i in flood_ids]) == len(flood_ids)) and waiting
+            return (
+                ids[:2] == [child.chat_id, plain.chat_id]
+                and all(w["suspect"] for w in waiting if w["chat_id"] in flood_ids)
+                and len([i for i in ids if i in flood_ids]) == len(flood_ids)
+            ) and waiting
 
         waiting = eventually(order, timeout=30)
         ours = next(w for w in waiting if w["chat_id"] == child.chat_id)
@@ -78,8 +92,10 @@ def test_a_flood_of_yeses_stays_behind_a_real_childs_yes(limited_stack):
         stored = {a["chat_id"] for a in supervisor.get("/api/v1/alerts").json()["alerts"]}
         flood_order = [c["chat_id"] for c in flood]
         rest = set(flood_order[SUSPECT_AFTER:])
-        print(f"alerts for flood chats: {len(pushed & flood_ids)} pushed, {len(stored & flood_ids)} stored "
-              f"(of {len(flood)} flood chats, the first {SUSPECT_AFTER} not yet suspect when they came)")
+        print(
+            f"alerts for flood chats: {len(pushed & flood_ids)} pushed, {len(stored & flood_ids)} stored "
+            f"(of {len(flood)} flood chats, the first {SUSPECT_AFTER} not yet suspect when they came)"
+        )
         assert not pushed & rest and not stored & rest, "a suspect chat's yes alerted supervisors"
         assert len(pushed & flood_ids) <= SUSPECT_AFTER and len(stored & flood_ids) <= SUSPECT_AFTER
         assert child.chat_id in stored

@@ -17,6 +17,7 @@ screenshots, the facts and the axe results.
     python tests/browser/child_flow.py '{"url": ..., "counsellor": [user, password],
                                          "out": "results/screenshots", "axe": "path/to/axe.min.js"}'
 """
+
 import json
 import sys
 import time
@@ -30,10 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from flow import EXIT_HOST, IN_SIGHT, run_script, viewport_options  # noqa: E402
 
 # (label, viewport, phone?, height with the on-screen keyboard open)
-SIZES = [("390x844", {"width": 390, "height": 844}, True, 470),
-         ("320x640", {"width": 320, "height": 640}, True, 360),
-         ("1280x720", {"width": 1280, "height": 720}, False, 420),
-         ("1440x900", {"width": 1440, "height": 900}, False, 520)]
+SIZES = [
+    ("390x844", {"width": 390, "height": 844}, True, 470),
+    ("320x640", {"width": 320, "height": 640}, True, 360),
+    ("1280x720", {"width": 1280, "height": 720}, False, 420),
+    ("1440x900", {"width": 1440, "height": 900}, False, 520),
+]
 
 # The newest message: inside the list's visible part, above the message box, reachable.
 NEWEST_IN_SIGHT = """
@@ -77,8 +80,9 @@ class Counsellor:
     def __init__(self, url, username, password):
         self.url = url
         self.http = requests.Session()
-        answer = self.http.post(f"{url}/api/v1/auth/login", json={"username": username, "password": password},
-                                timeout=15)
+        answer = self.http.post(
+            f"{url}/api/v1/auth/login", json={"username": username, "password": password}, timeout=15
+        )
         assert answer.status_code == 200, answer.text
         self.http.headers["Authorization"] = f"Bearer {answer.json()['token']}"
 
@@ -149,7 +153,8 @@ def check_exit_and_numbers(run, page, where, size):
         assert found["ok"], f"{selector} not in sight/reachable in {where} at {size}: {found}"
     wide = page.evaluate(NO_SIDEWAYS)
     assert wide["doc"] <= wide["vw"] and wide["body"] <= wide["vw"] and wide["x"] == 0, (
-        f"sideways scroll in {where} at {size}: {wide}")
+        f"sideways scroll in {where} at {size}: {wide}"
+    )
     label = page.evaluate(LABEL_FITS)
     assert label["fits"] and label["text"].endswith("Avslutt raskt"), f"exit label in {where} at {size}: {label}"
 
@@ -175,14 +180,17 @@ def state_done(run, page, state, size, axe=True):
 
 def visible_count(page, text):
     """How many visible leaf elements show this exact number."""
-    return page.evaluate("""(text) => [...document.querySelectorAll('body *')].filter(el => {
+    return page.evaluate(
+        """(text) => [...document.querySelectorAll('body *')].filter(el => {
         if (el.children.length && ![...el.children].every(c => c.tagName === 'SMALL')) return false;
         const own = [...el.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join('').trim();
         if (own !== text) return false;
         const r = el.getBoundingClientRect();
         return r.width > 0 && r.height > 0 && r.bottom > 0 && r.top < innerHeight
           && !el.closest('[hidden], .visually-hidden');
-      }).length""", text)
+      }).length""",
+        text,
+    )
 
 
 def start_chat(page, first_message):
@@ -244,8 +252,9 @@ def states(run, browser, counsellor, size, viewport, phone, keyboard_h):
     child_api.headers["Authorization"] = f"Bearer {token}"
     for n in range(1, 25):
         counsellor.say(chat_id, f"Melding {n} fra den voksne. Hvordan har du det nå?")
-        answer = child_api.post(f"{run.url}/api/v1/chats/{chat_id}/messages",
-                                json={"text": f"Svar {n} fra meg."}, timeout=15)
+        answer = child_api.post(
+            f"{run.url}/api/v1/chats/{chat_id}/messages", json={"text": f"Svar {n} fra meg."}, timeout=15
+        )
         assert answer.status_code == 201, answer.text
     counsellor.say(chat_id, "Er du i fare akkurat nå?")
     expect(page.locator("#log .msg.counsellor").last).to_contain_text("Er du i fare akkurat nå?")
@@ -277,8 +286,10 @@ def states(run, browser, counsellor, size, viewport, phone, keyboard_h):
     page.locator("#text").fill("")
     page.set_viewport_size(viewport)
     # The keyboard closed: the page takes the full height again (the visual viewport's resize).
-    page.wait_for_function("(h) => getComputedStyle(document.documentElement).getPropertyValue('--app-h') === h + 'px'",
-                           arg=viewport["height"])
+    page.wait_for_function(
+        "(h) => getComputedStyle(document.documentElement).getPropertyValue('--app-h') === h + 'px'",
+        arg=viewport["height"],
+    )
     page.wait_for_timeout(200)
     check_newest(page, "keyboard closed", size)
 

@@ -7,6 +7,7 @@ serious or critical in any state. Run as a plain script (see test_console.py).
     python tests/browser/console_flow.py '{"url": ..., "counsellor": [user, password],
         "supervisor": [user, password], "out": "results/screenshots", "axe": "path/to/axe.min.js"}'
 """
+
 import json
 import re
 import time
@@ -18,9 +19,11 @@ from child_flow import child_page
 from flow import IN_SIGHT, login, run_script, viewport_options
 from playwright.sync_api import expect
 
-SIZES = [("1280x720", {"width": 1280, "height": 720}, False),
-         ("1440x900", {"width": 1440, "height": 900}, False),
-         ("390x844", {"width": 390, "height": 844}, True)]
+SIZES = [
+    ("1280x720", {"width": 1280, "height": 720}, False),
+    ("1440x900", {"width": 1440, "height": 900}, False),
+    ("390x844", {"width": 390, "height": 844}, True),
+]
 
 # Test-only: count the console's WebAudio beeps (no sound in a headless browser).
 BEEP_SPY = """
@@ -38,22 +41,31 @@ BEEP_SPY = """
 
 # A category's code where a person should read words. "suicide risk" is the
 # English half of the reason's words ("Selvmordsfare / suicide risk"), not a code.
-CATEGORY_CODES = re.compile(r"\b(self_harm|violence_home|sexual_abuse|self_report|medical_danger|acute_threat"
-                            r"|grooming_sextortion|someone_else|self report)\b|\bsuicide\b(?! risk)")
+CATEGORY_CODES = re.compile(
+    r"\b(self_harm|violence_home|sexual_abuse|self_report|medical_danger|acute_threat"
+    r"|grooming_sextortion|someone_else|self report)\b|\bsuicide\b(?! risk)"
+)
 
 
 # The risk screen's categories in words (the console's table, else the server's
 # category_words), in each language: a strict alert names one of them.
-SCREEN_WORDS_NB = re.compile("Selvmordstanker|Selvskading|Vold i hjemmet|Seksuelle overgrep|Medisinsk fare"
-                             "|Grooming eller sextortion|Akutt trussel nå|En annen i fare")
-SCREEN_WORDS_EN = re.compile("Suicidal thoughts|Self-harm|Violence at home|Sexual abuse|Medical danger"
-                             "|Grooming or sextortion|Acute threat now|Someone else at risk")
+SCREEN_WORDS_NB = re.compile(
+    "Selvmordstanker|Selvskading|Vold i hjemmet|Seksuelle overgrep|Medisinsk fare"
+    "|Grooming eller sextortion|Akutt trussel nå|En annen i fare"
+)
+SCREEN_WORDS_EN = re.compile(
+    "Suicidal thoughts|Self-harm|Violence at home|Sexual abuse|Medical danger"
+    "|Grooming or sextortion|Acute threat now|Someone else at risk"
+)
 # The Norwegian half of a reason the server wrote (services/escalation/risk.py CATEGORY_WORDS)
-SERVER_NB = re.compile("Selvmordsfare|Selvskading|Vold eller omsorgssvikt|Seksuelle overgrep|Akutt medisinsk"
-                       "|Sier selv|treff:")
-NORWEGIAN = re.compile(r"[æøå]|\b(AKUTT|Risiko|Sier|Samtaler|Besvart|Forlatt|Kodet|Ventetid|Kjønn|Mørkere|besvart"
-                       r"|forlatt|ukjent|Fra|Til og med|Vis|Last ned|Vold|Mobbing|Jente|Gutt|man|tir|ons|tor|fre"
-                       r"|gjelder|antall|dag|kl)\b")
+SERVER_NB = re.compile(
+    "Selvmordsfare|Selvskading|Vold eller omsorgssvikt|Seksuelle overgrep|Akutt medisinsk|Sier selv|treff:"
+)
+NORWEGIAN = re.compile(
+    r"[æøå]|\b(AKUTT|Risiko|Sier|Samtaler|Besvart|Forlatt|Kodet|Ventetid|Kjønn|Mørkere|besvart"
+    r"|forlatt|ukjent|Fra|Til og med|Vis|Last ned|Vold|Mobbing|Jente|Gutt|man|tir|ons|tor|fre"
+    r"|gjelder|antall|dag|kl)\b"
+)
 
 # Every control in the header: inside the viewport and the element a tap at its
 # centre reaches (the escalation side panel must not lie over it).
@@ -156,8 +168,9 @@ def sizes(run, browser, size, viewport, phone):
     login(sup, url, sup_user, sup_password)
 
     # -- a child enters the queue: a sound, the title, the row
-    child = api(url, "POST", "/api/v1/chats",
-                body={"gender": "boy", "age": 14, "message": "hei, jeg lurer på noe"}).json()
+    child = api(
+        url, "POST", "/api/v1/chats", body={"gender": "boy", "age": 14, "message": "hei, jeg lurer på noe"}
+    ).json()
     chat_id, token = child["chat_id"], child["token"]
     row = page.locator(f'#queue li[data-chat-id="{chat_id}"]')
     expect(row).to_contain_text("Gutt 14")
@@ -297,8 +310,11 @@ def sizes(run, browser, size, viewport, phone):
         '#work .chat-card .phases, #work .chat-card .phrases option, #work .chat-card .modes, '
         + '#presence-status, #uncoded-title, #esc-title')].map((e) => e.textContent).join(' | ')""")
     facts["english_text"] = english[:600]
-    left = re.findall(r"\b(Åpning|Bestilling|Hilsen|Hva kan jeg|Til barnet|Internt notat|Tilgjengelig|Frakoblet"
-                      r"|Ukodede|Venter)\b", english)
+    left = re.findall(
+        r"\b(Åpning|Bestilling|Hilsen|Hva kan jeg|Til barnet|Internt notat|Tilgjengelig|Frakoblet"
+        r"|Ukodede|Venter)\b",
+        english,
+    )
     assert not left, f"Norwegian left in the English console: {left}"
     # the lists' empty lines, the labels on messages already on the card, the tab title
     expect(page.locator("#uncoded")).to_contain_text(re.compile(r"Everything is coded\.|Code"))
@@ -337,8 +353,10 @@ def sizes(run, browser, size, viewport, phone):
     # The screen's finding first; the child's own yes comes after it and shares the
     # server's one open alert for the chat: the category in words must stay.
     expect(alert.locator("strong")).to_contain_text(SCREEN_WORDS_NB)
-    assert api(url, "POST", f"/api/v1/chats/{said['chat_id']}/danger", said["token"],
-               {"in_danger": True}).status_code == 200
+    assert (
+        api(url, "POST", f"/api/v1/chats/{said['chat_id']}/danger", said["token"], {"in_danger": True}).status_code
+        == 200
+    )
     said_row = page.locator(f'#queue li[data-chat-id="{said["chat_id"]}"]')
     expect(said_row).to_contain_text("Sier selv at hen er i fare nå")
     mark = said_row.get_by_role("button", name=re.compile("^Marker: "))
@@ -462,8 +480,9 @@ def coding_follows_the_chat(run, page, card, size, facts):
     danger assessed and present chosen; a validation message speaks the console's language."""
     coding = page.locator("#coding-dialog")
     for lang, code_name, save_name, cancel, expected in (
-            ("nb", "Kode", "Lagre koding", "Avbryt", "Velg minst én kategori"),
-            ("en", "Code", "Save coding", "Cancel", "Choose at least one category")):
+        ("nb", "Kode", "Lagre koding", "Avbryt", "Velg minst én kategori"),
+        ("en", "Code", "Save coding", "Cancel", "Choose at least one category"),
+    ):
         if lang == "en":
             one_click(page, page.get_by_role("button", name="English"), "English")
         one_click(page, card.get_by_role("button", name=code_name), code_name)
@@ -476,11 +495,15 @@ def coding_follows_the_chat(run, page, card, size, facts):
         facts[f"coding_validation_{lang}"] = message.inner_text() + " / " + coding.locator("#coding-error").inner_text()
         if lang == "en":
             expect(coding.locator("#coding-error")).to_contain_text("The coding is not valid")
-            assert not re.search(r"[æøå]|\b(Velg|Kjønn|Alder)\b", coding.inner_text().split("Categories")[0]), \
+            assert not re.search(r"[æøå]|\b(Velg|Kjønn|Alder)\b", coding.inner_text().split("Categories")[0]), (
                 "Norwegian left at the top of the English coding dialog"
+            )
         # The coding tree's category names in the console's language (the server sends both)
-        search, sub, main, other = (("Søk i kategoriene", "Mobbing", "Vold", "Bullying") if lang == "nb"
-                                    else ("Search the categories", "Bullying", "Violence", "Mobbing"))
+        search, sub, main, other = (
+            ("Søk i kategoriene", "Mobbing", "Vold", "Bullying")
+            if lang == "nb"
+            else ("Search the categories", "Bullying", "Violence", "Mobbing")
+        )
         coding.get_by_label(search).fill(sub.lower())
         expect(coding.get_by_label(sub, exact=True)).to_be_visible()
         expect(coding.locator("#c-tree summary").first).to_contain_text(main)
@@ -498,9 +521,16 @@ def approve_beside_transcript(run, page, sup, chat_id, size, facts):
     """Outcome 10: the supervisor approving a report of concern reads the chat
     beside the draft: both in the viewport, neither covered."""
     token = json.loads(page.evaluate("sessionStorage.getItem('chatvakt-console')"))["token"]
-    made = api(run.url, "POST", f"/api/v1/chats/{chat_id}/escalations", token, {
-        "kind": "report_of_concern", "details": {
-            "cause": "Forteller om slag hjemme", "observed": "I chatten i dag", "duration": "over_time"}})
+    made = api(
+        run.url,
+        "POST",
+        f"/api/v1/chats/{chat_id}/escalations",
+        token,
+        {
+            "kind": "report_of_concern",
+            "details": {"cause": "Forteller om slag hjemme", "observed": "I chatten i dag", "duration": "over_time"},
+        },
+    )
     assert made.status_code in (200, 201), made.text
     esc_id = made.json()["escalation_id"]
     row = sup.locator(f'#escalations li[data-escalation-id="{esc_id}"]')
@@ -585,14 +615,22 @@ def compare_stats(sup, url, facts):
     for line in csv_text.splitlines()[1:]:
         section, key, value = line.split(",", 2)
         cells[(section, key)] = value
-    shown = {k: v for k, v in sup.evaluate("""() => Object.fromEntries(
+    shown = {
+        k: v
+        for k, v in sup.evaluate("""() => Object.fromEntries(
         [...document.querySelectorAll('#stats-keys [data-key]')]
-          .map((el) => [el.dataset.key, el.querySelector('.key-value').textContent]))""").items()}
+          .map((el) => [el.dataset.key, el.querySelector('.key-value').textContent]))""").items()
+    }
+
     def pct(value):
         return "–" if value == "" else f"{round(float(value) * 100)} %"
-    expected = {"total_chats": cells[("summary", "total_chats")], "answered": cells[("summary", "answered")],
-                "abandoned_share": pct(cells[("summary", "abandoned_share")]),
-                "coded_share": pct(cells[("summary", "coded_share")])}
+
+    expected = {
+        "total_chats": cells[("summary", "total_chats")],
+        "answered": cells[("summary", "answered")],
+        "abandoned_share": pct(cells[("summary", "abandoned_share")]),
+        "coded_share": pct(cells[("summary", "coded_share")]),
+    }
     facts["stats_screen"], facts["stats_csv"] = shown, expected
     for key, value in expected.items():
         assert shown[key] == value, f"stats {key}: screen {shown[key]!r}, CSV {value!r}"

@@ -10,6 +10,7 @@ results/screenshots/child-danger-*.png; axe-core finds nothing serious or critic
 
 Run as a plain script (see child_flow.py, whose helpers it uses); prints one JSON object.
 """
+
 import json
 import sys
 import time
@@ -52,8 +53,12 @@ def saved_chat(page):
 
 
 def leave(run, saved):
-    requests.post(f"{run.url}/api/v1/chats/{saved['chat_id']}/end", json={}, timeout=10,
-                  headers={"Authorization": f"Bearer {saved['token']}"})
+    requests.post(
+        f"{run.url}/api/v1/chats/{saved['chat_id']}/end",
+        json={},
+        timeout=10,
+        headers={"Authorization": f"Bearer {saved['token']}"},
+    )
 
 
 def yes_with_the_first_message(run, browser, supervisor, size, viewport):
@@ -72,8 +77,11 @@ def yes_with_the_first_message(run, browser, supervisor, size, viewport):
     expect(page.locator("#queue-text")).to_contain_text("køen")
     saved = saved_chat(page)
     row = at_risk_in_queue(supervisor, saved["chat_id"])
-    run.result["facts"][f"start_yes_{size}"] = {"priority": row["priority"], "reason": row["reason"],
-                                                "position": row["position"]}
+    run.result["facts"][f"start_yes_{size}"] = {
+        "priority": row["priority"],
+        "reason": row["reason"],
+        "position": row["position"],
+    }
     # said already: a calm line in the button's place
     expect(page.locator("#help-now-said")).to_contain_text("Takk for at du sa ifra")
     expect(page.locator("#help-now-button")).to_be_hidden()
@@ -108,8 +116,11 @@ def help_now_while_waiting(run, browser, supervisor, size, viewport):
     expect(page.locator("#help-now-said")).to_contain_text("Takk for at du sa ifra")
     expect(button).to_be_hidden()
     row = at_risk_in_queue(supervisor, saved["chat_id"])
-    run.result["facts"][f"help_now_{size}"] = {"priority": row["priority"], "reason": row["reason"],
-                                               "position": row["position"]}
+    run.result["facts"][f"help_now_{size}"] = {
+        "priority": row["priority"],
+        "reason": row["reason"],
+        "position": row["position"],
+    }
     done(run, page, "help-said", size)
     # the same in English
     page.get_by_role("button", name="English").click()

@@ -8,6 +8,7 @@ first failure, the screenshots saved, and any request that left the origin.
     python tests/browser/flow.py '{"url": ..., "counsellor": [user, password, name],
                                    "supervisor": [user, password], "out": "results/screenshots"}'
 """
+
 import json
 import os
 import re
@@ -20,11 +21,17 @@ from urllib.parse import urlparse
 from playwright.sync_api import expect, sync_playwright
 
 CHROMIUM = os.environ.get("CHATVAKT_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run"]
-PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True,
-         "has_touch": True}
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
 DESKTOP = {"viewport": {"width": 1366, "height": 900}}
 EXIT_HOST = "www.google.com"
 TIMEOUT_MS = int(os.environ.get("CHATVAKT_BROWSER_TIMEOUT_MS", "15000"))
@@ -69,8 +76,16 @@ class Run:
         self.out.mkdir(parents=True, exist_ok=True)
         self.axe_source = Path(config["axe"]).read_text(encoding="utf-8") if config.get("axe") else None
         self.pages = {}
-        self.result = {"steps": [], "skipped": {}, "failed": None, "screenshots": [],
-                       "third_party": [], "page_errors": [], "facts": {}, "axe": {}}
+        self.result = {
+            "steps": [],
+            "skipped": {},
+            "failed": None,
+            "screenshots": [],
+            "third_party": [],
+            "page_errors": [],
+            "facts": {},
+            "axe": {},
+        }
 
     def shot(self, page, name):
         path = self.out / f"{name}.png"
@@ -79,23 +94,28 @@ class Run:
 
     def guard(self, context, label):
         """Fail on any request that leaves our origin; the quick-exit site gets a blank page."""
+
         def route(route):
             host = urlparse(route.request.url).netloc
             if host == self.origin or route.request.url.startswith(("data:", "blob:")):
                 route.continue_()
             elif host == EXIT_HOST:
-                route.fulfill(status=200, content_type="text/html",
-                              body="<!doctype html><title>Google</title><p>neutral</p>")
+                route.fulfill(
+                    status=200, content_type="text/html", body="<!doctype html><title>Google</title><p>neutral</p>"
+                )
             else:
                 self.result["third_party"].append(f"{label}: {route.request.url}")
                 route.abort()
+
         context.route("**/*", route)
 
     def watch(self, page, label):
         self.pages[label] = page
         page.on("pageerror", lambda error: self.result["page_errors"].append(f"{label}: {error}"))
-        page.on("console", lambda msg: msg.type == "error" and self.result["page_errors"].append(
-            f"{label} console: {msg.text}"))
+        page.on(
+            "console",
+            lambda msg: msg.type == "error" and self.result["page_errors"].append(f"{label} console: {msg.text}"),
+        )
 
     def step(self, name):
         self.result["steps"].append(name)
@@ -164,9 +184,11 @@ def run_script(body):
             finally:
                 browser.close()
     except Exception as error:  # noqa: BLE001 - reported to the test as JSON
-        run.result["failed"] = {"step_after": run.result["steps"][-1] if run.result["steps"] else None,
-                                "error": f"{type(error).__name__}: {error}",
-                                "trace": traceback.format_exc()[-4000:]}
+        run.result["failed"] = {
+            "step_after": run.result["steps"][-1] if run.result["steps"] else None,
+            "error": f"{type(error).__name__}: {error}",
+            "trace": traceback.format_exc()[-4000:],
+        }
     print(json.dumps(run.result, ensure_ascii=False))
 
 
@@ -320,7 +342,8 @@ def flow(run, browser):
     dialog.get_by_label("Bekymringsmelding til barnevernet").check()
     dialog.get_by_label("Barnets navn (om kjent)").fill("Ida")
     dialog.get_by_label("Hva er det konkret som gir bekymring?").fill(
-        "Forteller om mobbing hver dag og at hun ikke vil leve.")
+        "Forteller om mobbing hver dag og at hun ikke vil leve."
+    )
     dialog.get_by_label("Eksempler (ett per linje)").fill("Blir slått i friminuttet\nFår stygge meldinger")
     dialog.get_by_label("Til barneverntjenesten i (kommune)").fill("Bergen")
     dialog.get_by_role("button", name="Lagre utkast").click()
@@ -345,7 +368,8 @@ def flow(run, browser):
     check = child_ctx.new_page()
     check.goto(f"{url}/static/common/net.js")
     run.result["facts"]["storage_after_exit"] = check.evaluate(
-        "[localStorage.length, sessionStorage.length, document.cookie]")
+        "[localStorage.length, sessionStorage.length, document.cookie]"
+    )
     run.result["facts"]["cookies_after_exit"] = len(child_ctx.cookies())
     check.close()
     expect(card.locator(".state")).to_contain_text("rask utgang")

@@ -5,6 +5,7 @@ queue showing the chat at risk, screenshots, and no serious or critical axe find
 
 The browser part runs in a child process (tests/browser/danger_flow.py), as for
 test_child_page.py."""
+
 from pathlib import Path
 
 from tests.browser.runner import AXE, MARKS, SCREENSHOTS, check_states, run_flow
@@ -18,8 +19,7 @@ pytestmark = MARKS
 
 def test_the_child_says_they_are_in_danger_with_one_tap(stack):
     assert AXE.exists(), f"axe-core is not installed at {AXE}: run deploy/local/ensure-axe.sh"
-    config = {"url": stack.url, "supervisor": ["demo-supervisor", "demo"], "out": str(SCREENSHOTS),
-              "axe": str(AXE)}
+    config = {"url": stack.url, "supervisor": ["demo-supervisor", "demo"], "out": str(SCREENSHOTS), "axe": str(AXE)}
     result = run_flow(FLOW, config, "child-danger-result.json", "CHATVAKT_CHILD_FLOW_TIMEOUT_S")
     check_states(result, "child-danger-", "danger-", SIZES, STATES)
     for size in SIZES:

@@ -6,6 +6,7 @@ ended screen, and no serious or critical axe-core violation, at 390x844, 320x640
 
 The browser part runs in a child process (tests/browser/child_flow.py) because
 Playwright's sync API does not run under the suite's eventlet monkey patching."""
+
 import secrets
 from pathlib import Path
 
@@ -15,8 +16,18 @@ from tests.browser.runner import AXE, MARKS, SCREENSHOTS, check_states, run_flow
 
 FLOW = Path(__file__).resolve().parent / "child_flow.py"
 SIZES = ["390x844", "320x640", "1280x720", "1440x900"]
-STATES = ["start", "waiting", "dialog-emergency", "waiting-long", "chat50", "dialog-end", "keyboard", "scrolled-new",
-          "ended", "ended-cleared"]
+STATES = [
+    "start",
+    "waiting",
+    "dialog-emergency",
+    "waiting-long",
+    "chat50",
+    "dialog-end",
+    "keyboard",
+    "scrolled-new",
+    "ended",
+    "ended-cleared",
+]
 
 pytestmark = MARKS
 
@@ -27,8 +38,13 @@ def test_the_childs_page_keeps_the_way_out_and_the_newest_message_in_sight(stack
     # after another test's acute-danger chat, and then takes no chat.
     username = f"child-page-{secrets.token_hex(3)}"
     password = stack.add_account(username, "Cathrine Test", "counsellor")
-    config = {"url": stack.url, "counsellor": [username, password],
-              "supervisor": ["demo-supervisor", "demo"], "out": str(SCREENSHOTS), "axe": str(AXE)}
+    config = {
+        "url": stack.url,
+        "counsellor": [username, password],
+        "supervisor": ["demo-supervisor", "demo"],
+        "out": str(SCREENSHOTS),
+        "axe": str(AXE),
+    }
     result = run_flow(FLOW, config, "child-flow-result.json", "CHATVAKT_CHILD_FLOW_TIMEOUT_S")
 
     check_states(result, "child-", "", SIZES, STATES)
@@ -40,9 +56,11 @@ def test_the_childs_page_keeps_the_way_out_and_the_newest_message_in_sight(stack
     assert facts["quick_exit_tap"]["server"]["status"] == "ended"
 
     # What the page did is what the system recorded: the counsellor sees the quick exit.
-    counsellor = requests.post(f"{stack.url}/api/v1/auth/login", timeout=10,
-                               json={"username": username, "password": password}).json()["token"]
+    counsellor = requests.post(
+        f"{stack.url}/api/v1/auth/login", timeout=10, json={"username": username, "password": password}
+    ).json()["token"]
     chat_id = facts["quick_exit_chat_id"]
-    chat = requests.get(f"{stack.url}/api/v1/chats/{chat_id}", timeout=10,
-                        headers={"Authorization": f"Bearer {counsellor}"}).json()
+    chat = requests.get(
+        f"{stack.url}/api/v1/chats/{chat_id}", timeout=10, headers={"Authorization": f"Bearer {counsellor}"}
+    ).json()
     assert chat["status"] == "ended" and chat["ended_by"] == "quick_exit"

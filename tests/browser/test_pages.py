@@ -3,6 +3,7 @@
 Playwright's sync API does not run under the suite's eventlet monkey patching,
 so the browser part runs in a child process (tests/browser/flow.py) that
 reports JSON; this test checks what it found."""
+
 import secrets
 from pathlib import Path
 
@@ -11,10 +12,22 @@ import requests
 from tests.browser.runner import MARKS, SCREENSHOTS, run_flow
 
 FLOW = Path(__file__).resolve().parent / "flow.py"
-SHOTS = ["child-start-phone", "child-waiting-phone", "child-chat-phone", "child-start-desktop",
-         "console-login-desktop", "console-chat-desktop", "console-chat-phone", "console-coding-desktop",
-         "console-stats-desktop", "console-stats-phone", "console-alert-desktop", "console-transfer-desktop",
-         "console-report-of-concern-desktop", "console-supervisor-desktop"]
+SHOTS = [
+    "child-start-phone",
+    "child-waiting-phone",
+    "child-chat-phone",
+    "child-start-desktop",
+    "console-login-desktop",
+    "console-chat-desktop",
+    "console-chat-phone",
+    "console-coding-desktop",
+    "console-stats-desktop",
+    "console-stats-phone",
+    "console-alert-desktop",
+    "console-transfer-desktop",
+    "console-report-of-concern-desktop",
+    "console-supervisor-desktop",
+]
 
 pytestmark = MARKS
 
@@ -24,13 +37,23 @@ def test_child_and_counsellor_hold_a_whole_chat(stack):
     name = f"Ingrid Test{suffix}"
     password = stack.add_account(f"browser-c-{suffix}", name, "counsellor")
     sup_password = stack.add_account(f"browser-s-{suffix}", f"Vera Vakt{suffix}", "supervisor")
-    config = {"url": stack.url, "counsellor": [f"browser-c-{suffix}", password, name],
-              "supervisor": [f"browser-s-{suffix}", sup_password], "supervisor_name": f"Vera Vakt{suffix}",
-              "out": str(SCREENSHOTS)}
+    config = {
+        "url": stack.url,
+        "counsellor": [f"browser-c-{suffix}", password, name],
+        "supervisor": [f"browser-s-{suffix}", sup_password],
+        "supervisor_name": f"Vera Vakt{suffix}",
+        "out": str(SCREENSHOTS),
+    }
     # The browser logs failed requests itself (the deliberate 422s, the socket cut while offline);
     # anything else is the pages' own error.
-    result = run_flow(FLOW, config, "flow-result.json", "CHATVAKT_BROWSER_FLOW_TIMEOUT_S", timeout_s=240,
-                      tolerated=("Failed to load resource", "ERR_INTERNET_DISCONNECTED"))
+    result = run_flow(
+        FLOW,
+        config,
+        "flow-result.json",
+        "CHATVAKT_BROWSER_FLOW_TIMEOUT_S",
+        timeout_s=240,
+        tolerated=("Failed to load resource", "ERR_INTERNET_DISCONNECTED"),
+    )
     facts = result["facts"]
     assert facts["storage_after_exit"] == [0, 0, ""] and facts["cookies_after_exit"] == 0
     assert facts["url_after_back"] == "about:blank"
@@ -40,8 +63,9 @@ def test_child_and_counsellor_hold_a_whole_chat(stack):
         assert (SCREENSHOTS / f"{shot}.png").stat().st_size > 1000, shot
 
     # What the pages did is what the system recorded.
-    sup = requests.post(f"{stack.url}/api/v1/auth/login", timeout=10,
-                        json={"username": f"browser-s-{suffix}", "password": sup_password}).json()["token"]
+    sup = requests.post(
+        f"{stack.url}/api/v1/auth/login", timeout=10, json={"username": f"browser-s-{suffix}", "password": sup_password}
+    ).json()["token"]
     headers = {"Authorization": f"Bearer {sup}"}
     chat_id = facts["chat_id"]
     chat = requests.get(f"{stack.url}/api/v1/chats/{chat_id}", headers=headers, timeout=10).json()
@@ -64,13 +88,19 @@ def test_child_and_counsellor_hold_a_whole_chat(stack):
 
 
 def test_pages_are_served_with_a_strict_policy(stack):
-    for path in ("/", "/console/", "/static/child/child.js", "/static/console/console.js",
-                 "/static/console/chatcard.js", "/static/console/charts.js", "/static/common/net.js",
-                 "/static/child/child.css"):
+    for path in (
+        "/",
+        "/console/",
+        "/static/child/child.js",
+        "/static/console/console.js",
+        "/static/console/chatcard.js",
+        "/static/console/charts.js",
+        "/static/common/net.js",
+        "/static/child/child.css",
+    ):
         response = requests.get(stack.url + path, timeout=10)
         assert response.status_code == 200, path
         assert "default-src 'self'" in response.headers["Content-Security-Policy"]
         assert "Set-Cookie" not in response.headers
     page = requests.get(stack.url + "/", timeout=10).text
-    assert "<script>" not in page and "style=" not in page and "http" not in page.replace(
-        'http-equiv', '')
+    assert "<script>" not in page and "style=" not in page and "http" not in page.replace("http-equiv", "")

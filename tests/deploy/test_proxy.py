@@ -7,6 +7,7 @@ address nginx passes on (X-Forwarded-For from a trusted proxy), not by the
 proxy's own address. Clients come from other loopback addresses
 (tests/abuse/source.py); nothing leaves this machine.
 """
+
 import shutil
 import socket
 import subprocess
@@ -22,8 +23,7 @@ from tests.stack import Stack, free_port
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed")]
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed")]
 
 
 def compose_proxy_conf():
@@ -41,11 +41,14 @@ def local_conf(workdir, listen_port, gateway_port):
     conf = conf.replace("zone chatvakt_gateway 64k;", "")
     conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{listen_port};")
     conf = conf.replace("access_log /dev/stdout", f"access_log {workdir}/access.log")
-    temp = "\n".join(f"{name}_temp_path {workdir}/{name};"
-                     for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    return (f"pid {workdir}/nginx.pid;\nerror_log {workdir}/error.log warn;\n"
-            f"events {{ worker_connections 4096; }}\n"
-            f"http {{\n{temp}\n{conf}\n}}\n")
+    temp = "\n".join(
+        f"{name}_temp_path {workdir}/{name};" for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    return (
+        f"pid {workdir}/nginx.pid;\nerror_log {workdir}/error.log warn;\n"
+        f"events {{ worker_connections 4096; }}\n"
+        f"http {{\n{temp}\n{conf}\n}}\n"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -54,20 +57,25 @@ def proxied(tmp_path_factory):
     # The gateway trusts the proxy (it connects from 127.0.0.1) and limits
     # chat openings below nginx's own burst, so a 429 in its JSON shape
     # proves the gateway itself counted the child's address.
-    stack = Stack(workdir, env={
-        "CHATVAKT_TRUSTED_PROXIES": "127.0.0.1/32",
-        "CHATVAKT_CHAT_OPEN_BURST": "5", "CHATVAKT_CHAT_OPEN_PER_MIN": "1",
-    }).start()
+    stack = Stack(
+        workdir,
+        env={
+            "CHATVAKT_TRUSTED_PROXIES": "127.0.0.1/32",
+            "CHATVAKT_CHAT_OPEN_BURST": "5",
+            "CHATVAKT_CHAT_OPEN_PER_MIN": "1",
+        },
+    ).start()
     port = free_port()
     conf = workdir / "nginx.conf"
     conf.write_text(local_conf(workdir, port, stack.port))
-    check = subprocess.run([NGINX, "-t", "-p", str(workdir), "-c", str(conf)],
-                           capture_output=True, text=True)
+    check = subprocess.run([NGINX, "-t", "-p", str(workdir), "-c", str(conf)], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
     # One process, as the invoking user, in the foreground: stopped with the test.
-    proc = subprocess.Popen([NGINX, "-p", str(workdir), "-c", str(conf),
-                             "-g", "daemon off; master_process off;"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [NGINX, "-p", str(workdir), "-c", str(conf), "-g", "daemon off; master_process off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
@@ -83,8 +91,7 @@ def proxied(tmp_path_factory):
 
 def test_gateway_counts_the_child_behind_the_proxy(proxied):
     prankster = session_from("127.0.0.21")
-    codes = [prankster.post(proxied["url"] + "/api/v1/chats", json={}, timeout=10)
-             for _ in range(8)]
+    codes = [prankster.post(proxied["url"] + "/api/v1/chats", json={}, timeout=10) for _ in range(8)]
     statuses = [r.status_code for r in codes]
     print("chat openings from one address through nginx:", statuses)
     assert statuses[:5] == [201] * 5
@@ -104,8 +111,9 @@ def test_a_forged_forwarded_for_is_replaced_by_the_proxy(proxied):
     liar = session_from("127.0.0.23")
     statuses = []
     for n in range(7):
-        response = liar.post(proxied["url"] + "/api/v1/chats", json={},
-                             headers={"X-Forwarded-For": f"10.9.9.{n}"}, timeout=10)
+        response = liar.post(
+            proxied["url"] + "/api/v1/chats", json={}, headers={"X-Forwarded-For": f"10.9.9.{n}"}, timeout=10
+        )
         statuses.append(response.status_code)
     print("forged X-Forwarded-For through nginx:", statuses)
     assert statuses.count(201) == 5 and statuses[-1] == 429
@@ -134,11 +142,9 @@ def test_the_page_through_the_proxy_opens_a_chat_and_a_socket(proxied):
 
     url = proxied["url"]
     child = session_from("127.0.0.25")
-    opened = child.post(url + "/api/v1/chats", json={"message": "hei"}, timeout=10,
-                        headers={"Origin": url})
+    opened = child.post(url + "/api/v1/chats", json={"message": "hei"}, timeout=10, headers={"Origin": url})
     assert opened.status_code == 201, opened.text
-    foreign = child.post(url + "/api/v1/chats", json={}, timeout=10,
-                         headers={"Origin": "https://evil.example"})
+    foreign = child.post(url + "/api/v1/chats", json={}, timeout=10, headers={"Origin": "https://evil.example"})
     assert foreign.status_code == 403
     socket_ = Socket(url, opened.json()["token"])  # authenticates through nginx
     socket_.close()

@@ -14,6 +14,7 @@ Scored per chat and receiving side, over the messages the other side sent:
   seq differs from the seq its 201 said.
 push_missed counts acked messages the receiver got only by fetching.
 """
+
 import itertools
 import json
 import threading
@@ -29,11 +30,11 @@ RETRY_STATUSES = {429, 500, 502, 503, 504}
 class Ledger:
     def __init__(self):
         self.lock = threading.Lock()
-        self.attempted = {}   # (chat_id, sender, cmid) -> {"text", "first_try"}
-        self.acked = {}       # (chat_id, sender, cmid) -> {"seq", "acked_at"}
-        self.views = {}       # (chat_id, receiver) -> {seq: message}
-        self.pushed_at = {}   # (chat_id, receiver, seq) -> monotonic time of the push
-        self.fetched = 0      # messages a receiver only got by fetching
+        self.attempted = {}  # (chat_id, sender, cmid) -> {"text", "first_try"}
+        self.acked = {}  # (chat_id, sender, cmid) -> {"seq", "acked_at"}
+        self.views = {}  # (chat_id, receiver) -> {seq: message}
+        self.pushed_at = {}  # (chat_id, receiver, seq) -> monotonic time of the push
+        self.fetched = 0  # messages a receiver only got by fetching
         self.errors = []
 
     def attempt(self, chat_id, sender, cmid, text):
@@ -100,14 +101,21 @@ class Ledger:
                         lost += 1
                         details.append(f"lost {cmid} (seq {acked['seq']})")
         receivers = {(c, s): r for c, s, r in pairs}
-        push_missed = sum(1 for (c, s, _), acked in self.acked.items() if (c, s) in receivers
-                          and (c, receivers[(c, s)], acked["seq"]) not in self.pushed_at)
-        return {"attempted": sum(1 for c, s, _ in self.attempted if (c, s) in texts),
-                "push_missed": push_missed,
-                "acked": sum(1 for c, s, _ in self.acked if (c, s) in texts),
-                "lost": lost, "duplicated": duplicated, "unexpected": unexpected,
-                "errors": list(self.errors),
-                "details": details[:20]}
+        push_missed = sum(
+            1
+            for (c, s, _), acked in self.acked.items()
+            if (c, s) in receivers and (c, receivers[(c, s)], acked["seq"]) not in self.pushed_at
+        )
+        return {
+            "attempted": sum(1 for c, s, _ in self.attempted if (c, s) in texts),
+            "push_missed": push_missed,
+            "acked": sum(1 for c, s, _ in self.acked if (c, s) in texts),
+            "lost": lost,
+            "duplicated": duplicated,
+            "unexpected": unexpected,
+            "errors": list(self.errors),
+            "details": details[:20],
+        }
 
 
 def post_until_acked(api, ledger, chat_id, sender, cmid, text, give_up=60.0):
@@ -117,8 +125,7 @@ def post_until_acked(api, ledger, chat_id, sender, cmid, text, give_up=60.0):
     delay = 0.1
     while time.monotonic() < deadline:
         try:
-            response = api.post(f"/api/v1/chats/{chat_id}/messages",
-                                {"text": text, "client_msg_id": cmid}, timeout=5)
+            response = api.post(f"/api/v1/chats/{chat_id}/messages", {"text": text, "client_msg_id": cmid}, timeout=5)
         except requests.RequestException:
             response = None
         if response is not None and response.status_code == 201:
@@ -148,8 +155,7 @@ class Sender:
             if not self.running:
                 return
             cmid = f"{self.role[:2]}-{self.chat_id[:8]}-{n}"
-            post_until_acked(self.api, self.ledger, self.chat_id, self.role, cmid,
-                             f"{cmid} ledger")
+            post_until_acked(self.api, self.ledger, self.chat_id, self.role, cmid, f"{cmid} ledger")
             self.count = n
             eventlet.sleep(self.interval)
 

@@ -12,6 +12,7 @@ while later. Every process starts on the first URI and its queues are
 declared there, so the leader is also the node every process is connected
 to: the stop drops every connection at once, and each process fails over.
 """
+
 import os
 import time
 
@@ -22,8 +23,11 @@ from tests.faults.test_faults import RELAY_BACK_S, Traffic, booted, check, stack
 from tests.private_broker import available
 from tests.private_cluster import PrivateCluster
 
-pytestmark = [pytest.mark.faults, pytest.mark.e2e,
-              pytest.mark.skipif(not available(), reason="rabbitmq-server is not installed")]
+pytestmark = [
+    pytest.mark.faults,
+    pytest.mark.e2e,
+    pytest.mark.skipif(not available(), reason="rabbitmq-server is not installed"),
+]
 
 CHATS = int(os.environ.get("CHATVAKT_CLUSTER_CHATS", "2"))
 DOWN_S = float(os.environ.get("CHATVAKT_CLUSTER_DOWN_S", "15"))
@@ -96,16 +100,22 @@ def test_the_leader_of_the_chat_queues_goes_and_comes_back(cluster, cluster_stac
     stored = sum(len(view) for (_, receiver), view in traffic.ledger.views.items() if receiver == "child")
     pushed = score["acked"] - score["push_missed"]
     broken = contiguous(traffic.ledger)
-    print(f"\ncluster: boot {cluster.boot_seconds:.1f} s; leader of rpc-chat {leader.name} stopped "
-          f"({FAULT} {stopped - fault:.1f} s), new leader {new_leader}; back after "
-          f"{back - rejoin:.1f} s; {members} nodes running at the end")
-    print(f"ledger: sent {score['attempted']}, accepted {score['acked']}, stored {stored} (the chats' "
-          f"messages as GET returns them), pushed {pushed}, fetched-only {score['push_missed']}, "
-          f"lost {score['lost']}, duplicated {score['duplicated']}, unexpected {score['unexpected']}, "
-          f"socket reconnects {score['reconnects']}")
+    print(
+        f"\ncluster: boot {cluster.boot_seconds:.1f} s; leader of rpc-chat {leader.name} stopped "
+        f"({FAULT} {stopped - fault:.1f} s), new leader {new_leader}; back after "
+        f"{back - rejoin:.1f} s; {members} nodes running at the end"
+    )
+    print(
+        f"ledger: sent {score['attempted']}, accepted {score['acked']}, stored {stored} (the chats' "
+        f"messages as GET returns them), pushed {pushed}, fetched-only {score['push_missed']}, "
+        f"lost {score['lost']}, duplicated {score['duplicated']}, unexpected {score['unexpected']}, "
+        f"socket reconnects {score['reconnects']}"
+    )
     after_rejoin = f"{relay_after_rejoin:.2f} s" if relay_after_rejoin is not None else "never"
-    print(f"relay: longest push gap around the stop {gap:.2f} s; readyz again {healed - stopped:.2f} s "
-          f"after the stop; relay after the rejoin {after_rejoin}; test {end - began:.0f} s")
+    print(
+        f"relay: longest push gap around the stop {gap:.2f} s; readyz again {healed - stopped:.2f} s "
+        f"after the stop; relay after the rejoin {after_rejoin}; test {end - began:.0f} s"
+    )
     check(score, relay_back, "cluster leader stop", healed - fault)
     assert not broken, broken
     assert relay_after_rejoin is not None and relay_after_rejoin < RELAY_BACK_S

@@ -11,6 +11,7 @@ while each test breaks one thing:
 Each scores the ledger (zero lost, zero duplicated, zero unexpected) and
 checks that a message sent after the fault healed is relayed within 10 s.
 """
+
 import os
 import secrets
 import signal
@@ -26,16 +27,21 @@ from tests.faults.ledger import Ledger, Receiver, Sender
 from tests.private_broker import PrivateBroker, available
 from tests.stack import Stack
 
-pytestmark = [pytest.mark.faults, pytest.mark.e2e,
-              pytest.mark.skipif(not available(), reason="rabbitmq-server is not installed")]
+pytestmark = [
+    pytest.mark.faults,
+    pytest.mark.e2e,
+    pytest.mark.skipif(not available(), reason="rabbitmq-server is not installed"),
+]
 
 CHATS = int(os.environ.get("CHATVAKT_FAULT_CHATS", "3"))
 RELAY_BACK_S = 10.0
 TRAFFIC_ENV = {
     "CHATVAKT_RPC_TIMEOUT": "2",
     # The ledger's senders post faster than a person; the limits are not under test here.
-    "CHATVAKT_CHILD_MSGS_PER_MIN": "100000", "CHATVAKT_TOKEN_RATE": "1000",
-    "CHATVAKT_TOKEN_BURST": "1000", "CHATVAKT_DEMO": "0",
+    "CHATVAKT_CHILD_MSGS_PER_MIN": "100000",
+    "CHATVAKT_TOKEN_RATE": "1000",
+    "CHATVAKT_TOKEN_BURST": "1000",
+    "CHATVAKT_DEMO": "0",
 }
 
 
@@ -127,16 +133,17 @@ class Traffic:
         ids = [c["chat_id"] for c in chats]
         self.receivers = [Receiver(stack.url, token, "counsellor", ids, self.ledger, Api(stack.url, token))]
         for chat in chats:
-            self.receivers.append(Receiver(stack.url, chat["token"], "child", [chat["chat_id"]],
-                                           self.ledger, Api(stack.url, chat["token"])))
+            self.receivers.append(
+                Receiver(
+                    stack.url, chat["token"], "child", [chat["chat_id"]], self.ledger, Api(stack.url, chat["token"])
+                )
+            )
         for receiver in self.receivers:
             receiver.connected.wait()
         self.senders = []
         for chat in chats:
-            self.senders.append(Sender(Api(stack.url, chat["token"]), self.ledger, chat["chat_id"],
-                                       "child", interval))
-            self.senders.append(Sender(Api(stack.url, token), self.ledger, chat["chat_id"],
-                                       "counsellor", interval))
+            self.senders.append(Sender(Api(stack.url, chat["token"]), self.ledger, chat["chat_id"], "child", interval))
+            self.senders.append(Sender(Api(stack.url, token), self.ledger, chat["chat_id"], "counsellor", interval))
 
     def relay_back(self, healed_at, timeout=30):
         """Seconds from healing until a message first tried after it was pushed to the other side."""
@@ -168,8 +175,9 @@ class Traffic:
         for receiver in self.receivers:
             for chat_id in receiver.chat_ids:
                 assert receiver.catch_up(chat_id), "the final fetch failed"
-        pairs = [(c["chat_id"], s, r) for c in self.chats
-                 for s, r in (("child", "counsellor"), ("counsellor", "child"))]
+        pairs = [
+            (c["chat_id"], s, r) for c in self.chats for s, r in (("child", "counsellor"), ("counsellor", "child"))
+        ]
         score = self.ledger.score(pairs)
         score["reconnects"] = sum(r.reconnects for r in self.receivers)
         return score
@@ -246,8 +254,10 @@ def test_the_queue_survives_a_broker_restart(fault_stack, broker):
     password = fault_stack.add_account("queue-watch", "Siri Queue", "supervisor")
     supervisor = Api(fault_stack.url)
     supervisor.login("queue-watch", password)
-    chats = [Api(fault_stack.url).post("/api/v1/chats", {"message": text}).json()
-             for text in ("hei", "jeg lurer på noe", "jeg vil ta livet mitt", "hallo?")]
+    chats = [
+        Api(fault_stack.url).post("/api/v1/chats", {"message": text}).json()
+        for text in ("hei", "jeg lurer på noe", "jeg vil ta livet mitt", "hallo?")
+    ]
     ours = {c["chat_id"] for c in chats}
 
     def order():

@@ -4,6 +4,7 @@ It must be tried a bounded number of times, then land in chatvakt.dead-letter
 with enough headers for ops to know where it came from; it must never loop
 and never vanish. A handler that fails only at first must get the message.
 """
+
 import eventlet
 import pytest
 from kombu import Connection
@@ -37,8 +38,7 @@ class Subject:
         calls["flaky_done"] += 1
 
 
-def test_a_poison_message_is_tried_a_bounded_number_of_times_then_parked(
-        rabbit_config, container_factory, monkeypatch):
+def test_a_poison_message_is_tried_a_bounded_number_of_times_then_parked(rabbit_config, container_factory, monkeypatch):
     monkeypatch.setenv("CHATVAKT_MAX_TRIES", "3")
     monkeypatch.setenv("CHATVAKT_RETRY_DELAY_MS", "50")
     calls.update(poison=0, flaky=0, flaky_done=0)
@@ -78,6 +78,7 @@ def test_a_poison_message_is_tried_a_bounded_number_of_times_then_parked(
         # The retry queue is empty once the message is parked.
         channel = connection.channel()
         _name, waiting, _ = channel.queue_declare(
-            RETRY_PREFIX + "evt-poisonsrc-boom--poisontest.always_fails", passive=True)
+            RETRY_PREFIX + "evt-poisonsrc-boom--poisontest.always_fails", passive=True
+        )
         assert waiting == 0
         channel.close()

@@ -1,4 +1,5 @@
 """The relay's domain on a real database, without a broker."""
+
 import pytest
 
 from chatvakt.errors import Conflict, Invalid, NotFound
@@ -13,14 +14,15 @@ def child(chat_id):
 
 
 def test_start_greets_and_stores_the_first_message(db):
-    chat, outbox = run(db, domain.start_chat, helpline="Alarmtelefonen", gender="girl", age=12,
-                       message="  hei  ")
+    chat, outbox = run(db, domain.start_chat, helpline="Alarmtelefonen", gender="girl", age=12, message="  hei  ")
     assert chat["welcome"] == "Hei, velkommen til Alarmtelefonen. Hva ønsker du å snakke med oss om?"
     assert outbox.names() == ["chat_started", "message_posted", "message_posted"]
     with db() as session:
         messages = domain.list_messages(session, chat["chat_id"], child(chat["chat_id"]))
     assert [(m["seq"], m["sender"], m["text"]) for m in messages] == [
-        (1, "system", chat["welcome"]), (2, "child", "hei")]
+        (1, "system", chat["welcome"]),
+        (2, "child", "hei"),
+    ]
 
 
 def test_sequence_is_gap_free_and_client_msg_id_idempotent(db):
@@ -91,8 +93,9 @@ def test_source_and_suspect_travel_on_the_chat_and_its_events(db):
     assert outbox.events[0][1]["suspect"] is True
 
 
-@pytest.mark.parametrize("source,suspect", [("10.0.0.1", False), ("ABCDEF0123456789", False),
-                                            ("0123", False), (SRC, "yes"), (123, False)])
+@pytest.mark.parametrize(
+    "source,suspect", [("10.0.0.1", False), ("ABCDEF0123456789", False), ("0123", False), (SRC, "yes"), (123, False)]
+)
 def test_a_bad_origin_is_a_clear_4xx(db, source, suspect):
     with pytest.raises(Invalid):
         run(db, domain.start_chat, helpline="A", source=source, suspect=suspect)
@@ -109,6 +112,7 @@ def test_the_queue_letting_go_of_an_absent_child_ends_the_chat_as_abandoned(db):
 
 # -- issue 14: the child says they are in danger -------------------------------
 
+
 def test_in_danger_at_the_start_is_stored_and_announced(db):
     chat, outbox = run(db, domain.start_chat, helpline="X", message="hei", in_danger=True)
     assert outbox.names()[-1] == "danger_reported"
@@ -122,8 +126,7 @@ def test_in_danger_at_the_start_is_stored_and_announced(db):
 
 
 def test_saying_it_later_is_idempotent_and_the_childs_own(db):
-    chat, _ = run(db, domain.start_chat, helpline="X", in_danger=False, source="0123456789abcdef",
-                  suspect=True)
+    chat, _ = run(db, domain.start_chat, helpline="X", in_danger=False, source="0123456789abcdef", suspect=True)
     me = child(chat["chat_id"])
     said, outbox = run(db, domain.report_danger, chat["chat_id"], me, True)
     assert said["changed"] and outbox.names() == ["danger_reported"]
@@ -141,6 +144,7 @@ def test_saying_it_later_is_idempotent_and_the_childs_own(db):
 
 # -- issue 13: the child's language ----------------------------------------------
 
+
 def test_the_childs_language_is_kept_and_a_switch_is_told_to_staff_only(db):
     chat, _ = run(db, domain.start_chat, helpline="X", message="hi", lang="en")
     me = child(chat["chat_id"])
@@ -156,10 +160,14 @@ def test_the_childs_language_is_kept_and_a_switch_is_told_to_staff_only(db):
     with db() as session:
         assert domain.get_chat(session, chat["chat_id"], staff)["lang"] == "nb"
         # the child's own transcript has no line about it
-        assert all(m["sender"] != "system" or "byttet" not in m["text"]
-                   for m in domain.list_messages(session, chat["chat_id"], me))
-        assert any(m.get("kind") == "lang" or "byttet til norsk" in m["text"]
-                   for m in domain.list_messages(session, chat["chat_id"], staff))
+        assert all(
+            m["sender"] != "system" or "byttet" not in m["text"]
+            for m in domain.list_messages(session, chat["chat_id"], me)
+        )
+        assert any(
+            m.get("kind") == "lang" or "byttet til norsk" in m["text"]
+            for m in domain.list_messages(session, chat["chat_id"], staff)
+        )
     with pytest.raises(Invalid):
         run(db, domain.set_lang, chat["chat_id"], me, "de")
     with pytest.raises(Invalid):

@@ -1,5 +1,6 @@
 """Issue 4 on a real database, without a broker: notes, whispers, phases, the
 typing throttle, inactivity and retention (with a shifted clock)."""
+
 import datetime as dt
 
 import pytest
@@ -60,8 +61,7 @@ def test_phases_record_when_each_began_and_travel_with_chat_ended(db):
         run(db, domain.set_phase, chat_id, C1, "chatting")
     run(db, domain.set_phase, chat_id, C1, "request_and_goal", now=t0 + dt.timedelta(minutes=2))
     run(db, domain.set_phase, chat_id, SUP, "options_for_action", now=t0 + dt.timedelta(minutes=9))
-    view, _ = run(db, domain.set_phase, chat_id, C1, "request_and_goal",
-                  now=t0 + dt.timedelta(minutes=11))
+    view, _ = run(db, domain.set_phase, chat_id, C1, "request_and_goal", now=t0 + dt.timedelta(minutes=11))
     assert view["phase"] == "request_and_goal"
     assert list(view["phases"]) == ["opening", "request_and_goal", "options_for_action"]
     assert view["phases"]["request_and_goal"].startswith((t0 + dt.timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M"))
@@ -121,16 +121,14 @@ def test_inactivity_prompts_once_then_times_out(db):
     assert run(db, domain.check_silence, chat_id, 600, 1200, now=at(2001))[1].events == []
     with pytest.raises(Conflict):
         run(db, domain.post_message, chat_id, child(chat_id), "hallo?")
-    assert not any(m["kind"] == "inactivity_prompt"
-                   for m in read(db, domain.list_messages, chat_id, child(chat_id)))
+    assert not any(m["kind"] == "inactivity_prompt" for m in read(db, domain.list_messages, chat_id, child(chat_id)))
 
 
 def test_a_child_who_wrote_only_while_waiting_is_silent_from_assignment(db):
     t0 = utcnow()
     chat, _ = run(db, domain.start_chat, helpline="X", message="hei", now=t0)
     run(db, domain.activate, chat["chat_id"], "c1", "Cathrine", now=t0 + dt.timedelta(minutes=30))
-    assert run(db, domain.check_silence, chat["chat_id"], 600, 1200,
-               now=t0 + dt.timedelta(minutes=31))[0] is None
+    assert run(db, domain.check_silence, chat["chat_id"], 600, 1200, now=t0 + dt.timedelta(minutes=31))[0] is None
 
 
 def test_retention_deletes_old_transcripts_unless_an_escalation_holds_them(db):
@@ -164,8 +162,7 @@ def test_retention_deletes_old_transcripts_unless_an_escalation_holds_them(db):
 
 # One rule for every kind and status (chatvakt/vocabulary.py): the hold keeps
 # the transcript exactly while the escalation event's `open` flag is true.
-EVERY_STATUS = [(kind, status) for kind, statuses in vocabulary.ESCALATION_STATUSES.items()
-                for status in statuses]
+EVERY_STATUS = [(kind, status) for kind, statuses in vocabulary.ESCALATION_STATUSES.items() for status in statuses]
 
 
 def _purged_after_hold(db, kind, status, open_):

@@ -1,5 +1,6 @@
 """Issue 13, outcome 8: an uncoded chat's coding starts from its escalations
 and risk flags, and validation messages come in the console's language."""
+
 import pytest
 
 from chatvakt.errors import Invalid
@@ -9,10 +10,14 @@ from services.coding.rules import RULE_MESSAGES, CodingInputSchema, check_coding
 
 from .test_domain import KARI, body, ended, facts, tax  # noqa: F401 - fixtures
 
-ACUTE = {"risk": True, "category": "acute_danger", "severity": "high", "acute_danger": True,
-         "acute_danger_open": False}
-SCREEN_HIGH = {"risk": True, "category": "suicide", "severity": "high", "acute_danger": False,
-               "reason": "Selvmordsfare / suicide risk — matched: ønske om å dø"}
+ACUTE = {"risk": True, "category": "acute_danger", "severity": "high", "acute_danger": True, "acute_danger_open": False}
+SCREEN_HIGH = {
+    "risk": True,
+    "category": "suicide",
+    "severity": "high",
+    "acute_danger": False,
+    "reason": "Selvmordsfare / suicide risk — matched: ønske om å dø",
+}
 
 
 def test_an_acute_danger_escalation_fills_assessed_and_present(ended, tax):  # noqa: F811
@@ -40,11 +45,18 @@ def test_no_risk_no_prefill_and_a_coded_chat_keeps_its_coding(ended, tax):  # no
 
 BAD_BODIES = [
     {},
-    {"gender": "robot", "age": 99, "categories": "x", "acute_danger_assessed": "yes", "acute_danger": 1,
-     "extra": True},
-    {"gender": "girl", "age": "13", "categories": [""] * 21, "acute_danger_assessed": None,
-     "acute_danger": None, "notes": "x" * 3000, "time_in": "not a time", "contact_type": "fax",
-     "phase_seconds": {"bad": -1}},
+    {"gender": "robot", "age": 99, "categories": "x", "acute_danger_assessed": "yes", "acute_danger": 1, "extra": True},
+    {
+        "gender": "girl",
+        "age": "13",
+        "categories": [""] * 21,
+        "acute_danger_assessed": None,
+        "acute_danger": None,
+        "notes": "x" * 3000,
+        "time_in": "not a time",
+        "contact_type": "fax",
+        "phase_seconds": {"bad": -1},
+    },
 ]
 
 
@@ -62,8 +74,11 @@ def test_schema_messages_come_in_norwegian_and_english(bad):
 
 
 def test_the_rules_messages_in_both_languages(tax):  # noqa: F811
-    coding = {"categories": ["violence", "violence.bullying", "nope", "nope"],
-              "acute_danger_assessed": False, "acute_danger": True}
+    coding = {
+        "categories": ["violence", "violence.bullying", "nope", "nope"],
+        "acute_danger_assessed": False,
+        "acute_danger": True,
+    }
     en = check_coding(tax, coding, None, "en")
     nb = check_coding(tax, coding, None, "nb")
     assert set(en) == set(nb) == {"categories", "acute_danger_assessed", "acute_danger"}

@@ -67,7 +67,9 @@ def make_month(tax, n=900, seed=116111):
                 for _ in range(k):
                     cats.append(rnd.choice(mains) if rnd.random() < 0.15 else rnd.choice(codes))
                 # keep the rule: drop a main category whose subcategory is also there
-                cats = [c for c in dict.fromkeys(cats) if not (tax.is_main(c) and any(tax.parent(o) == c for o in cats))]
+                cats = [
+                    c for c in dict.fromkeys(cats) if not (tax.is_main(c) and any(tax.parent(o) == c for o in cats))
+                ]
                 rec.update(
                     coded=True,
                     categories=cats,
@@ -203,7 +205,9 @@ def test_month_waits_and_durations(month):
         for r in records
         if r["assigned_at"] is None and r["status"] in ("abandoned", "timed_out")
     ]
-    durations = [(r["ended_at"] - r["assigned_at"]).total_seconds() for r in records if r["assigned_at"] and r["ended_at"]]
+    durations = [
+        (r["ended_at"] - r["assigned_at"]).total_seconds() for r in records if r["assigned_at"] and r["ended_at"]
+    ]
     for block, values in (("wait_s", waits), ("abandoned_wait_s", ab_waits), ("duration_s", durations)):
         got = s[block]
         assert got["n"] == len(values)
@@ -216,7 +220,11 @@ def test_month_waits_and_durations(month):
 def test_month_service_levels(month):
     records, s = month
     left_queue = [r for r in records if r["assigned_at"] is not None or r["status"] in ("abandoned", "timed_out")]
-    fast = [r for r in left_queue if r["assigned_at"] is not None and (r["assigned_at"] - r["started_at"]).total_seconds() <= 300]
+    fast = [
+        r
+        for r in left_queue
+        if r["assigned_at"] is not None and (r["assigned_at"] - r["started_at"]).total_seconds() <= 300
+    ]
     assert s["answered_within_5min_share"] == pytest.approx(len(fast) / len(left_queue))
     risky = [r for r in left_queue if r["at_risk"]]
     risky_fast = [r for r in fast if r["at_risk"]]
@@ -227,6 +235,7 @@ def test_month_service_levels(month):
 
 
 # -- small hand-made cases ---------------------------------------------------------
+
 
 def rec(i, started, *, wait=None, dur=None, status="ended", abandoned_after=None, **over):
     r = {
@@ -258,7 +267,13 @@ T = datetime(2024, 1, 15, 12, 0, tzinfo=UTC)  # a Monday, 13:00 in Oslo
 def test_no_records_gives_none_not_made_up_numbers(tax):
     s = compute_stats([], tax, date(2024, 1, 1), date(2024, 1, 1))
     assert s["total_chats"] == 0 and s["answered"] == 0
-    for key in ("abandoned_share", "coded_share", "answered_within_5min_share", "at_risk_answered_within_5min_share", "acute_danger_share"):
+    for key in (
+        "abandoned_share",
+        "coded_share",
+        "answered_within_5min_share",
+        "at_risk_answered_within_5min_share",
+        "acute_danger_share",
+    ):
         assert s[key] is None, key
     for block in ("wait_s", "abandoned_wait_s", "duration_s"):
         assert s[block] == {"p50": None, "p90": None, "p99": None, "max": None, "n": 0}
@@ -279,7 +294,21 @@ def test_nearest_rank_on_ten_values(tax):
 
 def test_age_band_helper():
     assert [age_band(a) for a in (None, 4, 5, 9, 10, 12, 13, 15, 16, 18, 19, 25, 26, True, "12")] == [
-        "unknown", "unknown", "5-9", "5-9", "10-12", "10-12", "13-15", "13-15", "16-18", "16-18", "19-25", "19-25", "unknown", "unknown", "unknown",
+        "unknown",
+        "unknown",
+        "5-9",
+        "5-9",
+        "10-12",
+        "10-12",
+        "13-15",
+        "13-15",
+        "16-18",
+        "16-18",
+        "19-25",
+        "19-25",
+        "unknown",
+        "unknown",
+        "unknown",
     ]
 
 
@@ -360,6 +389,7 @@ def test_naive_record_times_are_utc(tax):
 
 # -- CSV -----------------------------------------------------------------------------
 
+
 def parse(text):
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == ["section", "key", "value"]
@@ -367,8 +397,23 @@ def parse(text):
 
 
 def test_csv_suppresses_small_counts(tax):
-    records = [rec(i, T, wait=1.0, dur=5.0, coded=True, categories=["violence.bullying"], gender="girl", acute_danger=False) for i in range(3)]
-    records += [rec(10 + i, T, wait=2.0, dur=5.0, coded=True, categories=["mental_health.self_harm"], gender="boy", acute_danger=False) for i in range(5)]
+    records = [
+        rec(i, T, wait=1.0, dur=5.0, coded=True, categories=["violence.bullying"], gender="girl", acute_danger=False)
+        for i in range(3)
+    ]
+    records += [
+        rec(
+            10 + i,
+            T,
+            wait=2.0,
+            dur=5.0,
+            coded=True,
+            categories=["mental_health.self_harm"],
+            gender="boy",
+            acute_danger=False,
+        )
+        for i in range(5)
+    ]
     s = compute_stats(records, tax, date(2024, 1, 15), date(2024, 1, 15))
     cells = parse(stats_to_csv(s))
     assert cells[("by_primary_category", "violence.bullying")] == "<5"
@@ -408,7 +453,21 @@ def test_csv_of_the_month_has_every_section(month):
     _, s = month
     cells = parse(stats_to_csv(s))
     sections = {sec for sec, _ in cells}
-    assert {"summary", "by_primary_category", "by_any_category", "main_only", "by_gender", "by_age_band", "by_contact_type", "hour_by_weekday", "by_hour", "by_day", "wait_s", "abandoned_wait_s", "duration_s"} <= sections
+    assert {
+        "summary",
+        "by_primary_category",
+        "by_any_category",
+        "main_only",
+        "by_gender",
+        "by_age_band",
+        "by_contact_type",
+        "hour_by_weekday",
+        "by_hour",
+        "by_day",
+        "wait_s",
+        "abandoned_wait_s",
+        "duration_s",
+    } <= sections
     assert len([k for k in cells if k[0] == "hour_by_weekday"]) == 7 * 24
     assert cells[("summary", "total_chats")] == "900"
 

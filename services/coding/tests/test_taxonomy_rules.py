@@ -65,6 +65,7 @@ def good(**over):
 
 # -- the default taxonomy -----------------------------------------------------
 
+
 def test_default_taxonomy_has_the_chi_main_categories_in_order(tax):
     assert tax.version == "chi-1"
     assert [c.code for c in tax.categories] == MAINS
@@ -151,6 +152,7 @@ def test_to_api_shape_and_language(tax):
 
 # -- loading and validation ---------------------------------------------------
 
+
 def write(tmp_path, doc, name="tax.json"):
     p = tmp_path / name
     p.write_text(doc if isinstance(doc, str) else json.dumps(doc), encoding="utf-8")
@@ -180,7 +182,9 @@ def test_load_from_path_and_env(tmp_path, monkeypatch):
     p = write(tmp_path, small_doc())
     t = load_taxonomy(p)
     assert t.version == "test-1" and t.name == "Test"
-    assert t.categories[0] == Category("a", "A nb", "A en", (Subcategory("a.x", "AX", "AX"), Subcategory("a.other", "Annet", "Other")))
+    assert t.categories[0] == Category(
+        "a", "A nb", "A en", (Subcategory("a.x", "AX", "AX"), Subcategory("a.other", "Annet", "Other"))
+    )
     monkeypatch.setenv("CHATVAKT_TAXONOMY", str(p))
     assert load_taxonomy().version == "test-1"
     monkeypatch.delenv("CHATVAKT_TAXONOMY")
@@ -240,7 +244,10 @@ def _broken(mutate):
         (lambda d: d["categories"][1].pop("label_en"), "'label_en'"),
         (lambda d: d["categories"][1].update(subcategories="x"), "'subcategories' must be a list"),
         (lambda d: d["categories"][0]["subcategories"].append(3), "must be an object"),
-        (lambda d: d["categories"][0]["subcategories"][0].update(code="b.x"), "must start with its main category's code 'a.'"),
+        (
+            lambda d: d["categories"][0]["subcategories"][0].update(code="b.x"),
+            "must start with its main category's code 'a.'",
+        ),
         (lambda d: d["categories"][0]["subcategories"][0].update(code="a.X"), "subcategory code 'a.X'"),
         (lambda d: d["categories"][0]["subcategories"][0].update(code="a"), "subcategory code 'a'"),
         (lambda d: d["categories"][0]["subcategories"][0].update(code="a.x.y"), "subcategory code 'a.x.y'"),
@@ -265,6 +272,7 @@ def test_taxonomy_error_is_a_value_error():
 
 
 # -- the input schema ----------------------------------------------------------
+
 
 def body(**over):
     b = {"gender": "girl", "categories": ["violence.bullying"], "acute_danger_assessed": True, "acute_danger": False}
@@ -370,6 +378,7 @@ def test_flatten_errors_nested():
 
 # -- the rule --------------------------------------------------------------------
 
+
 def test_a_good_coding_passes(tax):
     assert check_coding(tax, good()) == {}
 
@@ -380,7 +389,12 @@ def test_a_subcategory_with_another_main_category_is_fine(tax):
 
 
 def test_subcategories_of_different_mains_are_fine(tax):
-    assert check_coding(tax, good(categories=["mental_health.self_harm", "violence.bullying", "family_relationships.divorce"])) == {}
+    assert (
+        check_coding(
+            tax, good(categories=["mental_health.self_harm", "violence.bullying", "family_relationships.divorce"])
+        )
+        == {}
+    )
 
 
 def test_main_category_alone_is_accepted_and_counted_as_no_subcategory_fits(tax):
@@ -414,7 +428,11 @@ def test_duplicate_code_reported_once(tax):
 
 @pytest.mark.parametrize(
     "cats",
-    [["violence", "violence.bullying"], ["violence.bullying", "violence"], ["mental_health.eating", "violence.bullying", "violence"]],
+    [
+        ["violence", "violence.bullying"],
+        ["violence.bullying", "violence"],
+        ["mental_health.eating", "violence.bullying", "violence"],
+    ],
 )
 def test_main_with_its_own_subcategory_is_refused_naming_both(tax, cats):
     problems = check_coding(tax, good(categories=cats))
@@ -483,7 +501,9 @@ def test_times_within_bounds(tax):
 
 def test_time_in_before_the_chat_started(tax):
     bounds = (T0, T0 + timedelta(minutes=30))
-    problems = check_coding(tax, good(time_in=T0 - BOUNDS_TOLERANCE - timedelta(seconds=1), time_out=T0 + timedelta(minutes=5)), bounds)
+    problems = check_coding(
+        tax, good(time_in=T0 - BOUNDS_TOLERANCE - timedelta(seconds=1), time_out=T0 + timedelta(minutes=5)), bounds
+    )
     assert list(problems) == ["time_in"]
     assert "before the chat started" in problems["time_in"][0]
 
@@ -522,7 +542,13 @@ def test_aware_non_utc_bounds(tax):
 def test_several_problems_at_once(tax):
     problems = check_coding(
         tax,
-        good(categories=["violence", "violence.bullying", "x"], acute_danger_assessed=False, acute_danger=True, time_in=T0, time_out=T0 - timedelta(hours=1)),
+        good(
+            categories=["violence", "violence.bullying", "x"],
+            acute_danger_assessed=False,
+            acute_danger=True,
+            time_in=T0,
+            time_out=T0 - timedelta(hours=1),
+        ),
     )
     assert set(problems) == {"categories", "acute_danger_assessed", "acute_danger", "time_out"}
     assert len(problems["categories"]) == 2
@@ -535,6 +561,7 @@ def test_schema_then_rule_end_to_end(tax):
 
 # -- helpers ---------------------------------------------------------------------------
 
+
 def test_primary_code():
     assert primary_code({"categories": ["violence.bullying", "mental_health"]}) == "violence.bullying"
     with pytest.raises(ValueError):
@@ -544,7 +571,9 @@ def test_primary_code():
 
 
 def test_main_only_codes(tax):
-    assert main_only_codes(tax, ["violence.bullying", "mental_health", "violence", "mental_health"]) == ["mental_health"]
+    assert main_only_codes(tax, ["violence.bullying", "mental_health", "violence", "mental_health"]) == [
+        "mental_health"
+    ]
     assert main_only_codes(tax, ["sexuality", "peer_relationships"]) == ["sexuality", "peer_relationships"]
     assert main_only_codes(tax, ["violence.bullying", "nope"]) == []
     assert main_only_codes(tax, []) == []

@@ -1,5 +1,6 @@
 """Issue 13, outcome 5: a counsellor's acute-danger escalation raises a stored
 alert like the risk screen's, and a chat's risk marker can be fetched again."""
+
 import datetime as dt
 
 from chatvakt import events as ev
@@ -12,8 +13,9 @@ T0 = dt.datetime(2026, 12, 1, 22, 0, tzinfo=dt.timezone.utc)
 
 
 def test_acute_danger_escalation_stores_an_alert_that_repeats_then_raises(db, vault):
-    result, outbox = run(db, domain.raise_escalation, vault, "chat-1", "acute_danger", {}, COUNSELLOR,
-                         "c-1", None, "Alarmtelefonen", T0)
+    result, outbox = run(
+        db, domain.raise_escalation, vault, "chat-1", "acute_danger", {}, COUNSELLOR, "c-1", None, "Alarmtelefonen", T0
+    )
     assert result["alert_id"]
     assert outbox.names() == ["escalation_raised", "alert_raised"]
     payload = dict(outbox.events)["alert_raised"]

@@ -1,6 +1,7 @@
 """Issue 13, outcome 5: an open alert keeps every category found for it. The
 child's own "I am in danger" after the screen's "suicide" must not leave a
 supervisor who logs in later with only "says they are in danger"."""
+
 import datetime as dt
 
 from chatvakt import events as ev
@@ -14,11 +15,15 @@ SUP = {"role": "supervisor", "id": "sup-1", "name": "Siri Vakt"}
 
 class Screen:
     """Findings by word, like the lexicon's, without the lexicon."""
+
     FOUND = {"die": ("suicide", "high"), "cut": ("self_harm", "medium"), "hits": ("violence_home", "high")}
 
     def screen(self, text):
-        return [RiskFinding(category, severity, (word,), domain.reason_text(category, (word,)))
-                for word, (category, severity) in self.FOUND.items() if word in text]
+        return [
+            RiskFinding(category, severity, (word,), domain.reason_text(category, (word,)))
+            for word, (category, severity) in self.FOUND.items()
+            if word in text
+        ]
 
 
 def test_a_self_report_after_the_screen_keeps_both_categories(db):
@@ -59,10 +64,28 @@ def test_an_acknowledged_alert_starts_over(db):
 
 
 def test_an_alert_stored_before_categories_reads_as_its_one_category():
-    row = type("Row", (), {"id": "a", "chat_id": "c", "kind": None, "seq": 1, "escalation_id": None,
-                           "category": "suicide", "categories": None, "severity": "high", "reason": "r",
-                           "counsellor_id": None, "detected_at": T0, "last_sent_at": T0, "sent_count": 1,
-                           "raised_at": None, "acked_at": None, "acked_by": None})
+    row = type(
+        "Row",
+        (),
+        {
+            "id": "a",
+            "chat_id": "c",
+            "kind": None,
+            "seq": 1,
+            "escalation_id": None,
+            "category": "suicide",
+            "categories": None,
+            "severity": "high",
+            "reason": "r",
+            "counsellor_id": None,
+            "detected_at": T0,
+            "last_sent_at": T0,
+            "sent_count": 1,
+            "raised_at": None,
+            "acked_at": None,
+            "acked_by": None,
+        },
+    )
     view = domain.alert_view(row)
     assert view["categories"] == ["suicide"] and view["categories_words"] == ["Selvmordsfare / suicide risk"]
     # and an older payload without them still loads

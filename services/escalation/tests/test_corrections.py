@@ -1,5 +1,6 @@
 """The child's first messages read together, and hand marks kept as labelled
 examples (escalation domain on SQLite; no broker)."""
+
 import datetime as dt
 import json
 
@@ -75,19 +76,26 @@ def test_a_hand_mark_is_kept_as_a_sealed_labelled_example(db, vault):
     screen = ReadsTogether()
     for seq, text in enumerate(["hei", "det står en mann utenfor døra", "jeg er alene"], 1):
         run(db, domain.screen_message, screen, "chat-5", seq, text, None, None, vault)
-    result, outbox = run(db, domain.record_correction, vault, "chat-5", True, "mann ved døra nå", COUNSELLOR,
-                         ["acute_threat"])
+    result, outbox = run(
+        db, domain.record_correction, vault, "chat-5", True, "mann ved døra nå", COUNSELLOR, ["acute_threat"]
+    )
     assert result["kept_as_example"] and result["categories"] == ["acute_threat"]
     assert not outbox.events  # nothing sent on
     run(db, domain.record_correction, vault, "chat-6", False, "ingen tekst igjen", COUNSELLOR)
     with db() as s:
         rows = s.execute(select(risk_corrections).order_by(risk_corrections.c.id)).all()
-    assert [(r.chat_id, r.at_risk, r.has_messages) for r in rows] == [("chat-5", True, True),
-                                                                      ("chat-6", False, False)]
+    assert [(r.chat_id, r.at_risk, r.has_messages) for r in rows] == [("chat-5", True, True), ("chat-6", False, False)]
     assert "døra" not in rows[0].sealed and json.loads(rows[0].categories) == ["acute_threat"]
     examples = read(db, domain.correction_examples, vault)
-    assert examples == [{"messages": ["hei", "det står en mann utenfor døra", "jeg er alene"],
-                         "labels": ["acute_threat"], "at_risk": True, "lang": None, "author": "correction"}]
+    assert examples == [
+        {
+            "messages": ["hei", "det står en mann utenfor døra", "jeg er alene"],
+            "labels": ["acute_threat"],
+            "at_risk": True,
+            "lang": None,
+            "author": "correction",
+        }
+    ]
     # the latest mark of a chat wins
     run(db, domain.record_correction, vault, "chat-5", False, "det var naboen", COUNSELLOR)
     assert [e["at_risk"] for e in read(db, domain.correction_examples, vault)] == [False]
@@ -109,9 +117,13 @@ def test_a_hand_mark_is_validated(db, vault):
 def test_corrections_train_with_unknown_categories():
     from services.escalation.learned import LABELS, label_matrix
 
-    y = label_matrix([{"messages": ["a"], "labels": [], "at_risk": True},
-                      {"messages": ["b"], "labels": [], "at_risk": False},
-                      {"messages": ["c"], "labels": ["suicide"]}])
+    y = label_matrix(
+        [
+            {"messages": ["a"], "labels": [], "at_risk": True},
+            {"messages": ["b"], "labels": [], "at_risk": False},
+            {"messages": ["c"], "labels": ["suicide"]},
+        ]
+    )
     assert y[0, 0] == 1 and (y[0, 1:] == -1).all()
     assert (y[1] == 0).all()
     assert y[2, 0] == 1 and y[2, LABELS.index("suicide")] == 1
@@ -141,8 +153,7 @@ def test_retrain_uses_the_corrections(tmp_path, monkeypatch):
     vault = Vault.from_env()
     engine = setup_database("escalation", metadata)
     sessions = sessionmaker(bind=engine)
-    run(sessions, domain.screen_message, ReadsTogether(), "chat-9", 1, "han står i gangen med kniv", None, None,
-        vault)
+    run(sessions, domain.screen_message, ReadsTogether(), "chat-9", 1, "han står i gangen med kniv", None, None, vault)
     run(sessions, domain.record_correction, vault, "chat-9", True, "kniv", COUNSELLOR, ["acute_threat"])
     engine.dispose()
     assert main(["risk", "retrain", "--corpus", str(corpus)]) == 0

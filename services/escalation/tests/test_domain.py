@@ -1,5 +1,6 @@
 """Escalation domain on a real database (SQLite and PostgreSQL): alerts and
 their repeats, each kind's status machine, access, sealing and the audit log."""
+
 import datetime as dt
 from dataclasses import dataclass
 
@@ -50,6 +51,7 @@ def patch(db, vault, escalation_id, actor=COUNSELLOR, **kw):
 
 # --- screening and alerts ------------------------------------------------------
 
+
 def test_a_risky_message_is_flagged_once_and_opens_one_alert(db):
     payload, outbox = run(db, domain.screen_message, FakeScreen(), "chat-1", 3, "danger", "c-1")
     assert outbox.names() == ["risk_detected"]
@@ -95,6 +97,7 @@ def test_alerts_follow_the_chat_to_its_counsellor(db):
 
 # --- the kinds -------------------------------------------------------------------
 
+
 def test_acute_danger_checklist_to_closed(db, vault):
     eid = raise_(db, vault, "acute_danger", {"location": "Storgata 1", "situation": "alone"})
     out = patch(db, vault, eid, details={"emergency_number": "113"}, status="emergency_contacted")
@@ -106,7 +109,10 @@ def test_acute_danger_checklist_to_closed(db, vault):
         patch(db, vault, eid, status="open")
     closed = patch(db, vault, eid, status="closed")
     assert closed["open"] is False and [h["status"] for h in closed["history"]] == [
-        "open", "emergency_contacted", "closed"]
+        "open",
+        "emergency_contacted",
+        "closed",
+    ]
     with pytest.raises(Conflict):
         patch(db, vault, eid, details={"outcome": "late"})
 
@@ -120,8 +126,7 @@ def test_acute_danger_needs_the_number_before_emergency_contacted(db, vault):
 
 def test_bad_details_are_422_with_fields(db, vault):
     with pytest.raises(Invalid) as error:
-        raise_(db, vault, "acute_danger", {"emergency_number": "999", "bogus": 1,
-                                            "person": {"name": 5}})
+        raise_(db, vault, "acute_danger", {"emergency_number": "999", "bogus": 1, "person": {"name": 5}})
     assert {"details.emergency_number", "details.bogus", "details.person.name"} <= set(error.value.fields)
     with pytest.raises(Invalid) as error:
         raise_(db, vault, "network_contact", {"contact": "parent"})
@@ -134,10 +139,16 @@ def test_bad_details_are_422_with_fields(db, vault):
 
 
 def test_report_of_concern_draft_approval_sent_acknowledged_with_deadline(db, vault):
-    facts = {"chat": {"started_at": "2026-01-05T22:10:00Z", "ended_at": "2026-01-05T22:50:00Z",
-                      "gender": "girl", "age": 12, "counsellor_name": "Cathrine"},
-             "coding": {"categories": ["violence_physical"], "acute_danger": False, "age": 12,
-                        "gender": "girl"}}
+    facts = {
+        "chat": {
+            "started_at": "2026-01-05T22:10:00Z",
+            "ended_at": "2026-01-05T22:50:00Z",
+            "gender": "girl",
+            "age": 12,
+            "counsellor_name": "Cathrine",
+        },
+        "coding": {"categories": ["violence_physical"], "acute_danger": False, "age": 12, "gender": "girl"},
+    }
     eid = raise_(db, vault, "report_of_concern", {"person": {"name": "Kari Nordmann"}}, facts=facts)
     draft = run(db, domain.get_escalation, vault, eid, COUNSELLOR)[0]
     assert draft["status"] == "draft" and draft["details"]["child"] == {"gender": "girl", "age": 12}
@@ -147,8 +158,17 @@ def test_report_of_concern_draft_approval_sent_acknowledged_with_deadline(db, va
     assert "person" not in draft["details"]
     with pytest.raises(Invalid):  # the content DESIGN.md names is needed before approval
         patch(db, vault, eid, SUP, status="approved")
-    patch(db, vault, eid, details={"cause": "Hun blir slått hjemme.", "examples": ["Blåmerker"],
-                                   "duration": "over_time", "others_who_know": "Læreren"})
+    patch(
+        db,
+        vault,
+        eid,
+        details={
+            "cause": "Hun blir slått hjemme.",
+            "examples": ["Blåmerker"],
+            "duration": "over_time",
+            "others_who_know": "Læreren",
+        },
+    )
     with pytest.raises(Forbidden):
         patch(db, vault, eid, status="approved")
     approved = patch(db, vault, eid, SUP, status="approved")
@@ -158,6 +178,7 @@ def test_report_of_concern_draft_approval_sent_acknowledged_with_deadline(db, va
     sent = patch(db, vault, eid, details={"sent_via": "post"}, status="sent")
     assert sent["sent_at"] and sent["deadline"]
     from chatvakt.clock import parse_iso
+
     assert parse_iso(sent["deadline"]) - parse_iso(sent["sent_at"]) == dt.timedelta(days=7)
     acked = patch(db, vault, eid, details={"reference": "BV-2026-17"}, status="acknowledged")
     assert acked["open"] is True and acked["next"] == ["closed"]
@@ -169,8 +190,12 @@ def test_report_of_concern_draft_approval_sent_acknowledged_with_deadline(db, va
 
 
 def test_network_contact_and_referral(db, vault):
-    eid = raise_(db, vault, "network_contact", {"contact": "school_nurse", "consent": "given",
-                                                "contact_person": {"name": "Helse Søster"}})
+    eid = raise_(
+        db,
+        vault,
+        "network_contact",
+        {"contact": "school_nurse", "consent": "given", "contact_person": {"name": "Helse Søster"}},
+    )
     out = patch(db, vault, eid, status="contacted")
     assert out["details"]["contacted_by"] == "Cathrine" and "contact_person" not in out["details"]
     assert patch(db, vault, eid, status="closed")["status"] == "closed"
@@ -194,9 +219,12 @@ def test_only_the_chats_counsellor_and_supervisors_see_an_escalation(db, vault):
 
 
 def test_details_are_sealed_at_rest_and_every_access_is_audited(db, vault, tmp_path):
-    eid = raise_(db, vault, "report_of_concern", {"person": {"name": "Zxqvna Plimsoll",
-                                                             "address": "Ørneveien 77"},
-                                                  "cause": "Secretcause"})
+    eid = raise_(
+        db,
+        vault,
+        "report_of_concern",
+        {"person": {"name": "Zxqvna Plimsoll", "address": "Ørneveien 77"}, "cause": "Secretcause"},
+    )
     run(db, domain.get_escalation, vault, eid, SUP)
     patch(db, vault, eid, details={"examples": ["one"]})
     with db() as session:
@@ -208,8 +236,7 @@ def test_details_are_sealed_at_rest_and_every_access_is_audited(db, vault, tmp_p
         raw = path.read_bytes()
         assert b"Zxqvna" not in raw and b"Secretcause" not in raw and "Ørneveien".encode() not in raw
     trail = run(db, domain.audit_trail, eid, SUP)[0]
-    assert [(t["action"], t["actor_id"]) for t in trail] == [
-        ("raised", "c-1"), ("read", "sup-1"), ("edited", "c-1")]
+    assert [(t["action"], t["actor_id"]) for t in trail] == [("raised", "c-1"), ("read", "sup-1"), ("edited", "c-1")]
     assert trail[2]["detail"] == "fields: examples"
     with pytest.raises(RuntimeError):  # another key cannot open it
         run(db, domain.get_escalation, Vault([Fernet.generate_key()]), eid, SUP)
@@ -228,14 +255,17 @@ def test_the_status_machines_agree_with_the_vocabulary():
 
 def test_the_events_carry_the_open_flag_of_every_kind(db, vault):
     """A referral is done when written: its events say so from the start."""
-    details = {"network_contact": {"contact": "school", "consent": "given"},
-               "referral": {"services": ["ungno"]}}
+    details = {"network_contact": {"contact": "school", "consent": "given"}, "referral": {"services": ["ungno"]}}
     for kind in vocabulary.ESCALATION_KINDS:
         raise_(db, vault, kind, details.get(kind, {}), chat_id=f"chat-{kind}")
     with db() as session:
         rows = session.execute(select(domain.escalations)).all()
     assert {r.kind: bool(r.open) for r in rows} == {
-        "acute_danger": True, "report_of_concern": True, "network_contact": True, "referral": False}
+        "acute_danger": True,
+        "report_of_concern": True,
+        "network_contact": True,
+        "referral": False,
+    }
 
 
 def test_status_open_lists_every_open_escalation(db, vault):
@@ -248,8 +278,7 @@ def test_status_open_lists_every_open_escalation(db, vault):
 def test_a_flood_chat_is_recorded_and_announced_but_alerts_no_one(db):
     """issue 12: a suspect chat's risk still orders the queue (risk_detected),
     but opens no alert: supervisors get one flood notice, not one per chat."""
-    payload, outbox = run(db, domain.screen_message, FakeScreen(), "flood-1", 2, "danger", None,
-                          suspect=True)
+    payload, outbox = run(db, domain.screen_message, FakeScreen(), "flood-1", 2, "danger", None, suspect=True)
     assert outbox.names() == ["risk_detected"]
     assert payload["suspect"] is True and payload["alert_id"] is None
     with db() as session:
@@ -262,6 +291,7 @@ def test_a_flood_chat_is_recorded_and_announced_but_alerts_no_one(db):
 
 
 # -- issue 14: the child's own yes --------------------------------------------
+
 
 def test_a_childs_yes_alerts_like_the_screen_once(db):
     found, outbox = run(db, domain.self_report, "chat-9", True)

@@ -1,6 +1,7 @@
 """The learned risk screen beside the lexicon: the shipped model file, the
 combined screen, reasons without the child's text, timing, and the exported
 scorer equal to the scikit-learn pipeline it came from. Broker-free."""
+
 from __future__ import annotations
 
 import json
@@ -68,10 +69,13 @@ def test_danger_in_a_later_message_is_read_together(screen):
     assert screen.screen_messages(["hei", "har et spørsmål", "jeg har gitt bort tingene mine"])
 
 
-@pytest.mark.parametrize("text", [
-    "i fjor skadet jeg meg selv, men nå har jeg det bra og går til psykolog",
-    "for to år siden kutta jeg meg, men det er lenge siden nå og jeg har det fint",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i fjor skadet jeg meg selv, men nå har jeg det bra og går til psykolog",
+        "for to år siden kutta jeg meg, men det er lenge siden nå og jeg har det fint",
+    ],
+)
 def test_calm_past_self_harm_is_not_at_risk(screen, text):
     assert screen.screen(text) == []
 
@@ -182,6 +186,7 @@ def test_service_screen_modes(monkeypatch, tmp_path):
     # a broken file leaves the lexicon screening
     local.write_bytes(b"not a model")
     import os
+
     os.utime(local, ns=(1, 1))
     assert L.service_screen() is default_screen()
 
@@ -209,8 +214,9 @@ def test_features_of_the_last_message_and_word_triples():
 
 def test_a_model_file_without_options_scores_as_before():
     meta = {"labels": list(L.LABELS)}
-    m = L.LearnedModel(["w:a"], np.ones(1), np.zeros((1, len(L.LABELS))), np.zeros(len(L.LABELS)),
-                       {k: 0.5 for k in L.LABELS}, meta)
+    m = L.LearnedModel(
+        ["w:a"], np.ones(1), np.zeros((1, len(L.LABELS))), np.zeros(len(L.LABELS)), {k: 0.5 for k in L.LABELS}, meta
+    )
     assert m.feature_opts == L.LEGACY_FEATURES and m.rule == "any"
 
 

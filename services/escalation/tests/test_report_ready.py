@@ -1,6 +1,7 @@
 """Issue 13, outcome 10: the report of concern is ready to send: local time,
 the helpline's contact for the reply, reference and deadline in its heading,
 no placeholders, and a short report on one page."""
+
 import re
 import shutil
 import subprocess
@@ -10,16 +11,24 @@ import pytest
 from services.escalation import report
 
 SENT = {
-    "escalation_id": "3f2a9c0d1e2b3c4d5e6f7a8b", "status": "sent",
-    "sent_at": "2026-12-01T22:40:00+00:00", "deadline": "2026-12-08T22:40:00+00:00",
+    "escalation_id": "3f2a9c0d1e2b3c4d5e6f7a8b",
+    "status": "sent",
+    "sent_at": "2026-12-01T22:40:00+00:00",
+    "deadline": "2026-12-08T22:40:00+00:00",
     "assessment_days": 7,
-    "details": {"recipient": "Barneverntjenesten i Bergen", "cause": "Barnet forteller om slag hjemme.",
-                "observed": "Fortalt av barnet i chat 01.12.2026.", "duration": "over_time",
-                "child": {"gender": "girl", "age": 13},
-                "reporter": {"anonymous": False, "organisation": "Alarmtelefonen", "name": "Siri Vakt",
-                             "role": "vakthavende"}},
-    "facts": {"chat": {"started_at": "2026-12-01T21:40:00+00:00", "ended_at": "2026-12-01T22:05:00+00:00"},
-              "categories": ["violence.physical"], "acute_danger": False},
+    "details": {
+        "recipient": "Barneverntjenesten i Bergen",
+        "cause": "Barnet forteller om slag hjemme.",
+        "observed": "Fortalt av barnet i chat 01.12.2026.",
+        "duration": "over_time",
+        "child": {"gender": "girl", "age": 13},
+        "reporter": {"anonymous": False, "organisation": "Alarmtelefonen", "name": "Siri Vakt", "role": "vakthavende"},
+    },
+    "facts": {
+        "chat": {"started_at": "2026-12-01T21:40:00+00:00", "ended_at": "2026-12-01T22:05:00+00:00"},
+        "categories": ["violence.physical"],
+        "acute_danger": False,
+    },
     "history": [{"status": "approved", "by": "sup-1", "name": "Siri Vakt", "at": "2026-12-01T22:30:00+00:00"}],
 }
 DRAFT = {"escalation_id": "abc123", "status": "draft", "details": {}, "facts": {}, "history": []}

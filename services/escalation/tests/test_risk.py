@@ -97,12 +97,19 @@ def test_bad_lexicon_fails_at_load_not_at_screening():
     with pytest.raises(LexiconError):
         LexiconRiskScreen({**base, "entries": [{"id": "a", "category": "suicide", "patterns": ["{NOMACRO}"]}]})
     with pytest.raises(LexiconError):
-        LexiconRiskScreen({**base, "entries": [
-            {"id": "a", "category": "suicide", "patterns": ["x"]},
-            {"id": "a", "category": "suicide", "patterns": ["y"]},
-        ]})
+        LexiconRiskScreen(
+            {
+                **base,
+                "entries": [
+                    {"id": "a", "category": "suicide", "patterns": ["x"]},
+                    {"id": "a", "category": "suicide", "patterns": ["y"]},
+                ],
+            }
+        )
     with pytest.raises(LexiconError):
-        LexiconRiskScreen({**base, "entries": [{"id": "a", "category": "suicide", "severity": "low", "patterns": ["x"]}]})
+        LexiconRiskScreen(
+            {**base, "entries": [{"id": "a", "category": "suicide", "severity": "low", "patterns": ["x"]}]}
+        )
 
 
 # --------------------------------------------------------------------- normalising
@@ -130,13 +137,32 @@ def test_normalise_marks_clauses():
 
 DETECT = {
     "suicide": {
-        "nb": ["jeg vil dø", "har lyst til å ta livet mitt", "tar livet mitt", "jeg vil ikke leve lenger",
-               "onsker å do", "vil dææææ", "drep meg", "alle hadde hatt det bedre uten meg",
-               "har skrevet avskjedsbrev", "jeg orker ikke mer, vil bare dø"],
-        "nn": ["eg vil ikkje leve meir", "æ vil ikkje leve meir", "eg har lyst å døy", "vil drepe mæ sjøl",
-               "eg tenkjer på sjølvmord"],
-        "en": ["i want to kill myself", "kms", "i want to unalive myself", "i want to die",
-               "everyone would be better off without me"],
+        "nb": [
+            "jeg vil dø",
+            "har lyst til å ta livet mitt",
+            "tar livet mitt",
+            "jeg vil ikke leve lenger",
+            "onsker å do",
+            "vil dææææ",
+            "drep meg",
+            "alle hadde hatt det bedre uten meg",
+            "har skrevet avskjedsbrev",
+            "jeg orker ikke mer, vil bare dø",
+        ],
+        "nn": [
+            "eg vil ikkje leve meir",
+            "æ vil ikkje leve meir",
+            "eg har lyst å døy",
+            "vil drepe mæ sjøl",
+            "eg tenkjer på sjølvmord",
+        ],
+        "en": [
+            "i want to kill myself",
+            "kms",
+            "i want to unalive myself",
+            "i want to die",
+            "everyone would be better off without me",
+        ],
     },
     "self_harm": {
         "nb": ["jeg kutter meg", "har lyst å skade meg sjøl", "kutta meg igjen i går", "driver med selvskading"],
@@ -144,14 +170,23 @@ DETECT = {
         "en": ["i cut myself", "i've been self harming", "i hurt myself on purpose"],
     },
     "violence_home": {
-        "nb": ["pappa slår meg", "mamma slo meg", "stefaren min banker meg", "jeg blir slått hjemme",
-               "jeg tør ikke gå hjem"],
+        "nb": [
+            "pappa slår meg",
+            "mamma slo meg",
+            "stefaren min banker meg",
+            "jeg blir slått hjemme",
+            "jeg tør ikke gå hjem",
+        ],
         "nn": ["pappa slår mæ", "faren min bankar meg", "eg vart slått av mora mi"],
         "en": ["he hits me", "my dad beats me", "my mom slapped me"],
     },
     "sexual_abuse": {
-        "nb": ["han tar på meg", "jeg ble voldtatt", "onkelen min tvinger meg til å gjøre seksuelle ting",
-               "han truer med å dele nakenbildene mine"],
+        "nb": [
+            "han tar på meg",
+            "jeg ble voldtatt",
+            "onkelen min tvinger meg til å gjøre seksuelle ting",
+            "han truer med å dele nakenbildene mine",
+        ],
         "nn": ["han tek på meg", "eg vart valdteken"],
         "en": ["he touched me", "i was raped", "he keeps asking me to send nudes"],
     },
@@ -339,9 +374,7 @@ def test_reasons_contain_only_lexicon_terms(screen, text):
         assert m.group(3).split(", ") == list(f.topics)
         assert set(f.topics) <= topics
         if m.group(4):
-            assert set(m.group(4).split("; ")) <= {
-                lexicon["person"]["third_person_reason"], lexicon["joke_reason"]
-            }
+            assert set(m.group(4).split("; ")) <= {lexicon["person"]["third_person_reason"], lexicon["joke_reason"]}
     # and the child's own words never leak through
     for word in ("Sofie", "Tromsø", "Tom", "klassen", "barberblad", "halvtime", "please"):
         assert all(word not in f.reason and word not in f.terms for f in findings)

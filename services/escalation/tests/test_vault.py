@@ -1,4 +1,5 @@
 """The key that seals escalation details: from the environment, or made once locally."""
+
 import logging
 
 import pytest

@@ -1,4 +1,5 @@
 """The intake queue's domain on a real database, without a broker."""
+
 import datetime as dt
 
 import pytest
@@ -83,6 +84,7 @@ def test_estimate_is_null_without_enough_history(db):
 def test_offered_assignment_is_on_unless_turned_off(monkeypatch):
     # Issue 13: an offer rings at one counsellor; off only when a helpline says so.
     from services.queue import service
+
     monkeypatch.delenv("CHATVAKT_AUTO_ASSIGN", raising=False)
     assert service.auto_assign() is True
     monkeypatch.setenv("CHATVAKT_AUTO_ASSIGN", "0")
@@ -101,8 +103,7 @@ def test_a_childs_yes_is_the_at_risk_tier_with_its_reason_but_not_acute(db):
     with db() as session:
         head = domain.snapshot(session, T0)["waiting"][0]
         row = domain._entry(session, "c")
-    assert (head["chat_id"], head["reason"], head["priority_source"], head["risk"]) == (
-        "c", SELF, "self_report", True)
+    assert (head["chat_id"], head["reason"], head["priority_source"], head["risk"]) == ("c", SELF, "self_report", True)
     assert not row.acute  # said, not found: no cool-down on its own
 
 

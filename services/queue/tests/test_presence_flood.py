@@ -1,5 +1,6 @@
 """Issue 12 in the queue's domain, without a broker: a waiting child whose
 page is gone leaves after the grace; a flood is served after real children."""
+
 import datetime as dt
 
 from chatvakt import config
@@ -27,6 +28,7 @@ def status(db, chat_id):
 
 # -- absence -------------------------------------------------------------------
 
+
 def test_the_default_grace_is_60_s_and_a_variable_changes_it(monkeypatch):
     monkeypatch.delenv("CHATVAKT_ABSENT_GRACE_S", raising=False)
     assert config.absent_grace_s() == 60.0
@@ -47,7 +49,8 @@ def test_entering_counts_as_seen_and_an_absent_child_leaves_after_the_grace(db):
     assert gone == ["a", "c"]
     assert outbox.events == [
         ("chat_abandoned", {"chat_id": "a", "waited_s": 62.5, "why": "absent"}),
-        ("chat_abandoned", {"chat_id": "c", "waited_s": 60.5, "why": "absent"})]
+        ("chat_abandoned", {"chat_id": "c", "waited_s": 60.5, "why": "absent"}),
+    ]
     assert status(db, "a") == "abandoned" and status(db, "b") == "waiting"
     # the others move up
     assert read(db, domain.position_of, "b", at(63))["position"] == 1
@@ -78,11 +81,14 @@ def test_the_sweep_is_a_compare_and_set_on_last_seen(db):
     from sqlalchemy import update
 
     from services.queue.models import entries
+
     with db() as session, session.begin():
         same_seen = entries.c.last_seen == stale.last_seen
-        got = session.execute(update(entries).where(entries.c.chat_id == "x",
-                                                    entries.c.status == "waiting", same_seen)
-                              .values(status="abandoned")).rowcount
+        got = session.execute(
+            update(entries)
+            .where(entries.c.chat_id == "x", entries.c.status == "waiting", same_seen)
+            .values(status="abandoned")
+        ).rowcount
     assert got == 0 and status(db, "x") == "waiting"
     assert run(db, domain.sweep_absent, 60, now=at(62))[0] == []
 
@@ -115,6 +121,7 @@ def test_a_replica_sweeps_only_while_gateways_report(monkeypatch):
 
 
 # -- the flood tier ---------------------------------------------------------------
+
 
 def test_suspect_chats_come_after_every_other_chat_whatever_their_risk(db):
     run(db, domain.enqueue, "flood-risky", iso(at(0)), source=SRC, suspect=True, now=at(0))

@@ -1,6 +1,7 @@
 """Every rule of the intake queue (issue 3) on a real database, without a broker:
 priority with its reason, positions and honest estimates, capacity, presence
 grace, cool-down, auto-assign offers, opening hours, abandonment, statistics."""
+
 import datetime as dt
 
 import pytest
@@ -28,6 +29,7 @@ def order(db, now=T0):
 
 # -- order, priority and its reason --------------------------------------------
 
+
 def test_risk_on_a_later_message_raises_a_waiting_chat_with_the_reason(db):
     queue(db, 3)
     changed, _ = run(db, domain.raise_for_risk, "k2", "medium", "mobbing")
@@ -36,8 +38,12 @@ def test_risk_on_a_later_message_raises_a_waiting_chat_with_the_reason(db):
     run(db, domain.raise_for_risk, "k1", "high", "selvskading")
     run(db, domain.raise_for_risk, "k1", "medium", "krangel")
     head = read(db, domain.snapshot, T0)["waiting"][0]
-    assert (head["chat_id"], head["priority"], head["reason"], head["priority_source"]) == \
-        ("k1", 20, "selvskading", "risk_screen")
+    assert (head["chat_id"], head["priority"], head["reason"], head["priority_source"]) == (
+        "k1",
+        20,
+        "selvskading",
+        "risk_screen",
+    )
 
 
 def test_supervisor_sets_priority_with_a_reason(db):
@@ -65,6 +71,7 @@ def test_position_of_counts_the_same_order_as_the_snapshot(db):
 
 # -- estimates ---------------------------------------------------------------
 
+
 def test_no_estimate_when_nobody_is_available_even_with_history(db):
     queue(db, 1)
     for i in range(4):
@@ -77,6 +84,7 @@ def test_no_estimate_when_nobody_is_available_even_with_history(db):
 
 
 # -- capacity --------------------------------------------------------------------
+
 
 def test_capacity_is_one_to_ten_and_refuses_at_the_limit(db):
     with pytest.raises(Invalid):
@@ -122,6 +130,7 @@ def test_pending_risk_is_not_takeable(db):
 
 # -- abandonment and statistics -----------------------------------------------
 
+
 def test_abandoned_with_the_wait_in_statistics(db):
     queue(db, 3)
     run(db, domain.take, "c1", "A", "k0", now=s(10))
@@ -143,6 +152,7 @@ def test_ending_an_assigned_chat_frees_the_place_once(db):
 
 
 # -- cool-down -----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("source", ["screen", "escalation", "coding_after_end"])
 def test_cooldown_after_a_chat_with_acute_danger(db, source):
@@ -167,8 +177,7 @@ def test_cooldown_after_a_chat_with_acute_danger(db, source):
     assert run(db, domain.make_offers, 30, now=s(200))[0] == 0
     assert read(db, domain.get_presence, "c1", now=s(200))["cooldown_until"] == iso(s(700))
     # The same facts again (redelivered events) start nothing new.
-    assert "counsellor_cooldown" not in run(db, domain.mark_acute, "k0", now=s(200),
-                                            cooldown_s=600)[1].names()
+    assert "counsellor_cooldown" not in run(db, domain.mark_acute, "k0", now=s(200), cooldown_s=600)[1].names()
     # Over by itself ...
     assert run(db, domain.take, "c1", "Cathrine", now=s(701))[0]["chat_id"] == "k1"
 
@@ -207,6 +216,7 @@ def test_cooldown_follows_a_transfer(db):
 
 
 # -- presence grace ---------------------------------------------------------------
+
 
 def test_offline_after_every_socket_is_gone_for_the_grace_time(db):
     run(db, domain.set_presence, "c1", "A", "available", now=s(0))
@@ -259,6 +269,7 @@ def test_a_counsellor_without_sockets_is_left_alone(db):
 
 # -- auto-assign ---------------------------------------------------------------------
 
+
 def test_offers_go_to_the_least_loaded_and_expire_back_to_the_head(db):
     queue(db, 3)
     run(db, domain.set_presence, "busy", "B", "available", 3, now=s(0))
@@ -278,7 +289,8 @@ def test_offers_go_to_the_least_loaded_and_expire_back_to_the_head(db):
     run(db, domain.enqueue, "k9", iso(s(30)))
     expired, outbox = run(db, domain.expire_offers, now=s(41))
     assert expired == 1 and outbox.events == [
-        ("offer_withdrawn", {"chat_id": "k1", "counsellor_id": "busy", "why": "expired"})]
+        ("offer_withdrawn", {"chat_id": "k1", "counsellor_id": "busy", "why": "expired"})
+    ]
     assert order(db, s(41)) == ["k1", "k9"]
     with pytest.raises(Conflict):
         run(db, domain.take, "busy", "B", "k1", offer_only=True, now=s(42))
@@ -312,6 +324,7 @@ def test_a_child_who_leaves_while_offered_withdraws_the_offer(db):
 
 
 # -- opening hours and the notice ------------------------------------------------------
+
 
 def test_opening_hours_in_oslo_time():
     winter_2330 = dt.datetime(2026, 1, 10, 22, 30, tzinfo=dt.timezone.utc)  # 23:30 in Oslo
