@@ -52,6 +52,7 @@ import psutil  # noqa: E402
 import requests  # noqa: E402
 
 from bench import load  # noqa: E402
+from bench.queue_bench import nameko_run  # noqa: E402
 from chatvakt.numbers import percentile  # noqa: E402
 from tests.stack import MANAGEMENT, RABBIT_AUTH, ROOT, Stack, free_port  # noqa: E402
 
@@ -126,28 +127,9 @@ def quiet(stack, timeout=60):
 # -- baselines ---------------------------------------------------------------
 
 
-def pika_baseline(stack):
+def _baseline(stack, kind, env=None):
     run = subprocess.run(
-        [sys.executable, "-W", "ignore", "-m", "bench.baselines", "pika", stack.amqp_uri],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=180,
-    )
-    if run.returncode:
-        raise RuntimeError(run.stderr[-2000:])
-    return json.loads(run.stdout.strip().splitlines()[-1])
-
-
-def pika_half_baseline(stack):
-    """Raw pika p50/p99 at half of its own maximum rate (bench/relay_bench.py's way)."""
-    env = dict(
-        os.environ,
-        CHATVAKT_BENCH_SECONDS=os.environ.get("CHATVAKT_BENCH_SECONDS", "3"),
-        CHATVAKT_BENCH_SETTLE_S=os.environ.get("CHATVAKT_BENCH_SETTLE_S", "2"),
-    )
-    run = subprocess.run(
-        [sys.executable, "-W", "ignore", "-m", "bench.baselines", "pika-half", stack.amqp_uri],
+        [sys.executable, "-W", "ignore", "-m", "bench.baselines", kind, stack.amqp_uri],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -157,6 +139,20 @@ def pika_half_baseline(stack):
     if run.returncode:
         raise RuntimeError(run.stderr[-2000:])
     return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def pika_baseline(stack):
+    return _baseline(stack, "pika")
+
+
+def pika_half_baseline(stack):
+    """Raw pika p50/p99 at half of its own maximum rate (bench/relay_bench.py's way)."""
+    env = dict(
+        os.environ,
+        CHATVAKT_BENCH_SECONDS=os.environ.get("CHATVAKT_BENCH_SECONDS", "3"),
+        CHATVAKT_BENCH_SETTLE_S=os.environ.get("CHATVAKT_BENCH_SETTLE_S", "2"),
+    )
+    return _baseline(stack, "pika-half", env)
 
 
 def rpc_baseline(stack, count=500, seconds=3.0, concurrency=20):
@@ -207,15 +203,7 @@ def start_echo(stack):
         **STACK_ENV,
     )
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "nameko",
-            "run",
-            "--config",
-            str(ROOT / "deploy" / "nameko.yaml"),
-            "bench.echo_service:EchoService",
-        ],
+        nameko_run("bench.echo_service:EchoService"),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -240,11 +228,7 @@ def echo_baseline(url, proc, count=1000, sockets=SOCKETS):
     eventlet.sleep(1)
     after = psutil.Process(proc.pid).memory_info().rss
     answers = load.echo_rtt(url, count=20)  # still answers with them all open
-    for ws in held:
-        try:
-            ws.close()
-        except Exception:  # noqa: BLE001
-            pass
+    load.close_all(held)
     return {
         "p50_ms": ms(percentile(times, 50)),
         "p99_ms": ms(percentile(times, 99)),
@@ -274,8 +258,8 @@ def sustained(step):
 
 def rate_search(stack, cast):
     steps = []
-    best, failed_at = None, None
-    for rate in RATES:
+
+    def probe(rate):
         quiet(stack)
         step = cast.run(rate, SECONDS)
         step["sustained"] = sustained(step)
@@ -284,7 +268,11 @@ def rate_search(stack, cast):
             f"rate {rate}/s: relayed {step['achieved_rate']}/s, p99 {step['p99_ms']} ms, "
             f"failed {step['failed']}, lost {step['lost']} -> {'ok' if step['sustained'] else 'NOT sustained'}"
         )
-        if step["sustained"]:
+        return step["sustained"]
+
+    best, failed_at = None, None
+    for rate in RATES:
+        if probe(rate):
             best = rate
         else:
             failed_at = rate
@@ -294,15 +282,7 @@ def rate_search(stack, cast):
             mid = int((best + failed_at) / 2)
             if failed_at - best < max(20, best * 0.1):
                 break
-            quiet(stack)
-            step = cast.run(mid, SECONDS)
-            step["sustained"] = sustained(step)
-            steps.append(step)
-            log(
-                f"rate {mid}/s: relayed {step['achieved_rate']}/s, p99 {step['p99_ms']} ms "
-                f"-> {'ok' if step['sustained'] else 'NOT sustained'}"
-            )
-            if step["sustained"]:
+            if probe(mid):
                 best = mid
             else:
                 failed_at = mid
@@ -490,11 +470,7 @@ def sockets(stack, http, count=SOCKETS):
     started = time.perf_counter()
     ready = requests.get(stack.url + "/readyz", timeout=30).status_code
     answer_s = time.perf_counter() - started
-    for ws in held:
-        try:
-            ws.close()
-        except Exception:  # noqa: BLE001
-            pass
+    load.close_all(held)
     return {
         "sockets": len(held),
         "failures": failures,

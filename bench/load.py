@@ -18,6 +18,7 @@ import websocket
 from eventlet.queue import LightQueue
 
 from chatvakt.numbers import percentile
+from tests.client import frames
 
 
 class Http:
@@ -83,15 +84,7 @@ class Pushes:
         self.thread = eventlet.spawn(self._read)
 
     def _read(self):
-        while True:
-            try:
-                raw = self.ws.recv()
-            except Exception:  # noqa: BLE001 - closed
-                return
-            if not raw:
-                return
-            now = time.perf_counter()
-            frame = json.loads(raw)
+        for frame, now in frames(self.ws):
             if frame.get("type") != "event":
                 continue
             if frame["event"] == "chat.message":
@@ -288,3 +281,12 @@ def echo_rtt(url, count=500, method="echo"):
         times.append(time.perf_counter() - started)
     ws.close()
     return times
+
+
+def close_all(sockets):
+    """Close held websockets, whatever state each is in."""
+    for ws in sockets:
+        try:
+            ws.close()
+        except Exception:  # noqa: BLE001 - already gone
+            pass

@@ -39,6 +39,7 @@ logging.getLogger("amqp").setLevel(logging.ERROR)
 from chatvakt import events as ev  # noqa: E402
 from chatvakt.clock import iso, utcnow  # noqa: E402
 from chatvakt.numbers import percentile  # noqa: E402
+from launcher.stack import NAMEKO_CONFIG  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MANAGEMENT = os.environ.get("RABBIT_MANAGEMENT", "http://127.0.0.1:15672")
@@ -46,6 +47,11 @@ AUTH = ("guest", "guest")
 CHILDREN = int(os.environ.get("BENCH_QUEUE_CHILDREN", "1000"))
 COUNSELLORS = int(os.environ.get("BENCH_QUEUE_COUNSELLORS", "50"))
 CAPACITY = 10
+
+
+def nameko_run(target):
+    """The command that runs one nameko service class as `make run` does."""
+    return [sys.executable, "-m", "nameko", "run", "--config", NAMEKO_CONFIG, target]
 
 
 def _vhost():
@@ -78,15 +84,7 @@ def _start_queue(uri, data, replicas, db_url):
     if db_url:
         env["CHATVAKT_DB_URL"] = db_url
     log = open(Path(data) / "queue.log", "ab")
-    cmd = [
-        sys.executable,
-        "-m",
-        "nameko",
-        "run",
-        "--config",
-        str(ROOT / "deploy" / "nameko.yaml"),
-        "services.queue.service:QueueService",
-    ]
+    cmd = nameko_run("services.queue.service:QueueService")
     return [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT) for _ in range(replicas)]
 
 

@@ -121,7 +121,31 @@ def wait_all(arrived, keys, timeout=30):
 # --- the relay through the real stack
 
 
-class Relay:
+class Timed:
+    """The rate and latency of whatever a subclass sends (`send`): which keys
+    of the current run are its own (`mine`) and when each arrived (`arrivals`)."""
+
+    def max_rate(self):
+        best = 0.0
+        for workers in CONCURRENCY:
+            self.run_id += 1
+            began = time.monotonic()
+            closed_loop(workers, SECONDS, self.send)
+            mine, arrived = self.mine(), self.arrivals()
+            wait_all(arrived, mine)
+            ended = max(arrived[k] for k in mine if k in arrived)
+            best = max(best, sum(1 for k in mine if k in arrived) / (ended - began))
+        return best
+
+    def latency(self, rate):
+        self.run_id += 1
+        open_loop(rate, SECONDS, self.send)
+        mine, arrived = self.mine(), self.arrivals()
+        wait_all(arrived, mine)
+        return [arrived[k] - self.started[k] for k in mine if k in arrived]
+
+
+class Relay(Timed):
     def __init__(self, stack):
         self.stack = stack
         username = f"bench-{secrets.token_hex(3)}"
@@ -160,34 +184,17 @@ class Relay:
         if response.status_code != 201:
             raise RuntimeError(f"relay send answered {response.status_code}")
 
-    def texts(self):
+    def arrivals(self):
+        return self.receiver.arrived
+
+    def mine(self):
         return [t for t in self.started if t.startswith(f"r{self.run_id}-")]
-
-    def max_rate(self):
-        best = 0.0
-        for workers in CONCURRENCY:
-            self.run_id += 1
-            began = time.monotonic()
-            closed_loop(workers, SECONDS, self.send)
-            texts = self.texts()
-            wait_all(self.receiver.arrived, texts)
-            ended = max(self.receiver.arrived[t] for t in texts if t in self.receiver.arrived)
-            delivered = sum(1 for t in texts if t in self.receiver.arrived)
-            best = max(best, delivered / (ended - began))
-        return best
-
-    def latency(self, rate):
-        self.run_id += 1
-        open_loop(rate, SECONDS, self.send)
-        texts = self.texts()
-        wait_all(self.receiver.arrived, texts)
-        return [self.receiver.arrived[t] - self.started[t] for t in texts if t in self.receiver.arrived]
 
 
 # --- raw pika on the same broker
 
 
-class Raw:
+class Raw(Timed):
     def __init__(self, amqp_uri):
         self.params = pika.URLParameters(amqp_uri)
         self.queue = f"bench.raw.{secrets.token_hex(3)}"
@@ -232,27 +239,11 @@ class Raw:
             mandatory=True,
         )
 
-    def bodies(self):
+    def arrivals(self):
+        return self.arrived
+
+    def mine(self):
         return [b for b in self.started if b.startswith(f"p{self.run_id}-")]
-
-    def max_rate(self):
-        best = 0.0
-        for workers in CONCURRENCY:
-            self.run_id += 1
-            began = time.monotonic()
-            closed_loop(workers, SECONDS, self.send)
-            bodies = self.bodies()
-            wait_all(self.arrived, bodies)
-            ended = max(self.arrived[b] for b in bodies if b in self.arrived)
-            best = max(best, sum(1 for b in bodies if b in self.arrived) / (ended - began))
-        return best
-
-    def latency(self, rate):
-        self.run_id += 1
-        open_loop(rate, SECONDS, self.send)
-        bodies = self.bodies()
-        wait_all(self.arrived, bodies)
-        return [self.arrived[b] - self.started[b] for b in bodies if b in self.arrived]
 
     def close(self):
         self._stop.set()

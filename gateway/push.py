@@ -49,23 +49,27 @@ def queue_push(data, first):
     return out
 
 
+ALERT_FIELDS = (
+    "chat_id",
+    "kind",
+    "category",
+    "severity",
+    "reason",
+    "seq",
+    "detected_at",
+    "alert_id",
+    "escalation_id",
+    "repeat",
+    "raised",
+    "categories",
+    "categories_words",
+)
+
+
 def _alert_out(data):
-    """escalation.alert as sockets get it, for the screen's and acute-danger alerts alike."""
-    return {
-        "chat_id": data["chat_id"],
-        "kind": data["kind"],
-        "category": data["category"],
-        "severity": data["severity"],
-        "reason": data["reason"],
-        "seq": data["seq"],
-        "detected_at": data["detected_at"],
-        "alert_id": data["alert_id"],
-        "escalation_id": data["escalation_id"],
-        "repeat": data["repeat"],
-        "raised": data["raised"],
-        "categories": data["categories"],
-        "categories_words": data["categories_words"],
-    }
+    """escalation.alert as sockets get it, for the screen's and acute-danger alerts alike
+    (a field an event does not carry is null)."""
+    return {field: data.get(field) for field in ALERT_FIELDS}
 
 
 class Push:
@@ -206,22 +210,7 @@ class Push:
             return  # a flood chat: supervisors get one flood notice instead (queue.flood)
         targets = [CHAN_SUPERVISORS]
         targets.append(_chan_counsellor(data["counsellor_id"]) if data["counsellor_id"] else CHAN_QUEUE)
-        self._push(
-            targets,
-            "escalation.alert",
-            {
-                "chat_id": data["chat_id"],
-                "kind": "risk",
-                "category": data["category"],
-                "severity": data["severity"],
-                "reason": data["reason"],
-                "seq": data["seq"],
-                "detected_at": data["detected_at"],
-                "alert_id": data["alert_id"],
-                "repeat": 0,
-                "raised": False,
-            },
-        )
+        self._push(targets, "escalation.alert", _alert_out({**data, "kind": "risk", "repeat": 0, "raised": False}))
 
     @event_handler(ev.CODING, ev.CODING_REQUIRED, handler_type=BROADCAST, reliable_delivery=False)
     def push_coding_required(self, payload):

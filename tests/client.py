@@ -95,6 +95,20 @@ def bytes_until_closed(ws, timeout=10):
     return raw
 
 
+def frames(ws, parse=True):
+    """Each frame a websocket receives (parsed, or as text), with when it
+    arrived (perf_counter), until it closes."""
+    while True:
+        try:
+            raw = ws.recv()
+        except Exception:  # noqa: BLE001 - closed
+            return
+        if not raw:
+            return
+        at = time.perf_counter()
+        yield (json.loads(raw) if parse else raw), at
+
+
 class Socket:
     """A websocket that records every pushed event in the background."""
 
@@ -110,14 +124,7 @@ class Socket:
         assert result["success"], result
 
     def _read(self):
-        while True:
-            try:
-                raw = self.ws.recv()
-            except Exception:  # noqa: BLE001 - closed
-                return
-            if not raw:
-                return
-            frame = json.loads(raw)
+        for frame, _at in frames(self.ws):
             if frame.get("type") == "event":
                 self.events.append(frame)
             elif frame.get("type") == "result":

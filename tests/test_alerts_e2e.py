@@ -11,14 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 
 from tests.stack import Stack
-from tests.test_escalation_e2e import Socket, active_chat, patch, raise_, staff
+from tests.test_escalation_e2e import FAST_ALERTS, RAISE_S, REPEAT_S, Socket, active_chat, patch, raise_, staff
 
 pytestmark = pytest.mark.e2e
 
-REPEAT_S, RAISE_S = 1.5, 3.5
 RISKY = "han gjør ting med meg som jeg ikke vil og jeg vil ta livet mitt i kveld"
 SHOTS = Path(__file__).resolve().parent.parent / "results" / "screenshots"
 
@@ -28,11 +26,7 @@ def stack(tmp_path_factory):
     running = Stack(
         tmp_path_factory.mktemp("alerts"),
         env={
-            "CHATVAKT_ALERT_REPEAT_S": str(REPEAT_S),
-            "CHATVAKT_ALERT_RAISE_S": str(RAISE_S),
-            "CHATVAKT_ALERT_TICK_S": "0.25",
-            "CHATVAKT_CHILD_MSGS_PER_MIN": "1000",
-            "CHATVAKT_ESCALATION_KEY": Fernet.generate_key().decode(),
+            **FAST_ALERTS,
             "CHATVAKT_TIMEZONE": "Europe/Oslo",
             "CHATVAKT_HELPLINE_CONTACT": "Alarmtelefonen for barn og unge, 116 111",
         },

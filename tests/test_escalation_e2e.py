@@ -15,6 +15,14 @@ from tests.stack import Stack
 pytestmark = pytest.mark.e2e
 
 REPEAT_S, RAISE_S = 1.5, 3.5
+# Alerts repeated and raised within seconds, and a key for the identifying details.
+FAST_ALERTS = {
+    "CHATVAKT_ALERT_REPEAT_S": str(REPEAT_S),
+    "CHATVAKT_ALERT_RAISE_S": str(RAISE_S),
+    "CHATVAKT_ALERT_TICK_S": "0.25",
+    "CHATVAKT_CHILD_MSGS_PER_MIN": "1000",
+    "CHATVAKT_ESCALATION_KEY": Fernet.generate_key().decode(),
+}
 RISKY = "jeg vil ta livet mitt i kveld"
 
 
@@ -23,13 +31,7 @@ def esc(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("escalation")
     running = Stack(
         workdir,
-        env={
-            "CHATVAKT_ALERT_REPEAT_S": str(REPEAT_S),
-            "CHATVAKT_ALERT_RAISE_S": str(RAISE_S),
-            "CHATVAKT_ALERT_TICK_S": "0.25",
-            "CHATVAKT_CHILD_MSGS_PER_MIN": "1000",
-            "CHATVAKT_ESCALATION_KEY": Fernet.generate_key().decode(),
-        },
+        env=FAST_ALERTS,
     ).start()
     running.workdir_path = workdir
     yield running

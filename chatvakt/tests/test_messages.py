@@ -3,30 +3,21 @@ for the socket push and the transcript, a child never sees the visibility."""
 
 from chatvakt.messages import client_message
 
-POSTED = {
+# What a child is shown of a message, and the event it comes from.
+SHOWN = {
     "chat_id": "c1",
     "seq": 3,
     "sender": "child",
     "text": "hei",
     "sent_at": "2026-01-01T00:00:00Z",
     "kind": "message",
-    "visibility": "all",
-    "counsellor_id": "k1",
-    "author_id": None,
-    "suspect": False,
 }
+POSTED = {**SHOWN, "visibility": "all", "counsellor_id": "k1", "author_id": None, "suspect": False}
 
 
 def test_a_push_to_the_child_and_to_staff():
     child = client_message(POSTED, staff=False, chat_id=True)
-    assert child == {
-        "chat_id": "c1",
-        "seq": 3,
-        "sender": "child",
-        "text": "hei",
-        "sent_at": "2026-01-01T00:00:00Z",
-        "kind": "message",
-    }
+    assert child == SHOWN
     assert client_message(POSTED, staff=True, chat_id=True) == {**child, "visibility": "all"}
 
 

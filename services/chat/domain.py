@@ -535,24 +535,29 @@ def _staff_chat(session, chat_id, actor):
     return _visible(session, chat_id, actor)  # a counsellor sees only their own chats
 
 
-def add_note(session, outbox, chat_id, actor, text, now=None):
-    """An internal note on a chat: counsellors and supervisors see it, the child never."""
-    text = clean_text(text)
-    chat = _staff_chat(session, chat_id, actor)
-    if chat.purged_at is not None:
-        raise Conflict("The chat's transcript has been deleted.")
+def _staff_only(session, outbox, chat, text, kind, actor, now):
+    """A message only counsellors and supervisors see (a note, a whisper)."""
     seq, sent_at = _append(
         session,
         outbox,
         chat,
         "counsellor",
         text,
-        kind="note",
+        kind=kind,
         visibility="counsellors",
         author_id=actor.get("id"),
         now=now,
     )
-    return {"seq": seq, "sent_at": iso(sent_at), "kind": "note"}
+    return {"seq": seq, "sent_at": iso(sent_at), "kind": kind}
+
+
+def add_note(session, outbox, chat_id, actor, text, now=None):
+    """An internal note on a chat: counsellors and supervisors see it, the child never."""
+    text = clean_text(text)
+    chat = _staff_chat(session, chat_id, actor)
+    if chat.purged_at is not None:
+        raise Conflict("The chat's transcript has been deleted.")
+    return _staff_only(session, outbox, chat, text, "note", actor, now)
 
 
 def whisper(session, outbox, chat_id, actor, text, now=None):
@@ -563,18 +568,7 @@ def whisper(session, outbox, chat_id, actor, text, now=None):
     chat = _visible(session, chat_id, actor)
     if chat.status not in OPEN:
         raise Conflict("The chat has ended.")
-    seq, sent_at = _append(
-        session,
-        outbox,
-        chat,
-        "counsellor",
-        text,
-        kind="whisper",
-        visibility="counsellors",
-        author_id=actor.get("id"),
-        now=now,
-    )
-    return {"seq": seq, "sent_at": iso(sent_at), "kind": "whisper"}
+    return _staff_only(session, outbox, chat, text, "whisper", actor, now)
 
 
 def set_phase(session, outbox, chat_id, actor, phase, now=None):
