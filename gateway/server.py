@@ -28,7 +28,8 @@ import json
 import logging
 import socket
 from collections import defaultdict
-from functools import partial
+from functools import cache, partial
+from types import MappingProxyType
 
 import eventlet
 from eventlet.wsgi import Input
@@ -42,9 +43,14 @@ from . import clientaddr, metrics
 log = logging.getLogger(__name__)
 
 
+@cache
 def limits():
-    """Every limit of the edge, with its default, in one place."""
-    return {
+    """Every limit of the edge, with its default, in one place.
+
+    Read once per process: the configuration is fixed at start, and a request
+    asks for these four or five times (a test that changes the environment
+    calls `limits.cache_clear()`)."""
+    return MappingProxyType({
         "header_timeout": config.env_float("CHATVAKT_HEADER_TIMEOUT_S", 10.0),
         "body_timeout": config.env_float("CHATVAKT_BODY_TIMEOUT_S", 10.0),
         "max_body": config.env_int("CHATVAKT_MAX_BODY", 64 * 1024),
@@ -53,7 +59,7 @@ def limits():
         "max_json_depth": config.env_int("CHATVAKT_MAX_JSON_DEPTH", 64),
         # nameko's 50 drops connections while the accept loop is busy.
         "backlog": config.env_int("CHATVAKT_LISTEN_BACKLOG", 1024),
-    }
+    })
 
 
 def raw_response(status, reason, code, message, extra=()):

@@ -33,6 +33,8 @@ import json
 import logging
 import socket
 import time
+from functools import cache
+from types import MappingProxyType
 from urllib.parse import urlsplit
 
 import eventlet
@@ -50,8 +52,10 @@ from .web import CLIENT_ERRORS, check_json, json_response
 log = logging.getLogger(__name__)
 
 
+@cache
 def limits():
-    return {
+    """Read once per process, as the edge's (server.limits)."""
+    return MappingProxyType({
         "max_frame": config.env_int("CHATVAKT_WS_MAX_FRAME", 64 * 1024),
         "max_message": config.env_int("CHATVAKT_WS_MAX_MESSAGE", 16 * 1024),
         "rate": config.env_float("CHATVAKT_WS_RATE", 20.0),
@@ -63,7 +67,7 @@ def limits():
         # Three pings unanswered: long enough for a phone that drops for a moment.
         "read_timeout": config.env_float("CHATVAKT_WS_READ_TIMEOUT_S", 0.0) or
         3 * config.env_float("CHATVAKT_WS_PING_S", 20.0),
-    }
+    })
 
 
 AUTH_TIMEOUT = (1008, "Not authenticated in time; call auth first.")

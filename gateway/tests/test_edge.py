@@ -39,10 +39,13 @@ class _EchoServer(HardenedWebServer):
 
 
 @pytest.fixture
-def server(monkeypatch):
+def server(monkeypatch, request):
     monkeypatch.setenv("CHATVAKT_HEADER_TIMEOUT_S", "0.5")
     monkeypatch.setenv("CHATVAKT_BODY_TIMEOUT_S", "0.5")
     monkeypatch.setenv("CHATVAKT_MAX_CONN_PER_ADDR", "5")
+    # the limits are read once per process: read these, and later the defaults again
+    edge.limits.cache_clear()
+    request.addfinalizer(edge.limits.cache_clear)
     running = _EchoServer()
     running.container = _Container()
     running.start()
@@ -73,6 +76,8 @@ def _read_all(sock):
 
 
 def test_the_defaults():
+    edge.limits.cache_clear()
+    sockets.limits.cache_clear()
     lim = edge.limits()
     assert lim["header_timeout"] == 10.0 and lim["body_timeout"] == 10.0
     assert lim["max_conn_per_addr"] == 200 and lim["max_json_depth"] == 64

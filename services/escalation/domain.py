@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 
 from chatvakt import events as ev
 from chatvakt.clock import iso, parse_iso, utcnow
@@ -196,6 +196,18 @@ def next_statuses(kind, status, actor):
 FIRST_MESSAGES = 3  # the child's first messages, read together by the screen
 
 
+# Built once: a reused statement keeps its SQLAlchemy cache key, which costs
+# more to make than to run it (as chatvakt/outbox.py's).
+_FLAGGED = select(risk_flags.c.id).where(
+    risk_flags.c.chat_id == bindparam("chat_id"), risk_flags.c.seq == bindparam("seq")
+)
+_CONTEXT = (
+    select(screen_context.c.seq, screen_context.c.sealed)
+    .where(screen_context.c.chat_id == bindparam("chat_id"))
+    .order_by(screen_context.c.seq)
+)
+
+
 def screen_message(
     session, outbox, screen, chat_id, seq, text, counsellor_id=None, now=None, vault=None, suspect=False
 ):
@@ -212,19 +224,16 @@ def screen_message(
     the flood by risk, but raises no alert: a flood must not bury supervisors
     in one alert per fake chat (they get one flood notice from the queue).
     """
-    if (
-        seq is not None
-        and session.execute(
-            select(risk_flags.c.id).where(risk_flags.c.chat_id == chat_id, risk_flags.c.seq == seq)
-        ).first()
-    ):
-        return None
     now = now or utcnow()
     if vault is not None and seq is not None and hasattr(screen, "screen_messages"):
         findings = screen.screen_messages(_first_messages(session, vault, chat_id, seq, text, now))
     else:
         findings = screen.screen(text)
+    # Most messages find nothing and record nothing: only a finding asks
+    # whether a first delivery already recorded it (screening again is harmless).
     if not findings:
+        return None
+    if seq is not None and session.execute(_FLAGGED, {"chat_id": chat_id, "seq": seq}).first():
         return None
     top = max(findings, key=lambda f: SEVERITY_ORDER.get(f.severity, 0))
     reason = "; ".join(f.reason for f in findings)[:500]
@@ -296,11 +305,7 @@ def self_report(session, outbox, chat_id, in_danger, counsellor_id=None, suspect
 def _first_messages(session, vault, chat_id, seq, text, now):
     """The messages to screen together: this one with the child's earlier first
     messages, when it is one of the first; else this one alone."""
-    rows = session.execute(
-        select(screen_context.c.seq, screen_context.c.sealed)
-        .where(screen_context.c.chat_id == chat_id)
-        .order_by(screen_context.c.seq)
-    ).all()
+    rows = session.execute(_CONTEXT, {"chat_id": chat_id}).all()
     seqs = [r.seq for r in rows]
     if seq not in seqs:
         if len(rows) >= FIRST_MESSAGES:

@@ -30,39 +30,55 @@ def alert_raise_s():
     return config.env_float("CHATVAKT_ALERT_RAISE_S", 180)
 
 
+# service_screen() resolves the lexicon's and the model's paths and stats the
+# model file: a few syscalls that cost a message more than screening it. A
+# retrained model is still picked up without a restart, within this long.
+SCREEN_RECHECK_S = 5.0
+
+
 class WarmScreen(DependencyProvider):
     """Compile the lexicon and load the learned model when the service starts,
     so the first risky message is not the one that waits for it (the alert
     must come within a second). CHATVAKT_RISK_SCREEN=lexicon: the lexicon alone."""
 
     def setup(self):
-        from .learned import service_screen
-
+        self._current = None  # (screen, checked_at): what the last look found
         started = time.perf_counter()
         try:
-            service_screen()
+            self.current()
         except Exception:  # noqa: BLE001 - the handler raises, and retries, on its own
             log.exception("the risk screen could not be loaded at start")
         else:
             log.info("risk screen loaded in %.0f ms", (time.perf_counter() - started) * 1000)
 
+    def current(self):
+        from .learned import service_screen
+
+        now = time.monotonic()
+        if self._current is not None and now - self._current[1] < SCREEN_RECHECK_S:
+            return self._current[0]
+        screen = service_screen()  # raises: nothing kept, the next message looks again
+        self._current = (screen, now)
+        return screen
+
     def get_dependency(self, worker_ctx):
-        return _LazyScreen()
+        return _LazyScreen(self.current)
 
 
 class _LazyScreen:
     """Loads the screen only when a message is screened: a broken lexicon
     fails that handler (which retries), not every RPC of the service."""
 
-    def screen(self, text):
-        from .learned import service_screen
+    def __init__(self, current):
+        self._current = current
 
-        return service_screen().screen(text)
+    def screen(self, text):
+        return self._current().screen(text)
 
     def screen_messages(self, messages):
-        from .learned import example_text, service_screen
+        from .learned import example_text
 
-        screen = service_screen()
+        screen = self._current()
         if hasattr(screen, "screen_messages"):
             return screen.screen_messages(messages)
         return screen.screen(example_text(messages))
