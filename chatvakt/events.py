@@ -6,6 +6,7 @@ unknown fields are ignored on load so an older consumer keeps working when an
 emitter adds a field. Payloads carry a child's text only where the receiver
 needs it (message_posted, for the relay and the risk screen) — never log them.
 """
+
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from chatvakt.vocabulary import END_STATUSES, GENDERS, SENDERS  # noqa: F401 - re-exported
@@ -77,6 +78,7 @@ class DangerReported(_Event):
     """issue 14: the child answered "Er du i fare akkurat nå?" (at the start
     or later). Sent only when the stored answer changes, so a repeated yes is
     one event; `suspect` lets the escalation service alert no one for a flood."""
+
     chat_id = fields.String(required=True)
     in_danger = fields.Boolean(allow_none=True, load_default=None)
     reported_at = fields.String(required=True)
@@ -185,6 +187,7 @@ class RiskDetected(_Event):
 
 class AlertRepeated(RiskDetected):
     """Nobody acknowledged a risk alert: sent again; `raised` once it goes to every supervisor."""
+
     repeat = fields.Integer(required=True)
     raised = fields.Boolean(load_default=False)
     # issue 13: "risk" (the screen) or "acute_danger" (a counsellor's
@@ -227,6 +230,7 @@ class ChatCoded(_Event):
 
 class ChatOffered(_Event):
     """Auto-assign: a waiting chat is offered to one counsellor until expires_at."""
+
     chat_id = fields.String(required=True)
     counsellor_id = fields.String(required=True)
     expires_at = fields.String(required=True)
@@ -245,6 +249,7 @@ class OfferWithdrawn(_Event):
 
 class CounsellorCooldown(_Event):
     """Wellbeing: a chat with acute danger ended; supervisors arrange a debrief."""
+
     counsellor_id = fields.String(required=True)
     counsellor_name = fields.String(allow_none=True, load_default=None)
     chat_id = fields.String(allow_none=True, load_default=None)

@@ -6,6 +6,7 @@ child's text, a nickname, a token or a password. As a second line of defence
 the formatter drops exception *values* (which could quote input) and keeps
 only their type and the traceback's code locations.
 """
+
 import json
 import logging
 import time
@@ -38,8 +39,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             exc_type, _value, tb = record.exc_info
             entry["exc_type"] = exc_type.__name__
-            entry["where"] = [f"{f.filename}:{f.lineno} in {f.name}"
-                              for f in traceback.extract_tb(tb)][-5:]
+            entry["where"] = [f"{f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_tb(tb)][-5:]
         return json.dumps(entry, ensure_ascii=False)
 
     def formatTime(self, record, datefmt=None):  # noqa: N802 - logging's name

@@ -23,6 +23,7 @@ nameko's worker slots, which a request takes only once it is complete.
 The server keeps nameko's sharing key, so every `http` entrypoint and the
 websocket hub of the process bind to this one server, whichever binds first.
 """
+
 import io
 import json
 import logging
@@ -50,30 +51,38 @@ def limits():
     Read once per process: the configuration is fixed at start, and a request
     asks for these four or five times (a test that changes the environment
     calls `limits.cache_clear()`)."""
-    return MappingProxyType({
-        "header_timeout": config.env_float("CHATVAKT_HEADER_TIMEOUT_S", 10.0),
-        "body_timeout": config.env_float("CHATVAKT_BODY_TIMEOUT_S", 10.0),
-        "max_body": config.env_int("CHATVAKT_MAX_BODY", 64 * 1024),
-        # A school behind one NAT, and our own test suite from 127.0.0.1.
-        "max_conn_per_addr": config.env_int("CHATVAKT_MAX_CONN_PER_ADDR", 200),
-        "max_json_depth": config.env_int("CHATVAKT_MAX_JSON_DEPTH", 64),
-        # nameko's 50 drops connections while the accept loop is busy.
-        "backlog": config.env_int("CHATVAKT_LISTEN_BACKLOG", 1024),
-    })
+    return MappingProxyType(
+        {
+            "header_timeout": config.env_float("CHATVAKT_HEADER_TIMEOUT_S", 10.0),
+            "body_timeout": config.env_float("CHATVAKT_BODY_TIMEOUT_S", 10.0),
+            "max_body": config.env_int("CHATVAKT_MAX_BODY", 64 * 1024),
+            # A school behind one NAT, and our own test suite from 127.0.0.1.
+            "max_conn_per_addr": config.env_int("CHATVAKT_MAX_CONN_PER_ADDR", 200),
+            "max_json_depth": config.env_int("CHATVAKT_MAX_JSON_DEPTH", 64),
+            # nameko's 50 drops connections while the accept loop is busy.
+            "backlog": config.env_int("CHATVAKT_LISTEN_BACKLOG", 1024),
+        }
+    )
 
 
 def raw_response(status, reason, code, message, extra=()):
     """A whole HTTP/1.1 answer in API.md's error shape, for the moments before
     any WSGI application runs; it always closes the connection."""
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    head = [f"HTTP/1.1 {status} {reason}", "Content-Type: application/json",
-            "Cache-Control: no-store", "Connection: close", f"Content-Length: {len(body)}"]
+    head = [
+        f"HTTP/1.1 {status} {reason}",
+        "Content-Type: application/json",
+        "Cache-Control: no-store",
+        "Connection: close",
+        f"Content-Length: {len(body)}",
+    ]
     head += [f"{name}: {value}" for name, value in extra]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
-REFUSED = raw_response(429, "Too Many Requests", "rate_limited",
-                       "Too many open connections from your address.", [("Retry-After", "10")])
+REFUSED = raw_response(
+    429, "Too Many Requests", "rate_limited", "Too many open connections from your address.", [("Retry-After", "10")]
+)
 
 
 class ConnectionCounter:
@@ -112,8 +121,7 @@ def read_body(request_input, lim):
     chunked = request_input.chunked_input
     length = request_input.content_length or 0
     if not chunked and length > lim["max_body"]:
-        raise BodyRefused(raw_response(413, "Payload Too Large", "too_large",
-                                       "The request body is too large."))
+        raise BodyRefused(raw_response(413, "Payload Too Large", "too_large", "The request body is too large."))
     timer = eventlet.Timeout(lim["body_timeout"])
     try:
         body = request_input.read(lim["max_body"] + 1 if chunked else length)
@@ -121,17 +129,16 @@ def read_body(request_input, lim):
         if fired is not timer:
             raise
         metrics.ERRORS.labels(service="gateway", kind="body_timeout").inc()
-        raise BodyRefused(raw_response(408, "Request Timeout", "timeout",
-                                       "The request body did not arrive in time."))
+        raise BodyRefused(
+            raw_response(408, "Request Timeout", "timeout", "The request body did not arrive in time.")
+        ) from None
     except (ValueError, OSError):
         # eventlet's ChunkReadError is a ValueError: a garbled chunk size.
-        raise BodyRefused(raw_response(400, "Bad Request", "malformed",
-                                       "The chunked body is malformed."))
+        raise BodyRefused(raw_response(400, "Bad Request", "malformed", "The chunked body is malformed.")) from None
     finally:
         timer.cancel()
     if len(body) > lim["max_body"]:
-        raise BodyRefused(raw_response(413, "Payload Too Large", "too_large",
-                                       "The request body is too large."))
+        raise BodyRefused(raw_response(413, "Payload Too Large", "too_large", "The request body is too large."))
     if not chunked and len(body) < length:
         raise BodyRefused(b"")  # the client went away mid-body: nobody to answer
     return body

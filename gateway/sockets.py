@@ -28,6 +28,7 @@ can send (each one a worker). Ours:
 nameko's sharing key, so a stock `nameko.web.websocket.rpc` in the same
 service lands on this one server as well (dependencies bind first).
 """
+
 import heapq
 import json
 import logging
@@ -55,19 +56,21 @@ log = logging.getLogger(__name__)
 @cache
 def limits():
     """Read once per process, as the edge's (server.limits)."""
-    return MappingProxyType({
-        "max_frame": config.env_int("CHATVAKT_WS_MAX_FRAME", 64 * 1024),
-        "max_message": config.env_int("CHATVAKT_WS_MAX_MESSAGE", 16 * 1024),
-        "rate": config.env_float("CHATVAKT_WS_RATE", 20.0),
-        "burst": config.env_float("CHATVAKT_WS_BURST", 40.0),
-        # Refused frames in a row before we give up on the socket.
-        "flood_close": config.env_int("CHATVAKT_WS_FLOOD_CLOSE", 200),
-        "auth_timeout": config.env_float("CHATVAKT_WS_AUTH_TIMEOUT_S", 10.0),
-        "ping": config.env_float("CHATVAKT_WS_PING_S", 20.0),
-        # Three pings unanswered: long enough for a phone that drops for a moment.
-        "read_timeout": config.env_float("CHATVAKT_WS_READ_TIMEOUT_S", 0.0) or
-        3 * config.env_float("CHATVAKT_WS_PING_S", 20.0),
-    })
+    return MappingProxyType(
+        {
+            "max_frame": config.env_int("CHATVAKT_WS_MAX_FRAME", 64 * 1024),
+            "max_message": config.env_int("CHATVAKT_WS_MAX_MESSAGE", 16 * 1024),
+            "rate": config.env_float("CHATVAKT_WS_RATE", 20.0),
+            "burst": config.env_float("CHATVAKT_WS_BURST", 40.0),
+            # Refused frames in a row before we give up on the socket.
+            "flood_close": config.env_int("CHATVAKT_WS_FLOOD_CLOSE", 200),
+            "auth_timeout": config.env_float("CHATVAKT_WS_AUTH_TIMEOUT_S", 10.0),
+            "ping": config.env_float("CHATVAKT_WS_PING_S", 20.0),
+            # Three pings unanswered: long enough for a phone that drops for a moment.
+            "read_timeout": config.env_float("CHATVAKT_WS_READ_TIMEOUT_S", 0.0)
+            or 3 * config.env_float("CHATVAKT_WS_PING_S", 20.0),
+        }
+    )
 
 
 AUTH_TIMEOUT = (1008, "Not authenticated in time; call auth first.")
@@ -212,12 +215,14 @@ def origin_allowed(headers):
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return False
     # A browser cannot set X-Forwarded-Host on a websocket: a proxy in front did.
-    hosts = {h.strip().lower() for h in (headers.get("Host", ""),
-                                         headers.get("X-Forwarded-Host", "")) if h.strip()}
+    hosts = {h.strip().lower() for h in (headers.get("Host", ""), headers.get("X-Forwarded-Host", "")) if h.strip()}
     default_port = {"http": ":80", "https": ":443"}[parts.scheme]
     netloc = parts.netloc
-    return netloc in hosts or (netloc + default_port) in hosts or \
-        any(h == netloc.removesuffix(default_port) for h in hosts)
+    return (
+        netloc in hosts
+        or (netloc + default_port) in hosts
+        or any(h == netloc.removesuffix(default_port) for h in hosts)
+    )
 
 
 def _error_frame(exc, correlation_id=None):
@@ -225,14 +230,12 @@ def _error_frame(exc, correlation_id=None):
     error["code"] = getattr(exc, "code", "error")
     if isinstance(exc, errors.RateLimited):
         error["retry_after"] = round(exc.retry_after, 3)
-    return json.dumps({"type": "result", "success": False, "error": error,
-                       "correlation_id": correlation_id})
+    return json.dumps({"type": "result", "success": False, "error": error, "correlation_id": correlation_id})
 
 
 def _correlation(frame):
     value = frame.get("correlation_id") if isinstance(frame, dict) else None
-    if value is None or (isinstance(value, (str, int)) and not isinstance(value, bool)
-                         and len(str(value)) <= 64):
+    if value is None or (isinstance(value, (str, int)) and not isinstance(value, bool) and len(str(value)) <= 64):
         return value
     return None
 
@@ -247,8 +250,9 @@ class GuardedWebSocketServer(WebSocketServer):
     def handle_request(self, request):
         if not origin_allowed(request.headers):
             metrics.ERRORS.labels(service="gateway", kind="ws_origin_refused").inc()
-            return json_response(403, {"error": {
-                "code": "forbidden", "message": "This origin may not open a socket here."}})
+            return json_response(
+                403, {"error": {"code": "forbidden", "message": "This origin may not open a socket here."}}
+            )
         return super().handle_request(request)
 
     def websocket_mainloop(self, initial_context_data):
@@ -272,8 +276,9 @@ class GuardedWebSocketServer(WebSocketServer):
                             metrics.ERRORS.labels(service="gateway", kind="ws_flood_closed").inc()
                             ws.close(close_data=(1008, "Too many frames."))
                             break
-                        ws.send(_error_frame(errors.RateLimited("Too many frames; slow down.",
-                                                                retry_after=bucket.wait())))
+                        ws.send(
+                            _error_frame(errors.RateLimited("Too many frames; slow down.", retry_after=bucket.wait()))
+                        )
                         continue
                     refused = 0
                     ws.send(self.handle_websocket_request(socket_id, context_data, raw))
@@ -303,11 +308,15 @@ class GuardedWebSocketServer(WebSocketServer):
         except (errors.Malformed, errors.Invalid) as exc:
             return _error_frame(exc)
         correlation_id = _correlation(frame)
-        if not isinstance(frame, dict) or not isinstance(frame.get("method"), str) \
-                or not isinstance(frame.get("data", {}) or {}, dict):
-            return _error_frame(errors.Malformed(
-                'A frame is {"method": "...", "data": {...}, "correlation_id": "..."}.'),
-                correlation_id)
+        if (
+            not isinstance(frame, dict)
+            or not isinstance(frame.get("method"), str)
+            or not isinstance(frame.get("data", {}) or {}, dict)
+        ):
+            return _error_frame(
+                errors.Malformed('A frame is {"method": "...", "data": {...}, "correlation_id": "..."}.'),
+                correlation_id,
+            )
         if frame.get("correlation_id") is not None and correlation_id is None:
             return _error_frame(errors.Malformed("correlation_id must be a short string."))
         return super().handle_websocket_request(socket_id, context_data, raw_req)

@@ -65,14 +65,26 @@ __all__ = [
     "model_path",
 ]
 
-LEARNED_CATEGORIES = ("suicide", "self_harm", "medical_danger", "violence_home", "sexual_abuse",
-                      "grooming_sextortion", "acute_threat", "someone_else")
+LEARNED_CATEGORIES = (
+    "suicide",
+    "self_harm",
+    "medical_danger",
+    "violence_home",
+    "sexual_abuse",
+    "grooming_sextortion",
+    "acute_threat",
+    "someone_else",
+)
 ANY = "any"
 LABELS = (ANY,) + LEARNED_CATEGORIES
 CATEGORY_LABELS = {
-    "suicide": "selvmord", "self_harm": "selvskading", "medical_danger": "akutt medisinsk fare",
-    "violence_home": "vold/omsorgssvikt hjemme", "sexual_abuse": "seksuelle overgrep",
-    "grooming_sextortion": "grooming/sextortion", "acute_threat": "akutt trussel nå",
+    "suicide": "selvmord",
+    "self_harm": "selvskading",
+    "medical_danger": "akutt medisinsk fare",
+    "violence_home": "vold/omsorgssvikt hjemme",
+    "sexual_abuse": "seksuelle overgrep",
+    "grooming_sextortion": "grooming/sextortion",
+    "acute_threat": "akutt trussel nå",
     "someone_else": "en annen i fare",
 }
 MODEL_FILE = "risk_model.npz"
@@ -83,6 +95,7 @@ COMMON_IDF = 2.5  # features in more than about a fifth of the examples never ex
 
 
 # --------------------------------------------------------------------------- features
+
 
 def example_text(messages: Sequence[str] | str) -> str:
     """The child's first messages as one text (a clause break between them)."""
@@ -127,7 +140,7 @@ def features(text: str, lexicon=None, opts: dict | None = None) -> list[str]:
             if n_len < n:
                 break
             for i in range(n_len - n + 1):
-                out.append("c:" + padded[i:i + n])
+                out.append("c:" + padded[i : i + n])
     if opts.get("last") and "\n" in text.strip():
         last = text.strip().rsplit("\n", 1)[1]
         out.extend("l:" + tok for tok in normalise(last).split(" ") if tok and tok != ".")
@@ -157,6 +170,7 @@ def _feature_term(name: str) -> str | None:
 
 # --------------------------------------------------------------------------- scoring
 
+
 @dataclass(frozen=True)
 class Scores:
     probs: dict[str, float]  # label -> probability
@@ -169,8 +183,15 @@ class Scores:
 class LearnedModel:
     """The exported model: pure numpy scoring of one text."""
 
-    def __init__(self, vocab: Sequence[str], idf: np.ndarray, coef: np.ndarray,
-                 intercept: np.ndarray, thresholds: dict[str, float], meta: dict):
+    def __init__(
+        self,
+        vocab: Sequence[str],
+        idf: np.ndarray,
+        coef: np.ndarray,
+        intercept: np.ndarray,
+        thresholds: dict[str, float],
+        meta: dict,
+    ):
         self.labels = tuple(meta["labels"])
         self.meta = meta
         self.uses_lexicon = bool(meta.get("uses_lexicon"))
@@ -271,6 +292,7 @@ class LearnedModel:
 
 # --------------------------------------------------------------------------- the combined screen
 
+
 class CombinedRiskScreen:
     """The lexicon and the learned model behind the :class:`RiskScreen` protocol.
 
@@ -308,8 +330,7 @@ class CombinedRiskScreen:
             # the lexicon's topics and the model's own vocabulary, never «quoted»
             matched = list(dict.fromkeys(topics + learned)) or ["modell"]
             reason = f"{reason_text(cat, matched, CATEGORY_LABELS.get(cat))} (p={scores.probs[cat]:.2f})"
-            findings.append(RiskFinding(category=cat, severity=severity, terms=terms + learned,
-                                        reason=reason[:500]))
+            findings.append(RiskFinding(category=cat, severity=severity, terms=terms + learned, reason=reason[:500]))
         return findings
 
 
@@ -324,6 +345,7 @@ class _Fixed:
 
 
 # --------------------------------------------------------------------------- data and training
+
 
 def stable_hash(text: str) -> int:
     return int.from_bytes(hashlib.sha1(normalise(text).encode()).digest()[:8], "big")
@@ -419,8 +441,7 @@ def _fit(docs: list[list[str]], y: np.ndarray, C: float, min_df: int):
         if len(set(y[keep, k].tolist())) < 2:  # a category with no examples: never found
             models.append(_Never(X.shape[1]))
             continue
-        m = LogisticRegression(C=C, class_weight="balanced", solver="liblinear", max_iter=1000,
-                               random_state=0)
+        m = LogisticRegression(C=C, class_weight="balanced", solver="liblinear", max_iter=1000, random_state=0)
         m.fit(X[keep], y[keep, k])
         models.append(m)
     return vec, models
@@ -470,9 +491,14 @@ def at_risk_score(p: np.ndarray, rule: str = "any"):
     return p[..., 0]
 
 
-def choose_thresholds(p: np.ndarray, y: np.ndarray, target_fpr: float = 0.05,
-                      category_recall: float = 0.97, high_fpr: float = 0.01,
-                      rule: str = "max") -> tuple[dict, float, dict]:
+def choose_thresholds(
+    p: np.ndarray,
+    y: np.ndarray,
+    target_fpr: float = 0.05,
+    category_recall: float = 0.97,
+    high_fpr: float = 0.01,
+    rule: str = "max",
+) -> tuple[dict, float, dict]:
     """Thresholds from out-of-fold probabilities of the TRAINING data.
 
     ``any``: the lowest threshold on :func:`at_risk_score` whose
@@ -485,12 +511,14 @@ def choose_thresholds(p: np.ndarray, y: np.ndarray, target_fpr: float = 0.05,
     score = at_risk_score(p, rule)
     neg = score[y[:, 0] == 0]
     pos = score[y[:, 0] == 1]
+
     def at_fpr(rate):
         if not len(neg):
             return 0.5
         s = np.sort(neg)[::-1]
         k = int(math.floor(rate * len(s)))  # k negatives may pass
         return float(s[k]) + 1e-9 if k < len(s) else 0.0
+
     t_any = at_fpr(target_fpr)
     thresholds = {ANY: t_any}
     flagged = score >= t_any
@@ -500,15 +528,27 @@ def choose_thresholds(p: np.ndarray, y: np.ndarray, target_fpr: float = 0.05,
             thresholds[cat] = 0.5
             continue
         thresholds[cat] = float(np.quantile(p[sel, k], 1 - category_recall))
-    info = {"cv_recall": float((pos >= t_any).mean()) if len(pos) else None,
-            "cv_fpr": float((neg >= t_any).mean()) if len(neg) else None,
-            "n_pos": int(len(pos)), "n_neg": int(len(neg))}
+    info = {
+        "cv_recall": float((pos >= t_any).mean()) if len(pos) else None,
+        "cv_fpr": float((neg >= t_any).mean()) if len(neg) else None,
+        "n_pos": int(len(pos)),
+        "n_neg": int(len(neg)),
+    }
     return thresholds, max(at_fpr(high_fpr), t_any), info
 
 
-def train(rows: Sequence[dict], lexicon=None, C: float = 30.0, min_df: int = 2, folds: int = 5,
-          target_fpr: float = 0.05, log=None, feature_opts: dict | None = None, rule: str = "max",
-          category_recall: float = 0.97) -> Trained:
+def train(
+    rows: Sequence[dict],
+    lexicon=None,
+    C: float = 30.0,
+    min_df: int = 2,
+    folds: int = 5,
+    target_fpr: float = 0.05,
+    log=None,
+    feature_opts: dict | None = None,
+    rule: str = "max",
+    category_recall: float = 0.97,
+) -> Trained:
     """Fit on ``rows`` only; thresholds from ``folds``-fold cross-validation on them."""
     opts = dict(FEATURES if feature_opts is None else feature_opts)
     texts = [example_text(r["messages"]) for r in rows]
@@ -518,11 +558,21 @@ def train(rows: Sequence[dict], lexicon=None, C: float = 30.0, min_df: int = 2, 
     oof = cross_val_scores(docs, y, C, min_df, folds)
     thresholds, high, info = choose_thresholds(_sigmoid(oof), y, target_fpr, category_recall, rule=rule)
     vec, models = _fit(docs, y, C, min_df)
-    info.update(C=C, min_df=min_df, folds=folds, n=len(rows), target_fpr=target_fpr, rule=rule,
-                category_recall=category_recall, seconds=round(time.perf_counter() - t0, 2))
+    info.update(
+        C=C,
+        min_df=min_df,
+        folds=folds,
+        n=len(rows),
+        target_fpr=target_fpr,
+        rule=rule,
+        category_recall=category_recall,
+        seconds=round(time.perf_counter() - t0, 2),
+    )
     if log:
-        log(f"trained on {len(rows)} examples in {info['seconds']} s; cross-validated on the training data:"
-            f" recall {info['cv_recall']:.3f} at FP {info['cv_fpr']:.3f}")
+        log(
+            f"trained on {len(rows)} examples in {info['seconds']} s; cross-validated on the training data:"
+            f" recall {info['cv_recall']:.3f} at FP {info['cv_fpr']:.3f}"
+        )
     return Trained(vec, models, thresholds, high, lexicon is not None, info, opts, rule)
 
 
@@ -534,15 +584,28 @@ def export(trained: Trained, path, extra: dict | None = None) -> Path:
     coef = np.column_stack([m.coef_.ravel() for m in trained.models]).astype(np.float32)
     intercept = np.array([m.intercept_[0] for m in trained.models], dtype=np.float64)
     idf = trained.vectorizer.idf_.astype(np.float32)
-    meta = {"format": FORMAT, "labels": list(LABELS), "thresholds": trained.thresholds,
-            "high_threshold": trained.high_threshold, "uses_lexicon": trained.uses_lexicon,
-            "features": trained.feature_opts or LEGACY_FEATURES, "rule": trained.rule,
-            "training": trained.info, **(extra or {})}
+    meta = {
+        "format": FORMAT,
+        "labels": list(LABELS),
+        "thresholds": trained.thresholds,
+        "high_threshold": trained.high_threshold,
+        "uses_lexicon": trained.uses_lexicon,
+        "features": trained.feature_opts or LEGACY_FEATURES,
+        "rule": trained.rule,
+        "training": trained.info,
+        **(extra or {}),
+    }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, vocab=np.array("\n".join(vocab)), idf=idf, coef=coef, intercept=intercept,
-                        meta=np.array(json.dumps(meta, sort_keys=True)))
+    np.savez_compressed(
+        tmp,
+        vocab=np.array("\n".join(vocab)),
+        idf=idf,
+        coef=coef,
+        intercept=intercept,
+        meta=np.array(json.dumps(meta, sort_keys=True)),
+    )
     os.replace(tmp, path)
     return path
 
@@ -552,11 +615,18 @@ def from_trained(trained: Trained) -> LearnedModel:
     vocab = trained.vectorizer.get_feature_names_out()
     coef = np.column_stack([m.coef_.ravel() for m in trained.models]).astype(np.float32)
     intercept = np.array([m.intercept_[0] for m in trained.models])
-    meta = {"format": FORMAT, "labels": list(LABELS), "thresholds": trained.thresholds,
-            "high_threshold": trained.high_threshold, "uses_lexicon": trained.uses_lexicon,
-            "features": trained.feature_opts or LEGACY_FEATURES, "rule": trained.rule}
-    return LearnedModel(list(vocab), trained.vectorizer.idf_.astype(np.float32), coef, intercept,
-                        trained.thresholds, meta)
+    meta = {
+        "format": FORMAT,
+        "labels": list(LABELS),
+        "thresholds": trained.thresholds,
+        "high_threshold": trained.high_threshold,
+        "uses_lexicon": trained.uses_lexicon,
+        "features": trained.feature_opts or LEGACY_FEATURES,
+        "rule": trained.rule,
+    }
+    return LearnedModel(
+        list(vocab), trained.vectorizer.idf_.astype(np.float32), coef, intercept, trained.thresholds, meta
+    )
 
 
 def iter_texts(rows: Iterable[dict]) -> list[str]:

@@ -518,8 +518,7 @@ class LexiconRiskScreen:
                 notes.append(self._joke_label)
             if notes:
                 reason += " (" + "; ".join(notes) + ")"
-            findings.append(RiskFinding(category=cat, severity=severity, terms=terms, reason=reason,
-                                        topics=topics))
+            findings.append(RiskFinding(category=cat, severity=severity, terms=terms, reason=reason, topics=topics))
         return findings
 
 

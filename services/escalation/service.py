@@ -1,4 +1,5 @@
 """The escalation service as a nameko service: wiring only."""
+
 import base64
 import logging
 import time
@@ -88,8 +89,10 @@ class EscalationService(ServiceBase):
     name = ev.ESCALATION
 
     db, dispatch, outbox = providers(ev.ESCALATION, metadata, outbox)
-    gauges = (domain.metrics_snapshot, {"open": observability.ESCALATIONS_OPEN,
-                                        "overdue": observability.ESCALATIONS_OVERDUE})
+    gauges = (
+        domain.metrics_snapshot,
+        {"open": observability.ESCALATIONS_OPEN, "overdue": observability.ESCALATIONS_OVERDUE},
+    )
     vault = VaultProvider()
     screen = WarmScreen()
 
@@ -101,14 +104,22 @@ class EscalationService(ServiceBase):
         data = ev.load(ev.CHAT, ev.MESSAGE_POSTED, payload)
         if data["sender"] != "child" or data["kind"] != "message":
             return
-        self.unit(domain.screen_message, self.screen, data["chat_id"], data["seq"],
-                  data["text"], data["counsellor_id"], None, self.vault, suspect=data["suspect"])
+        self.unit(
+            domain.screen_message,
+            self.screen,
+            data["chat_id"],
+            data["seq"],
+            data["text"],
+            data["counsellor_id"],
+            None,
+            self.vault,
+            suspect=data["suspect"],
+        )
 
     @event_handler(ev.CHAT, ev.DANGER_REPORTED)
     def on_danger_reported(self, payload):
         data = ev.load(ev.CHAT, ev.DANGER_REPORTED, payload)
-        self.unit(domain.self_report, data["chat_id"], data["in_danger"], data["counsellor_id"],
-                  data["suspect"])
+        self.unit(domain.self_report, data["chat_id"], data["in_danger"], data["counsellor_id"], data["suspect"])
 
     @event_handler(ev.QUEUE, ev.CHAT_ASSIGNED)
     def on_chat_assigned(self, payload):
@@ -124,8 +135,11 @@ class EscalationService(ServiceBase):
     def repeat_alerts(self):
         sent = self.unit(domain.due_alerts, alert_repeat_s(), alert_raise_s())
         if sent:
-            log.info("re-sent %d unacknowledged alert(s), %d raised to all supervisors",
-                     len(sent), sum(1 for a in sent if a["raised"]))
+            log.info(
+                "re-sent %d unacknowledged alert(s), %d raised to all supervisors",
+                len(sent),
+                sum(1 for a in sent if a["raised"]),
+            )
 
     @timer(interval=3600)
     def purge_screen_context(self):
@@ -134,8 +148,7 @@ class EscalationService(ServiceBase):
     @rpc
     def mark_risk(self, chat_id, at_risk, reason, actor, categories=None):
         """A counsellor's or supervisor's hand mark, kept as a labelled example."""
-        return self.unit(domain.record_correction, self.vault, chat_id, at_risk, reason, actor,
-                         categories)
+        return self.unit(domain.record_correction, self.vault, chat_id, at_risk, reason, actor, categories)
 
     @rpc
     def flags(self, chat_id):
@@ -156,13 +169,21 @@ class EscalationService(ServiceBase):
 
     @rpc
     def raise_escalation(self, chat_id, kind, details, actor, counsellor_id=None, facts=None):
-        return self.unit(domain.raise_escalation, self.vault, chat_id, kind, details, actor,
-                         counsellor_id, facts, config.helpline_name())
+        return self.unit(
+            domain.raise_escalation,
+            self.vault,
+            chat_id,
+            kind,
+            details,
+            actor,
+            counsellor_id,
+            facts,
+            config.helpline_name(),
+        )
 
     @rpc
     def update_escalation(self, escalation_id, actor, details=None, status=None, facts=None):
-        return self.unit(domain.update_escalation, self.vault, escalation_id, actor, details,
-                         status, facts)
+        return self.unit(domain.update_escalation, self.vault, escalation_id, actor, details, status, facts)
 
     @rpc
     def list_escalations(self, actor, status=None, kind=None, chat_id=None):
