@@ -576,6 +576,19 @@ def train(
     return Trained(vec, models, thresholds, high, lexicon is not None, info, opts, rule)
 
 
+def _meta(trained: Trained) -> dict:
+    """What a model says about itself, in the file and in memory alike."""
+    return {
+        "format": FORMAT,
+        "labels": list(LABELS),
+        "thresholds": trained.thresholds,
+        "high_threshold": trained.high_threshold,
+        "uses_lexicon": trained.uses_lexicon,
+        "features": trained.feature_opts or LEGACY_FEATURES,
+        "rule": trained.rule,
+    }
+
+
 def export(trained: Trained, path, extra: dict | None = None) -> Path:
     """Write the model as plain arrays (``numpy.savez_compressed``, no pickle)."""
     vocab = trained.vectorizer.get_feature_names_out()
@@ -584,17 +597,7 @@ def export(trained: Trained, path, extra: dict | None = None) -> Path:
     coef = np.column_stack([m.coef_.ravel() for m in trained.models]).astype(np.float32)
     intercept = np.array([m.intercept_[0] for m in trained.models], dtype=np.float64)
     idf = trained.vectorizer.idf_.astype(np.float32)
-    meta = {
-        "format": FORMAT,
-        "labels": list(LABELS),
-        "thresholds": trained.thresholds,
-        "high_threshold": trained.high_threshold,
-        "uses_lexicon": trained.uses_lexicon,
-        "features": trained.feature_opts or LEGACY_FEATURES,
-        "rule": trained.rule,
-        "training": trained.info,
-        **(extra or {}),
-    }
+    meta = {**_meta(trained), "training": trained.info, **(extra or {})}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
@@ -615,15 +618,7 @@ def from_trained(trained: Trained) -> LearnedModel:
     vocab = trained.vectorizer.get_feature_names_out()
     coef = np.column_stack([m.coef_.ravel() for m in trained.models]).astype(np.float32)
     intercept = np.array([m.intercept_[0] for m in trained.models])
-    meta = {
-        "format": FORMAT,
-        "labels": list(LABELS),
-        "thresholds": trained.thresholds,
-        "high_threshold": trained.high_threshold,
-        "uses_lexicon": trained.uses_lexicon,
-        "features": trained.feature_opts or LEGACY_FEATURES,
-        "rule": trained.rule,
-    }
+    meta = _meta(trained)
     return LearnedModel(
         list(vocab), trained.vectorizer.idf_.astype(np.float32), coef, intercept, trained.thresholds, meta
     )
