@@ -20,7 +20,12 @@ it only keeps the people who answer them from being shut out.
 Probes, pages and static files take no slot: they make no RPC (readiness pings
 are ours to answer even when overloaded), and sockets never come through here.
 """
+import logging
+import time
+
 from chatvakt import config
+
+log = logging.getLogger(__name__)
 
 # Routes that take a slot: the API. Its description (openapi) makes no RPC.
 ADMITTED_PREFIX = "/api/"
@@ -28,6 +33,9 @@ EXEMPT = frozenset({"/api/v1/openapi.json"})
 RESERVED = frozenset({("GET", "/api/v1/queue"), ("GET", "/api/v1/alerts")})
 
 RETRY_AFTER_S = 1
+# While shedding, one warning this often says how much, instead of one line per 503
+# (thousands a second, just when the process has no time to spare).
+WARN_EVERY_S = 10.0
 
 
 class Gate:
@@ -39,6 +47,8 @@ class Gate:
         self.reserve = max(0, int(reserve))
         self.in_use = 0
         self.reserve_in_use = 0
+        self.shed_count = 0
+        self.warned_at = None
 
     def take(self, reserved=False):
         """A slot ("main" or "reserve"), or None when the request must be shed."""
@@ -49,6 +59,15 @@ class Gate:
             self.reserve_in_use += 1
             return "reserve"
         return None
+
+    def shed(self, now=None):
+        """Count one request answered 503 overloaded; warn now and then."""
+        now = time.monotonic() if now is None else now
+        self.shed_count += 1
+        if self.warned_at is None or now - self.warned_at >= WARN_EVERY_S:
+            log.warning("overloaded: %d requests answered 503 since the last warning "
+                        "(%d in flight, limit %d)", self.shed_count, self.in_use, self.limit)
+            self.shed_count, self.warned_at = 0, now
 
     def give(self, slot):
         if slot == "main":

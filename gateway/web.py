@@ -70,10 +70,12 @@ def error_response(exc):
 
 
 def overloaded_response():
-    return json_response(
+    response = json_response(
         503, {"error": {"code": "overloaded",
                         "message": "We are very busy right now. Please try again in a moment."}},
         {"Retry-After": str(admission.RETRY_AFTER_S)})
+    response.shed = True
+    return response
 
 
 class ApiHandler(HttpRequestHandler):
@@ -110,7 +112,9 @@ class ApiHandler(HttpRequestHandler):
         # here, the cause is logged at error where it happened.
         # Probes and scrapes come every few seconds while nothing happens: debug
         # (a 503 from /readyz while the services start is an answer, not a fault).
-        quiet = self.url in QUIET_ROUTES and response.status_code in (200, 503)
+        # A request shed for overload is counted and warned of by admission.py, not line by line.
+        quiet = (self.url in QUIET_ROUTES and response.status_code in (200, 503)
+                 or getattr(response, "shed", False))
         level = (logging.DEBUG if quiet else logging.WARNING if response.status_code >= 500
                  else logging.INFO)
         log.log(level,
@@ -128,6 +132,7 @@ class ApiHandler(HttpRequestHandler):
         slot = gate.take(reserved=admission.reserved(request.method, self.url))
         if slot is None:
             metrics.ERRORS.labels(service="gateway", kind="overloaded").inc()
+            gate.shed()
             return overloaded_response()
         try:
             return self._run(request, context_data)

@@ -163,3 +163,12 @@ def test_the_default_is_half_the_worker_slots(monkeypatch):
     assert (gate.limit, gate.reserve) == (50, 6)
     monkeypatch.setenv("CHATVAKT_MAX_INFLIGHT", "8")
     assert (admission.gate_for(100).limit, admission.gate_for(100).reserve) == (8, 2)
+
+
+def test_shedding_warns_now_and_then_not_once_a_request(caplog):
+    gate = admission.Gate(1)
+    with caplog.at_level("WARNING", logger="gateway.admission"):
+        for second in range(25):
+            gate.shed(now=1000.0 + second)
+    assert len(caplog.records) == 3  # at 0, 10 and 20 s
+    assert "10 requests" in caplog.records[1].getMessage()
