@@ -557,8 +557,10 @@ async function submitMessage(event) {
 const BUSY_TRIES = 6;
 
 function busyWait(result, tries) {
+  // At least what the gateway asks, and longer each time (1, 2, 4 ... 30 s), so a long
+  // overload is not made worse by every page coming back each second.
   const asked = Number(result.response?.headers.get("Retry-After"));
-  const seconds = Number.isFinite(asked) && asked > 0 ? Math.min(asked, 30) : 2 ** tries;
+  const seconds = Math.min(30, Math.max(Number.isFinite(asked) ? asked : 1, 2 ** (tries - 1)));
   // A little jitter, so children shed together do not all come back in the same instant.
   return seconds * 1000 * (1 + Math.random() * 0.5);
 }
