@@ -108,7 +108,7 @@ def flood_notice_s():
 
 def max_inflight():
     """RPC-backed requests one gateway process serves at once (beyond: 503
-    overloaded); None leaves it to the gateway (half its worker slots)."""
+    overloaded); None leaves it to the gateway (3/4 of its worker slots)."""
     value = env_int("CHATVAKT_MAX_INFLIGHT", 0)
     return value if value > 0 else None
 

@@ -157,10 +157,10 @@ def test_probes_are_never_shed_and_staff_reads_have_a_reserve(container):
     assert shed[0].status_code == 503
 
 
-def test_the_default_is_half_the_worker_slots(monkeypatch):
+def test_the_default_is_three_quarters_of_the_worker_slots(monkeypatch):
     monkeypatch.delenv("CHATVAKT_MAX_INFLIGHT", raising=False)
     gate = admission.gate_for(100)
-    assert (gate.limit, gate.reserve) == (50, 6)
+    assert (gate.limit, gate.reserve) == (75, 9)
     monkeypatch.setenv("CHATVAKT_MAX_INFLIGHT", "8")
     assert (admission.gate_for(100).limit, admission.gate_for(100).reserve) == (8, 2)
 
