@@ -106,6 +106,13 @@ def flood_notice_s():
     return env_float("CHATVAKT_FLOOD_NOTICE_S", 5.0)
 
 
+def max_inflight():
+    """RPC-backed requests one gateway process serves at once (beyond: 503
+    overloaded); None leaves it to the gateway (3/4 of its worker slots)."""
+    value = env_int("CHATVAKT_MAX_INFLIGHT", 0)
+    return value if value > 0 else None
+
+
 # -- the process itself, its logs, and the environment its children inherit --
 
 def process_name(default=""):

@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 from chatvakt import errors
 from chatvakt.clock import parse_iso
 
-from . import metrics
+from . import admission, metrics
 from .ratelimit import http_throttle, token_key
 from .server import HardenedWebServer, limits
 
@@ -69,10 +69,20 @@ def error_response(exc):
     return json_response(500, {"error": {"code": "internal", "message": "Something went wrong on our side."}})
 
 
+def overloaded_response():
+    response = json_response(
+        503, {"error": {"code": "overloaded",
+                        "message": "We are very busy right now. Please try again in a moment."}},
+        {"Retry-After": str(admission.RETRY_AFTER_S)})
+    response.shed = True
+    return response
+
+
 class ApiHandler(HttpRequestHandler):
     """nameko's HTTP entrypoint, with our JSON results and error table."""
 
     server = HardenedWebServer()
+    gate = None  # one per process, shared by every route (admission.py)
 
     def __init__(self, method, url, expected_exceptions=(), **kwargs):
         super().__init__(method, url, expected_exceptions=expected_exceptions or CLIENT_ERRORS,
@@ -89,7 +99,7 @@ class ApiHandler(HttpRequestHandler):
             response = error_response(errors.RateLimited("Too many requests; slow down.",
                                                           retry_after=wait))
         else:
-            response = self._run(request, {"request_id": request_id})
+            response = self._admitted(request, {"request_id": request_id})
         response.headers["X-Request-Id"] = request_id
         # A child's transcript must not stay in the browser's cache after quick exit.
         response.headers.setdefault("Cache-Control", "no-store")
@@ -102,13 +112,32 @@ class ApiHandler(HttpRequestHandler):
         # here, the cause is logged at error where it happened.
         # Probes and scrapes come every few seconds while nothing happens: debug
         # (a 503 from /readyz while the services start is an answer, not a fault).
-        quiet = self.url in QUIET_ROUTES and response.status_code in (200, 503)
+        # A request shed for overload is counted and warned of by admission.py, not line by line.
+        quiet = (self.url in QUIET_ROUTES and response.status_code in (200, 503)
+                 or getattr(response, "shed", False))
         level = (logging.DEBUG if quiet else logging.WARNING if response.status_code >= 500
                  else logging.INFO)
         log.log(level,
                 "%s %s %s %.1fms request_id=%s", request.method, self.url, response.status_code,
                 elapsed * 1000, request_id)
         return response
+
+    def _admitted(self, request, context_data):
+        """_run within this process's bound on RPC-backed requests; beyond it, 503 at once."""
+        if not admission.admitted(request.method, self.url):
+            return self._run(request, context_data)
+        if ApiHandler.gate is None:
+            ApiHandler.gate = admission.gate_for(self.container.max_workers)
+        gate = ApiHandler.gate
+        slot = gate.take(reserved=admission.reserved(request.method, self.url))
+        if slot is None:
+            metrics.ERRORS.labels(service="gateway", kind="overloaded").inc()
+            gate.shed()
+            return overloaded_response()
+        try:
+            return self._run(request, context_data)
+        finally:
+            gate.give(slot)
 
     def _run(self, request, context_data):
         # nameko's HttpRequestHandler.handle_request, with our context data

@@ -552,11 +552,29 @@ async function submitMessage(event) {
   await send(item);
 }
 
+// A busy gateway (503 overloaded, 429) says when to come back: the message stays on the
+// screen as "sending" and goes again by itself, a few times, before it shows "Try again".
+const BUSY_TRIES = 6;
+
+function busyWait(result, tries) {
+  // At least what the gateway asks, and longer each time (1, 2, 4 ... 30 s), so a long
+  // overload is not made worse by every page coming back each second.
+  const asked = Number(result.response?.headers.get("Retry-After"));
+  const seconds = Math.min(30, Math.max(Number.isFinite(asked) ? asked : 1, 2 ** (tries - 1)));
+  // A little jitter, so children shed together do not all come back in the same instant.
+  return seconds * 1000 * (1 + Math.random() * 0.5);
+}
+
 async function send(item) {
   setStatus(item, "sending");
-  // The same client_msg_id on a retry: the gateway stores the message once.
-  const result = await api("POST", `/api/v1/chats/${state.chatId}/messages`,
-    { token: state.token, body: { text: item.text, client_msg_id: item.id } });
+  let result;
+  for (let tries = 1; ; tries += 1) {
+    // The same client_msg_id on a retry: the gateway stores the message once.
+    result = await api("POST", `/api/v1/chats/${state.chatId}/messages`,
+      { token: state.token, body: { text: item.text, client_msg_id: item.id } });
+    if ((result.status !== 503 && result.status !== 429) || tries >= BUSY_TRIES) break;
+    await new Promise((resume) => setTimeout(resume, busyWait(result, tries)));
+  }
   if (result.ok) {
     state.pending = state.pending.filter((other) => other !== item);
     if (!item.seq) {

@@ -1,0 +1,93 @@
+"""Bounded admission: how many RPC-backed requests one gateway process serves at once.
+
+Past saturation, a request that waits for a worker slot and then for the chat
+service's write lock only makes every other request slower: the delivered rate
+falls and latency grows without bound. So a process takes at most `limit` such
+requests at a time and answers the next one 503 `overloaded` with Retry-After
+at once, before it costs an RPC; the child's page keeps the message and sends
+it again. Accepted messages stay quick; the excess learns fast to come back.
+
+Three quarters of nameko's worker slots is the default (75 of 100): the rest
+stay free for the gateway's event handlers, which push every relayed message to
+the sockets (were requests to hold every slot, the pushes would queue behind
+them). Measured past saturation on a 2-core machine, 50 in flight cut the relay
+more than it shortened the tail, and 90 (no room left for pushes) did as well
+as any: the pushes are short and need few slots.
+
+A small reserve serves only staff reads of the waiting list and the alerts
+(the routes in RESERVED): during a flood of children's messages a counsellor
+must still see who waits and who is at risk, or no child gets taken at all.
+The reserve never serves a child's message, so it cannot starve the children;
+it only keeps the people who answer them from being shut out.
+
+Probes, pages and static files take no slot: they make no RPC (readiness pings
+are ours to answer even when overloaded), and sockets never come through here.
+"""
+import logging
+import time
+
+from chatvakt import config
+
+log = logging.getLogger(__name__)
+
+# Routes that take a slot: the API. Its description (openapi) makes no RPC.
+ADMITTED_PREFIX = "/api/"
+EXEMPT = frozenset({"/api/v1/openapi.json"})
+RESERVED = frozenset({("GET", "/api/v1/queue"), ("GET", "/api/v1/alerts")})
+
+RETRY_AFTER_S = 1
+# While shedding, one warning this often says how much, instead of one line per 503
+# (thousands a second, just when the process has no time to spare).
+WARN_EVERY_S = 10.0
+
+
+class Gate:
+    """A counter of slots in use, never waited on: take() says yes or no at once.
+    One process's green threads share it; nothing yields between look and count."""
+
+    def __init__(self, limit, reserve=0):
+        self.limit = max(1, int(limit))
+        self.reserve = max(0, int(reserve))
+        self.in_use = 0
+        self.reserve_in_use = 0
+        self.shed_count = 0
+        self.warned_at = None
+
+    def take(self, reserved=False):
+        """A slot ("main" or "reserve"), or None when the request must be shed."""
+        if self.in_use < self.limit:
+            self.in_use += 1
+            return "main"
+        if reserved and self.reserve_in_use < self.reserve:
+            self.reserve_in_use += 1
+            return "reserve"
+        return None
+
+    def shed(self, now=None):
+        """Count one request answered 503 overloaded; warn now and then."""
+        now = time.monotonic() if now is None else now
+        self.shed_count += 1
+        if self.warned_at is None or now - self.warned_at >= WARN_EVERY_S:
+            log.warning("overloaded: %d requests answered 503 since the last warning "
+                        "(%d in flight, limit %d)", self.shed_count, self.in_use, self.limit)
+            self.shed_count, self.warned_at = 0, now
+
+    def give(self, slot):
+        if slot == "main":
+            self.in_use -= 1
+        elif slot == "reserve":
+            self.reserve_in_use -= 1
+
+
+def admitted(method, route):
+    return route.startswith(ADMITTED_PREFIX) and route not in EXEMPT
+
+
+def reserved(method, route):
+    return (method, route) in RESERVED
+
+
+def gate_for(max_workers):
+    """The process's gate: CHATVAKT_MAX_INFLIGHT, else three quarters of the worker slots."""
+    limit = config.max_inflight() or max(1, max_workers * 3 // 4)
+    return Gate(limit, reserve=max(2, limit // 8))
