@@ -21,11 +21,12 @@ run: setup
 	@$(MAKE) -s broker WITH_MANAGEMENT=0
 	$(BIN)/chatvakt run
 
-# The architecture's import rules, ruff and mypy (configured in pyproject.toml).
-LINT_PATHS := chatvakt launcher services/*/domain.py
+# The architecture's import rules, ruff (lint and format, the whole tree) and
+# mypy on the kernel and every domain.py (all configured in pyproject.toml).
 lint: setup
 	$(BIN)/lint-imports
-	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy chatvakt services/*/domain.py
 
 # The broker-free tests: the kernel's, every service's and the gateway's own (under a minute).

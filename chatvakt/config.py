@@ -3,6 +3,7 @@
 API.md fixes the names AMQP_URI, GATEWAY_PORT, CHATVAKT_DATA, CHATVAKT_DB_URL
 and CHATVAKT_DEMO; the rest are ours and documented in the README.
 """
+
 import os
 from pathlib import Path
 
@@ -84,6 +85,7 @@ def retention_days():
 
 # -- issue 12: presence of waiting children, floods, push size -----------------
 
+
 def absent_grace_s():
     """A waiting child whose page has shown no sign of life (no socket, no
     request with its token) for longer than this leaves the queue."""
@@ -114,6 +116,7 @@ def max_inflight():
 
 
 # -- the process itself, its logs, and the environment its children inherit --
+
 
 def process_name(default=""):
     """This process's name in log lines: set by the launcher (chat, chat-2, gateway)."""

@@ -23,6 +23,7 @@ it only keeps the people who answer them from being shut out.
 Probes, pages and static files take no slot: they make no RPC (readiness pings
 are ours to answer even when overloaded), and sockets never come through here.
 """
+
 import logging
 import time
 
@@ -68,8 +69,12 @@ class Gate:
         now = time.monotonic() if now is None else now
         self.shed_count += 1
         if self.warned_at is None or now - self.warned_at >= WARN_EVERY_S:
-            log.warning("overloaded: %d requests answered 503 since the last warning "
-                        "(%d in flight, limit %d)", self.shed_count, self.in_use, self.limit)
+            log.warning(
+                "overloaded: %d requests answered 503 since the last warning (%d in flight, limit %d)",
+                self.shed_count,
+                self.in_use,
+                self.limit,
+            )
             self.shed_count, self.warned_at = 0, now
 
     def give(self, slot):

@@ -1,4 +1,5 @@
 """HTTP routes of a chat: what the child and the chat's counsellor call."""
+
 import secrets
 
 from chatvakt import errors
@@ -26,27 +27,38 @@ class ChatRoutes:
         except errors.RateLimited:
             metrics.ERRORS.labels(service="gateway", kind="chat_open_limited").inc()
             raise
-        started = self.chat.start_chat(gender=body["gender"], age=body["age"],
-                                       nickname=body["nickname"], message=body["message"],
-                                       source=seen["source"], suspect=seen["suspect"],
-                                       lang=body["lang"],
-                                       # only when answered: a chat replica from before
-                                       # issue 14 (rolling upgrade) still takes the call
-                                       **({"in_danger": body["in_danger"]}
-                                          if body["in_danger"] is not None else {}))
+        started = self.chat.start_chat(
+            gender=body["gender"],
+            age=body["age"],
+            nickname=body["nickname"],
+            message=body["message"],
+            source=seen["source"],
+            suspect=seen["suspect"],
+            lang=body["lang"],
+            # only when answered: a chat replica from before
+            # issue 14 (rolling upgrade) still takes the call
+            **({"in_danger": body["in_danger"]} if body["in_danger"] is not None else {}),
+        )
         token = self._tx(accounts.issue_child_token, started["chat_id"])
         position = None
         try:
             # The chat_started event enqueues too; asking directly lets us tell
             # the child their place at once. Both paths are idempotent.
-            position = self.queue.enqueue(started["chat_id"], started["started_at"],
-                                          body["gender"], body["age"], seen["source"], seen["suspect"])
+            position = self.queue.enqueue(
+                started["chat_id"], started["started_at"], body["gender"], body["age"], seen["source"], seen["suspect"]
+            )
         except errors.Unavailable:
             pass
-        return 201, {"chat_id": started["chat_id"], "token": token, "status": "waiting",
-                     "position": position.get("position") if position else None,
-                     "estimated_wait_s": position.get("estimated_wait_s") if position else None,
-                     "welcome": started["welcome"], "notice": position.get("notice") if position else None, "started_at": started["started_at"]}
+        return 201, {
+            "chat_id": started["chat_id"],
+            "token": token,
+            "status": "waiting",
+            "position": position.get("position") if position else None,
+            "estimated_wait_s": position.get("estimated_wait_s") if position else None,
+            "welcome": started["welcome"],
+            "notice": position.get("notice") if position else None,
+            "started_at": started["started_at"],
+        }
 
     @api("GET", "/api/v1/chats/<string:chat_id>")
     def get_chat(self, request, chat_id):
@@ -80,15 +92,28 @@ class ChatRoutes:
     @api("POST", "/api/v1/chats/<string:chat_id>/danger")
     def report_danger(self, request, chat_id):
         """issue 14: the child says later that they are in danger now."""
-        return self._child_says(request, chat_id, schemas.Danger(), "in_danger",
-                                ratelimit.danger_reports(), self.chat.report_danger,
-                                "Only the child says this; mark risk with /risk.")
+        return self._child_says(
+            request,
+            chat_id,
+            schemas.Danger(),
+            "in_danger",
+            ratelimit.danger_reports(),
+            self.chat.report_danger,
+            "Only the child says this; mark risk with /risk.",
+        )
 
     @api("POST", "/api/v1/chats/<string:chat_id>/lang")
     def set_lang(self, request, chat_id):
         """issue 13: the child's page switched language; the counsellor sees it."""
-        return self._child_says(request, chat_id, schemas.Lang(), "lang", ratelimit.lang_switches(),
-                                self.chat.set_lang, "Only the child's page says which language it is in.")
+        return self._child_says(
+            request,
+            chat_id,
+            schemas.Lang(),
+            "lang",
+            ratelimit.lang_switches(),
+            self.chat.set_lang,
+            "Only the child's page says which language it is in.",
+        )
 
     @api("POST", "/api/v1/chats/<string:chat_id>/risk")
     def mark_risk(self, request, chat_id):
@@ -102,8 +127,7 @@ class ChatRoutes:
             # Every counsellor sees the queue, so may mark a waiting chat; past
             # the queue only their own (404 otherwise), a supervisor any.
             self.chat.get_chat(chat_id, actor)
-        mark = self.escalation.mark_risk(chat_id, body["at_risk"], body["reason"], actor,
-                                         body["categories"])
+        mark = self.escalation.mark_risk(chat_id, body["at_risk"], body["reason"], actor, body["categories"])
         changed = waiting and bool(self.queue.mark_risk(chat_id, body["at_risk"]).get("changed"))
         return {**mark, "queue_changed": changed}
 
@@ -145,8 +169,7 @@ class ChatRoutes:
         body = read_json(request, schemas.EndChat())
         ended_by = body["reason"] if actor["role"] == "child" and body["reason"] == "quick_exit" else None
         chat = self.chat.end_chat(chat_id, actor, ended_by)
-        return {"status": public_status(chat["status"]), "outcome": chat["status"],
-                "ended_by": chat["ended_by"]}
+        return {"status": public_status(chat["status"]), "outcome": chat["status"], "ended_by": chat["ended_by"]}
 
     @api("POST", "/api/v1/chats/<string:chat_id>/typing")
     def typing_http(self, request, chat_id):

@@ -1,5 +1,6 @@
 """HTTP edge: JSON in and out, and the one table that turns errors into
 status codes (API.md, Conventions). No input a client can send gets a 500."""
+
 import json
 import logging
 import re
@@ -46,8 +47,9 @@ CLIENT_ERRORS = tuple(cls for cls, status, _ in STATUS if status < 500)
 
 
 def json_response(status, payload, headers=None):
-    return Response(json.dumps(payload, ensure_ascii=False), status=status,
-                    headers=headers or {}, mimetype="application/json")
+    return Response(
+        json.dumps(payload, ensure_ascii=False), status=status, headers=headers or {}, mimetype="application/json"
+    )
 
 
 def error_response(exc):
@@ -71,9 +73,10 @@ def error_response(exc):
 
 def overloaded_response():
     response = json_response(
-        503, {"error": {"code": "overloaded",
-                        "message": "We are very busy right now. Please try again in a moment."}},
-        {"Retry-After": str(admission.RETRY_AFTER_S)})
+        503,
+        {"error": {"code": "overloaded", "message": "We are very busy right now. Please try again in a moment."}},
+        {"Retry-After": str(admission.RETRY_AFTER_S)},
+    )
     response.shed = True
     return response
 
@@ -85,8 +88,7 @@ class ApiHandler(HttpRequestHandler):
     gate = None  # one per process, shared by every route (admission.py)
 
     def __init__(self, method, url, expected_exceptions=(), **kwargs):
-        super().__init__(method, url, expected_exceptions=expected_exceptions or CLIENT_ERRORS,
-                         **kwargs)
+        super().__init__(method, url, expected_exceptions=expected_exceptions or CLIENT_ERRORS, **kwargs)
 
     def handle_request(self, request):
         started = time.perf_counter()
@@ -96,16 +98,14 @@ class ApiHandler(HttpRequestHandler):
         if request.content_length and request.content_length > limits()["max_body"]:
             response = error_response(errors.TooLarge("The request body is too large."))
         elif (wait := _flooding(request)) is not None:
-            response = error_response(errors.RateLimited("Too many requests; slow down.",
-                                                          retry_after=wait))
+            response = error_response(errors.RateLimited("Too many requests; slow down.", retry_after=wait))
         else:
             response = self._admitted(request, {"request_id": request_id})
         response.headers["X-Request-Id"] = request_id
         # A child's transcript must not stay in the browser's cache after quick exit.
         response.headers.setdefault("Cache-Control", "no-store")
         elapsed = time.perf_counter() - started
-        metrics.HTTP_REQUESTS.labels(method=request.method, route=self.url,
-                                     status=str(response.status_code)).inc()
+        metrics.HTTP_REQUESTS.labels(method=request.method, route=self.url, status=str(response.status_code)).inc()
         metrics.HTTP_LATENCY.labels(route=self.url).observe(elapsed)
         # Our access log: the route's template, never the client's address or query.
         # A client's mistake is not ours: 4xx at info, 5xx (ours) at warning
@@ -113,13 +113,17 @@ class ApiHandler(HttpRequestHandler):
         # Probes and scrapes come every few seconds while nothing happens: debug
         # (a 503 from /readyz while the services start is an answer, not a fault).
         # A request shed for overload is counted and warned of by admission.py, not line by line.
-        quiet = (self.url in QUIET_ROUTES and response.status_code in (200, 503)
-                 or getattr(response, "shed", False))
-        level = (logging.DEBUG if quiet else logging.WARNING if response.status_code >= 500
-                 else logging.INFO)
-        log.log(level,
-                "%s %s %s %.1fms request_id=%s", request.method, self.url, response.status_code,
-                elapsed * 1000, request_id)
+        quiet = self.url in QUIET_ROUTES and response.status_code in (200, 503) or getattr(response, "shed", False)
+        level = logging.DEBUG if quiet else logging.WARNING if response.status_code >= 500 else logging.INFO
+        log.log(
+            level,
+            "%s %s %s %.1fms request_id=%s",
+            request.method,
+            self.url,
+            response.status_code,
+            elapsed * 1000,
+            request_id,
+        )
         return response
 
     def _admitted(self, request, context_data):
@@ -147,8 +151,9 @@ class ApiHandler(HttpRequestHandler):
             args, kwargs = self.get_entrypoint_parameters(request)
             self.check_signature(args, kwargs)
             event = Event()
-            self.container.spawn_worker(self, args, kwargs, context_data=context_data,
-                                        handle_result=partial(self.handle_result, event))
+            self.container.spawn_worker(
+                self, args, kwargs, context_data=context_data, handle_result=partial(self.handle_result, event)
+            )
             return self.response_from_result(event.wait())
         except Exception as exc:  # noqa: BLE001 - every error goes through the one table
             return self.response_from_exception(exc)
@@ -225,14 +230,17 @@ def check_json(value, max_depth=None):
         if isinstance(item, str):
             if not _utf8(item):
                 name = field or "_schema"
-                raise errors.Invalid("A text holds an invalid character.",
-                                     {name: ["Contains a lone UTF-16 surrogate."]})
+                raise errors.Invalid(
+                    "A text holds an invalid character.", {name: ["Contains a lone UTF-16 surrogate."]}
+                )
         elif isinstance(item, dict):
             for key, child in item.items():
                 name = field if field is not None else str(key)
                 if not _utf8(key):
-                    raise errors.Invalid("A field name holds an invalid character.",
-                                         {"_schema": ["A key contains a lone UTF-16 surrogate."]})
+                    raise errors.Invalid(
+                        "A field name holds an invalid character.",
+                        {"_schema": ["A key contains a lone UTF-16 surrogate."]},
+                    )
                 stack.append((child, depth + 1, name))
         elif isinstance(item, list):
             stack.extend((child, depth + 1, field) for child in item)
@@ -248,7 +256,7 @@ def _utf8(text):
 
 def _flat(messages):
     out = {}
-    for key, value in (messages.items() if isinstance(messages, dict) else [("_schema", messages)]):
+    for key, value in messages.items() if isinstance(messages, dict) else [("_schema", messages)]:
         if isinstance(value, dict):
             out[str(key)] = [f"{k}: {v}" for k, v in value.items()]
         elif isinstance(value, list):
@@ -274,8 +282,9 @@ def time_arg(request, name):
     except (TypeError, ValueError, OverflowError):
         raise errors.Invalid(f"{name} must be an ISO 8601 time.", {name: ["Not an ISO 8601 time."]}) from None
     if not EARLIEST_YEAR <= parsed.year <= LATEST_YEAR:
-        raise errors.Invalid(f"{name} is out of range.",
-                             {name: [f"Between the years {EARLIEST_YEAR} and {LATEST_YEAR}."]})
+        raise errors.Invalid(
+            f"{name} is out of range.", {name: [f"Between the years {EARLIEST_YEAR} and {LATEST_YEAR}."]}
+        )
     return raw
 
 

@@ -1,6 +1,7 @@
 """Bounded admission (gateway/admission.py) through the real request handler,
 with nameko's container stubbed: no broker. Each "RPC" is a green thread the
 test finishes by hand, with a result or an error."""
+
 import json
 import sys
 
