@@ -2,7 +2,8 @@
 # (nameko >= 2.14 no longer patches for plain pytest).
 import warnings
 
-warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
+# The message starts with a newline, which ".*" does not cross.
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 import eventlet  # noqa: E402
 
