@@ -25,10 +25,8 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-import urllib.parse  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import requests  # noqa: E402
 from nameko.standalone.events import event_dispatcher  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 
@@ -40,10 +38,10 @@ from chatvakt import events as ev  # noqa: E402
 from chatvakt.clock import iso, utcnow  # noqa: E402
 from chatvakt.numbers import percentile  # noqa: E402
 from launcher.stack import NAMEKO_CONFIG  # noqa: E402
+from tests.stack import amqp_uri as vhost_uri  # noqa: E402
+from tests.stack import create_vhost, delete_vhost  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-MANAGEMENT = os.environ.get("RABBIT_MANAGEMENT", "http://127.0.0.1:15672")
-AUTH = ("guest", "guest")
 CHILDREN = int(os.environ.get("BENCH_QUEUE_CHILDREN", "1000"))
 COUNSELLORS = int(os.environ.get("BENCH_QUEUE_COUNSELLORS", "50"))
 CAPACITY = 10
@@ -52,23 +50,6 @@ CAPACITY = 10
 def nameko_run(target):
     """The command that runs one nameko service class as `make run` does."""
     return [sys.executable, "-m", "nameko", "run", "--config", NAMEKO_CONFIG, target]
-
-
-def _vhost():
-    name = f"chatvakt_qbench_{secrets.token_hex(4)}"
-    quoted = urllib.parse.quote(name, safe="")
-    requests.put(f"{MANAGEMENT}/api/vhosts/{quoted}", auth=AUTH, timeout=10).raise_for_status()
-    requests.put(
-        f"{MANAGEMENT}/api/permissions/{quoted}/guest",
-        auth=AUTH,
-        timeout=10,
-        json={"configure": ".*", "write": ".*", "read": ".*"},
-    ).raise_for_status()
-    return name, f"amqp://guest:guest@127.0.0.1:5672/{quoted}"
-
-
-def _drop_vhost(name):
-    requests.delete(f"{MANAGEMENT}/api/vhosts/{urllib.parse.quote(name, safe='')}", auth=AUTH, timeout=10)
 
 
 def _start_queue(uri, data, replicas, db_url):
@@ -119,7 +100,8 @@ def _concurrently(config, count, fn):
 def run(amqp_uri=None, children=CHILDREN, counsellors=COUNSELLORS, replicas=1, db_url=None):
     vhost = None
     if amqp_uri is None:
-        vhost, amqp_uri = _vhost()
+        vhost = create_vhost("chatvakt_qbench")
+        amqp_uri = vhost_uri(vhost)
     config = {"AMQP_URI": amqp_uri, "serializer": "json"}
     data = Path(tempfile.mkdtemp(prefix="chatvakt-qbench-"))
     procs = _start_queue(amqp_uri, data, replicas, db_url or os.environ.get("BENCH_QUEUE_DB_URL"))
@@ -207,7 +189,7 @@ def run(amqp_uri=None, children=CHILDREN, counsellors=COUNSELLORS, replicas=1, d
             except subprocess.TimeoutExpired:
                 proc.kill()
         if vhost:
-            _drop_vhost(vhost)
+            delete_vhost(vhost)
 
     def ms(v):
         return round(v * 1000, 2)
