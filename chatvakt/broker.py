@@ -124,6 +124,17 @@ def _no_ack_where_nothing_is_redelivered(queue_consumer_cls, reply_listener_cls)
     is a frame and a send() of its own, per message: 2 of the gateway's
     per-message sends to the broker (issue 16). kombu's Message.ack does
     nothing for a no-ack consumer, so nameko's ack calls stay as they are.
+
+    kombu's check is not enough, though: it asks whether the delivery's
+    consumer tag is a no-ack one, and a cancelled consumer's tag is forgotten.
+    A stopping container cancels its consumers, then acks (or requeues) what
+    its last workers took, and an ack of a delivery the broker never tracked
+    is a channel error (PRECONDITION_FAILED, unknown delivery tag). The
+    consumer then reconnected in the middle of nameko's stop, which waited
+    for it for good: a SIGTERMed gateway served on for minutes instead of
+    exiting (the rolling restart test). So each such delivery is marked when
+    it arrives, and nameko's ack and requeue leave a marked one alone: it is
+    gone from the broker already, as no-ack means.
     """
     original = queue_consumer_cls.get_consumers
 
@@ -133,10 +144,37 @@ def _no_ack_where_nothing_is_redelivered(queue_consumer_cls, reply_listener_cls)
         for provider, consumer in self._consumers.items():
             queue = getattr(provider, "queue", None)
             if isinstance(provider, reply_listener_cls) or (queue is not None and queue.auto_delete):
-                consumer.no_ack = True
+                without_acks(consumer)
         return consumers
 
     queue_consumer_cls.get_consumers = get_consumers
+    for name in ("ack_message", "requeue_message"):
+        _skip_marked(queue_consumer_cls, name)
+
+
+NO_ACK_MARK = "chatvakt_no_ack"
+
+
+def _mark(_body, message):
+    setattr(message, NO_ACK_MARK, True)
+
+
+def without_acks(consumer):
+    """Make a kombu Consumer (not started yet) consume without acks, marking each delivery."""
+    consumer.no_ack = True
+    consumer.callbacks.insert(0, _mark)
+    return consumer
+
+
+def _skip_marked(cls, name):
+    original = getattr(cls, name)
+
+    @functools.wraps(original)
+    def guarded(self, message):
+        if not getattr(message, NO_ACK_MARK, False):
+            original(self, message)
+
+    setattr(cls, name, guarded)
 
 
 _installed: list[bool] = []

@@ -1,4 +1,5 @@
-"""AMQP_URI with several nodes, the masking of passwords and the queue type (chatvakt/broker.py); no broker."""
+"""AMQP_URI with several nodes, the masking of passwords, the queue type and the
+acks nameko makes (chatvakt/broker.py); the last test on the real broker."""
 
 import pytest
 from kombu import Queue
@@ -63,3 +64,36 @@ def test_an_ack_on_a_connection_reset_by_a_killed_node_is_a_warning(caplog):
     QueueConsumer.requeue_message(None, message)
     assert "ConnectionResetError" in caplog.text
     assert "s3cret" not in caplog.text
+
+
+def test_a_stopping_consumer_acks_nothing_it_took_without_acks():
+    # A SIGTERMed gateway cancelled its broadcast consumers (kombu then forgets
+    # that their tags were no-ack) and acked a push it had taken without ack:
+    # the broker closed the channel (unknown delivery tag) and nameko's stop
+    # waited on the reconnected consumer for minutes (the rolling restart test).
+    from kombu import Connection, Consumer, Exchange, Producer
+    from nameko.messaging import QueueConsumer
+
+    from tests.stack import amqp_uri, create_vhost, delete_vhost
+
+    broker.install()
+    vhost = create_vhost()
+    try:
+        with Connection(amqp_uri(vhost)) as connection:
+            channel = connection.channel()
+            queue = Queue("pushes", Exchange("x", type="topic"), routing_key="#", auto_delete=True, channel=channel)
+            queue.declare()
+            for _ in range(2):
+                Producer(connection.default_channel).publish({}, exchange="x", routing_key="k")
+            taken = []
+            consumer = broker.without_acks(Consumer(channel, [queue], callbacks=[lambda _b, m: taken.append(m)]))
+            with consumer:
+                while len(taken) < 2:
+                    connection.drain_events(timeout=5)
+            # the consumer is cancelled now (and its auto-delete queue gone), as a stopping container's are
+            QueueConsumer.ack_message(None, taken[0])
+            QueueConsumer.requeue_message(None, taken[1])
+            channel.queue_declare("probe", auto_delete=True)  # PreconditionFailed if the channel was closed
+            assert channel.is_open
+    finally:
+        delete_vhost(vhost)
