@@ -55,20 +55,16 @@ def broker_reachable(uri, timeout=2.0):
     return False
 
 
-def wait_ready(port, timeout=90.0, procs=None):
-    deadline = time.monotonic() + timeout
-    url = f"http://127.0.0.1:{port}/readyz"
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return True
-        except Exception as exc:  # noqa: BLE001 - not up yet
-            last = exc
-        time.sleep(0.3)
-    print(f"chatvakt: the stack did not become ready in {timeout:.0f} s ({last})", file=sys.stderr)
-    return False
+def ready(port, timeout=1.0):
+    """(True, None) when the gateway's /readyz answers 200, else (False, why)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=timeout) as response:
+            return response.status == 200, None
+    except Exception as exc:  # noqa: BLE001 - not up yet
+        return False, exc
+
+
+READY_WARN_S = 90.0
 
 
 class Process:
@@ -177,8 +173,7 @@ def run(replicas=1):
     for proc in procs:
         proc.start()
 
-    ready = wait_ready(port, procs=procs)
-    if ready and not stopping:
+    def announce():
         gateways = counts["gateway"]
         pages = (
             "\n".join(f"  gateway {i + 1}: http://127.0.0.1:{port + i}/" for i in range(gateways))
@@ -203,8 +198,24 @@ chatvakt is running.
             flush=True,
         )
 
+    # One loop from the first moment: a process that dies while the stack is
+    # still starting is restarted too (the loop once began only after a 90 s
+    # wait for /readyz, so a service stopped in that window stayed down for
+    # the rest of it).
+    started = time.monotonic()
+    announced = warned = False
+    last_probe = 0.0
     try:
         while not stopping:
+            if not announced and time.monotonic() - last_probe >= 0.3:
+                last_probe = time.monotonic()
+                up, why = ready(port)
+                if up:
+                    announced = True
+                    announce()
+                elif not warned and last_probe - started > READY_WARN_S:
+                    warned = True
+                    print(f"chatvakt: the stack is not ready after {READY_WARN_S:.0f} s ({why})", file=sys.stderr)
             for proc in procs:
                 if not proc.alive():
                     # Back off when a process keeps dying at start.

@@ -89,7 +89,7 @@ class Stack:
     def amqp_uri(self):
         return self.broker_uri or amqp_uri(self.vhost)
 
-    def start(self, timeout=120):
+    def start(self, timeout=120, wait=True):
         self.vhost = None if self.broker_uri else create_vhost()
         from launcher.stack import parse_replicas
 
@@ -128,6 +128,8 @@ class Stack:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        if not wait:
+            return self
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
