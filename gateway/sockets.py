@@ -12,7 +12,8 @@ can send (each one a worker). Ours:
   object with a string `method`;
 - throttles each socket to CHATVAKT_WS_RATE frames a second (burst
   CHATVAKT_WS_BURST): a frame over the limit gets a `RateLimited` error
-  result without running a worker, and a socket that keeps flooding is
+  result without running a worker, and a socket that keeps flooding
+  (CHATVAKT_WS_FLOOD_CLOSE refusals with no quiet second between) is
   closed (1008). Every socket is served by its own green thread, one frame
   at a time, so one client's garbage never touches another's socket;
 - closes (1008) a socket that has not authenticated (the `auth` call) within
@@ -53,6 +54,9 @@ from .web import CLIENT_ERRORS, check_json, json_response
 log = logging.getLogger(__name__)
 
 
+FLOOD_QUIET_S = 1.0
+
+
 @cache
 def limits():
     """Read once per process, as the edge's (server.limits)."""
@@ -62,7 +66,7 @@ def limits():
             "max_message": config.env_int("CHATVAKT_WS_MAX_MESSAGE", 16 * 1024),
             "rate": config.env_float("CHATVAKT_WS_RATE", 20.0),
             "burst": config.env_float("CHATVAKT_WS_BURST", 40.0),
-            # Refused frames in a row before we give up on the socket.
+            # Refused frames with no quiet second between before we give up on the socket.
             "flood_close": config.env_int("CHATVAKT_WS_FLOOD_CLOSE", 200),
             "auth_timeout": config.env_float("CHATVAKT_WS_AUTH_TIMEOUT_S", 10.0),
             "ping": config.env_float("CHATVAKT_WS_PING_S", 20.0),
@@ -261,7 +265,7 @@ class GuardedWebSocketServer(WebSocketServer):
         def handler(ws):
             socket_id, context_data = self.add_websocket(ws, initial_context_data)
             bucket = Bucket(lim["rate"], lim["burst"])
-            refused = 0
+            refused, last_refused = 0, 0.0
             heard = ws.socket = _Heard(ws.socket)
             watched = _watchdog.add(ws, heard, context_data, lim)
             try:
@@ -271,6 +275,13 @@ class GuardedWebSocketServer(WebSocketServer):
                     if raw is None:
                         break
                     if not bucket.take():
+                        # Counted until a second passes without a refusal: a flooder
+                        # the bucket lets through now and then (the gateway slowed
+                        # down, or the client sends just over the rate) is still one.
+                        now = time.monotonic()
+                        if now - last_refused > FLOOD_QUIET_S:
+                            refused = 0
+                        last_refused = now
                         refused += 1
                         if refused >= lim["flood_close"]:
                             metrics.ERRORS.labels(service="gateway", kind="ws_flood_closed").inc()
@@ -280,7 +291,6 @@ class GuardedWebSocketServer(WebSocketServer):
                             _error_frame(errors.RateLimited("Too many frames; slow down.", retry_after=bucket.wait()))
                         )
                         continue
-                    refused = 0
                     ws.send(self.handle_websocket_request(socket_id, context_data, raw))
             except Exception as exc:  # noqa: BLE001 - eventlet's parser raises a client's error as anything
                 # The client went away, or broke the protocol: theirs, not ours.
