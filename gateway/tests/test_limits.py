@@ -94,7 +94,8 @@ def test_suspect_after_the_flood_threshold_and_source_is_a_short_hash(replicas, 
     seen = [tx(replicas[0], limits.open_chat, "203.0.113.7", now=NOW + i) for i in range(12)]
     assert [s["suspect"] for s in seen] == [False] * 10 + [True] * 2
     assert len({s["source"] for s in seen}) == 1
-    assert len(seen[0]["source"]) == 16 and "203" not in seen[0]["source"]
+    # A salted hash in hex: it could hold "203" by chance (it once did), never the address.
+    assert len(seen[0]["source"]) == 16 and set(seen[0]["source"]) <= set("0123456789abcdef")
     # Ten minutes later the window starts again.
     later = tx(replicas[0], limits.open_chat, "203.0.113.7", now=NOW + 700)
     assert later["suspect"] is False
