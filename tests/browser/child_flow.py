@@ -125,6 +125,18 @@ class Counsellor:
 def child_page(run, browser, label, viewport, phone=True):
     """The child's page in a context of its own, opened at the start."""
     ctx, page = run.open(browser, label, **viewport_options(viewport, phone))
+    # The socket passes through as it is; a test may push a frame of its own to
+    # the page (page.chatvakt_push) as if the gateway had sent it.
+    routes = []
+
+    def through(ws):
+        ws.connect_to_server()
+        routes.append(ws)
+
+    page.route_web_socket("**/ws", through)
+    page.chatvakt_push = lambda event, data: routes[-1].send(
+        json.dumps({"type": "event", "event": event, "data": data})
+    )
     page.goto(f"{run.url}/")
     return ctx, page
 
@@ -247,6 +259,13 @@ def states(run, browser, counsellor, size, viewport, phone, keyboard_h):
 
     # -- an active chat of 50 messages
     counsellor.take(chat_id)
+    expect(page.locator("#counsellor-line")).to_be_visible()
+    # A place in the queue computed before the take can reach the page after it
+    # (queue changes and assignments come on separate queues): the child who is
+    # talking must not be told "you are next in the queue" again.
+    page.chatvakt_push("queue.position", {"chat_id": chat_id, "position": 1, "estimated_wait_s": None, "notice": None})
+    page.wait_for_timeout(800)
+    expect(page.locator("#waiting")).to_be_hidden()
     expect(page.locator("#counsellor-line")).to_be_visible()
     child_api = requests.Session()
     child_api.headers["Authorization"] = f"Bearer {token}"

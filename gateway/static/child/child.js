@@ -293,8 +293,12 @@ function onEvent(name, data) {
   if (name === "chat.message") {
     addMessage(data, true);
   } else if (name === "queue.position") {
+    if (isOver()) return;
     state.queue = { position: data.position, estimated_wait_s: data.estimated_wait_s, notice: data.notice };
-    if (state.status !== "waiting" && !isOver()) state.status = "waiting";
+    // Queue changes and assignments reach the gateway on queues of their own, so
+    // a place in the queue may be pushed after the chat was taken: never take a
+    // talking child back to the queue on a push; ask the server which is true.
+    if (state.status !== "waiting") { sync(); return; }
     renderQueue();
   } else if (name === "chat.assigned") {
     state.status = "active";
