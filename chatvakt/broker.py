@@ -177,12 +177,36 @@ def _skip_marked(cls, name):
     setattr(cls, name, guarded)
 
 
+STOP_POLL_S = 0.1
+
+
+def _prompt_stop(queue_consumer_cls):
+    """Let nameko's consumer thread look at requests to stop ten times a second.
+
+    The thread waits for a frame up to kombu's safety_interval (1 s) before it
+    looks at providers asking to leave, and a container's stop passes that wait
+    three times over (its entrypoints, then the RPC reply listener, then the
+    consumer itself): an idle service took about 3.7 s to exit on SIGTERM,
+    which a rolling restart, a pod's termination and every test stack's
+    teardown waited for. A frame still ends the wait at once; the shorter one
+    only costs an idle process ten wake-ups a second.
+    """
+    original = queue_consumer_cls.consume
+
+    @functools.wraps(original)
+    def consume(self, *args, **kwargs):
+        kwargs.setdefault("safety_interval", STOP_POLL_S)
+        return original(self, *args, **kwargs)
+
+    queue_consumer_cls.consume = consume
+
+
 _installed: list[bool] = []
 
 
 def install():
-    """Patch nameko 2.14's three queue declarations, its URL masking and its
-    acks on a lost connection.
+    """Patch nameko 2.14's three queue declarations, its URL masking, its
+    acks on a lost connection and on no-ack queues, and how soon it stops.
 
     nameko has no option for queue arguments: RpcConsumer, EventHandler and
     ReplyListener build their kombu Queue in setup(). We wrap each setup and
@@ -220,4 +244,5 @@ def install():
     _survive_lost_connection(QueueConsumer, "ack_message")
     _survive_lost_connection(QueueConsumer, "requeue_message")
     _no_ack_where_nothing_is_redelivered(QueueConsumer, ReplyListener)
+    _prompt_stop(QueueConsumer)
     _installed.append(True)

@@ -97,3 +97,41 @@ def test_a_stopping_consumer_acks_nothing_it_took_without_acks():
             assert channel.is_open
     finally:
         delete_vhost(vhost)
+
+
+def test_a_stopping_service_is_gone_within_a_second_and_a_half():
+    # It waited three times for kombu's 1 s drain timeout (about 3.7 s for a
+    # service of ours): rolling restarts, pods' terminations and every test
+    # stack's teardown waited with it.
+    import time
+
+    from nameko.containers import ServiceContainer
+    from nameko.events import event_handler
+    from nameko.rpc import RpcProxy, rpc
+
+    from tests.stack import amqp_uri, create_vhost, delete_vhost
+
+    broker.install()
+
+    class Probe:
+        name = "probe"
+        other = RpcProxy("nobody")
+
+        @rpc
+        def ping(self):
+            return True
+
+        @event_handler("somewhere", "something")
+        def on_something(self, payload):
+            pass
+
+    vhost = create_vhost()
+    try:
+        container = ServiceContainer(Probe, {"AMQP_URI": amqp_uri(vhost)})
+        container.start()
+        started = time.monotonic()
+        container.stop()
+        took = time.monotonic() - started
+        assert took < 1.5, f"the service took {took:.2f} s to stop"
+    finally:
+        delete_vhost(vhost)
