@@ -13,14 +13,24 @@ pytestmark = pytest.mark.e2e
 IDLE_S = 10
 
 
-def _idle_output(tmp_path, **env):
-    stack = Stack(tmp_path, env=env)
-    stack.start()
+@pytest.fixture(scope="module")
+def idle_outputs(tmp_path_factory):
+    """Two stacks idle side by side for IDLE_S: as `make run` (no LOG_FORMAT,
+    no LOG_LEVEL) and with LOG_FORMAT=json at INFO; what each wrote."""
+    stacks = {
+        "readable": Stack(tmp_path_factory.mktemp("readable"), env={"LOG_FORMAT": None, "LOG_LEVEL": None}),
+        "json": Stack(tmp_path_factory.mktemp("json"), env={"LOG_FORMAT": "json", "LOG_LEVEL": "INFO"}),
+    }
     try:
+        for stack in stacks.values():
+            stack.start(wait=False)
+        for stack in stacks.values():
+            assert stack.wait_ready(120), f"not ready; see {stack.log_path}"
         time.sleep(IDLE_S)
-        return stack.logs()
+        return {name: stack.logs() for name, stack in stacks.items()}
     finally:
-        stack.stop()
+        for stack in stacks.values():
+            stack.stop()
 
 
 def _json_lines(text):
@@ -33,10 +43,8 @@ def _json_lines(text):
     return [line for line in found if isinstance(line, dict)]
 
 
-def test_an_idle_stack_is_quiet_and_readable(tmp_path, monkeypatch):
-    monkeypatch.delenv("LOG_FORMAT", raising=False)
-    monkeypatch.delenv("LOG_LEVEL", raising=False)
-    out = _idle_output(tmp_path, LOG_FORMAT=None, LOG_LEVEL=None)  # as `make run`
+def test_an_idle_stack_is_quiet_and_readable(idle_outputs):
+    out = idle_outputs["readable"]
     lines = [line for line in out.splitlines() if line.strip()]
     assert "chatvakt is running." in out
     assert "Eventlet is deprecated" not in out and "pkg_resources" not in out
@@ -45,9 +53,8 @@ def test_an_idle_stack_is_quiet_and_readable(tmp_path, monkeypatch):
     assert len(lines) <= 15, lines
 
 
-def test_json_lines_when_asked(tmp_path, monkeypatch):
-    monkeypatch.setenv("LOG_FORMAT", "json")
-    out = _idle_output(tmp_path, LOG_FORMAT="json", LOG_LEVEL="INFO")
+def test_json_lines_when_asked(idle_outputs):
+    out = idle_outputs["json"]
     lines = _json_lines(out)
     assert lines and all({"ts", "level", "service", "msg"} <= set(line) for line in lines)
     # timers and health checks are at debug: an idle stack says little even at INFO
