@@ -29,8 +29,16 @@ COUNSELLOR_TOKEN_TTL = dt.timedelta(hours=14)  # a night's shift and then some
 CHILD_TOKEN_TTL = dt.timedelta(days=2)
 
 _hasher = PasswordHasher()
-# Verifying against this when the username is unknown keeps the answer time the same.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(8))
+_dummy: list[str] = []
+
+
+def _dummy_hash():
+    """Verifying against this when the username is unknown keeps the answer
+    time the same. Made on first use, not at import: a hash is ~160 ms of CPU
+    that the launcher and every gateway process paid at start."""
+    if not _dummy:
+        _dummy.append(_hasher.hash(secrets.token_hex(8)))
+    return _dummy[0]
 
 
 def _digest(token):
@@ -97,7 +105,7 @@ def password_matches(password_hash, password):
     """Argon2 verify; an unknown account is checked against a dummy hash so it
     costs the same time as a known one. Blocking: call through `offload`."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
