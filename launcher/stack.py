@@ -153,11 +153,6 @@ def run(replicas=1):
             file=sys.stderr,
         )
         return 2
-    # Each service creates and migrates its own database at start; the gateway's
-    # is made here first so the demo accounts exist before anyone logs in.
-    if config.env("CHATVAKT_DEMO", "1") != "0":
-        ensure_demo_accounts()
-
     procs = [
         Process(name, replica, build_env(name, replica, port))
         for name in MODULES
@@ -170,8 +165,18 @@ def run(replicas=1):
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    # Each service creates and migrates its own database at start. The
+    # gateway's is made here, between the services' start and the gateway's,
+    # so the demo accounts exist before anyone can log in while the services
+    # load meanwhile (the accounts' hashing took a second before any started).
     for proc in procs:
-        proc.start()
+        if proc.name != "gateway":
+            proc.start()
+    if config.env("CHATVAKT_DEMO", "1") != "0":
+        ensure_demo_accounts()
+    for proc in procs:
+        if proc.name == "gateway":
+            proc.start()
 
     def announce():
         gateways = counts["gateway"]
