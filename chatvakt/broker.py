@@ -35,6 +35,7 @@ moment are lost: the caller times out (503) and the client retries with its
 client_msg_id, which the chat service deduplicates.
 """
 
+import contextlib
 import functools
 import logging
 import re
@@ -201,12 +202,106 @@ def _prompt_stop(queue_consumer_cls):
     queue_consumer_cls.consume = consume
 
 
+def _lean_rpc_publishing():
+    """RPC requests and replies are transient, and replies go without confirms.
+
+    An RPC has a deadline (gateway/remote.py): a request or a reply that a
+    broker restart loses ends as a timeout, 503, and the client sends again
+    with its client_msg_id, which the chat service deduplicates. Persisting
+    them buys nothing, while it costs the broker a write per message, and a
+    reply's confirm costs the replying worker a wait and a read (issue 16).
+    Requests keep their confirms: nameko needs them to tell a caller at once
+    that no service consumes the request (UnknownService, 503).
+
+    And nameko builds a kombu Connection for every publish only to find its
+    pooled producer; the Connection (which parses the URI) is kept per key.
+    A quorum queue keeps every message on disk whatever its delivery mode.
+    """
+    import nameko.amqp.publish as publish
+    from nameko.amqp.publish import Publisher
+    from nameko.constants import DEFAULT_TRANSPORT_OPTIONS, NON_PERSISTENT
+    from nameko.rpc import MethodProxy, Responder
+
+    class RequestPublisher(Publisher):
+        delivery_mode = NON_PERSISTENT
+
+    class ReplyPublisher(Publisher):
+        delivery_mode = NON_PERSISTENT
+        use_confirms = False
+
+    MethodProxy.publisher_cls = RequestPublisher
+    Responder.publisher_cls = ReplyPublisher
+
+    keys: dict = {}
+    Connection = publish.Connection
+    producers = publish.producers
+
+    @contextlib.contextmanager
+    def get_producer(amqp_uri, confirms=True, ssl=None, login_method=None, transport_options=None):
+        options = dict(DEFAULT_TRANSPORT_OPTIONS if transport_options is None else transport_options)
+        options["confirm_publish"] = confirms
+        key = (amqp_uri, repr(ssl), login_method, repr(sorted(options.items())))
+        conn = keys.get(key)
+        if conn is None:
+            conn = keys[key] = Connection(amqp_uri, transport_options=options, ssl=ssl, login_method=login_method)
+        with producers[conn].acquire(block=True) as producer:
+            yield producer
+
+    publish.get_producer = get_producer
+
+
+READ_AHEAD = 65536
+
+
+class _ReadAhead:
+    """A socket's recv that asks the kernel for up to READ_AHEAD bytes at a
+    time and hands them out as asked.
+
+    py-amqp reads a frame in three exact reads (its header, its payload, its
+    end byte), and a delivered message is three frames: nine recv calls, each
+    a system call and a pass through eventlet's hub, for one message that
+    arrived in one segment (issue 16). A timeout or an error comes from the
+    socket as before and leaves what was read ahead in place.
+    """
+
+    __slots__ = ("_recv", "_data", "_at")
+
+    def __init__(self, recv):
+        self._recv = recv
+        self._data = b""
+        self._at = 0
+
+    def __call__(self, n):
+        if self._at >= len(self._data):
+            data = self._recv(max(n, READ_AHEAD))
+            if not data:
+                return data  # the peer closed: py-amqp raises on it
+            self._data, self._at = data, 0
+        chunk = self._data[self._at : self._at + n]
+        self._at += len(chunk)
+        return chunk
+
+
+def _read_ahead():
+    from amqp.transport import TCPTransport
+
+    original = TCPTransport._setup_transport
+
+    @functools.wraps(original)
+    def setup(self):
+        original(self)
+        self._quick_recv = _ReadAhead(self.sock.recv)
+
+    TCPTransport._setup_transport = setup
+
+
 _installed: list[bool] = []
 
 
 def install():
     """Patch nameko 2.14's three queue declarations, its URL masking, its
-    acks on a lost connection and on no-ack queues, and how soon it stops.
+    acks on a lost connection and on no-ack queues, how soon it stops, how it
+    publishes RPC requests and replies, and how py-amqp reads its socket.
 
     nameko has no option for queue arguments: RpcConsumer, EventHandler and
     ReplyListener build their kombu Queue in setup(). We wrap each setup and
@@ -245,4 +340,6 @@ def install():
     _survive_lost_connection(QueueConsumer, "requeue_message")
     _no_ack_where_nothing_is_redelivered(QueueConsumer, ReplyListener)
     _prompt_stop(QueueConsumer)
+    _lean_rpc_publishing()
+    _read_ahead()
     _installed.append(True)

@@ -135,3 +135,83 @@ def test_a_stopping_service_is_gone_within_a_second_and_a_half():
         assert took < 1.5, f"the service took {took:.2f} s to stop"
     finally:
         delete_vhost(vhost)
+
+
+def test_rpc_requests_and_replies_are_transient_and_replies_go_unconfirmed():
+    # issue 16: a reply's confirm cost the replying worker a wait and a read,
+    # and persisting either cost the broker a write, for a call that ends in
+    # a timeout (503) and a retry anyway if the broker loses it.
+    from kombu import Connection, Consumer, Exchange
+    from nameko.containers import ServiceContainer
+    from nameko.rpc import MethodProxy, Responder, rpc
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    from tests.stack import amqp_uri, create_vhost, delete_vhost
+
+    broker.install()
+    assert MethodProxy.publisher_cls.delivery_mode == 1 and MethodProxy.publisher_cls.use_confirms
+    assert Responder.publisher_cls.delivery_mode == 1 and not Responder.publisher_cls.use_confirms
+
+    class Echo:
+        name = "echo"
+
+        @rpc
+        def say(self, value):
+            return value
+
+    vhost = create_vhost()
+    try:
+        container = ServiceContainer(Echo, {"AMQP_URI": amqp_uri(vhost)})
+        container.start()
+        try:
+            with ClusterRpcProxy({"AMQP_URI": amqp_uri(vhost)}) as cluster:
+                assert cluster.echo.say("hei") == "hei"
+            # A reply as the service sends it, caught on a queue of our own.
+            with Connection(amqp_uri(vhost)) as connection:
+                caught = Queue("caught", Exchange("nameko-rpc", type="topic"), routing_key="me", auto_delete=True)
+                got = []
+                with Consumer(connection, [caught], callbacks=[lambda _b, m: got.append(m)], no_ack=True):
+                    properties = {"content_type": "application/json", "reply_to": "me"}
+                    request = type("Request", (), {"properties": properties})
+                    Responder(amqp_uri(vhost), Exchange("nameko-rpc", type="topic"), "json", request).send_response(
+                        "svar", None
+                    )
+                    connection.drain_events(timeout=5)
+            assert got[0].properties["delivery_mode"] == 1
+        finally:
+            container.stop()
+    finally:
+        delete_vhost(vhost)
+
+
+def test_a_delivered_message_takes_one_read_from_the_socket_not_nine():
+    from kombu import Connection, Consumer, Exchange, Producer
+
+    from tests.stack import amqp_uri, create_vhost, delete_vhost
+
+    broker.install()
+    vhost = create_vhost()
+    try:
+        with Connection(amqp_uri(vhost)) as connection:
+            queue = Queue("reads", Exchange("r", type="topic"), routing_key="#", auto_delete=True)
+            got = []
+            with Consumer(connection, [queue], callbacks=[lambda b, _m: got.append(b)], no_ack=True):
+                reader = connection.connection.transport._quick_recv
+                assert isinstance(reader, broker._ReadAhead)
+                calls = [0]
+                recv = reader._recv
+
+                def counted(n):
+                    calls[0] += 1
+                    return recv(n)
+
+                reader._recv = counted
+                for n in range(50):
+                    Producer(connection.default_channel).publish({"n": n}, exchange="r", routing_key="k")
+                while len(got) < 50:
+                    connection.drain_events(timeout=5)
+            assert [b["n"] for b in got] == list(range(50))
+            # py-amqp alone: three reads a frame, three frames a message (450).
+            assert calls[0] <= 50, calls[0]
+    finally:
+        delete_vhost(vhost)
