@@ -16,6 +16,7 @@ import uuid
 
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
+from nameko.web.handlers import HttpRequestHandler
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from chatvakt import config
@@ -79,7 +80,9 @@ class Observed(DependencyProvider):
         if started is not None:
             elapsed = time.perf_counter() - started
             RPC_LATENCY.labels(service=service, method=method).observe(elapsed)
-            if not method.startswith(("sweep_", "push_")):
+            # An HTTP request has its access line (gateway/web.py), which says
+            # more: a second line for it only cost the relay's hot path (issue 16).
+            if not method.startswith(("sweep_", "push_")) and not isinstance(worker_ctx.entrypoint, HttpRequestHandler):
                 # One line per unit of work: names and timings only, never arguments.
                 # Timers and health checks run while nothing happens: debug.
                 routine = isinstance(worker_ctx.entrypoint, Timer) or method in HEALTH_METHODS

@@ -16,7 +16,7 @@ from .web import api, bearer, read_json
 class AuthRoutes:
     @api("POST", "/api/v1/auth/login")
     def login(self, request):
-        body = read_json(request, schemas.Login())
+        body = read_json(request, schemas.Login)
         account_id = self._check_password(request, body["username"], body["password"])
         return self._tx(accounts.start_session, account_id)
 
@@ -53,7 +53,7 @@ class AuthRoutes:
         """The logged-in person's new password: every session of theirs ends,
         on every replica; the answer carries a fresh token for this one."""
         actor = self._actor(request, STAFF)
-        body = read_json(request, schemas.ChangePassword())
+        body = read_json(request, schemas.ChangePassword)
         username = self._read(accounts.username_of, actor["id"])
         if username is None:
             raise errors.Unauthorized("A valid token is required.")

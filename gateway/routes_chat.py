@@ -18,7 +18,7 @@ class ChatRoutes:
         # chats: the same Origin allow-list as /ws (no Origin: not a browser).
         if not origin_allowed(request.headers):
             raise errors.Forbidden("Chats can only be opened from the helpline's own page.")
-        body = read_json(request, schemas.StartChat())
+        body = read_json(request, schemas.StartChat)
         # Per source address, shared by every replica; the address itself is
         # only ever a keyed hash (limits.py). `source` and `suspect` let the
         # queue serve a flood after real children.
@@ -95,7 +95,7 @@ class ChatRoutes:
         return self._child_says(
             request,
             chat_id,
-            schemas.Danger(),
+            schemas.Danger,
             "in_danger",
             ratelimit.danger_reports(),
             self.chat.report_danger,
@@ -108,7 +108,7 @@ class ChatRoutes:
         return self._child_says(
             request,
             chat_id,
-            schemas.Lang(),
+            schemas.Lang,
             "lang",
             ratelimit.lang_switches(),
             self.chat.set_lang,
@@ -121,7 +121,7 @@ class ChatRoutes:
         Kept by the escalation service as a labelled example (reason sealed);
         a waiting chat also moves in or out of the queue's at-risk tier."""
         actor = self._actor(request, STAFF)
-        body = read_json(request, schemas.RiskMark())
+        body = read_json(request, schemas.RiskMark)
         waiting = self.queue.position(chat_id).get("status") == "waiting"
         if not (waiting and actor["role"] == "counsellor"):
             # Every counsellor sees the queue, so may mark a waiting chat; past
@@ -134,7 +134,7 @@ class ChatRoutes:
     @api("POST", "/api/v1/chats/<string:chat_id>/messages")
     def post_message(self, request, chat_id):
         actor = self._chat_actor(request, chat_id)
-        body = read_json(request, schemas.PostMessage())
+        body = read_json(request, schemas.PostMessage)
         # Without a client id, one of ours still makes the RPC idempotent: a
         # request redelivered after the chat service died stores one copy.
         client_msg_id = body["client_msg_id"] or "gw:" + secrets.token_hex(12)
@@ -166,7 +166,7 @@ class ChatRoutes:
     @api("POST", "/api/v1/chats/<string:chat_id>/end")
     def end_chat(self, request, chat_id):
         actor = self._chat_actor(request, chat_id)
-        body = read_json(request, schemas.EndChat())
+        body = read_json(request, schemas.EndChat)
         ended_by = body["reason"] if actor["role"] == "child" and body["reason"] == "quick_exit" else None
         chat = self.chat.end_chat(chat_id, actor, ended_by)
         return {"status": public_status(chat["status"]), "outcome": chat["status"], "ended_by": chat["ended_by"]}
@@ -181,7 +181,7 @@ class ChatRoutes:
     @api("POST", "/api/v1/chats/<string:chat_id>/transfer")
     def transfer(self, request, chat_id):
         actor = self._actor(request, STAFF)
-        body = read_json(request, schemas.Transfer())
+        body = read_json(request, schemas.Transfer)
         target = self._tx(accounts.find, body["to"])
         if target is None or target["role"] not in STAFF:
             raise errors.Invalid("No such counsellor.", {"to": ["Unknown counsellor id."]})
@@ -198,18 +198,18 @@ class ChatRoutes:
     @api("POST", "/api/v1/chats/<string:chat_id>/notes")
     def add_note(self, request, chat_id):
         actor = self._actor(request, STAFF)
-        body = read_json(request, schemas.Note())
+        body = read_json(request, schemas.Note)
         return 201, self.chat.add_note(chat_id, actor, body["text"])
 
     @api("POST", "/api/v1/chats/<string:chat_id>/whisper")
     def whisper(self, request, chat_id):
         actor = self._actor(request, SUPERVISORS)
-        body = read_json(request, schemas.Note())
+        body = read_json(request, schemas.Note)
         return 201, self.chat.whisper(chat_id, actor, body["text"])
 
     @api("PUT", "/api/v1/chats/<string:chat_id>/phase")
     def set_phase(self, request, chat_id):
         actor = self._actor(request, STAFF)
-        body = read_json(request, schemas.Phase())
+        body = read_json(request, schemas.Phase)
         chat = self.chat.set_phase(chat_id, actor, body["phase"])
         return {"chat_id": chat["chat_id"], "phase": chat["phase"], "phases": chat["phases"]}

@@ -22,7 +22,7 @@ class EscalationRoutes:
     @api("POST", "/api/v1/chats/<string:chat_id>/escalations")
     def raise_escalation(self, request, chat_id):
         actor = self._actor(request, STAFF)
-        body = read_json(request, schemas.Escalation())
+        body = read_json(request, schemas.Escalation)
         chat = self.chat.get_chat(chat_id, actor)
         counsellor = (chat.get("counsellor") or {}).get("id")
         facts = self._report_facts(chat, actor) if body["kind"] == "report_of_concern" else None
@@ -51,7 +51,7 @@ class EscalationRoutes:
     @api("PATCH", "/api/v1/escalations/<string:escalation_id>")
     def update_escalation(self, request, escalation_id):
         actor = self._actor(request, STAFF)
-        body = read_json(request, schemas.EscalationUpdate())
+        body = read_json(request, schemas.EscalationUpdate)
         if body["details"] is None and body["status"] is None and not body["refresh_facts"]:
             raise errors.Invalid("Nothing to change.", {"_schema": ["Give details, status or refresh_facts."]})
         facts = None
@@ -119,7 +119,7 @@ class EscalationRoutes:
     @api("POST", "/api/v1/alerts/<string:chat_id>/ack")
     def acknowledge_alert(self, request, chat_id):
         actor = self._actor(request, STAFF)
-        body = read_json(request, schemas.AlertAck())
+        body = read_json(request, schemas.AlertAck)
         if actor["role"] not in SUPERVISORS:
             self.chat.get_chat(chat_id, actor)  # 404 unless it is the caller's chat
         return self.escalation.acknowledge(chat_id, actor, body["alert_id"])

@@ -30,7 +30,7 @@ class QueueRoutes:
     @api("PUT", "/api/v1/presence")
     def presence(self, request):
         actor = self._actor(request, STAFF)
-        body = read_json(request, schemas.Presence())
+        body = read_json(request, schemas.Presence)
         return self.queue.set_presence(actor["id"], actor["name"], body["status"], body["capacity"], body["opt_in"])
 
     @api("GET", "/api/v1/presence")
@@ -56,7 +56,7 @@ class QueueRoutes:
     @api("POST", "/api/v1/queue/take")
     def take(self, request):
         actor = self._actor(request, STAFF)
-        body = read_json(request, schemas.Take())
+        body = read_json(request, schemas.Take)
         taken = self.queue.take(actor["id"], actor["name"], body["chat_id"])
         if taken is None:
             return 204, None
@@ -80,7 +80,7 @@ class QueueRoutes:
     @api("PUT", "/api/v1/queue/<string:chat_id>/priority")
     def set_priority(self, request, chat_id):
         self._actor(request, SUPERVISORS)
-        body = read_json(request, schemas.Priority())
+        body = read_json(request, schemas.Priority)
         return self.queue.set_priority(chat_id, body["priority"], body["reason"])
 
     @api("GET", "/api/v1/queue/counsellors")

@@ -240,3 +240,19 @@ def test_a_childs_token_is_refused_when_its_chat_ended_even_if_the_event_was_mis
         gateway._resolve(token)
     with replicas[0]() as session:  # and the token is gone for good
         assert session.execute(select(tokens)).first() is None
+
+
+def test_one_schema_instance_serves_every_request():
+    # A Schema made per request deep-copied its fields each time (issue 16).
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    from gateway import schemas, web
+
+    def request(body):
+        return Request(EnvironBuilder(method="POST", json=body).get_environ())
+
+    assert web.read_json(request({"text": "hei"}), schemas.PostMessage)["text"] == "hei"
+    first = web._schemas[schemas.PostMessage]
+    assert web.read_json(request({"text": "igjen"}), schemas.PostMessage)["text"] == "igjen"
+    assert web._schemas[schemas.PostMessage] is first
