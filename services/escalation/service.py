@@ -101,6 +101,10 @@ class EscalationService(ServiceBase):
     # unscreened; screen_message is idempotent per (chat, seq).
     @event_handler(ev.CHAT, ev.MESSAGE_POSTED)
     def on_message_posted(self, payload):
+        # Only the child's messages are screened: the counsellor's half of the
+        # relay is let go before its payload is validated (issue 16).
+        if isinstance(payload, dict) and payload.get("sender", "child") != "child":
+            return
         data = ev.load(ev.CHAT, ev.MESSAGE_POSTED, payload)
         if data["sender"] != "child" or data["kind"] != "message":
             return
