@@ -4,7 +4,9 @@ On a Stack of its own (tests/stack.py: every process as `make run` starts
 them, on a vhost of the shared broker), in one run:
 - baselines on the same broker: raw pika publish -> consume (persistent,
   confirms, acks; one at a time, and at half its own maximum rate as
-  bench/relay_bench.py measures it), an empty nameko RPC (`chat.ping`), and a
+  bench/relay_bench.py measures it), an empty RPC on nameko as it ships
+  (bench/rpc_service.py, the goal's baseline) and chatvakt's own (`chat.ping`,
+  on the RPC publishing chatvakt/broker.py makes cheaper), and a
   bare websocket echo on the gateway's own server type (bench/echo_service.py);
 - BENCH_RUNS (3) relay runs, each against baselines measured just before it:
   the maximum sustained relay rate (open loop, children and counsellors
@@ -155,16 +157,44 @@ def pika_half_baseline(stack):
     return _baseline(stack, "pika-half", env)
 
 
-def rpc_baseline(stack, count=500, seconds=3.0, concurrency=20):
+def rpc_baseline(stack):
+    """The empty RPC on nameko as it ships (bench/rpc_service.py), the goal's
+    baseline, and chatvakt's own: `chat.ping` on the chat service, whose
+    replies chatvakt/broker.py makes transient and unconfirmed."""
+    proc = subprocess.Popen(
+        nameko_run("bench.rpc_service:RpcBaseline"),
+        cwd=ROOT,
+        env=dict(os.environ, AMQP_URI=stack.amqp_uri, LOG_LEVEL="WARNING", PYTHONWARNINGS="ignore"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        stock = _rpc_rate(stack, "bench_rpc", wait=60)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return {**stock, "ours": _rpc_rate(stack, "chat")}
+
+
+def _rpc_rate(stack, service, count=500, seconds=3.0, concurrency=20, wait=0):
     from nameko.standalone.rpc import ClusterRpcProxy
 
     with ClusterRpcProxy({"AMQP_URI": stack.amqp_uri}) as cluster:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                getattr(cluster, service).ping()
+                break
+            except Exception:  # noqa: BLE001 - UnknownService until the process is up
+                if time.monotonic() > deadline:
+                    raise
+                eventlet.sleep(0.2)
         for _ in range(20):
-            cluster.chat.ping()
+            getattr(cluster, service).ping()
         times = []
         for _ in range(count):
             started = time.perf_counter()
-            cluster.chat.ping()
+            getattr(cluster, service).ping()
             times.append(time.perf_counter() - started)
         done = [0]
         stop = time.perf_counter() + seconds
@@ -174,7 +204,7 @@ def rpc_baseline(stack, count=500, seconds=3.0, concurrency=20):
             # each worker has its own, as each gateway worker has its own call.
             with ClusterRpcProxy({"AMQP_URI": stack.amqp_uri}) as own:
                 while time.perf_counter() < stop:
-                    own.chat.ping()
+                    getattr(own, service).ping()
                     done[0] += 1
 
         pool = eventlet.GreenPool(concurrency)
@@ -184,6 +214,7 @@ def rpc_baseline(stack, count=500, seconds=3.0, concurrency=20):
         pool.waitall()
         rate = done[0] / (time.perf_counter() - started)
     return {
+        "service": service,
         "count": count,
         "p50_ms": ms(percentile(times, 50)),
         "p99_ms": ms(percentile(times, 99)),
@@ -557,6 +588,8 @@ def run_row(run, pika, rpc, pika_half=None):
         "max_rate": run["max_rate"],
         "rpc_rate": rpc["rate_per_s"],
         "rate_over_rpc": ratio(run["max_rate"], rpc["rate_per_s"]),
+        "our_rpc_rate": (rpc.get("ours") or {}).get("rate_per_s"),
+        "rate_over_our_rpc": ratio(run["max_rate"], (rpc.get("ours") or {}).get("rate_per_s")),
         "rate_over_pika": ratio(run["max_rate"], pika["rate_per_s"]),
         "p50_half_ms": half.get("p50_ms"),
         "pika_p50_ms": pika["p50_ms"],
@@ -571,16 +604,18 @@ def run_row(run, pika, rpc, pika_half=None):
 
 def render_runs(r):
     lines = [
-        "| run | max sustained relay (msg/s) | empty RPC (calls/s) | ratio (goal >= 0.5) | "
+        "| run | max sustained relay (msg/s) | empty RPC, nameko as it ships (calls/s) | ratio (goal >= 0.5) | "
+        "chatvakt's own empty RPC, chat.ping (calls/s) | ratio | "
         "p50 at half load (ms) | raw pika p50 at half its max rate (ms) | ratio (goal <= 8) | "
         "raw pika one-at-a-time round trip p50 (ms) | ratio | "
         "p99 at half load (ms, goal <= 25) | CPU ms per message at half load, per process |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in r.get("runs_table", []):
         cpu = ", ".join(f"{k} {v}" for k, v in (row["cpu_ms_per_message"] or {}).items())
         lines.append(
             f"| {row['label']} | {row['max_rate']} | {row['rpc_rate']} | {row['rate_over_rpc']} | "
+            f"{row.get('our_rpc_rate')} | {row.get('rate_over_our_rpc')} | "
             f"{row['p50_half_ms']} | {row['pika_half_p50_ms']} | {row['p50_over_pika_half']} | "
             f"{row['pika_p50_ms']} | {row['p50_over_pika']} | "
             f"{row['p99_half_ms']} | {cpu} (total {row['cpu_ms_total']}) |"
@@ -616,7 +651,12 @@ def rows(r):
             "pika publish->consume (msg/s)",
             pika["rate_per_s"],
         ),
-        ("max sustained relay rate (msg/s)", r["relay"]["max_rate"], "empty nameko RPC (calls/s)", rpc["rate_per_s"]),
+        (
+            "max sustained relay rate (msg/s)",
+            r["relay"]["max_rate"],
+            "empty RPC, nameko as it ships (calls/s)",
+            rpc["rate_per_s"],
+        ),
     ]
     for share, step in r["relay"]["levels"].items():
         for q, key in (("p50", "p50_ms"), ("p99", "p99_ms"), ("p99.9", "p999_ms")):
@@ -819,7 +859,8 @@ def cpu_only(stack, http):
         log(
             f"cpu run {n} at {CPU_RATE}/s: relayed {step['relayed']}/{step['sent']}, p50 {step['p50_ms']} ms, "
             f"p99 {step['p99_ms']} ms, cpu ms per message {step['cpu_ms_per_message_per_process']} "
-            f"(total {step['cpu_ms_per_message_total']}); load average {os.getloadavg()[0]:.1f}"
+            f"(total {step['cpu_ms_per_message_total']}; outside the stack "
+            f"{step['cpu_ms_per_message_outside']}); load average {os.getloadavg()[0]:.1f}"
         )
     cast.close()
     return steps
@@ -868,7 +909,7 @@ def main():
         log("baseline: raw pika publish -> consume")
         r["baselines"] = {"pika": pika_baseline(stack)}
         log(f"  {r['baselines']['pika']}")
-        log("baseline: empty nameko RPC (chat.ping)")
+        log("baseline: empty RPC, nameko as it ships (bench_rpc.ping), and chatvakt's (chat.ping)")
         r["baselines"]["rpc"] = rpc_baseline(stack)
         log(f"  {r['baselines']['rpc']}")
         if not RELAY_ONLY:
