@@ -8,6 +8,7 @@ fetchable (messages with ?after=N, the queue with GET /queue).
 """
 
 import logging
+import random
 import time
 from pathlib import Path
 
@@ -178,7 +179,12 @@ class GatewayBase:
             self._refuse_ended_chat(actor)
         if len(_token_cache) > 10_000:
             _token_cache.clear()
-        _token_cache[token] = (now + TOKEN_CACHE_S, actor)
+        # Each entry lives a random share of the period: tokens cached at one
+        # moment (a gateway's start, every client reconnecting) would expire
+        # at one moment too, and their re-reads (a chat.get_chat each for the
+        # children) came as one burst every period: 40 at once held the chat
+        # service for 200-350 ms, the relay's p99 spikes in `make bench` (issue 16).
+        _token_cache[token] = (now + TOKEN_CACHE_S * random.uniform(0.5, 1.0), actor)
         return dict(actor)
 
     def _refuse_ended_chat(self, actor):

@@ -256,3 +256,25 @@ def test_one_schema_instance_serves_every_request():
     first = web._schemas[schemas.PostMessage]
     assert web.read_json(request({"text": "igjen"}), schemas.PostMessage)["text"] == "igjen"
     assert web._schemas[schemas.PostMessage] is first
+
+
+def test_tokens_cached_at_one_moment_do_not_expire_at_one_moment(replicas, monkeypatch):
+    # 40 children's tokens cached at once were read again at once every 10 s:
+    # 40 chat.get_chat calls in a burst held the chat service for 200-350 ms.
+    from gateway import base
+
+    monkeypatch.setattr(base, "_token_cache", {})
+    monkeypatch.setattr(base.time, "monotonic", lambda: 1000.0)
+
+    class Gateway(base.GatewayBase):
+        pass
+
+    Gateway.chat = _Chat("active")
+    gateway = Gateway()
+    gateway._tx = lambda fn, *a, **k: tx(replicas[0], fn, *a, **k)
+    gateway._read = lambda fn, *a, **k: tx(replicas[0], fn, *a, **k)
+    for n in range(40):
+        gateway._resolve(tx(replicas[0], accounts.issue_child_token, f"chat-{n}"))
+    expiries = [expiry for expiry, _actor in base._token_cache.values()]
+    assert all(1000.0 + base.TOKEN_CACHE_S / 2 <= e <= 1000.0 + base.TOKEN_CACHE_S for e in expiries)
+    assert max(expiries) - min(expiries) > base.TOKEN_CACHE_S / 4
