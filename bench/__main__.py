@@ -530,7 +530,8 @@ def relay_pass(stack, cast, label, levels=(50,)):
         step = scale.cpu_run(stack, cast, rate, SECONDS * 1.5)
         out["levels"][share] = step
         log(
-            f"[{label}] {share}% = {rate}/s: p50 {step['p50_ms']} ms, p99 {step['p99_ms']} ms, "
+            f"[{label}] {share}% = {rate}/s: p50 {step['p50_ms']} ms, p99 {step['p99_ms']} ms "
+            f"(POST to 201: p50 {step['answer_p50_ms']}, p99 {step['answer_p99_ms']} ms), "
             f"cpu ms per message {step['cpu_ms_per_message_per_process']} "
             f"(total {step['cpu_ms_per_message_total']})"
         )
@@ -858,7 +859,8 @@ def cpu_only(stack, http):
             print_profiles({"profile": {name: summarise_profile(path)}})
         log(
             f"cpu run {n} at {CPU_RATE}/s: relayed {step['relayed']}/{step['sent']}, p50 {step['p50_ms']} ms, "
-            f"p99 {step['p99_ms']} ms, cpu ms per message {step['cpu_ms_per_message_per_process']} "
+            f"p99 {step['p99_ms']} ms (POST to 201: p50 {step['answer_p50_ms']}, p99 {step['answer_p99_ms']} ms), "
+            f"cpu ms per message {step['cpu_ms_per_message_per_process']} "
             f"(total {step['cpu_ms_per_message_total']}; outside the stack "
             f"{step['cpu_ms_per_message_outside']}); load average {os.getloadavg()[0]:.1f}"
         )

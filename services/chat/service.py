@@ -9,7 +9,7 @@ from nameko.timer import timer
 from chatvakt import config, observability
 from chatvakt import events as ev
 from chatvakt.handlers import event_handler
-from chatvakt.service import ServiceBase, providers, run_unit
+from chatvakt.service import ServiceBase, providers, run_core_unit
 
 from . import domain
 from .models import metadata, outbox
@@ -98,7 +98,8 @@ class ChatService(ServiceBase):
         box = self.outbox
         if config.test_crash_after_commit():
             box = _CrashAfterCommit(box)
-        return run_unit(self.db, box, self.dispatch, domain.post_message, chat_id, actor, text, client_msg_id)
+        # Core statements only: no ORM session on the relay's hot path.
+        return run_core_unit(self.db, box, self.dispatch, domain.post_message, chat_id, actor, text, client_msg_id)
 
     @rpc
     def get_chat(self, chat_id, actor):

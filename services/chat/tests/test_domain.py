@@ -178,3 +178,36 @@ def test_the_childs_language_is_kept_and_a_switch_is_told_to_staff_only(db):
     quiet, _ = run(db, domain.start_chat, helpline="X")
     with db() as session:
         assert domain.get_chat(session, quiet["chat_id"], staff)["lang"] is None
+
+
+def test_the_relay_path_runs_on_a_plain_connection_as_the_service_runs_it(db):
+    # ChatService.post_message runs through run_core_unit: a Core connection,
+    # no ORM session (issue 16). Every statement of the path must work there,
+    # the outbox row included, on SQLite and on PostgreSQL.
+    from sqlalchemy import select
+    from sqlalchemy.engine import Connection
+
+    from chatvakt.outbox import Outbox
+    from chatvakt.service import run_core_unit
+    from services.chat.models import outbox as outbox_table
+
+    chat, _ = run(db, domain.start_chat, helpline="X")
+    me = child(chat["chat_id"])
+    seen, handed = [], []
+
+    class Box(Outbox):
+        def publish(self, sessions, dispatch, rows):
+            handed.extend(rows)
+
+    def post(session, box, *args):
+        seen.append(type(session))
+        return domain.post_message(session, box, *args)
+
+    box = Box(outbox_table, "chat")
+    first = run_core_unit(db, box, None, post, chat["chat_id"], me, "hei", "m1")
+    again = run_core_unit(db, box, None, post, chat["chat_id"], me, "hei", "m1")
+    assert issubclass(seen[0], Connection)
+    assert first["seq"] == again["seq"] and again["duplicate"]
+    assert [row.event for row in handed] == ["message_posted"]
+    with db() as session:
+        assert handed[0].id in session.execute(select(outbox_table.c.id)).scalars().all()
