@@ -89,7 +89,6 @@ class ApiHandler(HttpRequestHandler):
 
     def __init__(self, method, url, expected_exceptions=(), **kwargs):
         super().__init__(method, url, expected_exceptions=expected_exceptions or CLIENT_ERRORS, **kwargs)
-        self._checked: set[tuple] = set()
 
     def handle_request(self, request):
         started = time.perf_counter()
@@ -150,12 +149,7 @@ class ApiHandler(HttpRequestHandler):
         request.shallow = False
         try:
             args, kwargs = self.get_entrypoint_parameters(request)
-            # A route's parameters have one shape (the request and its path's
-            # names): checked once per shape, not with inspect on every request.
-            shape = (len(args), tuple(sorted(kwargs)))
-            if shape not in self._checked:
-                self.check_signature(args, kwargs)
-                self._checked.add(shape)
+            self.check_signature(args, kwargs)
             event = Event()
             self.container.spawn_worker(
                 self, args, kwargs, context_data=context_data, handle_result=partial(self.handle_result, event)

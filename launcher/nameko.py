@@ -37,7 +37,33 @@ def tune_gc():
     ServiceContainer.start = start
 
 
+def cache_signature_checks():
+    """Check an entrypoint's arguments once per shape, not on every call.
+
+    nameko binds every call's arguments to the method with inspect.getcallargs
+    before it spawns the worker (a wrong call is IncorrectSignature, 400 for
+    HTTP): about 3 % of the chat service's and the gateway's CPU per relayed
+    message (issue 16). Whether arguments bind depends only on how many are
+    given by position and which names are given, so a shape that bound once
+    binds again; a shape that failed is checked, and fails, every time.
+    """
+    from nameko.extensions import Entrypoint
+
+    original = Entrypoint.check_signature
+
+    @functools.wraps(original)
+    def check_signature(self, args, kwargs):
+        shape = (len(args), frozenset(kwargs))
+        bound = self.__dict__.setdefault("_chatvakt_bound_shapes", set())
+        if shape not in bound:
+            original(self, args, kwargs)
+            bound.add(shape)
+
+    Entrypoint.check_signature = check_signature
+
+
 if __name__ == "__main__":
     broker.install()
     tune_gc()
+    cache_signature_checks()
     nameko.cli.main.main()
