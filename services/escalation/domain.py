@@ -302,6 +302,20 @@ def self_report(session, outbox, chat_id, in_danger, counsellor_id=None, suspect
     )
 
 
+def findings_alone(session, screen, vault, chat_id, seq, text):
+    """What screen_message would find in a message past the child's first ones,
+    on a read: None when the message is one of the first, which screen_message
+    must keep. The escalation service asks this first and opens a unit (the
+    database's write lock) only for a first message or a finding: most
+    messages come later and find nothing (issue 16)."""
+    if vault is None or seq is None or not hasattr(screen, "screen_messages"):
+        return screen.screen(text)
+    rows = session.execute(_CONTEXT, {"chat_id": chat_id}).all()
+    if len(rows) < FIRST_MESSAGES or seq in {r.seq for r in rows}:
+        return None
+    return screen.screen_messages([text])
+
+
 def _first_messages(session, vault, chat_id, seq, text, now):
     """The messages to screen together: this one with the child's earlier first
     messages, when it is one of the first; else this one alone."""

@@ -312,3 +312,30 @@ def test_a_flood_chats_yes_is_recorded_without_an_alert(db):
     with db() as session:
         assert domain.open_alerts(session, SUP) == []
         assert [f["category"] for f in domain.flags_for(session, "chat-7")] == ["self_report"]
+
+
+class ContextScreen(FakeScreen):
+    """A screen that reads several messages, as the learned one does."""
+
+    def __init__(self):
+        self.read = []
+
+    def screen_messages(self, messages):
+        self.read.append(list(messages))
+        return self.screen(" ".join(messages))
+
+
+def test_a_later_message_is_screened_alone_on_a_read_and_a_first_one_is_left_to_the_unit(db, vault):
+    # issue 16: the service opens a unit (the write lock) only for the child's
+    # first messages or a finding.
+    from chatvakt.testing import read
+
+    screen = ContextScreen()
+    for seq in (2, 3, 4):
+        assert read(db, domain.findings_alone, screen, vault, "chat-8", seq, "hei") is None
+        run(db, domain.screen_message, screen, "chat-8", seq, "hei", None, None, vault)
+    assert read(db, domain.findings_alone, screen, vault, "chat-8", 3, "hei") is None  # kept: one of the first
+    assert read(db, domain.findings_alone, screen, vault, "chat-8", 5, "hei igjen") == []
+    assert read(db, domain.findings_alone, screen, vault, "chat-8", 6, "danger")[0].category == "suicide"
+    assert screen.read[-2:] == [["hei igjen"], ["danger"]]
+    assert read(db, domain.findings_alone, FakeScreen(), None, "chat-9", 2, "worry")[0].category == "self_harm"

@@ -12,3 +12,34 @@ def test_the_counsellors_messages_are_not_screened_or_validated():
     # Not a valid message_posted payload at all: it is let go before validation.
     EscalationService.on_message_posted(service, {"sender": "counsellor", "text": None})
     assert units == []
+
+
+def _payload(seq, text="hei"):
+    return {
+        "chat_id": "c-1",
+        "seq": seq,
+        "sender": "child",
+        "text": text,
+        "sent_at": "2026-12-06T00:00:00Z",
+        "counsellor_id": "k-1",
+        "visibility": "all",
+        "kind": "message",
+        "author_id": None,
+        "suspect": False,
+    }
+
+
+def test_a_later_message_without_findings_takes_no_write_lock():
+    from services.escalation.service import EscalationService
+
+    units = []
+    found = {2: None, 9: [], 10: ["a finding"]}  # what findings_alone answers per seq
+    service = SimpleNamespace(
+        screen=None,
+        vault=None,
+        read=lambda _fn, _screen, _vault, _chat, seq, _text: found[seq],
+        unit=lambda *args, **kwargs: units.append(args[3]),
+    )
+    for seq in (2, 9, 10):
+        EscalationService.on_message_posted(service, _payload(seq))
+    assert units == [2, 10]  # a first message, and a finding to record
