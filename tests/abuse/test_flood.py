@@ -8,10 +8,11 @@ notice (updated now and then) instead of one alert per chat, and the flood's
 chats, whose pages are not there, leave after the grace.
 
 The flood goes through POST /api/v1/chats from 127.0.0.2 with the real
-limits, so most of it answers 429 and the gateway marks what it lets in as
-suspect from the 11th chat on. FLOOD_VIA_HTTP = True drives the chat
-service's start_chat RPC instead, with the flags the gateway would compute:
-all 400 chats get in, which tests the queue's tiering at full size.
+limits (FLOOD_VIA_HTTP = True), so most of it answers 429 and the gateway
+marks what it lets in as suspect from the 11th chat on. FLOOD_VIA_HTTP =
+False drives the chat service's start_chat RPC instead, with the flags the
+gateway computes: all 400 chats get in, which tests the queue's tiering at
+full size.
 """
 
 import hashlib
@@ -52,8 +53,8 @@ def flood_stack(tmp_path_factory):
 
 
 def flood_via_rpc(stack):
-    """What the gateway will send once the other branch lands: a salted hash of
-    127.0.0.2 (never the address) and suspect from the 11th chat on."""
+    """What the gateway sends for such a flood: a salted hash of 127.0.0.2
+    (never the address) and suspect from the 11th chat on."""
     source = hashlib.sha256(b"test-salt|" + ATTACKER.encode()).hexdigest()[:16]
     ids, suspect_ids = [], []
     deadline = time.monotonic() + FLOOD_S
