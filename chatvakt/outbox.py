@@ -230,6 +230,12 @@ class Batcher:
             uri = getattr(self.sessions, "chatvakt_amqp_uri", None) or config.amqp_uri()
             connection = Connection(uri, heartbeat=0)
             connection.ensure_connection(max_retries=1)
+            # Only the confirm reader reads this connection. py-amqp would also
+            # read it before every publish (to see connection.blocked early),
+            # and two green threads reading one AMQP stream could split a frame
+            # between them; the reader handles connection.blocked as it comes.
+            amqp_connection = cast("amqp.Connection", connection.connection)
+            amqp_connection.client_properties.setdefault("capabilities", {})["connection.blocked"] = False
             # kombu types this as its abstract channel; on the pyamqp transport it is
             # amqp's, which has the confirms and the events used below.
             channel = cast("amqp.Channel", connection.default_channel)

@@ -7,6 +7,7 @@ and only what the broker confirmed is deleted."""
 import contextlib
 
 import eventlet
+import eventlet.event
 from kombu import Connection, Consumer, Exchange, Queue
 
 from chatvakt.outbox import Batcher, OutboxRow
@@ -48,14 +49,24 @@ def test_batches_go_out_without_waiting_for_confirms_and_confirmed_rows_are_dele
             queue = Queue("evt-probe", exchange, routing_key="happened", durable=True)
             queue(connection.default_channel).declare()
             sessions = Sessions(uri)
-            batcher = Batcher(Outbox(), sessions, dispatch=None)
+            # The confirm reader waits at a gate, so no confirm is read until
+            # both batches are out: a publisher that waited for confirms
+            # would never return from the first.
+            gate = eventlet.event.Event()
+
+            class Gated(Batcher):
+                def _confirms(self, connection):
+                    gate.wait()
+                    super()._confirms(connection)
+
+            batcher = Gated(Outbox(), sessions, dispatch=None)
             first = [OutboxRow(n, "happened", f'{{"n": {n}}}') for n in range(1, 51)]
             second = [OutboxRow(n, "happened", f'{{"n": {n}}}') for n in range(51, 101)]
-            batcher._publish(first)
-            # Returned before any confirm was read: the next batch goes at once.
-            assert len(batcher.unconfirmed) == 50
-            batcher._publish(second)
+            with eventlet.Timeout(10):
+                batcher._publish(first)
+                batcher._publish(second)
             assert len(batcher.unconfirmed) == 100
+            gate.send()
             deadline = eventlet.Timeout(10)
             try:
                 while sorted(sessions.deleted) != list(range(1, 101)):
