@@ -212,6 +212,8 @@ def test_a_delivered_message_takes_one_read_from_the_socket_not_nine():
                     connection.drain_events(timeout=5)
             assert [b["n"] for b in got] == list(range(50))
             # py-amqp alone: three reads a frame, three frames a message (450).
-            assert calls[0] <= 50, calls[0]
+            # Read ahead: about one a message, a few more where a read ended
+            # inside a frame or came before the next message was there.
+            assert calls[0] <= 100, calls[0]
     finally:
         delete_vhost(vhost)
