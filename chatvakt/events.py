@@ -9,7 +9,7 @@ needs it (message_posted, for the relay and the risk screen) — never log them.
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from chatvakt.vocabulary import END_STATUSES, GENDERS, SENDERS  # noqa: F401 - re-exported
+from chatvakt.vocabulary import CHILD, END_STATUSES, GENDERS, SENDERS  # noqa: F401 - re-exported
 
 # nameko service names (also the RPC target names).
 QUEUE, CHAT, CODING, ESCALATION, GATEWAY = "queue", "chat", "coding", "escalation", "gateway"
@@ -309,3 +309,20 @@ def dump(source, name, payload):
 
 def load(source, name, payload):
     return SCHEMAS[(source, name)].load(payload)
+
+
+# A message that is not the child's (the counsellor's, a whisper, a system
+# line) goes out under its own routing key. The risk screen reads only the
+# child's words and binds `message_posted` alone, so it is never handed the
+# other half of the relay (a consume, a worker and an ack each, issue 16);
+# the gateway pushes every message and binds MESSAGE_POSTED_ANY. The event's
+# name and payload are the same under both keys.
+STAFF_MESSAGE_POSTED_KEY = MESSAGE_POSTED + ".staff"
+MESSAGE_POSTED_ANY = MESSAGE_POSTED + ".#"  # a topic pattern: "#" also matches no word
+
+
+def routing_key(name, payload):
+    """The routing key an event is published under (its name, but for the above)."""
+    if name == MESSAGE_POSTED and payload.get("sender") != CHILD:
+        return STAFF_MESSAGE_POSTED_KEY
+    return name

@@ -91,8 +91,17 @@ def dead_letter_count(connection):
 
 
 class RetryingEventHandler(EventHandler):
+    def __init__(self, source_service, event_type, binding=None, **kwargs):
+        # A topic pattern to bind the handler's queue with, where the event
+        # goes out under more than its name (events.routing_key).
+        self.binding = binding
+        super().__init__(source_service, event_type, **kwargs)
+
     def setup(self):
         super().setup()
+        if self.binding is not None:
+            # Before the queue consumer starts, which declares and binds it.
+            self.queue.routing_key = self.binding
         if self.handler_type is not SERVICE_POOL:
             return
         # The retry queue has no consumer: a message waits out its expiration

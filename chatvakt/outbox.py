@@ -58,12 +58,16 @@ class Outbox:
 
     def add(self, session, name, payload):
         """Record an event inside the caller's transaction; returns the row as written."""
-        body = json.dumps(events.dump(self.source, name, payload))
+        data = events.dump(self.source, name, payload)
+        body = json.dumps(data)
+        # A row keeps the key it is published under (events.routing_key), which
+        # is the event's name for all but a message that is not the child's.
+        key = events.routing_key(name, data)
         now = utcnow()
         result = session.execute(
-            self._insert, {"event": name, "payload": body, "created_at": now, "claimed_until": now + CLAIM}
+            self._insert, {"event": key, "payload": body, "created_at": now, "claimed_until": now + CLAIM}
         )
-        return OutboxRow(result.inserted_primary_key[0], name, body)
+        return OutboxRow(result.inserted_primary_key[0], key, body)
 
     def publish(self, sessions, dispatch, rows):
         """Hand the rows a worker just committed (it still holds them: no read

@@ -12,6 +12,7 @@ from nameko.events import BROADCAST, event_handler
 from chatvakt import config, errors
 from chatvakt import events as ev
 from chatvakt.clock import parse_iso, utcnow
+from chatvakt.handlers import event_handler as topic_handler
 from chatvakt.messages import client_message
 
 from . import accounts, metrics, presence
@@ -97,7 +98,10 @@ class Push:
         metrics.WEBSOCKETS.set(len(self.hub.connections))
         return {"role": actor["role"], "chat_id": actor.get("chat_id"), "id": actor.get("id")}
 
-    @event_handler(ev.CHAT, ev.MESSAGE_POSTED, handler_type=BROADCAST, reliable_delivery=False)
+    # Bound to both keys a message goes out under: the child's and the rest.
+    @topic_handler(
+        ev.CHAT, ev.MESSAGE_POSTED, binding=ev.MESSAGE_POSTED_ANY, handler_type=BROADCAST, reliable_delivery=False
+    )
     def push_message(self, payload):
         data = ev.load(ev.CHAT, ev.MESSAGE_POSTED, payload)
         staff = [CHAN_SUPERVISORS]

@@ -2,15 +2,17 @@
 two replicas of every service and two gateways (Stack(replicas=2))."""
 
 import os
+import secrets
 import signal
 import time
+import urllib.parse
 
 import eventlet
 import pytest
 import requests
 
 from tests.client import Api, Socket, active_chat, staff, start_chat
-from tests.stack import Stack
+from tests.stack import MANAGEMENT, RABBIT_AUTH, Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -267,6 +269,62 @@ def test_notes_and_whispers_never_reach_the_child(relay):
     assert {k: ended.json()[k] for k in ("status", "ended_by")} == {"status": "ended", "ended_by": "quick_exit"}
     for socket in (child_socket, counsellor_socket, supervisor_socket):
         socket.close()
+
+
+def test_the_risk_screen_is_handed_only_the_childs_messages(relay):
+    """Issue 16: a counsellor's message goes out under message_posted.staff,
+    which the escalation service's queue is not bound to; both gateways, bound
+    to message_posted.#, still push it. Two queues of the test's own, bound as
+    the screen and a gateway are, show what each is handed."""
+    from kombu import Connection, Exchange, Queue
+
+    from chatvakt import events as ev
+
+    counsellor = staff(relay)
+    chat_id, child = active_chat(relay, counsellor)
+    child_socket = Socket(relay.urls[1], child.token)
+    counsellor_socket = Socket(relay.url, counsellor.token)
+    exchange = Exchange(f"{ev.CHAT}.events", type="topic", durable=True, no_declare=True)
+    with Connection(relay.amqp_uri) as connection:
+        channel = connection.channel()
+        tag = secrets.token_hex(4)
+        as_screen = Queue(f"test-screen-{tag}", exchange, routing_key=ev.MESSAGE_POSTED, exclusive=True)(channel)
+        as_gateway = Queue(f"test-gateway-{tag}", exchange, routing_key=ev.MESSAGE_POSTED_ANY, exclusive=True)(channel)
+        as_screen.declare()
+        as_gateway.declare()
+        said = child.post(f"/api/v1/chats/{chat_id}/messages", {"text": "Jeg er redd"}).json()["seq"]
+        answered = counsellor.post(f"/api/v1/chats/{chat_id}/messages", {"text": "Jeg er her"}).json()["seq"]
+        counsellor_socket.wait_for("chat.message", lambda d: d["seq"] == said)
+        child_socket.wait_for("chat.message", lambda d: d["seq"] == answered)
+
+        def drain(queue):
+            got = []
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and len(got) < 2:
+                message = queue.get(no_ack=True)
+                if message is None:
+                    eventlet.sleep(0.05)
+                    continue
+                data = message.decode()
+                if data["chat_id"] == chat_id:
+                    got.append((data["seq"], data["sender"], message.delivery_info["routing_key"]))
+            return got
+
+        everything = drain(as_gateway)
+        screened = drain(as_screen)
+        channel.close()
+    assert everything == [(said, "child", "message_posted"), (answered, "counsellor", "message_posted.staff")]
+    assert screened == [(said, "child", "message_posted")]
+    # The screen's own queue is bound to the child's key alone.
+    bindings = requests.get(
+        f"{MANAGEMENT}/api/queues/{urllib.parse.quote(relay.vhost, safe='')}/"
+        "evt-chat-message_posted--escalation.on_message_posted/bindings",
+        auth=RABBIT_AUTH,
+        timeout=10,
+    ).json()
+    assert {b["routing_key"] for b in bindings if b["source"] == exchange.name} == {ev.MESSAGE_POSTED}
+    child_socket.close()
+    counsellor_socket.close()
 
 
 def test_typing_is_throttled_across_gateways(relay):
