@@ -41,6 +41,10 @@ CONTENT_TYPES = {
 OPEN_STATUSES = OPEN_CHAT_STATUSES  # a chat in any other status has ended
 TOKEN_CACHE_S = 10.0
 _token_cache = {}
+# How often a child's chat is asked of the chat service (the backstop of
+# _refuse_ended_chat), and when each chat is next asked, per process.
+CHAT_CHECK_S = 60.0
+_chat_checked = {}
 
 # Per process: the last position pushed to each waiting chat, so a child is
 # told only when their place changes.
@@ -50,6 +54,15 @@ _last_positions = {}
 # since this process last told the queue; sent in one batch every few seconds
 # (presence.report_seen), together with the child sockets it holds.
 _seen_chats = set()
+
+
+def _spread(now, period):
+    """When an entry made now expires: at a random point in the second half of
+    its period. Entries made at one moment (a gateway's start, every client
+    back after a pause) would otherwise expire at one moment too, and their
+    re-reads came as one burst: 40 chat.get_chat calls at once held the chat
+    service for 200-350 ms, the relay's p99 spikes in `make bench` (issue 16)."""
+    return now + period * random.uniform(0.5, 1.0)
 
 
 def _chan_chat(chat_id):
@@ -175,22 +188,25 @@ class GatewayBase:
         if hit is not None and hit[0] > now:
             return dict(hit[1])
         actor = self._read(accounts.resolve, token)
-        if actor["role"] == "child":
+        if actor["role"] == "child" and _chat_checked.get(actor["chat_id"], 0.0) <= now:
+            # The token's own row (just read) dies with the chat on any
+            # replica that saw chat_ended; the chat service is asked only as
+            # the backstop for an event every replica missed, so not on every
+            # cache period: a child writes every 20-60 s, and each message
+            # after a pause paid a chat.get_chat call (issue 16).
             self._refuse_ended_chat(actor)
+            if len(_chat_checked) > 10_000:
+                _chat_checked.clear()
+            _chat_checked[actor["chat_id"]] = _spread(now, CHAT_CHECK_S)
         if len(_token_cache) > 10_000:
             _token_cache.clear()
-        # Each entry lives a random share of the period: tokens cached at one
-        # moment (a gateway's start, every client reconnecting) would expire
-        # at one moment too, and their re-reads (a chat.get_chat each for the
-        # children) came as one burst every period: 40 at once held the chat
-        # service for 200-350 ms, the relay's p99 spikes in `make bench` (issue 16).
-        _token_cache[token] = (now + TOKEN_CACHE_S * random.uniform(0.5, 1.0), actor)
+        _token_cache[token] = (_spread(now, TOKEN_CACHE_S), actor)
         return dict(actor)
 
     def _refuse_ended_chat(self, actor):
         """A child's token dies with its chat. chat_ended deletes the token on
         every replica; should that event be missed, the chat service's word
-        (asked once per cache period) still ends it."""
+        (asked once per CHAT_CHECK_S, 30-60 s) still ends it."""
         try:
             status = self.chat.get_chat(actor["chat_id"], actor)["status"]
         except errors.NotFound:

@@ -22,6 +22,7 @@ from .base import (
     SUPERVISORS,
     _chan_chat,
     _chan_counsellor,
+    _chat_checked,
     _last_positions,
     _token_cache,
     outcome,
@@ -127,6 +128,7 @@ class Push:
     def push_ended(self, payload):
         data = ev.load(ev.CHAT, ev.CHAT_ENDED, payload)
         _last_positions.pop(data["chat_id"], None)
+        _chat_checked.pop(data["chat_id"], None)
         # The child's token dies with the chat, however it ended. Every replica
         # runs this (BROADCAST); deleting what another already deleted is fine.
         for token, (_expiry, actor) in list(_token_cache.items()):

@@ -223,6 +223,7 @@ def test_a_childs_token_is_refused_when_its_chat_ended_even_if_the_event_was_mis
     from gateway import base
 
     monkeypatch.setattr(base, "_token_cache", {})
+    monkeypatch.setattr(base, "_chat_checked", {})
     chat = _Chat("active")
 
     class Gateway(base.GatewayBase):
@@ -234,7 +235,8 @@ def test_a_childs_token_is_refused_when_its_chat_ended_even_if_the_event_was_mis
     gateway._read = lambda fn, *a, **k: tx(replicas[1], fn, *a, **k)
     token = tx(replicas[0], accounts.issue_child_token, "chat-9")
     assert gateway._resolve(token)["chat_id"] == "chat-9"
-    base._token_cache.clear()  # the cache period passed; no chat_ended ever came
+    base._token_cache.clear()  # the cache and check periods passed; no chat_ended ever came
+    base._chat_checked.clear()
     chat.status = status
     with pytest.raises(errors.Unauthorized):
         gateway._resolve(token)
@@ -264,6 +266,7 @@ def test_tokens_cached_at_one_moment_do_not_expire_at_one_moment(replicas, monke
     from gateway import base
 
     monkeypatch.setattr(base, "_token_cache", {})
+    monkeypatch.setattr(base, "_chat_checked", {})
     monkeypatch.setattr(base.time, "monotonic", lambda: 1000.0)
 
     class Gateway(base.GatewayBase):
@@ -278,3 +281,38 @@ def test_tokens_cached_at_one_moment_do_not_expire_at_one_moment(replicas, monke
     expiries = [expiry for expiry, _actor in base._token_cache.values()]
     assert all(1000.0 + base.TOKEN_CACHE_S / 2 <= e <= 1000.0 + base.TOKEN_CACHE_S for e in expiries)
     assert max(expiries) - min(expiries) > base.TOKEN_CACHE_S / 4
+
+
+def test_a_childs_chat_is_asked_of_the_chat_service_once_a_check_period_not_every_cache_period(replicas, monkeypatch):
+    # A child writes every 20-60 s, longer than the token cache lives: asking
+    # the chat service whenever the cache had expired cost nearly every
+    # child's message a chat.get_chat call (issue 16). The token's own row is
+    # still read every cache period, and a missed chat_ended is still caught.
+    from gateway import base
+
+    clock = [1000.0]
+    monkeypatch.setattr(base, "_token_cache", {})
+    monkeypatch.setattr(base, "_chat_checked", {})
+    monkeypatch.setattr(base.time, "monotonic", lambda: clock[0])
+    chat = _Chat("active")
+
+    class Gateway(base.GatewayBase):
+        pass
+
+    Gateway.chat = chat
+    gateway = Gateway()
+    read = []
+    gateway._tx = lambda fn, *a, **k: tx(replicas[0], fn, *a, **k)
+    gateway._read = lambda fn, *a, **k: read.append(fn) or tx(replicas[0], fn, *a, **k)
+    token = tx(replicas[0], accounts.issue_child_token, "chat-7")
+    for _ in range(3):  # one message every cache period, inside the first half of a check period
+        gateway._resolve(token)
+        clock[0] += base.TOKEN_CACHE_S
+    assert len(read) == 3 and chat.asked == 1
+    expiry = base._chat_checked["chat-7"]
+    assert 1000.0 + base.CHAT_CHECK_S / 2 <= expiry <= 1000.0 + base.CHAT_CHECK_S
+    chat.status = "ended"  # and no chat_ended ever came
+    clock[0] = 1000.0 + base.CHAT_CHECK_S + 1
+    with pytest.raises(errors.Unauthorized):
+        gateway._resolve(token)
+    assert chat.asked == 2

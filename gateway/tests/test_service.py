@@ -59,11 +59,13 @@ def gateway(tmp_path, monkeypatch):
     monkeypatch.setattr(limits, "_salt_cache", {})
     monkeypatch.setattr(sessions, "_state", {"last_id": None, "pruned": 0.0})
     base._token_cache.clear()  # routes hold this very dict: emptied, not replaced
+    base._chat_checked.clear()
     engine, db = sqlite_sessions(tmp_path, "gateway", metadata)
     worker = worker_factory(GatewayService, db=db, hub=SimpleNamespace(connections={}, subscriptions={}))
     worker.queue_proxy.snapshot.side_effect = lambda: {"waiting": [], "flood": {"chats": 12}}
     yield worker
     base._token_cache.clear()
+    base._chat_checked.clear()
     engine.dispose()
 
 
