@@ -19,7 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import delete, select, update
 
 from chatvakt.clock import parse_iso, utcnow
-from chatvakt.errors import Invalid, Unauthorized
+from chatvakt.errors import Conflict, Invalid, Unauthorized
 from chatvakt.vocabulary import ROLES
 
 from . import limits
@@ -27,6 +27,9 @@ from .models import accounts, tokens
 
 COUNSELLOR_TOKEN_TTL = dt.timedelta(hours=14)  # a night's shift and then some
 CHILD_TOKEN_TTL = dt.timedelta(days=2)
+# A child's token once its chat has ended (end_chat_tokens), and what it is told.
+ENDED = "ended"
+CHAT_ENDED = "This chat has ended."
 
 _hasher = PasswordHasher()
 _dummy: list[str] = []
@@ -204,6 +207,8 @@ def resolve(session, token, now=None):
     row = session.execute(select(tokens).where(tokens.c.token_hash == _digest(token))).first()
     if row is None or parse_iso(row.expires_at) < now:
         raise Unauthorized("A valid token is required.")
+    if row.kind == ENDED:
+        raise Conflict(CHAT_ENDED)
     if row.kind == "child":
         return {"role": "child", "chat_id": row.chat_id, "id": None}
     account = session.execute(select(accounts).where(accounts.c.id == row.account_id)).first()
@@ -219,9 +224,19 @@ def revoke(session, token):
 
 
 def end_chat_tokens(session, chat_id):
-    """The chat has ended: its child's tokens go. Idempotent, so every replica
-    that sees chat_ended may run it."""
-    session.execute(delete(tokens).where(tokens.c.kind == "child", tokens.c.chat_id == chat_id))
+    """The chat has ended: its child's tokens stop working. Idempotent, so
+    every replica that sees chat_ended may run it.
+
+    A token is kept, until it would have expired, as one of an ended chat:
+    it opens nothing (no transcript, no socket), and what it asks is answered
+    409 "This chat has ended.", as API.md promises a message sent after the
+    end, where a deleted token could only be 401 (no or bad token)."""
+    session.execute(update(tokens).where(tokens.c.kind == "child", tokens.c.chat_id == chat_id).values(kind=ENDED))
+
+
+def prune_tokens(session, now=None):
+    """Forget tokens past their expiry (an ended chat's included)."""
+    session.execute(delete(tokens).where(tokens.c.expires_at < (now or utcnow())))
 
 
 def digest(token):

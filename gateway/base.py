@@ -204,7 +204,7 @@ class GatewayBase:
         return dict(actor)
 
     def _refuse_ended_chat(self, actor):
-        """A child's token dies with its chat. chat_ended deletes the token on
+        """A child's token dies with its chat. chat_ended ends the token on
         every replica; should that event be missed, the chat service's word
         (asked once per CHAT_CHECK_S, 30-60 s) still ends it."""
         try:
@@ -213,7 +213,7 @@ class GatewayBase:
             status = "deleted"  # retention removed it: long ended
         if status not in OPEN_STATUSES:
             self._tx(accounts.end_chat_tokens, actor["chat_id"])
-            raise errors.Unauthorized("This chat has ended.")
+            raise errors.Conflict(accounts.CHAT_ENDED)
 
     def _chat_risk(self, chat_ids):
         """escalation.chat_risk, or None when it does not answer: a chat list

@@ -76,5 +76,6 @@ class Sessions:
             if time.monotonic() - _state["pruned"] > 60:
                 _state["pruned"] = time.monotonic()
                 self._tx(limits.prune)
+                self._tx(accounts.prune_tokens)
         except Exception as exc:  # noqa: BLE001 - the next tick tries again
             log.warning("could not apply the revocation log (%s); trying again", type(exc).__name__)

@@ -115,8 +115,8 @@ def test_a_chat_is_coded_by_the_rule_and_nothing_uncoded_goes_unnoticed(stack, p
         assert field in bad.json()["error"]["fields"], (change, bad.text)
     assert counsellor.put(path, {k: v for k, v in GOOD.items() if k != "acute_danger_assessed"}).status_code == 422
     assert other.put(path, GOOD).status_code == 404
-    # The chat has ended, so the child's token is dead (401); a live one would be 403.
-    assert child.put(path, GOOD).status_code == 401
+    # The chat has ended, and the child's token with it (409); a live one would be 403.
+    assert child.put(path, GOOD).status_code == 409
 
     # a main category alone is accepted as "no subcategory fits"
     saved = counsellor.put(path, {**GOOD, "categories": ["family_relationships", "violence.bullying"]})

@@ -79,10 +79,12 @@ def whole_chat(stack):
     ended = child.post(f"/api/v1/chats/{chat['chat_id']}/end")
     assert ended.status_code == 200 and ended.json()["status"] == "ended"
     counsellor_socket.wait_for("chat.ended", lambda d: d["chat_id"] == chat["chat_id"])
-    # The child's token dies with the chat (issue 12): 401 once this replica has
-    # seen chat_ended, 409 from the chat service in the instant before.
+    # The child's token dies with the chat (issue 12), and what it sends after
+    # the end is 409 (API.md): from the gateway once this replica has seen
+    # chat_ended, from the chat service in the instant before.
     late = child.post(f"/api/v1/chats/{chat['chat_id']}/messages", {"text": "hallo?"})
-    assert late.status_code in (401, 409)
+    assert late.status_code == 409
+    assert child.get(f"/api/v1/chats/{chat['chat_id']}/messages").status_code == 409  # no transcript
 
     counsellor_socket.wait_for("coding.required", lambda d: d["chat_id"] == chat["chat_id"])
     uncoded = counsellor.get("/api/v1/coding/uncoded").json()["chats"]

@@ -2,6 +2,7 @@
 functions with plain numbers, and the SQL steps on a SQLite file that two
 engines share as two gateway replicas would."""
 
+import datetime as dt
 import functools
 
 import pytest
@@ -9,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from chatvakt import errors
+from chatvakt.clock import utcnow
 from chatvakt.db import make_engine
 from chatvakt.migrations import upgrade
 from chatvakt.testing import kept_postgres, postgres_available
@@ -166,12 +168,28 @@ def test_password_change_and_disable_end_every_session(replicas):
     tx(replicas[0], accounts.login, "anne", "second-pw")
 
 
-def test_a_chat_end_deletes_its_child_tokens_idempotently(replicas):
+def test_a_chat_end_ends_its_child_tokens_idempotently(replicas):
     token = tx(replicas[0], accounts.issue_child_token, "chat-1")
     tx(replicas[0], accounts.end_chat_tokens, "chat-1")
     tx(replicas[1], accounts.end_chat_tokens, "chat-1")  # the other replica, too
-    with pytest.raises(errors.Unauthorized):
-        tx(replicas[0], accounts.resolve, token)
+    # API.md: what a child sends after the end is 409, "This chat has ended."
+    for replica in replicas:
+        with pytest.raises(errors.Conflict) as ended:
+            tx(replica, accounts.resolve, token)
+        assert str(ended.value) == "This chat has ended."
+    with replicas[0]() as session:
+        assert [row.kind for row in session.execute(select(tokens))] == ["ended"]
+
+
+def test_tokens_are_forgotten_once_they_would_have_expired(replicas):
+    live = tx(replicas[0], accounts.issue_child_token, "chat-2")
+    ended = tx(replicas[0], accounts.issue_child_token, "chat-3")
+    tx(replicas[0], accounts.end_chat_tokens, "chat-3")
+    tx(replicas[0], accounts.prune_tokens)  # nothing has expired yet
+    assert tx(replicas[0], accounts.resolve, live)["chat_id"] == "chat-2"
+    with pytest.raises(errors.Conflict):
+        tx(replicas[0], accounts.resolve, ended)
+    tx(replicas[0], accounts.prune_tokens, utcnow() + accounts.CHILD_TOKEN_TTL + dt.timedelta(seconds=1))
     with replicas[0]() as session:
         assert session.execute(select(tokens)).first() is None
 
@@ -238,10 +256,10 @@ def test_a_childs_token_is_refused_when_its_chat_ended_even_if_the_event_was_mis
     base._token_cache.clear()  # the cache and check periods passed; no chat_ended ever came
     base._chat_checked.clear()
     chat.status = status
-    with pytest.raises(errors.Unauthorized):
+    with pytest.raises(errors.Conflict):
         gateway._resolve(token)
-    with replicas[0]() as session:  # and the token is gone for good
-        assert session.execute(select(tokens)).first() is None
+    with replicas[0]() as session:  # and the token is ended for good
+        assert [row.kind for row in session.execute(select(tokens))] == ["ended"]
 
 
 def test_one_schema_instance_serves_every_request():
@@ -313,6 +331,6 @@ def test_a_childs_chat_is_asked_of_the_chat_service_once_a_check_period_not_ever
     assert 1000.0 + base.CHAT_CHECK_S / 2 <= expiry <= 1000.0 + base.CHAT_CHECK_S
     chat.status = "ended"  # and no chat_ended ever came
     clock[0] = 1000.0 + base.CHAT_CHECK_S + 1
-    with pytest.raises(errors.Unauthorized):
+    with pytest.raises(errors.Conflict):
         gateway._resolve(token)
     assert chat.asked == 2

@@ -225,7 +225,7 @@ def test_a_childs_token_dies_with_its_chat(gateway):
     child = tx(gateway.db, accounts.issue_child_token, "c1")
     gateway.chat_proxy.get_chat.return_value = {"chat_id": "c1", "status": "ended"}
     response = respond(gateway.get_chat, request(child), "c1")
-    assert response.status_code == 401 and response.get_json()["error"]["message"] == "This chat has ended."
+    assert response.status_code == 409 and response.get_json()["error"]["message"] == "This chat has ended."
 
 
 # -- limits: 429 with Retry-After --

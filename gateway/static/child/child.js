@@ -231,7 +231,8 @@ function sync() {
   if (state.syncing) return state.syncing;
   state.syncing = (async () => {
     const chat = await api("GET", `/api/v1/chats/${state.chatId}`, { token: state.token });
-    if (chat.status === 401 || chat.status === 404) {
+    // 409: the chat has ended (the token with it); 401/404: it is long gone.
+    if (chat.status === 409 || chat.status === 401 || chat.status === 404) {
       forget();
       showEnded(null);
       return;
@@ -589,10 +590,7 @@ async function send(item) {
       item.el.dataset.seq = item.seq;
     }
     setStatus(item, state.status === "active" ? "delivered" : "sent");
-  } else if (result.status === 409) {
-    setStatus(item, "failed");
-    sync();
-  } else if (result.status === 401) {
+  } else if (result.status === 409 || result.status === 401) {
     // The chat has ended and the token with it: say so calmly, keep what is on the screen.
     setStatus(item, "failed");
     state.status = "ended";
