@@ -219,12 +219,12 @@ def _until(predicate, timeout=2.0):
 
 
 def _token_dead(url, chat_id, token):
-    return (
-        requests.get(
-            f"{url}/api/v1/chats/{chat_id}/messages?after=0", headers={"Authorization": f"Bearer {token}"}, timeout=10
-        ).status_code
-        == 401
+    """The gateway itself refuses the token: 409 with its own words (API.md's
+    answer after the end), not the chat service's and not a transcript."""
+    answer = requests.get(
+        f"{url}/api/v1/chats/{chat_id}/messages?after=0", headers={"Authorization": f"Bearer {token}"}, timeout=10
     )
+    return answer.status_code == 409 and answer.json()["error"]["message"] == "This chat has ended."
 
 
 @pytest.mark.parametrize("how", ["child", "quick_exit", "counsellor", "abandoned"])
@@ -247,7 +247,7 @@ def test_a_childs_token_dies_with_its_chat(twin, how):
     for url in ports(twin):
         assert _until(lambda url=url: _token_dead(url, chat["chat_id"], chat["token"])), url
     refused = Api(twin.url, chat["token"]).get(path + "/messages?after=0")
-    assert refused.json()["error"]["code"] == "unauthorized"
+    assert refused.json()["error"]["code"] == "conflict" and "messages" not in refused.json()
 
 
 def _closed(socket):
