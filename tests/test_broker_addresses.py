@@ -217,3 +217,61 @@ def test_a_delivered_message_takes_one_read_from_the_socket_not_nine():
             assert calls[0] <= 100, calls[0]
     finally:
         delete_vhost(vhost)
+
+
+def test_a_publisher_keeps_its_producer_bound_and_survives_the_broker_closing_it():
+    # issue 16: kombu's pool handed a producer back without its channel, so
+    # every publish took a connection from a second pool and revived the
+    # producer on it. A kept producer must still recover when the broker
+    # closes its connection (kombu's ensure reconnects and revives it).
+    import time
+    import urllib.parse
+
+    import nameko.amqp.publish as publish
+    import requests
+    from kombu import Connection, Exchange
+    from nameko.amqp.publish import Publisher
+
+    from tests.stack import MANAGEMENT, RABBIT_AUTH, amqp_uri, create_vhost, delete_vhost
+
+    broker.install()
+    vhost = create_vhost()
+    uri = amqp_uri(vhost)
+    try:
+        queue = Queue("kept", Exchange(""), routing_key="kept")
+        with Connection(uri) as connection:
+            queue(connection.default_channel).declare()
+        publisher = Publisher(uri, use_confirms=True)
+        for n in range(50):
+            publisher.publish({"n": n}, exchange="", routing_key="kept", mandatory=True)
+        kept = [pairs for key, pairs in publish.chatvakt_kept_producers.items() if key[0] == uri]
+        assert [len(pairs) for pairs in kept] == [1], "one producer served 50 publishes in turn"
+        producer, _connection = kept[0][0]
+        first = producer.channel
+
+        # The broker closes every connection of the vhost (as a node restart would).
+        quoted = urllib.parse.quote(vhost, safe="")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            names = [
+                c["name"]
+                for c in requests.get(
+                    f"{MANAGEMENT}/api/vhosts/{quoted}/connections", auth=RABBIT_AUTH, timeout=5
+                ).json()
+            ]
+            if names:
+                break
+            time.sleep(0.5)  # the management API lists a connection after a moment
+        assert names
+        for name in names:
+            requests.delete(
+                f"{MANAGEMENT}/api/connections/{urllib.parse.quote(name, safe='')}", auth=RABBIT_AUTH, timeout=5
+            )
+        time.sleep(0.5)
+        publisher.publish({"n": 50}, exchange="", routing_key="kept", mandatory=True)
+        assert producer.channel is not first  # revived on a new connection
+        with Connection(uri) as connection:
+            _name, count, _consumers = connection.default_channel.queue_declare("kept", passive=True)
+        assert count == 51
+    finally:
+        delete_vhost(vhost)
