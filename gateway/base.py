@@ -65,6 +65,15 @@ def _spread(now, period):
     return now + period * random.uniform(0.5, 1.0)
 
 
+CACHE_MAX = 10_000  # entries in a per-process cache before it starts over
+
+
+def _remember(cache, key, value):
+    if len(cache) > CACHE_MAX:
+        cache.clear()
+    cache[key] = value
+
+
 def _chan_chat(chat_id):
     return f"chat:{chat_id}"
 
@@ -195,12 +204,8 @@ class GatewayBase:
             # cache period: a child writes every 20-60 s, and each message
             # after a pause paid a chat.get_chat call (issue 16).
             self._refuse_ended_chat(actor)
-            if len(_chat_checked) > 10_000:
-                _chat_checked.clear()
-            _chat_checked[actor["chat_id"]] = _spread(now, CHAT_CHECK_S)
-        if len(_token_cache) > 10_000:
-            _token_cache.clear()
-        _token_cache[token] = (_spread(now, TOKEN_CACHE_S), actor)
+            _remember(_chat_checked, actor["chat_id"], _spread(now, CHAT_CHECK_S))
+        _remember(_token_cache, token, (_spread(now, TOKEN_CACHE_S), actor))
         return dict(actor)
 
     def _refuse_ended_chat(self, actor):

@@ -344,6 +344,7 @@ def states(run, browser, counsellor, size, viewport, phone, keyboard_h):
     # With the token no longer valid the page stays calm and keeps what it has.
     after = child_api.get(f"{run.url}/api/v1/chats/{chat_id}", timeout=15).status_code
     run.result["facts"][f"token_after_end_{size}"] = after
+    assert after == 409, f"a child's token after the end answers {after}, not API.md's 409"
     assert page.locator("#log > li").count() >= 50
     page.get_by_role("button", name="Tøm skjermen").click()
     expect(page.locator("#log > li")).to_have_count(0)
