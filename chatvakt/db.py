@@ -7,12 +7,14 @@ read-then-write (SQLITE_BUSY on lock upgrade), which is what keeps assignment
 and sequence numbers atomic across processes.
 """
 
+import collections
 import time
+import weakref
 
 from nameko.extensions import DependencyProvider
 from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from chatvakt import config
@@ -24,6 +26,105 @@ def read_only(session):
     """Mark a fresh session as a reader (before its first statement)."""
     session.connection(execution_options={READ_ONLY: True})
     return session
+
+
+class Prepared:
+    """A Core statement compiled once per database dialect and run straight on
+    the DB-API cursor of the caller's transaction: for the few statements the
+    relay runs for every message (issue 16).
+
+    SQLAlchemy spends far more CPU around a statement than SQLite spends
+    running it: an execution context, the compiled cache's lookup, events, a
+    CursorResult (a quarter of the chat service's CPU per relayed message).
+    The statement is still written once, in SQLAlchemy Core; its SQL, its
+    parameters' order and its types' bind and result processors (SQLite's
+    datetime text, JSON) come from SQLAlchemy's compiler, so a row written or
+    read here is the row SQLAlchemy would have. It runs inside the Core
+    connection's or Session's transaction (begun if it was not, so SQLite's
+    write lock is taken as for any statement), and a driver's error is
+    SQLAlchemy's (an IntegrityError is one). Only statements whose every
+    value is given or bound: a column default SQLAlchemy would compute in
+    Python is refused when the statement is first run.
+    """
+
+    def __init__(self, statement, column_keys=None):
+        self.statement = statement
+        self.column_keys = column_keys
+        self._compiled: weakref.WeakKeyDictionary[object, _Plan] = weakref.WeakKeyDictionary()
+
+    def _for(self, dialect):
+        plan = self._compiled.get(dialect)
+        if plan is None:
+            plan = self._compiled[dialect] = _Plan(self.statement, dialect, self.column_keys)
+        return plan
+
+    def rows(self, executor, params):
+        """Every row, as named tuples (columns by their keys)."""
+        conn = executor.connection() if isinstance(executor, Session) else executor
+        if not conn.in_transaction():
+            conn.begin()
+        return self._for(conn.dialect).run(conn, params)
+
+    def first(self, executor, params):
+        rows = self.rows(executor, params)
+        return rows[0] if rows else None
+
+    def scalar_one(self, executor, params):
+        rows = self.rows(executor, params)
+        if len(rows) != 1:
+            raise ValueError(f"one row was expected, not {len(rows)}")
+        return rows[0][0]
+
+
+_REQUIRED = object()
+
+
+class _Plan:
+    def __init__(self, statement, dialect, column_keys):
+        compiled = statement.compile(dialect=dialect, column_keys=column_keys)
+        if compiled.insert_prefetch or compiled.update_prefetch:
+            raise ValueError("Prepared runs no Python-side column default: give every value")
+        self.dialect = dialect
+        self.sql = compiled.string
+        binds = compiled.binds
+        names = list(compiled.positiontup) if compiled.positional else list(binds)
+        self.positional = compiled.positional
+        # (name, the value it has unless given, how the driver wants it)
+        self.params = [
+            (
+                name,
+                _REQUIRED if binds[name].required else binds[name].effective_value,
+                binds[name].type.dialect_impl(dialect).bind_processor(dialect),
+            )
+            for name in names
+        ]
+        # A select's columns, or what an insert or update returns.
+        columns = list(statement.exported_columns)
+        self.keys = [c.key for c in columns]
+        self.processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+        self.row = collections.namedtuple("Row", self.keys, rename=True) if columns else None
+
+    def run(self, conn, given):
+        values = []
+        for name, default, process in self.params:
+            value = given[name] if name in given or default is _REQUIRED else default
+            values.append(process(value) if process is not None and value is not None else value)
+        args = values if self.positional else dict(zip((p[0] for p in self.params), values, strict=True))
+        cursor = conn.connection.cursor()
+        try:
+            try:
+                cursor.execute(self.sql, args)
+                raw = cursor.fetchall() if cursor.description is not None else ()
+            except self.dialect.loaded_dbapi.Error as error:
+                raise DBAPIError.instance(
+                    self.sql, None, error, self.dialect.loaded_dbapi.Error, hide_parameters=True, dialect=self.dialect
+                ) from error
+        finally:
+            cursor.close()
+        if self.row is None:
+            return []
+        processors = self.processors
+        return [self.row(*(p(v) if p is not None else v for p, v in zip(processors, r, strict=True))) for r in raw]
 
 
 WRITE_LOCK = "chatvakt_write_lock"
@@ -51,18 +152,22 @@ def _begin_immediate(conn, lock):
     process queue on a green lock first, and the lock of another process (a
     replica) is waited for here, in short green sleeps, with busy_timeout 0.
     """
+    import sqlite3
+
     lock.acquire()
     conn.info[WRITE_LOCK] = lock
     deadline = time.monotonic() + BUSY_WAIT_S
     pause = 0.0005
     while True:
         try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # On the driver: SQLAlchemy's execution around it cost more than
+            # the statement, once per unit of work (issue 16).
+            conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
             return
-        except OperationalError as error:
-            if "locked" not in str(error.orig) or time.monotonic() > deadline:
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
                 _release(conn)
-                raise
+                raise OperationalError("BEGIN IMMEDIATE", None, error) from error
         _sleep(pause)
         pause = min(pause * 2, 0.005)
 
@@ -169,7 +274,7 @@ def make_engine(url):
             # Readers (see read_only) take no write lock: in WAL mode they see a
             # consistent snapshot and never wait for a writer.
             if conn.get_execution_options().get(READ_ONLY):
-                conn.exec_driver_sql("BEGIN")
+                conn.connection.driver_connection.execute("BEGIN")
             else:
                 _begin_immediate(conn, lock)
 

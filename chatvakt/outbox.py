@@ -23,6 +23,7 @@ from sqlalchemy import Column, DateTime, Integer, String, Table, Text, bindparam
 
 from chatvakt import events
 from chatvakt.clock import utcnow
+from chatvakt.db import Prepared
 
 if TYPE_CHECKING:
     import amqp
@@ -51,9 +52,11 @@ class Outbox:
     def __init__(self, table, source):
         self.table = table
         self.source = source
-        # Built once (see services/chat/domain.py): a reused statement keeps
-        # its SQLAlchemy cache key, which costs more to make than to run it.
-        self._insert = table.insert()
+        # Every unit of work that publishes runs the insert (chatvakt.db.Prepared);
+        # the delete is built once, as a reused statement keeps its cache key.
+        self._insert = Prepared(
+            table.insert().returning(table.c.id), column_keys=("event", "payload", "created_at", "claimed_until")
+        )
         self._delete = delete(table).where(table.c.id.in_(bindparam("ids", expanding=True)))
 
     def add(self, session, name, payload):
@@ -64,10 +67,10 @@ class Outbox:
         # is the event's name for all but a message that is not the child's.
         key = events.routing_key(name, data)
         now = utcnow()
-        result = session.execute(
-            self._insert, {"event": key, "payload": body, "created_at": now, "claimed_until": now + CLAIM}
+        row_id = self._insert.scalar_one(
+            session, {"event": key, "payload": body, "created_at": now, "claimed_until": now + CLAIM}
         )
-        return OutboxRow(result.inserted_primary_key[0], key, body)
+        return OutboxRow(row_id, key, body)
 
     def publish(self, sessions, dispatch, rows):
         """Hand the rows a worker just committed (it still holds them: no read

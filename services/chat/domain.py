@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, delete, exists, func, or_, select, update
 
 from chatvakt import events as ev
 from chatvakt.clock import iso, utcnow
+from chatvakt.db import Prepared
 from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound
 from chatvakt.messages import client_message
 from chatvakt.vocabulary import (
@@ -104,22 +105,23 @@ def chat_view(chat):
     }
 
 
-# The relay's hot path runs these for every message. Built once, with bound
-# parameters: building a statement and its cache key cost SQLAlchemy more CPU
-# than SQLite spends running it (issue 16), and a statement object that is
-# reused keeps its cache key.
-_NEXT_SEQ = (
+# The relay's hot path runs these for every message: compiled once and run on
+# the driver's cursor (chatvakt.db.Prepared), because SQLAlchemy's work around
+# a statement cost more CPU than SQLite spends running it (issue 16).
+_NEXT_SEQ_STATEMENT = (
     update(conversations)
     .where(conversations.c.id == bindparam("chat_id"))
     .values(last_seq=conversations.c.last_seq + 1)
     .returning(conversations.c.last_seq)
 )
+_NEXT_SEQ = Prepared(_NEXT_SEQ_STATEMENT)
 # A child's message also restarts the silence clock (check_silence).
-_NEXT_SEQ_CHILD = _NEXT_SEQ.values(last_child_at=bindparam("now"), prompted_at=None)
-_INSERT_MESSAGE = messages.insert()
+_NEXT_SEQ_CHILD = Prepared(_NEXT_SEQ_STATEMENT.values(last_child_at=bindparam("now"), prompted_at=None))
+_MESSAGE_FIELDS = ("chat_id", "seq", "sender", "kind", "visibility", "author_id", "text", "sent_at", "client_msg_id")
+_INSERT_MESSAGE = Prepared(messages.insert(), column_keys=_MESSAGE_FIELDS)
 _EARLIER = messages.alias("earlier")
 # The chat and an earlier copy of a message (same client_msg_id) in one statement.
-_CHAT_AND_EARLIER = (
+_CHAT_AND_EARLIER = Prepared(
     select(conversations, _EARLIER.c.seq.label("earlier_seq"), _EARLIER.c.sent_at.label("earlier_sent_at"))
     .select_from(
         conversations.outerjoin(
@@ -151,11 +153,11 @@ def _append(
     """
     now = now or utcnow()
     if sender == "child":
-        seq = session.execute(_NEXT_SEQ_CHILD, {"chat_id": chat.id, "now": now}).scalar_one()
+        seq = _NEXT_SEQ_CHILD.scalar_one(session, {"chat_id": chat.id, "now": now})
     else:
-        seq = session.execute(_NEXT_SEQ, {"chat_id": chat.id}).scalar_one()
-    session.execute(
-        _INSERT_MESSAGE,
+        seq = _NEXT_SEQ.scalar_one(session, {"chat_id": chat.id})
+    _INSERT_MESSAGE.rows(
+        session,
         {
             "chat_id": chat.id,
             "seq": seq,
@@ -363,7 +365,7 @@ def post_message(session, outbox, chat_id, actor, text, client_msg_id=None, now=
     if client_msg_id is None:
         chat = _visible(session, chat_id, actor)
     else:
-        chat = session.execute(_CHAT_AND_EARLIER, {"chat_id": chat_id, "client_msg_id": client_msg_id}).first()
+        chat = _CHAT_AND_EARLIER.first(session, {"chat_id": chat_id, "client_msg_id": client_msg_id})
         if chat is None or not can_see(chat, actor):
             raise NotFound("No such chat.")
         if chat.earlier_seq is not None:

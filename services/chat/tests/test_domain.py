@@ -211,3 +211,42 @@ def test_the_relay_path_runs_on_a_plain_connection_as_the_service_runs_it(db):
     assert [row.event for row in handed] == ["message_posted"]
     with db() as session:
         assert handed[0].id in session.execute(select(outbox_table.c.id)).scalars().all()
+
+
+def test_the_relay_path_runs_no_statement_through_sqlalchemys_execution(db):
+    # A child's message is a select, an update, two inserts and a commit: all
+    # on the driver's cursor (chatvakt.db.Prepared, and BEGIN IMMEDIATE on
+    # SQLite), because SQLAlchemy's work around each statement cost more CPU
+    # than the database spent running it (issue 16).
+    from sqlalchemy import event, select
+
+    from chatvakt.outbox import Outbox
+    from chatvakt.service import run_core_unit
+    from services.chat.models import messages
+    from services.chat.models import outbox as outbox_table
+
+    chat, _ = run(db, domain.start_chat, helpline="X")
+    me = child(chat["chat_id"])
+
+    class Box(Outbox):
+        def publish(self, sessions, dispatch, rows):
+            pass
+
+    engine = db.kw["bind"]
+    executed = []
+    box = Box(outbox_table, "chat")
+
+    def count(_conn, _cursor, statement, *_args):
+        executed.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        first = run_core_unit(db, box, None, domain.post_message, chat["chat_id"], me, "hei", "m9")
+        again = run_core_unit(db, box, None, domain.post_message, chat["chat_id"], me, "hei", "m9")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert executed == []
+    assert again == {**first, "duplicate": True}
+    with db() as session:
+        stored = session.execute(select(messages).where(messages.c.client_msg_id == "m9")).one()
+    assert (stored.seq, stored.sender, stored.text) == (first["seq"], "child", "hei")
