@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 
 from chatvakt import events as ev
 from chatvakt.clock import iso, parse_iso, utcnow
+from chatvakt.db import Prepared
 from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound
 from chatvakt.vocabulary import ESCALATION_KINDS, GENDERS, STAFF, SUPERVISORS, escalation_open
 
@@ -201,7 +202,8 @@ FIRST_MESSAGES = 3  # the child's first messages, read together by the screen
 _FLAGGED = select(risk_flags.c.id).where(
     risk_flags.c.chat_id == bindparam("chat_id"), risk_flags.c.seq == bindparam("seq")
 )
-_CONTEXT = (
+# Read for every child's message (chatvakt.db.Prepared: issue 16).
+_CONTEXT = Prepared(
     select(screen_context.c.seq, screen_context.c.sealed)
     .where(screen_context.c.chat_id == bindparam("chat_id"))
     .order_by(screen_context.c.seq)
@@ -307,10 +309,11 @@ def findings_alone(session, screen, vault, chat_id, seq, text):
     on a read: None when the message is one of the first, which screen_message
     must keep. The escalation service asks this first and opens a unit (the
     database's write lock) only for a first message or a finding: most
-    messages come later and find nothing (issue 16)."""
+    messages come later and find nothing (issue 16). Core statements only:
+    the service reads it on a plain connection (read_core)."""
     if vault is None or seq is None or not hasattr(screen, "screen_messages"):
         return screen.screen(text)
-    rows = session.execute(_CONTEXT, {"chat_id": chat_id}).all()
+    rows = _CONTEXT.rows(session, {"chat_id": chat_id})
     if len(rows) < FIRST_MESSAGES or seq in {r.seq for r in rows}:
         return None
     return screen.screen_messages([text])
@@ -319,7 +322,7 @@ def findings_alone(session, screen, vault, chat_id, seq, text):
 def _first_messages(session, vault, chat_id, seq, text, now):
     """The messages to screen together: this one with the child's earlier first
     messages, when it is one of the first; else this one alone."""
-    rows = session.execute(_CONTEXT, {"chat_id": chat_id}).all()
+    rows = _CONTEXT.rows(session, {"chat_id": chat_id})
     seqs = [r.seq for r in rows]
     if seq not in seqs:
         if len(rows) >= FIRST_MESSAGES:

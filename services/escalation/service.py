@@ -108,7 +108,9 @@ class EscalationService(ServiceBase):
         data = ev.load(ev.CHAT, ev.MESSAGE_POSTED, payload)
         if data["sender"] != "child" or data["kind"] != "message":
             return
-        found = self.read(domain.findings_alone, self.screen, self.vault, data["chat_id"], data["seq"], data["text"])
+        found = self.read_core(
+            domain.findings_alone, self.screen, self.vault, data["chat_id"], data["seq"], data["text"]
+        )
         if found is not None and not found:
             return  # screened alone, nothing found: nothing to record
         self.unit(

@@ -327,15 +327,29 @@ class ContextScreen(FakeScreen):
 
 def test_a_later_message_is_screened_alone_on_a_read_and_a_first_one_is_left_to_the_unit(db, vault):
     # issue 16: the service opens a unit (the write lock) only for the child's
-    # first messages or a finding.
-    from chatvakt.testing import read
+    # first messages or a finding, and reads on a plain Core connection, whose
+    # one query runs on the driver's cursor (no statement through SQLAlchemy's
+    # execution).
+    from sqlalchemy import event
+
+    from chatvakt.service import read_core as read
+
+    executed = []
+
+    def count(_conn, _cursor, statement, *_args):
+        executed.append(statement)
 
     screen = ContextScreen()
     for seq in (2, 3, 4):
         assert read(db, domain.findings_alone, screen, vault, "chat-8", seq, "hei") is None
         run(db, domain.screen_message, screen, "chat-8", seq, "hei", None, None, vault)
     assert read(db, domain.findings_alone, screen, vault, "chat-8", 3, "hei") is None  # kept: one of the first
-    assert read(db, domain.findings_alone, screen, vault, "chat-8", 5, "hei igjen") == []
+    event.listen(db.kw["bind"], "before_cursor_execute", count)
+    try:
+        assert read(db, domain.findings_alone, screen, vault, "chat-8", 5, "hei igjen") == []
+    finally:
+        event.remove(db.kw["bind"], "before_cursor_execute", count)
+    assert executed == []
     assert read(db, domain.findings_alone, screen, vault, "chat-8", 6, "danger")[0].category == "suicide"
     assert screen.read[-2:] == [["hei igjen"], ["danger"]]
     assert read(db, domain.findings_alone, FakeScreen(), None, "chat-9", 2, "worry")[0].category == "self_harm"

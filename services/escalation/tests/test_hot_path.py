@@ -37,7 +37,7 @@ def test_a_later_message_without_findings_takes_no_write_lock():
     service = SimpleNamespace(
         screen=None,
         vault=None,
-        read=lambda _fn, _screen, _vault, _chat, seq, _text: found[seq],
+        read_core=lambda _fn, _screen, _vault, _chat, seq, _text: found[seq],
         unit=lambda *args, **kwargs: units.append(args[3]),
     )
     for seq in (2, 9, 10):
