@@ -533,7 +533,7 @@ def relay_pass(stack, cast, label, levels=(50,)):
             f"[{label}] {share}% = {rate}/s: p50 {step['p50_ms']} ms, p99 {step['p99_ms']} ms "
             f"(POST to 201: p50 {step['answer_p50_ms']}, p99 {step['answer_p99_ms']} ms), "
             f"cpu ms per message {step['cpu_ms_per_message_per_process']} "
-            f"(total {step['cpu_ms_per_message_total']})"
+            f"(total {step['cpu_ms_per_message_total']}); over 25 ms by second of the run {step['slow_by_second']}"
         )
     return out
 
@@ -864,7 +864,8 @@ def cpu_only(stack, http):
             f"p99 {step['p99_ms']} ms (POST to 201: p50 {step['answer_p50_ms']}, p99 {step['answer_p99_ms']} ms), "
             f"cpu ms per message {step['cpu_ms_per_message_per_process']} "
             f"(total {step['cpu_ms_per_message_total']}; outside the stack "
-            f"{step['cpu_ms_per_message_outside']}); load average {os.getloadavg()[0]:.1f}"
+            f"{step['cpu_ms_per_message_outside']}); load average {os.getloadavg()[0]:.1f}; "
+            f"over 25 ms by second of the run {step['slow_by_second']}"
         )
     cast.close()
     return steps
