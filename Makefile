@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit lint test-postgres test-faults bench eval setup broker clean
+.PHONY: run test unit lint test-postgres test-faults bench bench-compare eval setup broker clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -56,6 +56,11 @@ eval: setup
 bench: setup
 	@$(MAKE) -s broker WITH_MANAGEMENT=1
 	$(BIN)/python -m bench
+
+# The CPU per relayed message against another revision, in turns: make bench-compare REV=81fe312
+bench-compare: setup
+	@$(MAKE) -s broker WITH_MANAGEMENT=1
+	$(BIN)/python -m bench.compare $(REV)
 
 clean:
 	rm -rf var results
