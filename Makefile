@@ -40,7 +40,8 @@ test: setup lint
 	@deploy/local/ensure-poppler.sh
 	@deploy/local/ensure-axe.sh
 	@deploy/local/ensure-nginx.sh
-	$(BIN)/pytest $(PYTEST_ARGS)
+	@# The slowest tests are printed: the suite is kept to about 15 minutes on 2 cores.
+	$(BIN)/pytest --durations=15 $(PYTEST_ARGS)
 
 # The whole suite again with every stack's services on the real PostgreSQL.
 test-postgres:
