@@ -8,12 +8,13 @@ and sequence numbers atomic across processes.
 """
 
 import collections
+import sqlite3
 import time
 import weakref
 
 from nameko.extensions import DependencyProvider
 from sqlalchemy import create_engine, event, make_url, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -70,9 +71,12 @@ class Prepared:
         return rows[0] if rows else None
 
     def scalar_one(self, executor, params):
+        # As SQLAlchemy's Result.scalar_one, errors included.
         rows = self.rows(executor, params)
-        if len(rows) != 1:
-            raise ValueError(f"one row was expected, not {len(rows)}")
+        if not rows:
+            raise NoResultFound("No row was found when one was required")
+        if len(rows) > 1:
+            raise MultipleResultsFound("Multiple rows were found when exactly one was required")
         return rows[0][0]
 
 
@@ -100,9 +104,8 @@ class _Plan:
         ]
         # A select's columns, or what an insert or update returns.
         columns = list(statement.exported_columns)
-        self.keys = [c.key for c in columns]
         self.processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
-        self.row = collections.namedtuple("Row", self.keys, rename=True) if columns else None
+        self.row = collections.namedtuple("Row", [c.key for c in columns], rename=True) if columns else None
 
     def run(self, conn, given):
         values = []
@@ -152,8 +155,6 @@ def _begin_immediate(conn, lock):
     process queue on a green lock first, and the lock of another process (a
     replica) is waited for here, in short green sleeps, with busy_timeout 0.
     """
-    import sqlite3
-
     lock.acquire()
     conn.info[WRITE_LOCK] = lock
     deadline = time.monotonic() + BUSY_WAIT_S
@@ -209,9 +210,6 @@ def _start_checkpointer(engine, path):
     asks an OS thread (eventlet.tpool) to run a PASSIVE checkpoint every
     second, which waits for no reader and no writer.
     """
-    import sqlite3
-    import weakref
-
     import eventlet
     from eventlet import tpool
 

@@ -84,3 +84,17 @@ def test_it_runs_inside_a_sessions_transaction_and_rolls_back_with_it(engine):
         insert.rows(session, {"name": "kept", "at": None, "flag": True, "data": None, "kind": "k"})
     with engine.connect() as conn:
         assert conn.execute(select(things.c.name)).scalars().all() == ["kept"]
+
+
+def test_scalar_one_fails_as_sqlalchemys(engine):
+    from sqlalchemy.exc import MultipleResultsFound, NoResultFound
+
+    names = Prepared(select(things.c.name).where(things.c.flag == bindparam("flag")))
+    insert = Prepared(things.insert(), column_keys=FIELDS)
+    with engine.begin() as conn:
+        with pytest.raises(NoResultFound):
+            names.scalar_one(conn, {"flag": True})
+        for name in ("a", "b"):
+            insert.rows(conn, {"name": name, "at": None, "flag": True, "data": None, "kind": "k"})
+        with pytest.raises(MultipleResultsFound):
+            names.scalar_one(conn, {"flag": True})
