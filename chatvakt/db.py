@@ -103,8 +103,11 @@ class _Plan:
             for name in names
         ]
         # A select's columns, or what an insert or update returns.
-        columns = list(statement.exported_columns)
-        self.processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+        self.columns = list(statement.exported_columns)
+        # Made at the first run: a type's result processor may depend on the
+        # driver's type code in the cursor's description (pg8000's floats do).
+        self.processors = None
+        columns = self.columns
         self.row = collections.namedtuple("Row", [c.key for c in columns], rename=True) if columns else None
 
     def run(self, conn, given):
@@ -118,6 +121,12 @@ class _Plan:
             try:
                 cursor.execute(self.sql, args)
                 raw = cursor.fetchall() if cursor.description is not None else ()
+                # (an insert on PostgreSQL may return its new key unasked: no columns)
+                if self.processors is None and self.row is not None:
+                    self.processors = [
+                        c.type.dialect_impl(self.dialect).result_processor(self.dialect, d[1])
+                        for c, d in zip(self.columns, cursor.description, strict=True)
+                    ]
             except self.dialect.loaded_dbapi.Error as error:
                 raise DBAPIError.instance(
                     self.sql, None, error, self.dialect.loaded_dbapi.Error, hide_parameters=True, dialect=self.dialect
@@ -126,7 +135,7 @@ class _Plan:
             cursor.close()
         if self.row is None:
             return []
-        processors = self.processors
+        processors = self.processors if self.processors is not None else ()  # None: no row came
         return [self.row(*(p(v) if p is not None else v for p, v in zip(processors, r, strict=True))) for r in raw]
 
 

@@ -76,3 +76,6 @@ class RateLimited(ChatvaktError):
     def __init__(self, message="", fields=None, retry_after=1):
         super().__init__(message, fields)
         self.retry_after = retry_after
+        # The wait crosses the RPC boundary too: nameko rebuilds the error from
+        # its args (the chat service keeps a chat's limits, the gateway answers).
+        self.args = (message, self.fields, retry_after)

@@ -20,7 +20,6 @@ numbers; the thin SQL steps around them are tested on SQLite.
 import datetime as dt
 import hashlib
 import hmac
-import math
 import secrets
 import time
 
@@ -28,6 +27,7 @@ from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from chatvakt import config, errors
+from chatvakt.gcra import gcra, retry_after
 
 from .models import address_salts, rate_limits, revocations
 
@@ -83,20 +83,7 @@ def revocation_poll_s():
     return config.env_float("CHATVAKT_REVOCATION_POLL_S", 0.5)
 
 
-# -- pure decisions --
-
-
-def gcra(tat, now, rate_per_s, burst):
-    """GCRA (a token bucket kept as one number). Returns (allowed, new_tat, wait_s).
-
-    `tat` is when the bucket would be full again; a request passes while
-    tat - now stays within the burst's tolerance."""
-    interval = 1.0 / rate_per_s if rate_per_s > 0 else math.inf
-    tolerance = (max(1.0, burst) - 1.0) * interval
-    start = max(tat, now)
-    if start - now <= tolerance + 1e-9:
-        return True, start + interval, 0.0
-    return False, tat, start - now - tolerance
+# -- pure decisions (GCRA itself is chatvakt/gcra.py) --
 
 
 def login_delay(failures, free, base_s, max_s):
@@ -105,11 +92,6 @@ def login_delay(failures, free, base_s, max_s):
     if failures < free:
         return 0.0
     return min(max_s, base_s * (2 ** min(30, failures - free)))
-
-
-def retry_after(wait_s):
-    """A Retry-After a client can use: whole seconds, at least 1."""
-    return max(1, math.ceil(wait_s))
 
 
 # -- the day's salt and keyed hashes of addresses --

@@ -74,19 +74,16 @@ class ChatRoutes:
             view = with_risk(view, self._chat_risk([chat_id]), flags=True)
         return view
 
-    def _child_says(self, request, chat_id, schema, field, limiter, remote, refusal):
+    def _child_says(self, request, chat_id, schema, field, remote, refusal):
         """A child's page tells us one fact about its chat (in danger now, its
-        language). Only the child may; the same answer again changes nothing
-        and costs no place in the per-chat limit, so a script on one token
-        cannot churn events."""
+        language). Only the child may; the chat service counts each change in
+        the chat's own limit (the same answer again costs nothing), so a script
+        on one token cannot churn events, through any number of replicas."""
         actor = self._chat_actor(request, chat_id)
         if actor["role"] != "child":
             raise errors.Forbidden(refusal)
         body = read_json(request, schema)
-        place = limiter.acquire(chat_id)
         result = remote(chat_id, actor, body[field])
-        if not result.get("changed"):
-            limiter.release(chat_id, place)
         return {"chat_id": chat_id, field: result[field], "changed": result["changed"]}
 
     @api("POST", "/api/v1/chats/<string:chat_id>/danger")
@@ -97,7 +94,6 @@ class ChatRoutes:
             chat_id,
             schemas.Danger,
             "in_danger",
-            ratelimit.danger_reports(),
             self.chat.report_danger,
             "Only the child says this; mark risk with /risk.",
         )
@@ -110,7 +106,6 @@ class ChatRoutes:
             chat_id,
             schemas.Lang,
             "lang",
-            ratelimit.lang_switches(),
             self.chat.set_lang,
             "Only the child's page says which language it is in.",
         )
@@ -138,16 +133,9 @@ class ChatRoutes:
         # Without a client id, one of ours still makes the RPC idempotent: a
         # request redelivered after the chat service died stores one copy.
         client_msg_id = body["client_msg_id"] or "gw:" + secrets.token_hex(12)
-        limiter = ratelimit.child_messages() if actor["role"] == "child" else None
-        place = limiter.acquire(chat_id) if limiter else None
-        try:
-            result = self.chat.post_message(chat_id, actor, body["text"], client_msg_id)
-        except Exception:
-            if limiter:
-                limiter.release(chat_id, place)
-            raise
-        if limiter and result.get("duplicate"):
-            limiter.release(chat_id, place)  # a retry is not a new message
+        # A child's messages per minute are the chat service's to count (on the
+        # chat's row, across replicas): a 429 comes back from it with its wait.
+        result = self.chat.post_message(chat_id, actor, body["text"], client_msg_id)
         return 201, {"seq": result["seq"], "sent_at": result["sent_at"]}
 
     @api("GET", "/api/v1/chats/<string:chat_id>/messages")

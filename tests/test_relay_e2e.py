@@ -347,6 +347,20 @@ def test_typing_is_throttled_across_gateways(relay):
     listening.close()
 
 
+def test_a_childs_limits_in_a_chat_hold_across_gateways(relay):
+    # The chat service counts them on the chat's row: through two gateways a
+    # child still gets the default 6 language switches a minute, not 6 each.
+    counsellor = staff(relay)
+    chat_id, child = active_chat(relay, counsellor)
+    codes = []
+    for i in range(7):
+        page = Api(relay.urls[i % 2], child.token)
+        codes.append(page.post(f"/api/v1/chats/{chat_id}/lang", {"lang": ("en", "nb")[i % 2]}).status_code)
+    assert codes == [200] * 6 + [429], codes
+    limited = Api(relay.urls[1], child.token).post(f"/api/v1/chats/{chat_id}/lang", {"lang": "en"})
+    assert limited.json()["error"]["code"] == "rate_limited" and 1 <= int(limited.headers["Retry-After"]) <= 10
+
+
 def test_silence_prompts_the_counsellor_then_times_out(relay):
     counsellor = staff(relay)
     chat_id, child = active_chat(relay, counsellor)

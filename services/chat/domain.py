@@ -11,10 +11,12 @@ import secrets
 
 from sqlalchemy import bindparam, delete, exists, func, or_, select, update
 
+from chatvakt import config
 from chatvakt import events as ev
 from chatvakt.clock import iso, utcnow
 from chatvakt.db import Prepared
-from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound
+from chatvakt.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
+from chatvakt.gcra import gcra, retry_after
 from chatvakt.messages import client_message
 from chatvakt.vocabulary import (
     CHAT_STATUSES,
@@ -108,6 +110,63 @@ def chat_view(chat):
 # The relay's hot path runs these for every message: compiled once and run on
 # the driver's cursor (chatvakt.db.Prepared), because SQLAlchemy's work around
 # a statement cost more CPU than SQLite spends running it (issue 16).
+# --- What a child's page may do per chat: a burst of N, then N a minute.
+#
+# Kept on the chat's row as one GCRA number per limit (msgs_tat, danger_tat,
+# lang_tat), so the limit holds across every gateway and chat replica; it was
+# per gateway process before, and two replicas let a child send twice as many.
+# Only what is stored spends: a retry of a stored message, the same answer
+# again and a failed transaction cost nothing.
+
+CHILD_LIMITS = {
+    # kind: (variable, default per minute, column, what the child is told)
+    "message": ("CHATVAKT_CHILD_MSGS_PER_MIN", 30, conversations.c.msgs_tat, "Too many messages; wait a little."),
+    "danger": ("CHATVAKT_DANGER_REPORTS_PER_MIN", 4, conversations.c.danger_tat, "Too many changes; wait a little."),
+    "lang": ("CHATVAKT_LANG_SWITCHES_PER_MIN", 6, conversations.c.lang_tat, "Too many changes; wait a little."),
+}
+LIMIT_TRIES = 10  # compare-and-set rounds lost to racing replicas before "try again"
+
+
+def per_minute(kind):
+    variable, default, _column, _told = CHILD_LIMITS[kind]
+    return config.env_int(variable, default)
+
+
+def within_limit(session, chat_id, kind, tat, now, spend):
+    """Spend one unit of the chat's `kind` limit, or raise RateLimited.
+
+    `spend(old_tat, new_tat)` writes the new number on the condition that the
+    stored one is still `old_tat`, and returns a result, or None when another
+    replica spent meanwhile (then the number is read again)."""
+    _variable, _default, column, told = CHILD_LIMITS[kind]
+    limit = per_minute(kind)
+    at = now.timestamp()
+    for _ in range(LIMIT_TRIES):
+        allowed, new_tat, wait = gcra(tat or 0.0, at, limit / 60.0, limit)
+        if not allowed:
+            raise RateLimited(told, retry_after=retry_after(wait))
+        result = spend(tat, new_tat)
+        if result is not None:
+            return result
+        tat = session.execute(select(column).where(conversations.c.id == chat_id)).scalar_one()
+    raise Conflict("Too much at once in this chat; try again.")
+
+
+def _spend_on_row(session, chat_id, kind):
+    """`spend` for a limit that has no statement of its own to ride on."""
+    column = CHILD_LIMITS[kind][2]
+
+    def spend(old, new):
+        changed = session.execute(
+            update(conversations)
+            .where(conversations.c.id == chat_id, column.is_not_distinct_from(old))
+            .values({column.key: new})
+        ).rowcount
+        return changed or None
+
+    return spend
+
+
 _NEXT_SEQ_STATEMENT = (
     update(conversations)
     .where(conversations.c.id == bindparam("chat_id"))
@@ -116,7 +175,14 @@ _NEXT_SEQ_STATEMENT = (
 )
 _NEXT_SEQ = Prepared(_NEXT_SEQ_STATEMENT)
 # A child's message also restarts the silence clock (check_silence).
-_NEXT_SEQ_CHILD = Prepared(_NEXT_SEQ_STATEMENT.values(last_child_at=bindparam("now"), prompted_at=None))
+# It spends from the chat's message limit in the same statement, on the
+# condition that nobody spent since it was read (None when the chat is gone or
+# a racing replica spent first).
+_NEXT_SEQ_CHILD = Prepared(
+    _NEXT_SEQ_STATEMENT.where(conversations.c.msgs_tat.is_not_distinct_from(bindparam("old_tat"))).values(
+        last_child_at=bindparam("now"), prompted_at=None, msgs_tat=bindparam("tat")
+    )
+)
 _MESSAGE_FIELDS = ("chat_id", "seq", "sender", "kind", "visibility", "author_id", "text", "sent_at", "client_msg_id")
 _INSERT_MESSAGE = Prepared(messages.insert(), column_keys=_MESSAGE_FIELDS)
 _EARLIER = messages.alias("earlier")
@@ -153,7 +219,11 @@ def _append(
     """
     now = now or utcnow()
     if sender == "child":
-        seq = _NEXT_SEQ_CHILD.scalar_one(session, {"chat_id": chat.id, "now": now})
+
+        def spend(old, new):
+            return _NEXT_SEQ_CHILD.first(session, {"chat_id": chat.id, "now": now, "old_tat": old, "tat": new})
+
+        seq = within_limit(session, chat.id, "message", chat.msgs_tat, now, spend)[0]
     else:
         seq = _NEXT_SEQ.scalar_one(session, {"chat_id": chat.id})
     _INSERT_MESSAGE.rows(
@@ -332,6 +402,8 @@ def set_lang(session, outbox, chat_id, actor, lang, now=None):
         raise Conflict("The chat has ended.")
     changed = getattr(chat, "lang", None) != lang
     if changed:
+        now = now or utcnow()
+        within_limit(session, chat_id, "lang", chat.lang_tat, now, _spend_on_row(session, chat_id, "lang"))
         session.execute(update(conversations).where(conversations.c.id == chat_id).values(lang=lang))
         _append(session, outbox, chat, "system", LANG_SWITCHED[lang], kind="lang", visibility="counsellors", now=now)
     return {"chat_id": chat_id, "lang": lang, "changed": changed}
@@ -352,6 +424,7 @@ def report_danger(session, outbox, chat_id, actor, in_danger, now=None):
     changed = chat.in_danger != in_danger  # None, False and True are three answers
     if changed:
         now = now or utcnow()
+        within_limit(session, chat_id, "danger", chat.danger_tat, now, _spend_on_row(session, chat_id, "danger"))
         session.execute(
             update(conversations).where(conversations.c.id == chat_id).values(in_danger=in_danger, in_danger_at=now)
         )

@@ -5,6 +5,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Integer,
     MetaData,
     String,
@@ -59,6 +60,12 @@ conversations = Table(
     # issue 13: the language the child's page is in ("nb" or "en"; None for a chat
     # from before it was asked), so the counsellor can answer in it.
     Column("lang", String(2)),
+    # What the child's page may do per chat (domain.CHILD_LIMITS): each limit's
+    # GCRA bucket as one number, seconds since the epoch when it is full again.
+    # On the chat's row, so every gateway and chat replica spends from it.
+    Column("msgs_tat", Float),
+    Column("danger_tat", Float),
+    Column("lang_tat", Float),
 )
 
 # Escalations that may hold a chat's transcript past retention, learnt from

@@ -1,8 +1,11 @@
 """The relay's domain on a real database, without a broker."""
 
+import datetime as dt
+
 import pytest
 
-from chatvakt.errors import Conflict, Invalid, NotFound
+from chatvakt.clock import utcnow
+from chatvakt.errors import Conflict, Invalid, NotFound, RateLimited
 from chatvakt.testing import run
 from services.chat import domain
 
@@ -250,3 +253,63 @@ def test_the_relay_path_runs_no_statement_through_sqlalchemys_execution(db):
     with db() as session:
         stored = session.execute(select(messages).where(messages.c.client_msg_id == "m9")).one()
     assert (stored.seq, stored.sender, stored.text) == (first["seq"], "child", "hei")
+
+
+# -- what a child's page may do per chat, kept on the chat's row ----------------
+
+
+def test_a_childs_messages_are_limited_per_chat_and_only_what_is_stored_counts(db, monkeypatch):
+    monkeypatch.setenv("CHATVAKT_CHILD_MSGS_PER_MIN", "3")
+    now = utcnow()
+    chat, _ = run(db, domain.start_chat, helpline="X")
+    other, _ = run(db, domain.start_chat, helpline="X")
+    chat_id, me = chat["chat_id"], child(chat["chat_id"])
+    run(db, domain.activate, chat_id, "c1", "Cathrine Hansen")
+    for n in range(3):
+        run(db, domain.post_message, chat_id, me, f"m{n}", f"id{n}", now=now)
+    again, _ = run(db, domain.post_message, chat_id, me, "m0", "id0", now=now)
+    assert again["duplicate"]  # a retry of a stored message spends nothing
+    with pytest.raises(RateLimited) as refused:
+        run(db, domain.post_message, chat_id, me, "en for mye", "id3", now=now)
+    # a burst of 3, then 3 a minute: the next place is 20 s away
+    assert refused.value.retry_after == 20
+    run(db, domain.post_message, chat_id, COUNSELLOR, "the counsellor is not limited", now=now)
+    run(db, domain.post_message, other["chat_id"], child(other["chat_id"]), "another chat is not", now=now)
+    later, _ = run(db, domain.post_message, chat_id, me, "en for mye", "id3", now=now + dt.timedelta(seconds=20))
+    assert not later["duplicate"]
+    with db() as session:
+        texts = [m["text"] for m in domain.list_messages(session, chat_id, me) if m["sender"] == "child"]
+    assert texts == ["m0", "m1", "m2", "en for mye"]  # the refused send stored nothing
+
+
+def test_a_replica_that_read_the_chat_before_another_spent_reads_the_limit_again(db, monkeypatch):
+    monkeypatch.setenv("CHATVAKT_CHILD_MSGS_PER_MIN", "2")
+    now = utcnow()
+    chat, _ = run(db, domain.start_chat, helpline="X")
+    chat_id, me = chat["chat_id"], child(chat["chat_id"])
+    with db() as session:
+        stale = domain._load(session, chat_id)  # this replica read the chat ...
+    for n in range(2):  # ... and another spent the chat's whole burst meanwhile
+        run(db, domain.post_message, chat_id, me, f"m{n}", now=now)
+    with pytest.raises(RateLimited):
+        run(db, domain._append, stale, "child", "one too many", now=now)
+
+
+def test_danger_answers_and_language_switches_have_limits_of_their_own(db, monkeypatch):
+    monkeypatch.setenv("CHATVAKT_DANGER_REPORTS_PER_MIN", "2")
+    monkeypatch.setenv("CHATVAKT_LANG_SWITCHES_PER_MIN", "1")
+    now = utcnow()
+    chat, _ = run(db, domain.start_chat, helpline="X", lang="nb")
+    chat_id, me = chat["chat_id"], child(chat["chat_id"])
+    run(db, domain.report_danger, chat_id, me, True, now=now)
+    run(db, domain.report_danger, chat_id, me, True, now=now)  # the same answer again is free
+    run(db, domain.report_danger, chat_id, me, False, now=now)
+    with pytest.raises(RateLimited):
+        run(db, domain.report_danger, chat_id, me, True, now=now)
+    run(db, domain.set_lang, chat_id, me, "en", now=now)  # the danger limit is not the language's
+    run(db, domain.set_lang, chat_id, me, "en", now=now)
+    with pytest.raises(RateLimited) as refused:
+        run(db, domain.set_lang, chat_id, me, "nb", now=now)
+    assert refused.value.retry_after == 60
+    with db() as session:
+        assert domain.get_chat(session, chat_id, COUNSELLOR | {"role": "supervisor"})["lang"] == "en"
