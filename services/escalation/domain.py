@@ -211,7 +211,7 @@ _CONTEXT = Prepared(
 
 
 def screen_message(
-    session, outbox, screen, chat_id, seq, text, counsellor_id=None, now=None, vault=None, suspect=False
+    session, outbox, screen, chat_id, seq, text, counsellor_id=None, now=None, vault=None, suspect=False, found=None
 ):
     """Screen one child message; record and announce what was found.
 
@@ -222,12 +222,17 @@ def screen_message(
     Only the category and the reason (built from the screen's own vocabulary)
     are kept in the clear.
     Idempotent: a redelivered message that was already recorded adds nothing.
+    `found`: what findings_alone found in a later message on its read, which
+    is what screening it here would find (a later message is screened alone):
+    a long message is not screened twice before its alert.
     A flood chat (suspect) is recorded and announced, so the queue still orders
     the flood by risk, but raises no alert: a flood must not bury supervisors
     in one alert per fake chat (they get one flood notice from the queue).
     """
     now = now or utcnow()
-    if vault is not None and seq is not None and hasattr(screen, "screen_messages"):
+    if found:
+        findings = found
+    elif vault is not None and seq is not None and hasattr(screen, "screen_messages"):
         findings = screen.screen_messages(_first_messages(session, vault, chat_id, seq, text, now))
     else:
         findings = screen.screen(text)

@@ -123,6 +123,7 @@ class EscalationService(ServiceBase):
             None,
             self.vault,
             suspect=data["suspect"],
+            found=found,
         )
 
     @event_handler(ev.CHAT, ev.DANGER_REPORTED)

@@ -353,3 +353,9 @@ def test_a_later_message_is_screened_alone_on_a_read_and_a_first_one_is_left_to_
     assert read(db, domain.findings_alone, screen, vault, "chat-8", 6, "danger")[0].category == "suicide"
     assert screen.read[-2:] == [["hei igjen"], ["danger"]]
     assert read(db, domain.findings_alone, FakeScreen(), None, "chat-9", 2, "worry")[0].category == "self_harm"
+    # What the read found is recorded as it is: the message is not screened again.
+    found = read(db, domain.findings_alone, screen, vault, "chat-8", 7, "danger")
+    screened = len(screen.read)
+    payload, outbox = run(db, domain.screen_message, screen, "chat-8", 7, "danger", None, None, vault, found=found)
+    assert payload["category"] == "suicide" and outbox.names() == ["risk_detected"]
+    assert len(screen.read) == screened
