@@ -107,9 +107,6 @@ def chat_view(chat):
     }
 
 
-# The relay's hot path runs these for every message: compiled once and run on
-# the driver's cursor (chatvakt.db.Prepared), because SQLAlchemy's work around
-# a statement cost more CPU than SQLite spends running it (issue 16).
 # --- What a child's page may do per chat: a burst of N, then N a minute.
 #
 # Kept on the chat's row as one GCRA number per limit (msgs_tat, danger_tat,
@@ -167,6 +164,9 @@ def _spend_on_row(session, chat_id, kind):
     return spend
 
 
+# The relay's hot path runs these for every message: compiled once and run on
+# the driver's cursor (chatvakt.db.Prepared), because SQLAlchemy's work around
+# a statement cost more CPU than SQLite spends running it (issue 16).
 _NEXT_SEQ_STATEMENT = (
     update(conversations)
     .where(conversations.c.id == bindparam("chat_id"))
