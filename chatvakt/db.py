@@ -107,8 +107,7 @@ class _Plan:
         # Made at the first run: a type's result processor may depend on the
         # driver's type code in the cursor's description (pg8000's floats do).
         self.processors = None
-        columns = self.columns
-        self.row = collections.namedtuple("Row", [c.key for c in columns], rename=True) if columns else None
+        self.row = collections.namedtuple("Row", [c.key for c in self.columns], rename=True) if self.columns else None
 
     def run(self, conn, given):
         values = []
