@@ -218,11 +218,9 @@ def _lean_rpc_publishing():
     channel: every publish took a connection from a second pool and revived
     the producer on it, some 5 % of the chat service's CPU per relayed message
     and 3 % of the gateway's. Here a producer stays bound to a connection of
-    its own: KEEP of them are kept per key and handed out one at a time (a
-    green thread holds one for its publish and its confirm); more at once
-    are made and closed after use, and one whose publish raised (its
-    connection may be mid-frame) is closed, not kept. kombu's `ensure`
-    still reconnects and revives a kept producer whose connection died.
+    its own, in a bounded pool per key (`Producers`), handed out one at a
+    time (a green thread holds one for its publish and its confirm). kombu's
+    `ensure` still reconnects and revives a kept producer whose connection died.
     A quorum queue keeps every message on disk whatever its delivery mode.
     """
     import nameko.amqp.publish as publish
@@ -241,7 +239,7 @@ def _lean_rpc_publishing():
     MethodProxy.publisher_cls = RequestPublisher
     Responder.publisher_cls = ReplyPublisher
 
-    kept: dict = {}
+    pools: dict = {}
     Connection = publish.Connection
 
     @contextlib.contextmanager
@@ -249,27 +247,72 @@ def _lean_rpc_publishing():
         options = dict(DEFAULT_TRANSPORT_OPTIONS if transport_options is None else transport_options)
         options["confirm_publish"] = confirms
         key = (amqp_uri, repr(ssl), login_method, repr(sorted(options.items())))
-        free = kept.setdefault(key, [])
-        if free:
-            producer, connection = free.pop()
-        else:
-            connection = Connection(amqp_uri, transport_options=options, ssl=ssl, login_method=login_method)
-            producer = Producer(connection)
-        try:
+        pool = pools.get(key)
+        if pool is None:
+            pool = pools[key] = Producers(
+                lambda: Connection(amqp_uri, transport_options=options, ssl=ssl, login_method=login_method),
+                Producer,
+                publisher_connections(),
+            )
+        with pool.producer() as producer:
             yield producer
-        except BaseException:
-            _close_quietly(connection)
-            raise
-        if len(free) < KEEP_PRODUCERS:
-            free.append((producer, connection))
-        else:
-            _close_quietly(connection)
 
     publish.get_producer = get_producer
-    publish.chatvakt_kept_producers = kept
+    publish.chatvakt_producer_pools = pools
 
 
-KEEP_PRODUCERS = 10  # per publisher key: kombu's own pool limit
+def publisher_connections():
+    """CHATVAKT_PUBLISHER_CONNECTIONS: a process's publishing connections per broker address list."""
+    value = config.env_int("CHATVAKT_PUBLISHER_CONNECTIONS", PUBLISHER_CONNECTIONS)
+    if value < 1:
+        raise ValueError("CHATVAKT_PUBLISHER_CONNECTIONS must be at least 1")
+    return value
+
+
+# kombu's own pool limit. A publish holds its producer for one confirm's round
+# trip: ten serve thousands of publishes a second.
+PUBLISHER_CONNECTIONS = 10
+
+
+class Producers:
+    """At most `size` producers, each on a connection of its own, made when
+    first needed and kept; a publisher that finds none free waits for one.
+
+    Making a connection for the publisher that finds the kept ones busy, and
+    closing it after its one publish, cost a TCP connect, the AMQP handshake,
+    a channel, confirm_select and a close, in this process and in the broker,
+    just when the process was busiest: past saturation the gateway made some
+    twenty connections a second, and the relay fell to half its rate (issue
+    16). A green thread's wait here is bounded by its caller's deadline (an
+    RPC's eventlet.Timeout interrupts it). A producer whose publish raised
+    (its connection may be mid-frame) is closed, and its place made anew on
+    the next need."""
+
+    def __init__(self, connect, producer, size):
+        import threading  # eventlet's, in a monkey-patched process
+
+        self._connect, self._producer = connect, producer
+        self.size = size
+        self._slots = threading.BoundedSemaphore(size)
+        self.free: list = []
+
+    @contextlib.contextmanager
+    def producer(self):
+        self._slots.acquire()
+        try:
+            if self.free:
+                producer, connection = self.free.pop()
+            else:
+                connection = self._connect()
+                producer = self._producer(connection)
+            try:
+                yield producer
+            except BaseException:
+                _close_quietly(connection)
+                raise
+            self.free.append((producer, connection))
+        finally:
+            self._slots.release()
 
 
 def _close_quietly(connection):

@@ -1,6 +1,8 @@
 """AMQP_URI with several nodes, the masking of passwords, the queue type and the
 acks nameko makes (chatvakt/broker.py); the last test on the real broker."""
 
+import contextlib
+
 import pytest
 from kombu import Queue
 
@@ -219,6 +221,38 @@ def test_a_delivered_message_takes_one_read_from_the_socket_not_nine():
         delete_vhost(vhost)
 
 
+@contextlib.contextmanager
+def publishing_to(name):
+    """A vhost of its own with the queue `name`: (its URI, a confirming nameko
+    Publisher, the count of the queue's messages), with chatvakt's publishing."""
+    from kombu import Connection, Exchange
+    from nameko.amqp.publish import Publisher
+
+    from tests.stack import amqp_uri, create_vhost, delete_vhost
+
+    broker.install()
+    vhost = create_vhost()
+    uri = amqp_uri(vhost)
+
+    def count():
+        with Connection(uri) as connection:
+            return connection.default_channel.queue_declare(name, passive=True)[1]
+
+    try:
+        with Connection(uri) as connection:
+            Queue(name, Exchange(""), routing_key=name)(connection.default_channel).declare()
+        yield uri, vhost, Publisher(uri, use_confirms=True), count
+    finally:
+        delete_vhost(vhost)
+
+
+def producer_pool(uri):
+    import nameko.amqp.publish as publish
+
+    (pool,) = [pool for key, pool in publish.chatvakt_producer_pools.items() if key[0] == uri]
+    return pool
+
+
 def test_a_publisher_keeps_its_producer_bound_and_survives_the_broker_closing_it():
     # issue 16: kombu's pool handed a producer back without its channel, so
     # every publish took a connection from a second pool and revived the
@@ -227,26 +261,16 @@ def test_a_publisher_keeps_its_producer_bound_and_survives_the_broker_closing_it
     import time
     import urllib.parse
 
-    import nameko.amqp.publish as publish
     import requests
-    from kombu import Connection, Exchange
-    from nameko.amqp.publish import Publisher
 
-    from tests.stack import MANAGEMENT, RABBIT_AUTH, amqp_uri, create_vhost, delete_vhost
+    from tests.stack import MANAGEMENT, RABBIT_AUTH
 
-    broker.install()
-    vhost = create_vhost()
-    uri = amqp_uri(vhost)
-    try:
-        queue = Queue("kept", Exchange(""), routing_key="kept")
-        with Connection(uri) as connection:
-            queue(connection.default_channel).declare()
-        publisher = Publisher(uri, use_confirms=True)
+    with publishing_to("kept") as (uri, vhost, publisher, count):
         for n in range(50):
             publisher.publish({"n": n}, exchange="", routing_key="kept", mandatory=True)
-        kept = [pairs for key, pairs in publish.chatvakt_kept_producers.items() if key[0] == uri]
-        assert [len(pairs) for pairs in kept] == [1], "one producer served 50 publishes in turn"
-        producer, _connection = kept[0][0]
+        kept = producer_pool(uri).free
+        assert len(kept) == 1, "one producer served 50 publishes in turn"
+        producer, _connection = kept[0]
         first = producer.channel
 
         # The broker closes every connection of the vhost (as a node restart would).
@@ -270,8 +294,34 @@ def test_a_publisher_keeps_its_producer_bound_and_survives_the_broker_closing_it
         time.sleep(0.5)
         publisher.publish({"n": 50}, exchange="", routing_key="kept", mandatory=True)
         assert producer.channel is not first  # revived on a new connection
-        with Connection(uri) as connection:
-            _name, count, _consumers = connection.default_channel.queue_declare("kept", passive=True)
-        assert count == 51
-    finally:
-        delete_vhost(vhost)
+        assert count() == 51
+
+
+def test_concurrent_publishers_wait_for_a_kept_connection_instead_of_making_their_own():
+    # issue 16: a publisher that found the kept producers busy made a
+    # connection for its one publish and closed it: past saturation the
+    # gateway made some twenty connections a second, and the relay fell to
+    # half its rate. Now at most PUBLISHER_CONNECTIONS exist; the rest wait.
+    import eventlet
+
+    with publishing_to("bounded") as (uri, _vhost, publisher, count):
+        publisher.publish({"n": -1}, exchange="", routing_key="bounded", mandatory=True)
+        producers = producer_pool(uri)
+        made = []
+        connect = producers._connect
+
+        def counted():
+            made.append(1)
+            return connect()
+
+        producers._connect = counted
+
+        def publish_some(n):
+            for m in range(10):
+                publisher.publish({"n": n, "m": m}, exchange="", routing_key="bounded", mandatory=True)
+
+        list(eventlet.GreenPool(40).imap(publish_some, range(40)))
+        kept = len(producers.free)
+        assert 2 <= kept <= broker.PUBLISHER_CONNECTIONS, f"{kept} connections kept for 40 publishers"
+        assert len(made) == kept - 1, "every connection made is kept, none closed after one publish"
+        assert count() == 401
