@@ -54,6 +54,8 @@ def test_the_childs_page_keeps_the_way_out_and_the_newest_message_in_sight(stack
         assert facts[label]["storage_after"] == [0, 0, ""]
         assert facts[label]["server"]["ended_by"] == "quick_exit"
     assert facts["quick_exit_tap"]["server"]["status"] == "ended"
+    # The page's own 409 branch: the end learnt from a refused message, not from a push.
+    assert facts["send_after_end"] == {"status": 409, "stored": False}
 
     # What the page did is what the system recorded: the counsellor sees the quick exit.
     counsellor = requests.post(

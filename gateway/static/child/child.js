@@ -454,7 +454,7 @@ function renderStatus(item) {
   const icon = { sending: "…", sent: "✓", delivered: "✓✓", failed: "!" }[item.status];
   mark.replaceChildren(h("span", { "aria-hidden": "true" }, icon), " ", t(item.status));
   item.el.querySelector(".retry")?.remove();
-  if (item.status === "failed") {
+  if (item.status === "failed" && !isOver()) {
     item.el.append(h("button", { type: "button", class: "retry ghost", onclick: () => send(item) }, t("retry")));
   }
 }
@@ -511,6 +511,8 @@ function showEnded(endedBy) {
   state.endedBy = endedBy;
   $("ended-text").textContent = endedText(endedBy);
   $("new-below").hidden = true;
+  // A message that failed earlier cannot be sent any more: no "try again" that only fails.
+  for (const retry of document.querySelectorAll("#log .retry")) retry.remove();
   const box = $("ended-box");
   box.hidden = false;
   // Show the end, its numbers and buttons: the top of the box at the top of the list.
@@ -591,9 +593,10 @@ async function send(item) {
     }
     setStatus(item, state.status === "active" ? "delivered" : "sent");
   } else if (result.status === 409 || result.status === 401) {
-    // The chat has ended and the token with it: say so calmly, keep what is on the screen.
+    // The chat has ended and the token with it: say so calmly, keep what is on the screen
+    // (the message marked as not sent, with nothing to try again: over first, then the mark).
+    if (!isOver()) state.status = "ended";
     setStatus(item, "failed");
-    state.status = "ended";
     showEnded(null);
   } else {
     setStatus(item, "failed");
