@@ -11,7 +11,6 @@ from one that is merely quiet.
 
 import os
 import secrets
-import time
 
 from chatvakt import config
 
@@ -71,12 +70,21 @@ class Reporter:
             counts.setdefault(counsellor_id, 0)
         return counts
 
-    def due(self, counts):
-        return counts != self.last or time.monotonic() - self.sent_at >= heartbeat_s()
+    def due(self, counts, now):
+        """Whether the report taken at `now` (a tick's monotonic time) goes out.
 
-    def sent(self, counts):
+        The heartbeat is counted from the tick that took the last report, with
+        half a tick of slack: counted from the end of its RPC, the tick one
+        heartbeat later always found it a little short, so every heartbeat
+        came a tick late (every 2 s for a heartbeat of 1 s, against the
+        queue's 3 s before a quiet process counts as dead: a report slowed
+        by a second then took a counsellor with an open socket offline)."""
+        return counts != self.last or now - self.sent_at >= heartbeat_s() - REPORT_S / 2
+
+    def sent(self, counts, at):
+        """The report taken at `at` reached the queue."""
         self.last = counts
-        self.sent_at = time.monotonic()
+        self.sent_at = at
         # Only what this report carried: a socket may have joined while it was sent.
         self.joined -= set(counts)
 

@@ -1,6 +1,7 @@
 """HTTP routes of counsellors: presence and the intake queue."""
 
 import logging
+import time
 
 from nameko.timer import timer
 
@@ -113,15 +114,16 @@ class QueueRoutes:
 
     @timer(interval=sockets_report.REPORT_S)
     def report_sockets(self):
+        taken = time.monotonic()
         counts = sockets_report.reporter.counts(self.hub)
-        if not sockets_report.reporter.due(counts):
+        if not sockets_report.reporter.due(counts, taken):
             return
         try:
             self.queue.report_sockets(sockets_report.PROCESS, counts)
         except errors.Unavailable:
             log.warning("queue service did not take the socket report; retrying")
             return
-        sockets_report.reporter.sent(counts)
+        sockets_report.reporter.sent(counts, taken)
 
     @timer(interval=sockets_report.SEEN_REPORT_S)
     def report_seen(self):
