@@ -243,6 +243,13 @@ def digest(token):
     return _digest(token)
 
 
+def live_digests(session, account_id):
+    """The digests of this person's tokens that are still valid: the ones
+    issued after their sessions last ended (a new login after a password
+    change, on this replica or another)."""
+    return frozenset(session.execute(select(tokens.c.token_hash).where(tokens.c.account_id == account_id)).scalars())
+
+
 def find(session, account_id):
     row = session.execute(select(accounts).where(accounts.c.id == account_id)).first()
     return account_view(row) if row else None

@@ -30,20 +30,25 @@ def _cache_drop(kind, ref):
             _token_cache.pop(token, None)
 
 
-def _matches(context_data, kind, ref):
+def _matches(context_data, kind, ref, live):
     actor = context_data.get("actor")
     if actor is None:
         return False
     if kind == "account":
-        return actor["role"] != "child" and actor.get("id") == ref
+        return actor["role"] != "child" and actor.get("id") == ref and context_data.get("token_digest") not in live
     return context_data.get("token_digest") == ref
 
 
-def close_sockets(hub, kind, ref):
-    """Close the sockets that a revoked token or account authenticated."""
+def close_sockets(hub, kind, ref, live=frozenset()):
+    """Close the sockets that a revoked token or account authenticated.
+
+    An account's revocation spares a socket whose token is still `live`: one
+    issued after the revocation (a new login after a password change). The
+    log is read up to half a second late, and closing by the account alone
+    closed the socket a counsellor had just opened with their new token."""
     closed = 0
     for socket_id, connection in list(hub.connections.items()):
-        if not _matches(connection.context_data, kind, ref):
+        if not _matches(connection.context_data, kind, ref, live):
             continue
         # Stop pushes at once, then close; nameko's loop cleans up after the close.
         connection.context_data.pop("actor", None)
@@ -71,7 +76,8 @@ class Sessions:
             rows = self._read(limits.revocations_after, _state["last_id"])
             for row_id, kind, ref in rows:
                 _cache_drop(kind, ref)
-                close_sockets(self.hub, kind, ref)
+                live = self._read(accounts.live_digests, ref) if kind == "account" else frozenset()
+                close_sockets(self.hub, kind, ref, live)
                 _state["last_id"] = row_id
             if time.monotonic() - _state["pruned"] > 60:
                 _state["pruned"] = time.monotonic()

@@ -221,6 +221,31 @@ def test_a_password_change_ends_the_old_session_and_gives_a_new_one(gateway):
     assert respond(gateway.me, request(changed.get_json()["token"])).status_code == 200
 
 
+def test_a_password_change_closes_the_old_sessions_sockets_and_not_one_opened_after_it(gateway):
+    # The revocation log is read every half second: a counsellor who changed
+    # their password and opened a socket with the new token before this
+    # process read the log had that new socket closed too (and went offline
+    # after the presence grace; tests/test_queue_replicas.py).
+    old = staff_token(gateway)
+    account_id = tx(gateway.db, accounts.resolve, old)["id"]
+    gateway.apply_revocations()  # a process starts reading the log from now
+    closed = []
+
+    def socket(socket_id, token):
+        gateway.hub.connections[socket_id] = SimpleNamespace(
+            context_data={"actor": {"id": account_id, "role": "counsellor"}, "token_digest": accounts.digest(token)},
+            subscriptions=set(),
+        )
+        return SimpleNamespace(socket=SimpleNamespace(close=lambda close_data: closed.append(socket_id)))
+
+    body = {"current": PASSWORD, "new": "another long password"}
+    new = respond(gateway.change_password, request(old, "POST", body)).get_json()["token"]
+    gateway.hub._server = SimpleNamespace(sockets={"s-old": socket("s-old", old), "s-new": socket("s-new", new)})
+    gateway.apply_revocations()
+    assert closed == ["s-old"]
+    assert "actor" in gateway.hub.connections["s-new"].context_data
+
+
 def test_a_childs_token_dies_with_its_chat(gateway):
     child = tx(gateway.db, accounts.issue_child_token, "c1")
     gateway.chat_proxy.get_chat.return_value = {"chat_id": "c1", "status": "ended"}
