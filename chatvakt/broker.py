@@ -289,11 +289,10 @@ class Producers:
     the next need."""
 
     def __init__(self, connect, producer, size):
-        import threading  # eventlet's, in a monkey-patched process
+        from eventlet.semaphore import BoundedSemaphore  # nameko publishes only under eventlet
 
         self._connect, self._producer = connect, producer
-        self.size = size
-        self._slots = threading.BoundedSemaphore(size)
+        self._slots = BoundedSemaphore(size)
         self.free: list = []
 
     @contextlib.contextmanager
