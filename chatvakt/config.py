@@ -115,6 +115,12 @@ def max_inflight():
     return value if value > 0 else None
 
 
+def admission_wait_s():
+    """How long an API request that finds every slot in use waits for one
+    before it is answered 503 overloaded (0: at once)."""
+    return max(0.0, env_float("CHATVAKT_ADMISSION_WAIT_S", 0.1))
+
+
 # -- the process itself, its logs, and the environment its children inherit --
 
 

@@ -7,6 +7,11 @@ from chatvakt.observability import ERRORS, QUEUE_WAITING, RPC_LATENCY  # noqa: F
 
 HTTP_REQUESTS = Counter("chatvakt_http_requests_total", "HTTP requests", ["method", "route", "status"])
 HTTP_LATENCY = Histogram("chatvakt_http_request_seconds", "HTTP request latency", ["route"])
+ADMISSION_WAITS = Counter(
+    "chatvakt_admission_waits_total",
+    "API requests that found every slot in use and waited for one, by how the wait ended",
+    ["outcome"],  # admitted, timed_out (then answered 503 overloaded)
+)
 WEBSOCKETS = Gauge("chatvakt_websockets_connected", "Open websockets on this gateway process")
 RELAY_LATENCY = Histogram(
     "chatvakt_relay_latency_seconds",

@@ -127,7 +127,8 @@ class ApiHandler(HttpRequestHandler):
         return response
 
     def _admitted(self, request, context_data):
-        """_run within this process's bound on RPC-backed requests; beyond it, 503 at once."""
+        """_run within this process's bound on RPC-backed requests; beyond it, 503
+        once the request's short wait for a slot is over (admission.py)."""
         if not admission.admitted(request.method, self.url):
             return self._run(request, context_data)
         if ApiHandler.gate is None:

@@ -4,6 +4,7 @@ test finishes by hand, with a result or an error."""
 
 import json
 import sys
+import time
 
 import eventlet
 import pytest
@@ -72,8 +73,16 @@ def request(method, path, path_values=None):
 @pytest.fixture
 def container(monkeypatch):
     monkeypatch.setenv("CHATVAKT_MAX_INFLIGHT", "2")
+    monkeypatch.setenv("CHATVAKT_ADMISSION_WAIT_S", "0")  # the tests of the wait set their own
     monkeypatch.setattr(ApiHandler, "gate", None)
     return Container()
+
+
+@pytest.fixture
+def waiting(container, monkeypatch):
+    """Two slots, and a request past them waits up to 0.3 s for one."""
+    monkeypatch.setenv("CHATVAKT_ADMISSION_WAIT_S", "0.3")
+    return container
 
 
 def post(container, results):
@@ -95,7 +104,7 @@ def body(response):
     return json.loads(response.get_data())
 
 
-def test_the_request_past_the_limit_is_answered_503_at_once(container):
+def test_with_no_wait_the_request_past_the_limit_is_answered_503_at_once(container):
     results = []
     held = [post(container, results), post(container, results)]
     assert len(container.calls) == 2 and results == []
@@ -173,3 +182,95 @@ def test_shedding_warns_now_and_then_not_once_a_request(caplog):
             gate.shed(now=1000.0 + second)
     assert len(caplog.records) == 3  # at 0, 10 and 20 s
     assert "10 requests" in caplog.records[1].getMessage()
+
+
+def settle():
+    """Long enough for every green thread woken to run (each hand-over takes a turn of the hub)."""
+    eventlet.sleep(0.01)
+
+
+def test_a_request_past_the_limit_waits_and_takes_the_first_slot_given_back(waiting):
+    results = []
+    held = [post(waiting, results), post(waiting, results)]
+    queued = []
+    thread = post(waiting, queued)
+    assert len(waiting.calls) == 2 and queued == []  # waiting, not shed, and no RPC yet
+    waiting.calls[0][1].send((201, {"seq": 1}))
+    finished(held[0])
+    settle()
+    assert len(waiting.calls) == 3  # the slot went to it, not back to the pool
+    assert ApiHandler.gate.in_use == 2 and not ApiHandler.gate.waiting
+    waiting.calls[2][1].send((201, {"seq": 2}))
+    assert finished(thread) is None and queued[0].status_code == 201
+
+
+def test_waiters_are_served_in_order_and_a_newcomer_queues_behind_them(waiting):
+    results, first, second, late = [], [], [], []
+    post(waiting, results), post(waiting, results)
+    post(waiting, first), post(waiting, second)
+    waiting.calls[0][1].send((201, {"seq": 1}))
+    settle()
+    # A slot freed: it is the first waiter's. A request arriving now finds it
+    # already taken and waits behind the second.
+    post(waiting, late)
+    assert len(ApiHandler.gate.waiting) == 2 and len(waiting.calls) == 3
+    for n in range(1, 5):
+        waiting.calls[n][1].send((201, {"seq": n + 1}))
+        settle()
+    assert [r[0].status_code for r in (first, second, late)] == [201, 201, 201]
+    assert [body(r[0])["seq"] for r in (first, second, late)] == [3, 4, 5]
+    assert ApiHandler.gate.in_use == 0 and not ApiHandler.gate.waiting
+
+
+def test_a_wait_that_runs_out_is_answered_503_without_an_rpc(waiting):
+    results, shed = [], []
+    post(waiting, results), post(waiting, results)
+    started = time.monotonic()
+    finished(post(waiting, shed))
+    waited = time.monotonic() - started
+    assert shed[0].status_code == 503 and body(shed[0])["error"]["code"] == "overloaded"
+    assert shed[0].headers["Retry-After"] == "1"
+    assert 0.25 <= waited < 1.0
+    assert len(waiting.calls) == 2 and not ApiHandler.gate.waiting
+    # The slots it did not get are still the two in flight, and free up as before.
+    waiting.calls[0][1].send((201, {"seq": 1}))
+    settle()
+    assert ApiHandler.gate.in_use == 1
+
+
+def test_no_more_wait_than_there_are_slots(waiting):
+    results, queued, shed = [], [], []
+    post(waiting, results), post(waiting, results)
+    post(waiting, queued), post(waiting, queued)  # the line is as long as the slots (2)
+    started = time.monotonic()
+    finished(post(waiting, shed))
+    assert time.monotonic() - started < 0.1  # past the line's length: 503 at once
+    assert shed[0].status_code == 503 and len(ApiHandler.gate.waiting) == 2
+
+
+def test_a_waiter_that_goes_away_leaves_the_line_and_its_slot_goes_on(waiting):
+    results, gone, next_in_line = [], [], []
+    post(waiting, results), post(waiting, results)
+    leaver = post(waiting, gone)
+    post(waiting, next_in_line)
+    leaver.kill()  # the client closed its connection while it waited
+    assert len(ApiHandler.gate.waiting) == 1
+    waiting.calls[0][1].send((201, {"seq": 1}))
+    settle()
+    settle()
+    assert len(waiting.calls) == 3 and gone == []  # the slot went to the one still there
+    assert ApiHandler.gate.in_use == 2
+
+
+def test_a_slot_handed_to_a_waiter_killed_before_it_woke_goes_on():
+    gate = admission.Gate(1, wait_s=5, max_waiting=2)
+    assert gate.take() == "main"
+    got = []
+    first = eventlet.spawn(lambda: got.append(gate.take()))
+    second = eventlet.spawn(lambda: got.append(gate.take()))
+    settle()
+    gate.give("main")  # handed to the first, which has not run since
+    first.kill()
+    with eventlet.Timeout(1):
+        second.wait()
+    assert got == ["main"] and gate.in_use == 1 and not gate.waiting
