@@ -840,6 +840,7 @@ METRICS = {
     "chatvakt_errors_total": ("counter", {"service", "kind"}),
     "chatvakt_http_requests_total": ("counter", {"method", "route", "status"}),
     "chatvakt_websockets_connected": ("gauge", set()),
+    "chatvakt_admission_waits_total": ("counter", {"outcome"}),
 }
 SCRAPE_LABELS = {"instance", "job", "pod", "namespace"}
 
