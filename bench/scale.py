@@ -7,7 +7,10 @@ Runs under the bench's eventlet monkey patching (bench/__main__.py).
 import itertools
 import json
 import secrets
+import signal
 import socket
+import subprocess
+import sys
 import time
 import urllib.parse
 
@@ -15,8 +18,10 @@ import eventlet
 import psutil
 import websocket
 
+from bench import canary
 from chatvakt.numbers import percentile
 from tests.client import frames
+from tests.stack import ROOT
 
 
 def _ms(value):
@@ -54,9 +59,14 @@ def cpu_run(stack, cast, rate, seconds):
     if broker is not None:
         outside["rabbitmq"] = broker
     before = {n: sum(p.cpu_times()[:2]) for n, p in {**processes, **outside}.items()}
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "bench.canary"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    started = time.time()
     wall = time.perf_counter()
     step = cast.run(rate, seconds)
     wall = time.perf_counter() - wall
+    step["machine_late_by_second"] = _canary_findings(watch, started)
     used = {}
     for name, proc in {**processes, **outside}.items():
         try:
@@ -75,6 +85,17 @@ def cpu_run(stack, cast, rate, seconds):
     step["cpu_share"] = {n: round(v / wall, 2) for n, v in services.items()}
     step["cpu_ms_per_message_total"] = round(sum(used.values()) * 1000 / relayed, 2)
     return step
+
+
+def _canary_findings(watch, started):
+    """bench/canary.py's late wake-ups by second of the run; None if it said nothing."""
+    watch.send_signal(signal.SIGINT)
+    try:
+        out, _ = watch.communicate(timeout=10)
+        return canary.by_second(json.loads(out or b"[]"), started)
+    except (subprocess.TimeoutExpired, ValueError):
+        watch.kill()
+        return None
 
 
 def broker_process():
