@@ -1,7 +1,8 @@
 """`python -m launcher.nameko run …`: nameko's own command, after the warning
 filters in launcher/__init__.py (the package is imported first), with the
 queue declarations of chatvakt/broker.py (CHATVAKT_QUEUE_TYPE) installed and
-the garbage collector set for a long-lived service (`tune_gc`)."""
+the garbage collector set for a long-lived service (`tune_gc`), and the
+optional watch of the event loop's pauses (`watch_stalls`)."""
 
 import functools
 import gc
@@ -62,8 +63,25 @@ def cache_signature_checks():
     Entrypoint.check_signature = check_signature
 
 
+def watch_stalls():
+    """Once the container has started, chatvakt/stallwatch.py (if CHATVAKT_STALL_WATCH_MS is set)."""
+    from nameko.containers import ServiceContainer
+
+    from chatvakt import stallwatch
+
+    original = ServiceContainer.start
+
+    @functools.wraps(original)
+    def start(self):
+        original(self)
+        stallwatch.start()
+
+    ServiceContainer.start = start
+
+
 if __name__ == "__main__":
     broker.install()
     tune_gc()
     cache_signature_checks()
+    watch_stalls()
     nameko.cli.main.main()
