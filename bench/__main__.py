@@ -514,6 +514,15 @@ def sockets(stack, http, count=SOCKETS):
     }
 
 
+def slow_seconds(step):
+    """Where a run's slow messages were sent (all, and those whose POST was
+    already slow), and when a process that only slept beside it woke late."""
+    return (
+        f"over 25 ms by second of the run {step['slow_by_second']} (POST to 201 {step['slow_answer_by_second']}); "
+        f"a process that only sleeps woke over 25 ms late (ms, by second) {step['machine_late_by_second']}"
+    )
+
+
 def relay_pass(stack, cast, label, levels=(50,)):
     """One relay measurement: the sustained rate, then the given load levels
     with every process's CPU per message."""
@@ -533,9 +542,7 @@ def relay_pass(stack, cast, label, levels=(50,)):
             f"[{label}] {share}% = {rate}/s: p50 {step['p50_ms']} ms, p99 {step['p99_ms']} ms "
             f"(POST to 201: p50 {step['answer_p50_ms']}, p99 {step['answer_p99_ms']} ms), "
             f"cpu ms per message {step['cpu_ms_per_message_per_process']} "
-            f"(total {step['cpu_ms_per_message_total']}); over 25 ms by second of the run {step['slow_by_second']} "
-            f"(POST to 201 {step['slow_answer_by_second']}); "
-            f"a process that only sleeps woke over 25 ms late (ms, by second) {step['machine_late_by_second']}"
+            f"(total {step['cpu_ms_per_message_total']}); {slow_seconds(step)}"
         )
     return out
 
@@ -867,8 +874,7 @@ def cpu_only(stack, http):
             f"cpu ms per message {step['cpu_ms_per_message_per_process']} "
             f"(total {step['cpu_ms_per_message_total']}; outside the stack "
             f"{step['cpu_ms_per_message_outside']}); load average {os.getloadavg()[0]:.1f}; "
-            f"over 25 ms by second of the run {step['slow_by_second']} (POST to 201 {step['slow_answer_by_second']}); "
-            f"a process that only sleeps woke over 25 ms late (ms, by second) {step['machine_late_by_second']}"
+            f"{slow_seconds(step)}"
         )
     cast.close()
     return steps

@@ -25,6 +25,16 @@ def tune_gc():
     worse: much of what a worker leaves is in reference cycles, so each young
     collection then freed some 18,000 objects in one pause of up to 15 ms.)
     """
+    after_start(_collect_and_freeze)
+
+
+def _collect_and_freeze():
+    gc.collect()
+    gc.freeze()
+
+
+def after_start(step):
+    """Run step() in a service process once its container has started."""
     from nameko.containers import ServiceContainer
 
     original = ServiceContainer.start
@@ -32,8 +42,7 @@ def tune_gc():
     @functools.wraps(original)
     def start(self):
         original(self)
-        gc.collect()
-        gc.freeze()
+        step()
 
     ServiceContainer.start = start
 
@@ -65,18 +74,9 @@ def cache_signature_checks():
 
 def watch_stalls():
     """Once the container has started, chatvakt/stallwatch.py (if CHATVAKT_STALL_WATCH_MS is set)."""
-    from nameko.containers import ServiceContainer
-
     from chatvakt import stallwatch
 
-    original = ServiceContainer.start
-
-    @functools.wraps(original)
-    def start(self):
-        original(self)
-        stallwatch.start()
-
-    ServiceContainer.start = start
+    after_start(stallwatch.start)
 
 
 if __name__ == "__main__":
