@@ -279,6 +279,7 @@ def echo_baseline(url, proc, count=1000, sockets=SOCKETS):
 def sustained(step):
     return (
         step["failed"] == 0
+        and step.get("warmup_failed", 0) == 0
         and step["lost"] == 0
         and step["generator_behind"] <= step["sent"] * 0.01
         and step["achieved_rate"] >= 0.95 * step["offered_rate"]
@@ -444,11 +445,15 @@ def stack_processes(stack):
 def measured_run(stack, cast, rate, seconds):
     """One open-loop run, with the CPU each process used meanwhile (1.0 = one core)."""
     processes = stack_processes(stack)
-    cpu_before = {n: p.cpu_times() for n, p in processes.items()}
-    wall = time.perf_counter()
-    step = cast.run(rate, seconds)
-    wall = time.perf_counter() - wall
-    used = {n: sum(p.cpu_times()[:2]) - sum(cpu_before[n][:2]) for n, p in processes.items()}
+    mark: dict = {}
+
+    def measuring():  # the measured part begins (after Cast.run's warm-up)
+        mark["cpu"] = {n: sum(p.cpu_times()[:2]) for n, p in processes.items()}
+        mark["wall"] = time.perf_counter()
+
+    step = cast.run(rate, seconds, measuring=measuring)
+    wall = time.perf_counter() - mark["wall"]
+    used = {n: sum(p.cpu_times()[:2]) - mark["cpu"][n] for n, p in processes.items()}
     step["cpu_share"] = {n: round(v / wall, 2) for n, v in used.items()}
     # What one relayed message costs each process, whatever else the machine is doing.
     step["cpu_ms_per_message"] = {n: round(v * 1000 / max(1, step["relayed"]), 2) for n, v in used.items()}
@@ -576,7 +581,7 @@ def other_stack(r, label, kind):
         pika, rpc, pika_half = pika_baseline(stack), rpc_baseline(stack), pika_half_baseline(stack)
         log(f"[{label}] baselines: pika {pika}, rpc {rpc}, pika at half rate {pika_half}")
         cast = load.Cast(stack, http, chats=CHATS, urls=urls)
-        cast.run(20, 2)
+        cast.run(20, 2, warmup=0)
         run = relay_pass(stack, cast, label)
         cast.close()
         row = run_row(run, pika, rpc, pika_half)
@@ -853,7 +858,7 @@ def cpu_only(stack, http):
     from bench import scale
 
     cast = load.Cast(stack, http, chats=CHATS)
-    cast.run(20, 2)  # warm up
+    cast.run(20, 2, warmup=0)  # warm up
     steps = []
     for n in range(1, RUNS + 1):
         quiet(stack)
@@ -934,7 +939,7 @@ def main():
             echo_proc.terminate()
         log(f"opening {CHATS} chats")
         cast = load.Cast(stack, http, chats=CHATS)
-        cast.run(20, 2)  # warm up
+        cast.run(20, 2, warmup=0)  # warm up
         r["runs"], r["runs_table"] = [], []
         for n in range(1, RUNS + 1):
             if n > 1:

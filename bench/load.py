@@ -9,6 +9,7 @@ websocket-client sockets that time every pushed message by an id in its text.
 import http.client
 import itertools
 import json
+import os
 import secrets
 import time
 import urllib.parse
@@ -19,6 +20,9 @@ from eventlet.queue import LightQueue
 
 from chatvakt.numbers import percentile
 from tests.client import frames
+
+# Seconds at a level's rate before its measured part (see Cast.run).
+WARMUP_S = float(os.environ.get("BENCH_WARMUP_S", "2"))
 
 
 class Http:
@@ -71,7 +75,11 @@ class Pushes:
     """One websocket; records when each chat.message (by its id in the text) arrived."""
 
     def __init__(self, url, token, arrived, events=None):
-        self.ws = websocket.create_connection(url.replace("http", "ws", 1) + "/ws", timeout=60)
+        # websocket-client checks each text frame's UTF-8 in pure Python: 7 % of
+        # the generator's CPU, which it shares with the stack it measures.
+        self.ws = websocket.create_connection(
+            url.replace("http", "ws", 1) + "/ws", timeout=60, skip_utf8_validation=True
+        )
         self.ws.send(json.dumps({"method": "auth", "data": {"token": token}, "correlation_id": "a"}))
         while True:
             frame = json.loads(self.ws.recv())
@@ -136,43 +144,66 @@ class Cast:
         for socket in self.sockets:
             socket.close()
 
-    def run(self, rate, seconds, concurrency=400, drain=5.0):
+    def run(self, rate, seconds, concurrency=400, drain=5.0, warmup=None, measuring=None):
         """Open loop at `rate` messages/s, alternating child and counsellor sends
-        across the chats; returns what was offered, answered and relayed."""
+        across the chats; returns what was offered, answered and relayed.
+
+        The first `warmup` seconds (BENCH_WARMUP_S) are sent at the same rate
+        but not measured: the measured part starts in the steady state, with no
+        gap before it. After the pause between two levels every process of the
+        stack starts cold (the gateway's tokens re-read at once, SQLite's page
+        cache, the keep-alive connections), and at the high utilisation of
+        "half load" on two cores that one burst of extra work took a whole
+        second to drain: up to 198 of a level's first 200 messages were slow
+        while the rest of it was not. A level's failures in its warm-up still
+        count against it (`warmup_failed`). `measuring`, if given, is called as
+        the measured part begins (bench/scale.py reads every process's CPU there).
+        """
+        warmup = WARMUP_S if warmup is None else warmup
         sent = {}  # id -> perf_counter at the start of the POST
         answered = {}  # id -> perf_counter when its answer came
         failed = [0]
         statuses = {}
+        warm_failed = [0]
         pool = eventlet.GreenPool(concurrency)
         senders = itertools.cycle(
             [(chat_id, who) for chat_id, child, counsellor in self.children for who in (child, counsellor)]
         )
 
-        def send(mid, chat_id, token, http):
-            sent[mid] = time.perf_counter()
+        def send(mid, chat_id, token, http, measured=True):
+            if measured:
+                sent[mid] = time.perf_counter()
             try:
                 status, _ = http.request(
                     "POST", f"/api/v1/chats/{chat_id}/messages", {"text": f"{mid} hei", "client_msg_id": mid}, token
                 )
             except Exception:  # noqa: BLE001
                 status = None
+            if not measured:
+                if status != 201:
+                    warm_failed[0] += 1
+                return
             answered[mid] = time.perf_counter()
             if status != 201:
                 failed[0] += 1
                 statuses[str(status)] = statuses.get(str(status), 0) + 1
 
-        started = time.perf_counter()
+        warm = int(rate * warmup)
         total = int(rate * seconds)
+        first = time.perf_counter()
+        started = first + warm / rate
         behind = 0
-        for n in range(total):
-            due = started + n / rate
+        for n in range(warm + total):
+            due = first + n / rate
             now = time.perf_counter()
             if due > now:
                 eventlet.sleep(due - now)
-            elif now - due > 0.25:
+            elif now - due > 0.25 and n >= warm:
                 behind += 1
+            if n == warm and measuring is not None:
+                measuring()
             chat_id, token = next(senders)
-            pool.spawn_n(send, f"b#{next(self._ids)}", chat_id, token, self.https[n % len(self.https)])
+            pool.spawn_n(send, f"b#{next(self._ids)}", chat_id, token, self.https[n % len(self.https)], n >= warm)
         offered_s = time.perf_counter() - started
         pool.waitall()
         deadline = time.perf_counter() + drain
@@ -204,6 +235,8 @@ class Cast:
             "sent": len(sent),
             "failed": failed[0],
             "failures": statuses,
+            "warmup_s": warmup,
+            "warmup_failed": warm_failed[0],
             "relayed": relayed,
             "lost": len(sent) - relayed,
             "achieved_rate": round(in_window / duration, 1) if duration else 0.0,
