@@ -1,16 +1,19 @@
 """The load generator: many children and counsellors over HTTP and WebSocket.
 
 Green threads (the bench runs under eventlet's monkey patching), keep-alive
-HTTP connections from http.client (requests costs more CPU per call than the
-gateway does, and the generator shares the machine with the stack), and
-websocket-client sockets that time every pushed message by an id in its text.
+HTTP/1.1 connections on plain sockets, and websockets opened by
+websocket-client whose pushes are read off the socket here, each timed by an
+id in its text. The generator shares the two cores with the stack it measures:
+every millisecond it spends is one the stack does not get (requests cost more
+CPU per call than the gateway did; http.client and websocket-client were 43 %
+of its busy time at 200 messages a second).
 """
 
-import http.client
 import itertools
 import json
 import os
 import secrets
+import socket
 import time
 import urllib.parse
 
@@ -19,50 +22,62 @@ import websocket
 from eventlet.queue import LightQueue
 
 from chatvakt.numbers import percentile
-from tests.client import frames
 
 # Seconds at a level's rate before its measured part (see Cast.run).
 WARMUP_S = float(os.environ.get("BENCH_WARMUP_S", "2"))
 
 
 class Http:
-    """A pool of keep-alive connections to the gateway; JSON in and out."""
+    """A pool of keep-alive connections to the gateway; JSON in and out.
+
+    HTTP/1.1 on plain sockets (`Wire`): http.client parsed each answer's
+    headers with the email package and built a request through six calls, 24 %
+    of the generator's busy time at 200 messages a second, and the generator
+    shares the two cores with the stack it measures (issue 16)."""
 
     def __init__(self, url):
         parts = urllib.parse.urlsplit(url)
         self.host, self.port = parts.hostname, parts.port
         self.idle = []
+        self._host = f"Host: {self.host}:{self.port}\r\nContent-Type: application/json\r\n".encode()
 
     def request(self, method, path, body=None, token=None, timeout=30):
-        conn = self.idle.pop() if self.idle else http.client.HTTPConnection(self.host, self.port, timeout=timeout)
-        headers = {"Content-Type": "application/json"}
+        data = json.dumps(body).encode() if body is not None else b""
+        head = [f"{method} {path} HTTP/1.1\r\n".encode(), self._host]
         if token:
-            headers["Authorization"] = f"Bearer {token}"
-        data = json.dumps(body).encode() if body is not None else None
-        try:
-            conn.request(method, path, body=data, headers=headers)
-            response = conn.getresponse()
-            raw = response.read()
-        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
-            # A kept-alive connection the gateway closed meanwhile: once more on a new one.
-            conn.close()
-            conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+            head.append(f"Authorization: Bearer {token}\r\n".encode())
+        if body is not None or method in ("POST", "PUT", "PATCH"):
+            head.append(b"Content-Length: %d\r\n" % len(data))
+        head.append(b"\r\n")
+        raw_request = b"".join(head) + data
+        answer = None
+        if self.idle:
+            conn = self.idle.pop()
             try:
-                conn.request(method, path, body=data, headers=headers)
-                response = conn.getresponse()
-                raw = response.read()
+                answer = conn.exchange(raw_request)
+            except Stale:
+                # A kept-alive connection the gateway closed meanwhile: once more on a new one.
+                conn.close()
             except Exception:
                 conn.close()
                 raise
-        except Exception:
+        if answer is None:
+            conn = Wire(self.host, self.port, timeout)
+            try:
+                answer = conn.exchange(raw_request)
+            except Exception:
+                conn.close()
+                raise
+        status, raw, keep = answer
+        if keep:
+            self.idle.append(conn)
+        else:
             conn.close()
-            raise
-        self.idle.append(conn)
         try:
             payload = json.loads(raw) if raw else None
         except ValueError:
             payload = None
-        return response.status, payload
+        return status, payload
 
     def ok(self, method, path, body=None, token=None, expect=(200, 201)):
         status, payload = self.request(method, path, body, token)
@@ -71,15 +86,161 @@ class Http:
         return payload
 
 
+class Stale(ConnectionError):
+    """The connection ended before any byte of the answer: the gateway closed it while idle."""
+
+
+class Wire:
+    """One keep-alive HTTP/1.1 connection: a request out, its answer in
+    (status, body, whether the connection may be kept)."""
+
+    def __init__(self, host, port, timeout):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def _more(self, answered):
+        chunk = self.sock.recv(16384)
+        if not chunk:
+            if not answered:
+                raise Stale("closed before answering")
+            raise ConnectionError("closed mid-answer")
+        self.buf += chunk
+
+    def exchange(self, raw_request):
+        try:
+            self.sock.sendall(raw_request)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise Stale(str(exc)) from None
+        buf = self.buf
+        try:
+            while (end := buf.find(b"\r\n\r\n")) < 0:
+                self._more(bool(buf))
+        except ConnectionResetError as exc:
+            if buf:
+                raise
+            raise Stale(str(exc)) from None
+        lines = bytes(buf[:end]).decode("latin-1").split("\r\n")
+        del buf[: end + 4]
+        status = int(lines[0].split(" ", 2)[1])
+        length, chunked, keep = None, False, not lines[0].startswith("HTTP/1.0")
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            name, value = name.strip().lower(), value.strip().lower()
+            if name == "content-length":
+                length = int(value)
+            elif name == "transfer-encoding":
+                chunked = "chunked" in value
+            elif name == "connection":
+                keep = value != "close" if keep else value == "keep-alive"
+        if chunked:
+            body = self._chunked()
+        elif length is not None:
+            while len(buf) < length:
+                self._more(True)
+            body = bytes(buf[:length])
+            del buf[:length]
+        elif status in (204, 304) or status < 200:
+            body = b""
+        else:  # to the end of the connection
+            while True:
+                chunk = self.sock.recv(16384)
+                if not chunk:
+                    break
+                buf += chunk
+            body, keep = bytes(buf), False
+            buf.clear()
+        return status, body, keep
+
+    def _chunked(self):
+        buf, parts = self.buf, []
+        while True:
+            while (end := buf.find(b"\r\n")) < 0:
+                self._more(True)
+            size = int(bytes(buf[:end]).split(b";", 1)[0], 16)
+            del buf[: end + 2]
+            while len(buf) < size + 2:
+                self._more(True)
+            parts.append(bytes(buf[:size]))
+            del buf[: size + 2]
+            if size == 0:
+                while (end := buf.find(b"\r\n")) != 0:  # trailers, until the empty line
+                    if end < 0:
+                        self._more(True)
+                    else:
+                        del buf[: end + 2]
+                del buf[:2]
+                return b"".join(parts)
+
+
+def ws_messages(sock):
+    """Each text or binary message a websocket's raw socket receives, with
+    when it arrived (perf_counter), until it closes; pings answered.
+
+    websocket-client read a frame in some twenty Python calls: 19 % of the
+    generator's busy time. The gateway never masks, and never fragments."""
+    buf, parts = bytearray(), []
+
+    def need(n):
+        while len(buf) < n:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise EOFError
+            buf.extend(chunk)
+
+    try:
+        while True:
+            need(2)
+            opcode, fin, length, pos = buf[0] & 0x0F, buf[0] & 0x80, buf[1] & 0x7F, 2
+            if length == 126:
+                need(4)
+                length, pos = int.from_bytes(buf[2:4], "big"), 4
+            elif length == 127:
+                need(10)
+                length, pos = int.from_bytes(buf[2:10], "big"), 10
+            mask = None
+            if buf[1] & 0x80:
+                need(pos + 4)
+                mask, pos = bytes(buf[pos : pos + 4]), pos + 4
+            need(pos + length)
+            payload = bytes(buf[pos : pos + length])
+            del buf[: pos + length]
+            at = time.perf_counter()
+            if mask:
+                payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+            if opcode == 8:
+                return
+            if opcode == 9:
+                sock.sendall(_client_frame(0xA, payload))
+            elif opcode in (0, 1, 2):
+                parts.append(payload)
+                if fin:
+                    yield b"".join(parts), at
+                    parts = []
+    except (EOFError, OSError):
+        return
+
+
+def _client_frame(opcode, payload):
+    """A client's frame (masked, as RFC 6455 asks of every client frame)."""
+    mask = secrets.token_bytes(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked
+
+
 class Pushes:
     """One websocket; records when each chat.message (by its id in the text) arrived."""
 
     def __init__(self, url, token, arrived, events=None):
-        # websocket-client checks each text frame's UTF-8 in pure Python: 7 % of
-        # the generator's CPU, which it shares with the stack it measures.
-        self.ws = websocket.create_connection(
-            url.replace("http", "ws", 1) + "/ws", timeout=60, skip_utf8_validation=True
-        )
+        # websocket-client opens it and reads the auth's answer; the pushes
+        # are read from its socket by ws_messages.
+        self.ws = websocket.create_connection(url.replace("http", "ws", 1) + "/ws", timeout=60)
         self.ws.send(json.dumps({"method": "auth", "data": {"token": token}, "correlation_id": "a"}))
         while True:
             frame = json.loads(self.ws.recv())
@@ -92,7 +253,8 @@ class Pushes:
         self.thread = eventlet.spawn(self._read)
 
     def _read(self):
-        for frame, now in frames(self.ws):
+        for raw, now in ws_messages(self.ws.sock):
+            frame = json.loads(raw)
             if frame.get("type") != "event":
                 continue
             if frame["event"] == "chat.message":
@@ -141,8 +303,8 @@ class Cast:
         self._ids = itertools.count(1)
 
     def close(self):
-        for socket in self.sockets:
-            socket.close()
+        for pushes in self.sockets:
+            pushes.close()
 
     def run(self, rate, seconds, concurrency=400, drain=5.0, warmup=None, measuring=None):
         """Open loop at `rate` messages/s, alternating child and counsellor sends
