@@ -22,7 +22,10 @@ them, on a vhost of the shared broker), in one run:
   BENCH_POSTGRES=0 skips it) and with BENCH_REPLICAS (chat=2,gateway=2; 0
   skips it), with the CPU of every process.
 Writes results/bench.json, results/bench.md (the README tables) and
-results/bench.png. Settings: BENCH_SECONDS (per rate step, default 6),
+results/bench.png. Every measured step is preceded by BENCH_WARMUP_S (2) seconds
+at its rate that are not measured (bench/load.py's Cast.run), so that it
+measures the steady state and not the stack waking up after the pause
+between steps. Settings: BENCH_SECONDS (per rate step, default 6),
 BENCH_CHATS (40), BENCH_SOCKETS (2000, the echo baseline), BENCH_RATES (a comma
 list), BENCH_OTHERS=1 to run the other benches (bench/queue_bench.py,
 bench/relay_bench.py) after ours. BENCH_ONLY=relay measures only the pika and
