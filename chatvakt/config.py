@@ -117,8 +117,10 @@ def max_inflight():
 
 def admission_wait_s():
     """How long an API request that finds every slot in use waits for one
-    before it is answered 503 overloaded (0: at once)."""
-    return max(0.0, env_float("CHATVAKT_ADMISSION_WAIT_S", 0.1))
+    before it is answered 503 overloaded (0: at once). The default covers the
+    line gateway/admission.py allows (as many waiters as slots, 75) being
+    served at a relay's rate near its capacity on two cores."""
+    return max(0.0, env_float("CHATVAKT_ADMISSION_WAIT_S", 0.25))
 
 
 # -- the process itself, its logs, and the environment its children inherit --

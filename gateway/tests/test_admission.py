@@ -274,3 +274,27 @@ def test_a_slot_handed_to_a_waiter_killed_before_it_woke_goes_on():
     with eventlet.Timeout(1):
         second.wait()
     assert got == ["main"] and gate.in_use == 1 and not gate.waiting
+
+
+def test_by_default_a_whole_line_is_served_while_slots_come_back_at_the_relays_rate(monkeypatch):
+    """The default wait covers the line it allows: 75 requests wait behind 75
+    in flight, the slots come back six every 10 ms (600 a second, a relay near
+    its capacity on two cores), and every one of the 75 is admitted. A wait of
+    0.1 s refused the back of the line, whom the relay served within 0.13 s."""
+    monkeypatch.delenv("CHATVAKT_ADMISSION_WAIT_S", raising=False)
+    monkeypatch.delenv("CHATVAKT_MAX_INFLIGHT", raising=False)
+    gate = admission.gate_for(100)
+    assert (gate.limit, gate.max_waiting) == (75, 75)
+    for _ in range(75):
+        assert gate.take() == "main"
+    outcomes = []
+    waiters = [eventlet.spawn(lambda: outcomes.append(gate.take())) for _ in range(75)]
+    eventlet.sleep(0)
+    assert len(gate.waiting) == 75
+    while gate.waiting:
+        eventlet.sleep(0.01)
+        for _ in range(6):
+            gate.give("main")  # straight to the first in line while there is one
+    for waiter in waiters:
+        waiter.wait()
+    assert outcomes == ["main"] * 75
