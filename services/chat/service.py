@@ -94,6 +94,7 @@ class ChatService(ServiceBase):
         return self.unit(domain.report_danger, chat_id, actor, in_danger)
 
     @rpc
+    @observability.per_message
     def post_message(self, chat_id, actor, text, client_msg_id=None):
         box = self.outbox
         if config.test_crash_after_commit():

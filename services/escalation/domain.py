@@ -309,19 +309,65 @@ def self_report(session, outbox, chat_id, in_danger, counsellor_id=None, suspect
     )
 
 
-def findings_alone(session, screen, vault, chat_id, seq, text):
+def findings_alone(session, screen, vault, chat_id, seq, text, kept=None):
     """What screen_message would find in a message past the child's first ones,
     on a read: None when the message is one of the first, which screen_message
     must keep. The escalation service asks this first and opens a unit (the
     database's write lock) only for a first message or a finding: most
     messages come later and find nothing (issue 16). Core statements only:
-    the service reads it on a plain connection (read_core)."""
+    the service reads it on a plain connection (read_core). A chat found
+    with all its first messages kept goes into `kept` (KeptContexts), so
+    its later messages need no read at all (findings_remembered)."""
     if vault is None or seq is None or not hasattr(screen, "screen_messages"):
         return screen.screen(text)
     rows = _CONTEXT.rows(session, {"chat_id": chat_id})
-    if len(rows) < FIRST_MESSAGES or seq in {r.seq for r in rows}:
+    if len(rows) < FIRST_MESSAGES:
+        return None
+    seqs = frozenset(r.seq for r in rows)
+    if kept is not None:
+        kept.remember(chat_id, seqs)
+    if seq in seqs:
         return None
     return screen.screen_messages([text])
+
+
+UNREAD = object()  # findings_remembered: this process must read to know
+
+
+def findings_remembered(kept, screen, vault, chat_id, seq, text):
+    """findings_alone's answer without its read, for a chat whose first
+    messages this process has seen all kept; UNREAD when it must read.
+
+    A chat's kept first messages only ever grow to FIRST_MESSAGES (by
+    whichever replica screens them) and are then left alone until retention
+    purges them, long after the chat ended: what a read once found full stays
+    true, on every replica. The read was a connection, a transaction and a
+    query for each of the child's messages: about a fifth of the escalation
+    service's CPU per relayed message (issue 16)."""
+    if vault is None or seq is None or not hasattr(screen, "screen_messages"):
+        return UNREAD
+    seqs = kept.seqs(chat_id)
+    if seqs is None or seq in seqs:
+        return UNREAD
+    return screen.screen_messages([text])
+
+
+class KeptContexts:
+    """Per process: the chats found with all their first messages kept, and
+    those messages' seqs; the oldest forgotten past `limit` chats (a forgotten
+    chat costs its next message one read, nothing more)."""
+
+    def __init__(self, limit=10_000):
+        self.limit = limit
+        self._seqs: dict = {}
+
+    def seqs(self, chat_id):
+        return self._seqs.get(chat_id)
+
+    def remember(self, chat_id, seqs):
+        if chat_id not in self._seqs and len(self._seqs) >= self.limit:
+            del self._seqs[next(iter(self._seqs))]  # dicts keep insertion order
+        self._seqs[chat_id] = seqs
 
 
 def _first_messages(session, vault, chat_id, seq, text, now):

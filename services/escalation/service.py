@@ -36,6 +36,9 @@ def alert_raise_s():
 # retrained model is still picked up without a restart, within this long.
 SCREEN_RECHECK_S = 5.0
 
+# The chats whose first messages are all kept (domain.findings_remembered).
+KEPT = domain.KeptContexts()
+
 
 class WarmScreen(DependencyProvider):
     """Compile the lexicon and load the learned model when the service starts,
@@ -100,6 +103,7 @@ class EscalationService(ServiceBase):
     # retries the message with a growing delay, so no child message goes
     # unscreened; screen_message is idempotent per (chat, seq).
     @event_handler(ev.CHAT, ev.MESSAGE_POSTED)
+    @observability.per_message
     def on_message_posted(self, payload):
         # Only the child's messages are screened: the counsellor's half of the
         # relay is let go before its payload is validated (issue 16).
@@ -108,9 +112,11 @@ class EscalationService(ServiceBase):
         data = ev.load(ev.CHAT, ev.MESSAGE_POSTED, payload)
         if data["sender"] != "child" or data["kind"] != "message":
             return
-        found = self.read_core(
-            domain.findings_alone, self.screen, self.vault, data["chat_id"], data["seq"], data["text"]
-        )
+        found = domain.findings_remembered(KEPT, self.screen, self.vault, data["chat_id"], data["seq"], data["text"])
+        if found is domain.UNREAD:
+            found = self.read_core(
+                domain.findings_alone, self.screen, self.vault, data["chat_id"], data["seq"], data["text"], KEPT
+            )
         if found is not None and not found:
             return  # screened alone, nothing found: nothing to record
         self.unit(

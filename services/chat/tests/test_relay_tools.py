@@ -193,3 +193,11 @@ def test_the_flag_wins_over_the_status_and_unknown_statuses_keep(db):
     assert not _purged_after_hold(db, "referral", "recorded", True)
     assert not _purged_after_hold(db, "acute_danger", "something_new", None)
     assert not _purged_after_hold(db, "a_new_kind", "closed", None)
+
+
+def test_post_message_writes_no_line_per_message():
+    # chatvakt.observability.per_message: the gateway's access line has the request (issue 16).
+    from chatvakt.observability import PER_MESSAGE
+    from services.chat.service import ChatService
+
+    assert getattr(ChatService.post_message, PER_MESSAGE, False)

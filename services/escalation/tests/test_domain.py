@@ -3,6 +3,7 @@ their repeats, each kind's status machine, access, sealing and the audit log."""
 
 import datetime as dt
 from dataclasses import dataclass
+from unittest import mock
 
 import pytest
 from cryptography.fernet import Fernet
@@ -359,3 +360,43 @@ def test_a_later_message_is_screened_alone_on_a_read_and_a_first_one_is_left_to_
     payload, outbox = run(db, domain.screen_message, screen, "chat-8", 7, "danger", None, None, vault, found=found)
     assert payload["category"] == "suicide" and outbox.names() == ["risk_detected"]
     assert len(screen.read) == screened
+
+
+def test_a_chat_read_once_with_its_first_messages_kept_is_screened_without_a_read(db, vault):
+    # issue 16: the read was a connection, a transaction and a query per message.
+    from chatvakt.service import read_core as read
+
+    screen = ContextScreen()
+    kept = domain.KeptContexts()
+    for seq in (2, 3):
+        assert domain.findings_remembered(kept, screen, vault, "chat-10", seq, "hei") is domain.UNREAD
+        assert read(db, domain.findings_alone, screen, vault, "chat-10", seq, "hei", kept) is None
+        run(db, domain.screen_message, screen, "chat-10", seq, "hei", None, None, vault)
+    assert kept.seqs("chat-10") is None  # two of three kept: not full, nothing remembered
+    assert read(db, domain.findings_alone, screen, vault, "chat-10", 4, "hei", kept) is None
+    run(db, domain.screen_message, screen, "chat-10", 4, "hei", None, None, vault)
+    assert kept.seqs("chat-10") is None  # the read came before the third was kept
+    assert read(db, domain.findings_alone, screen, vault, "chat-10", 5, "hei igjen", kept) == []
+    assert kept.seqs("chat-10") == {2, 3, 4}
+
+    def no_read(*_args, **_kwargs):
+        raise AssertionError("read the database")
+
+    with mock.patch.object(domain._CONTEXT, "rows", no_read):
+        assert domain.findings_remembered(kept, screen, vault, "chat-10", 6, "hei igjen") == []
+        assert domain.findings_remembered(kept, screen, vault, "chat-10", 7, "danger")[0].category == "suicide"
+        # A redelivered first message is the unit's to see again (idempotent).
+        assert domain.findings_remembered(kept, screen, vault, "chat-10", 3, "hei") is domain.UNREAD
+        assert domain.findings_remembered(kept, screen, vault, "chat-11", 5, "hei") is domain.UNREAD
+        assert domain.findings_remembered(kept, FakeScreen(), None, "chat-10", 8, "x") is domain.UNREAD
+    assert screen.read[-2:] == [["hei igjen"], ["danger"]]
+
+
+def test_kept_contexts_forget_the_oldest_chat_past_their_limit():
+    kept = domain.KeptContexts(limit=2)
+    kept.remember("a", frozenset({1, 2, 3}))
+    kept.remember("b", frozenset({1, 2, 3}))
+    kept.remember("a", frozenset({1, 2, 3}))  # known already: nothing forgotten
+    assert kept.seqs("b") is not None
+    kept.remember("c", frozenset({2, 3, 4}))
+    assert kept.seqs("a") is None and kept.seqs("b") == {1, 2, 3} and kept.seqs("c") == {2, 3, 4}

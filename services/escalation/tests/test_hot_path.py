@@ -37,9 +37,40 @@ def test_a_later_message_without_findings_takes_no_write_lock():
     service = SimpleNamespace(
         screen=None,
         vault=None,
-        read_core=lambda _fn, _screen, _vault, _chat, seq, _text: found[seq],
+        read_core=lambda _fn, _screen, _vault, _chat, seq, _text, _kept: found[seq],
         unit=lambda *args, **kwargs: units.append(args[3]),
     )
     for seq in (2, 9, 10):
         EscalationService.on_message_posted(service, _payload(seq))
     assert units == [2, 10]  # a first message, and a finding to record
+
+
+def test_a_chat_known_full_is_screened_without_opening_the_database(monkeypatch):
+    from services.escalation import domain
+    from services.escalation import service as module
+    from services.escalation.service import EscalationService
+
+    class Screen:
+        def screen_messages(self, messages):
+            return []
+
+    reads, units = [], []
+    monkeypatch.setattr(module, "KEPT", domain.KeptContexts())
+    module.KEPT.remember("c-1", frozenset({1, 2, 3}))
+    service = SimpleNamespace(
+        screen=Screen(),
+        vault=object(),
+        read_core=lambda *args: reads.append(args[4]),
+        unit=lambda *args, **kwargs: units.append(args[3]),
+    )
+    for seq in (9, 10, 2):
+        EscalationService.on_message_posted(service, _payload(seq))
+    assert reads == [2] and units == [2]  # only a first message (redelivered) is read and kept
+
+
+def test_the_risk_screens_handler_writes_no_line_per_message():
+    # chatvakt.observability.per_message: the gateway's access line has the request.
+    from chatvakt.observability import PER_MESSAGE
+    from services.escalation.service import EscalationService
+
+    assert getattr(EscalationService.on_message_posted, PER_MESSAGE, False)
