@@ -253,11 +253,8 @@ def producer_pool(uri):
     return pool
 
 
-def test_a_publisher_keeps_its_producer_bound_and_survives_the_broker_closing_it():
-    # issue 16: kombu's pool handed a producer back without its channel, so
-    # every publish took a connection from a second pool and revived the
-    # producer on it. A kept producer must still recover when the broker
-    # closes its connection (kombu's ensure reconnects and revives it).
+def close_connections(vhost, at_least=1):
+    """The broker closes every connection of `vhost` (as a node restart would)."""
     import time
     import urllib.parse
 
@@ -265,6 +262,29 @@ def test_a_publisher_keeps_its_producer_bound_and_survives_the_broker_closing_it
 
     from tests.stack import MANAGEMENT, RABBIT_AUTH
 
+    quoted = urllib.parse.quote(vhost, safe="")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        names = [
+            c["name"]
+            for c in requests.get(f"{MANAGEMENT}/api/vhosts/{quoted}/connections", auth=RABBIT_AUTH, timeout=5).json()
+        ]
+        if len(names) >= at_least:
+            break
+        time.sleep(0.5)  # the management API lists a connection after a moment
+    assert len(names) >= at_least
+    for name in names:
+        requests.delete(
+            f"{MANAGEMENT}/api/connections/{urllib.parse.quote(name, safe='')}", auth=RABBIT_AUTH, timeout=5
+        )
+    time.sleep(0.5)
+
+
+def test_a_publisher_keeps_its_producer_bound_and_survives_the_broker_closing_it():
+    # issue 16: kombu's pool handed a producer back without its channel, so
+    # every publish took a connection from a second pool and revived the
+    # producer on it. A kept producer must still recover when the broker
+    # closes its connection (kombu's ensure reconnects and revives it).
     with publishing_to("kept") as (uri, vhost, publisher, count):
         for n in range(50):
             publisher.publish({"n": n}, exchange="", routing_key="kept", mandatory=True)
@@ -273,25 +293,7 @@ def test_a_publisher_keeps_its_producer_bound_and_survives_the_broker_closing_it
         producer, _connection = kept[0]
         first = producer.channel
 
-        # The broker closes every connection of the vhost (as a node restart would).
-        quoted = urllib.parse.quote(vhost, safe="")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            names = [
-                c["name"]
-                for c in requests.get(
-                    f"{MANAGEMENT}/api/vhosts/{quoted}/connections", auth=RABBIT_AUTH, timeout=5
-                ).json()
-            ]
-            if names:
-                break
-            time.sleep(0.5)  # the management API lists a connection after a moment
-        assert names
-        for name in names:
-            requests.delete(
-                f"{MANAGEMENT}/api/connections/{urllib.parse.quote(name, safe='')}", auth=RABBIT_AUTH, timeout=5
-            )
-        time.sleep(0.5)
+        close_connections(vhost)  # as a node restart would
         publisher.publish({"n": 50}, exchange="", routing_key="kept", mandatory=True)
         assert producer.channel is not first  # revived on a new connection
         assert count() == 51
@@ -325,3 +327,68 @@ def test_concurrent_publishers_wait_for_a_kept_connection_instead_of_making_thei
         assert 2 <= kept <= broker.PUBLISHER_CONNECTIONS, f"{kept} connections kept for 40 publishers"
         assert len(made) == kept - 1, "every connection made is kept, none closed after one publish"
         assert count() == 401
+
+
+def test_the_lean_rpc_publish_sends_the_message_nameko_would_have_sent():
+    # issue 16: RPC requests and replies skip nameko's and kombu's publish
+    # layers; what reaches the queue must not change (body, properties, headers).
+    from kombu import Connection
+    from nameko.amqp.publish import Publisher, UndeliverableMessage
+    from nameko.rpc import MethodProxy, Responder
+
+    with publishing_to("lean") as (uri, _vhost, _publisher, count):
+
+        class Stock(Publisher):  # nameko's own publish with the same settings
+            delivery_mode = 1
+
+        options = dict(
+            exchange="",
+            routing_key="lean",
+            mandatory=True,
+            reply_to="rpc.reply-gateway-1",
+            correlation_id="c0ffee",
+            extra_headers={"nameko.call_id_stack": ["gateway.post_message.1"], "nameko.request_id": "abc"},
+            serializer="json",
+        )
+        payload = {"args": ["chat-1", {"role": "child"}, "hei på deg ✓"], "kwargs": {"client_msg_id": None}}
+        for publisher in (Stock(uri, use_confirms=True), MethodProxy.publisher_cls(uri)):
+            publisher.publish(payload, **options)
+        reply = {"result": {"seq": 3}, "error": None}
+        for publisher in (Stock(uri, use_confirms=False), Responder.publisher_cls(uri)):
+            publisher.publish(reply, exchange="", routing_key="lean", correlation_id="c0ffee", serializer="json")
+        assert count() == 4
+        with Connection(uri) as connection:
+            got = [connection.default_channel.basic_get("lean", no_ack=True) for _ in range(4)]
+        for stock, lean in (got[0:2], got[2:4]):
+            assert lean.body == stock.body
+            assert lean.properties == stock.properties
+            assert lean.headers == stock.headers
+        assert got[1].properties["delivery_mode"] == 1 and got[1].properties["reply_to"] == "rpc.reply-gateway-1"
+
+        # A request no queue takes: nameko's UnknownService comes from this.
+        with pytest.raises(UndeliverableMessage):
+            MethodProxy.publisher_cls(uri).publish(payload, **dict(options, routing_key="nobody"))
+        MethodProxy.publisher_cls(uri).publish(payload, **options)  # the producer was made anew
+        assert count() == 1
+
+
+def test_the_lean_rpc_publish_survives_the_broker_closing_its_connections():
+    import eventlet
+    from nameko.rpc import MethodProxy
+
+    with publishing_to("lean-kept") as (uri, vhost, _publisher, count):
+        publisher = MethodProxy.publisher_cls(uri)
+
+        def publish(n):
+            publisher.publish({"n": n}, exchange="", routing_key="lean-kept", mandatory=True)
+
+        list(eventlet.GreenPool(4).imap(publish, range(40)))  # several kept connections
+        pool = broker.producer_pool(uri, True, None, None, publisher.transport_options)
+        assert len(pool.free) >= 2
+        close_connections(vhost, at_least=len(pool.free))
+        # Every kept connection is dead: the first publish fails on one, drops
+        # them all and goes out on a new one; the rest follow on it.
+        for n in range(40, 45):
+            publish(n)
+        assert count() == 45
+        assert len(pool.free) == 1
