@@ -8,6 +8,7 @@ in time (or the broker is away).
 import time
 
 import eventlet
+from nameko.exceptions import UnknownService
 
 from chatvakt import config, errors
 
@@ -34,7 +35,8 @@ class Remote:
                 raise errors.Unavailable(f"The {self._name} service did not answer in time.") from None
             except DOMAIN_ERRORS:
                 raise
-            except (OSError, IOError, ConnectionError) as exc:
+            except (OSError, IOError, ConnectionError, UnknownService) as exc:
+                # UnknownService: no queue took the request (a publisher with confirms only).
                 metrics.ERRORS.labels(service=self._name, kind=type(exc).__name__).inc()
                 raise errors.Unavailable(f"The {self._name} service cannot be reached.") from None
             finally:

@@ -139,10 +139,10 @@ def test_a_stopping_service_is_gone_within_a_second_and_a_half():
         delete_vhost(vhost)
 
 
-def test_rpc_requests_and_replies_are_transient_and_replies_go_unconfirmed():
-    # issue 16: a reply's confirm cost the replying worker a wait and a read,
-    # and persisting either cost the broker a write, for a call that ends in
-    # a timeout (503) and a retry anyway if the broker loses it.
+def test_rpc_requests_and_replies_are_transient_and_unconfirmed():
+    # issue 16: a confirm cost the publisher a wait and a read (and the broker
+    # more than the publish), and persisting cost the broker a write, for a
+    # call that ends in a timeout (503) and a retry anyway if the broker loses it.
     from kombu import Connection, Consumer, Exchange
     from nameko.containers import ServiceContainer
     from nameko.rpc import MethodProxy, Responder, rpc
@@ -151,7 +151,7 @@ def test_rpc_requests_and_replies_are_transient_and_replies_go_unconfirmed():
     from tests.stack import amqp_uri, create_vhost, delete_vhost
 
     broker.install()
-    assert MethodProxy.publisher_cls.delivery_mode == 1 and MethodProxy.publisher_cls.use_confirms
+    assert MethodProxy.publisher_cls.delivery_mode == 1 and not MethodProxy.publisher_cls.use_confirms
     assert Responder.publisher_cls.delivery_mode == 1 and not Responder.publisher_cls.use_confirms
 
     class Echo:
@@ -351,8 +351,8 @@ def test_the_lean_rpc_publish_sends_the_message_nameko_would_have_sent():
             serializer="json",
         )
         payload = {"args": ["chat-1", {"role": "child"}, "hei på deg ✓"], "kwargs": {"client_msg_id": None}}
-        for publisher in (Stock(uri, use_confirms=True), MethodProxy.publisher_cls(uri)):
-            publisher.publish(payload, **options)
+        for publisher in (Stock(uri, use_confirms=False, mandatory=False), MethodProxy.publisher_cls(uri)):
+            publisher.publish(payload, **dict(options, mandatory=False) if isinstance(publisher, Stock) else options)
         reply = {"result": {"seq": 3}, "error": None}
         for publisher in (Stock(uri, use_confirms=False), Responder.publisher_cls(uri)):
             publisher.publish(reply, exchange="", routing_key="lean", correlation_id="c0ffee", serializer="json")
@@ -365,11 +365,19 @@ def test_the_lean_rpc_publish_sends_the_message_nameko_would_have_sent():
             assert lean.headers == stock.headers
         assert got[1].properties["delivery_mode"] == 1 and got[1].properties["reply_to"] == "rpc.reply-gateway-1"
 
-        # A request no queue takes: nameko's UnknownService comes from this.
-        with pytest.raises(UndeliverableMessage):
-            MethodProxy.publisher_cls(uri).publish(payload, **dict(options, routing_key="nobody"))
-        MethodProxy.publisher_cls(uri).publish(payload, **options)  # the producer was made anew
+        # A request no queue takes is dropped by the broker (no mandatory
+        # without a confirm to read its return): the caller's deadline answers.
+        MethodProxy.publisher_cls(uri).publish(payload, **dict(options, routing_key="nobody"))
+        MethodProxy.publisher_cls(uri).publish(payload, **options)
         assert count() == 1
+
+        # With confirms (a publisher of the same class that asks for them),
+        # nameko's UnknownService still comes from a returned request.
+        confirmed = type("Confirmed", (MethodProxy.publisher_cls,), {"use_confirms": True})(uri)
+        with pytest.raises(UndeliverableMessage):
+            confirmed.publish(payload, **dict(options, routing_key="nobody"))
+        confirmed.publish(payload, **options)  # the producer was made anew
+        assert count() == 2
 
 
 def test_the_lean_rpc_publish_survives_the_broker_closing_its_connections():
@@ -377,7 +385,9 @@ def test_the_lean_rpc_publish_survives_the_broker_closing_its_connections():
     from nameko.rpc import MethodProxy
 
     with publishing_to("lean-kept") as (uri, vhost, _publisher, count):
-        publisher = MethodProxy.publisher_cls(uri)
+        # With confirms: a publish on a connection the broker closed fails at
+        # once (unconfirmed, the first write may still seem to succeed).
+        publisher = type("Confirmed", (MethodProxy.publisher_cls,), {"use_confirms": True})(uri)
 
         def publish(n):
             publisher.publish({"n": n}, exchange="", routing_key="lean-kept", mandatory=True)

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import eventlet
 import pytest
-from nameko.exceptions import BadRequest, RemoteError, deserialize, serialize
+from nameko.exceptions import BadRequest, RemoteError, UnknownService, deserialize, serialize
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from nameko.testing.services import worker_factory
 from werkzeug.test import EnvironBuilder
@@ -137,9 +137,13 @@ def test_an_rpc_that_times_out_is_503(gateway):
     assert "queue" in response.get_json()["error"]["message"]
 
 
-def test_an_unreachable_broker_is_503(gateway):
+@pytest.mark.parametrize(
+    "error", [ConnectionRefusedError(111, "refused"), ConnectionError("lost"), UnknownService("queue")]
+)
+def test_an_unreachable_broker_or_service_is_503(gateway, error):
+    # UnknownService: no queue took the request (it was a 500 until 2026-12-06).
     token = staff_token(gateway)
-    gateway.queue_proxy.snapshot.side_effect = ConnectionRefusedError(111, "refused")
+    gateway.queue_proxy.snapshot.side_effect = error
     response = respond(gateway.get_queue, request(token))
     assert response.status_code == 503 and code_of(response) == "service_unavailable"
 
