@@ -56,6 +56,11 @@ def per_message(entrypoint):
     return entrypoint
 
 
+def _is_per_message(worker_ctx, method):
+    service = getattr(worker_ctx, "service", None)
+    return getattr(getattr(service, method, None), PER_MESSAGE, False)
+
+
 # With eventlet's monkey patching this is local to each green thread (worker).
 _local = threading.local()
 _metrics_started: list[str] = []
@@ -99,7 +104,7 @@ class Observed(DependencyProvider):
             if not (
                 method.startswith(("sweep_", "push_"))
                 or isinstance(worker_ctx.entrypoint, HttpRequestHandler)
-                or getattr(getattr(getattr(worker_ctx, "service", None), method, None), PER_MESSAGE, False)
+                or _is_per_message(worker_ctx, method)
             ):
                 # One line per unit of work: names and timings only, never arguments.
                 # Timers and health checks run while nothing happens: debug.

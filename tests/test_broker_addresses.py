@@ -329,6 +329,13 @@ def test_concurrent_publishers_wait_for_a_kept_connection_instead_of_making_thei
         assert count() == 401
 
 
+def confirming_request_publisher(uri):
+    """chatvakt's RPC request publisher, but asking for confirms."""
+    from nameko.rpc import MethodProxy
+
+    return type("Confirmed", (MethodProxy.publisher_cls,), {"use_confirms": True})(uri)
+
+
 def test_the_lean_rpc_publish_sends_the_message_nameko_would_have_sent():
     # issue 16: RPC requests and replies skip nameko's and kombu's publish
     # layers; what reaches the queue must not change (body, properties, headers).
@@ -373,7 +380,7 @@ def test_the_lean_rpc_publish_sends_the_message_nameko_would_have_sent():
 
         # With confirms (a publisher of the same class that asks for them),
         # nameko's UnknownService still comes from a returned request.
-        confirmed = type("Confirmed", (MethodProxy.publisher_cls,), {"use_confirms": True})(uri)
+        confirmed = confirming_request_publisher(uri)
         with pytest.raises(UndeliverableMessage):
             confirmed.publish(payload, **dict(options, routing_key="nobody"))
         confirmed.publish(payload, **options)  # the producer was made anew
@@ -382,12 +389,11 @@ def test_the_lean_rpc_publish_sends_the_message_nameko_would_have_sent():
 
 def test_the_lean_rpc_publish_survives_the_broker_closing_its_connections():
     import eventlet
-    from nameko.rpc import MethodProxy
 
     with publishing_to("lean-kept") as (uri, vhost, _publisher, count):
         # With confirms: a publish on a connection the broker closed fails at
         # once (unconfirmed, the first write may still seem to succeed).
-        publisher = type("Confirmed", (MethodProxy.publisher_cls,), {"use_confirms": True})(uri)
+        publisher = confirming_request_publisher(uri)
 
         def publish(n):
             publisher.publish({"n": n}, exchange="", routing_key="lean-kept", mandatory=True)

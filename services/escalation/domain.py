@@ -232,7 +232,7 @@ def screen_message(
     now = now or utcnow()
     if found:
         findings = found
-    elif vault is not None and seq is not None and hasattr(screen, "screen_messages"):
+    elif _keeps_context(screen, vault, seq):
         findings = screen.screen_messages(_first_messages(session, vault, chat_id, seq, text, now))
     else:
         findings = screen.screen(text)
@@ -318,7 +318,7 @@ def findings_alone(session, screen, vault, chat_id, seq, text, kept=None):
     the service reads it on a plain connection (read_core). A chat found
     with all its first messages kept goes into `kept` (KeptContexts), so
     its later messages need no read at all (findings_remembered)."""
-    if vault is None or seq is None or not hasattr(screen, "screen_messages"):
+    if not _keeps_context(screen, vault, seq):
         return screen.screen(text)
     rows = _CONTEXT.rows(session, {"chat_id": chat_id})
     if len(rows) < FIRST_MESSAGES:
@@ -334,6 +334,12 @@ def findings_alone(session, screen, vault, chat_id, seq, text, kept=None):
 UNREAD = object()  # findings_remembered: this process must read to know
 
 
+def _keeps_context(screen, vault, seq):
+    """Whether a child's first messages are kept and read together (a vault
+    to seal them, a numbered message, a screen that reads several)."""
+    return vault is not None and seq is not None and hasattr(screen, "screen_messages")
+
+
 def findings_remembered(kept, screen, vault, chat_id, seq, text):
     """findings_alone's answer without its read, for a chat whose first
     messages this process has seen all kept; UNREAD when it must read.
@@ -344,7 +350,7 @@ def findings_remembered(kept, screen, vault, chat_id, seq, text):
     true, on every replica. The read was a connection, a transaction and a
     query for each of the child's messages: about a fifth of the escalation
     service's CPU per relayed message (issue 16)."""
-    if vault is None or seq is None or not hasattr(screen, "screen_messages"):
+    if not _keeps_context(screen, vault, seq):
         return UNREAD
     seqs = kept.seqs(chat_id)
     if seqs is None or seq in seqs:
