@@ -312,7 +312,8 @@ def rate_search(stack, cast):
         steps.append(step)
         log(
             f"rate {rate}/s: relayed {step['achieved_rate']}/s, p99 {step['p99_ms']} ms, "
-            f"failed {step['failed']}, lost {step['lost']} -> {'ok' if step['sustained'] else 'NOT sustained'}"
+            f"refused or failed {step['failed']}, lost (201, never pushed) {step['lost']} "
+            f"-> {'ok' if step['sustained'] else 'NOT sustained'}"
         )
         return step["sustained"]
 

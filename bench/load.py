@@ -326,6 +326,7 @@ class Cast:
         warmup = WARMUP_S if warmup is None else warmup
         sent = {}  # id -> perf_counter at the start of the POST
         answered = {}  # id -> perf_counter when its answer came
+        accepted = set()  # ids answered 201: the gateway took them
         failed = [0]
         statuses = {}
         warm_failed = [0]
@@ -348,7 +349,9 @@ class Cast:
                     warm_failed[0] += 1
                 return
             answered[mid] = time.perf_counter()
-            if status != 201:
+            if status == 201:
+                accepted.add(mid)
+            else:
                 failed[0] += 1
                 statuses[str(status)] = statuses.get(str(status), 0) + 1
 
@@ -402,7 +405,11 @@ class Cast:
             "warmup_s": warmup,
             "warmup_failed": warm_failed[0],
             "relayed": relayed,
-            "lost": len(sent) - relayed,
+            # A message refused (503 past saturation) is the child's to send
+            # again and counts in "failed"; "lost" is only what the gateway
+            # took (201) and never pushed, the loss a helpline cannot have.
+            "lost": sum(1 for m in accepted if m not in self.arrived),
+            "not_relayed": len(sent) - relayed,
             "achieved_rate": round(in_window / duration, 1) if duration else 0.0,
             "generator_behind": behind,
             "p50_ms": _ms(percentile(latencies, 50)),

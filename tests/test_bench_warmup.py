@@ -15,9 +15,10 @@ from bench import load
 class FakeGateway:
     """Http's request(): answers at once, and the pushed message "arrives" too."""
 
-    def __init__(self, arrived, fail=()):
+    def __init__(self, arrived, fail=(), drop=()):
         self.arrived = arrived
         self.fail = set(fail)
+        self.drop = set(drop)  # answered 201, never pushed
         self.calls = []
 
     def request(self, method, path, body=None, token=None, timeout=30):
@@ -25,7 +26,8 @@ class FakeGateway:
         self.calls.append((mid, time.perf_counter()))
         if len(self.calls) in self.fail:
             return 503, None
-        self.arrived[mid] = time.perf_counter()
+        if len(self.calls) not in self.drop:
+            self.arrived[mid] = time.perf_counter()
         return 201, {}
 
 
@@ -68,3 +70,15 @@ def test_without_a_warmup_every_message_is_measured():
     step = load.Cast.run(cast_with(gateway), 50, 0.2, drain=0.2, warmup=0, measuring=lambda: began.append(1))
     assert step["sent"] == len(gateway.calls) == 10
     assert began == [1]
+
+
+def test_a_refused_message_is_a_failure_and_only_a_taken_one_never_pushed_is_lost():
+    # Past saturation the gateway answers 503 and the child sends again: the
+    # bench printed those as "lost", which reads as the loss a helpline cannot have.
+    gateway = FakeGateway({}, fail={2, 3}, drop={5})
+    step = load.Cast.run(cast_with(gateway), 50, 0.2, drain=0.2, warmup=0)
+    assert step["sent"] == 10
+    assert step["failed"] == 2 and step["failures"] == {"503": 2}
+    assert step["lost"] == 1
+    assert step["not_relayed"] == 3 and step["relayed"] == 7
+    assert not bench_main.sustained(step)
