@@ -505,7 +505,8 @@ def dump(source, name, payload):
     try:
         return _load(SCHEMAS[(source, name)], payload)
     except ValidationError as error:
-        raise ValueError(f"event {source}.{name} breaks its schema: {sorted(error.messages)}") from None
+        # The offending keys only, never their values; an unknown key need not be a str.
+        raise ValueError(f"event {source}.{name} breaks its schema: {sorted(map(str, error.messages))}") from None
 
 
 def load(source, name, payload):
