@@ -5,6 +5,7 @@ notice; the queue survives a restart of the queue service unchanged."""
 
 import datetime as dt
 import os
+import secrets
 import signal
 import time
 from zoneinfo import ZoneInfo
@@ -53,8 +54,12 @@ def stack2(tmp_path_factory):
 
 
 def accounts(stack, count, role="counsellor"):
+    # New accounts on every call: the module's tests share one stack, and an
+    # account an earlier test left online or holding a chat is not a new one.
+    batch = secrets.token_hex(3)
+
     def make(i):
-        username = f"rep-{role}-{i}-{os.getpid()}"
+        username = f"rep-{role}-{i}-{batch}"
         password = stack.add_account(username, f"Rådgiver {i}", role)
         client = Api(stack.urls[i % 2])
         client.id = client.login(username, password)["counsellor"]["id"]
