@@ -35,7 +35,7 @@ class Remote:
                 raise errors.Unavailable(f"The {self._name} service did not answer in time.") from None
             except DOMAIN_ERRORS:
                 raise
-            except (OSError, IOError, ConnectionError, UnknownService) as exc:
+            except (OSError, UnknownService) as exc:  # OSError: ConnectionError and IOError too
                 # UnknownService: no queue took the request (a publisher with confirms only).
                 metrics.ERRORS.labels(service=self._name, kind=type(exc).__name__).inc()
                 raise errors.Unavailable(f"The {self._name} service cannot be reached.") from None
